@@ -1,0 +1,3 @@
+from vecdb.cli import app
+
+app()

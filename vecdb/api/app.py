@@ -1,0 +1,60 @@
+"""The FastAPI application: routes, middleware and error mapping around one VectorService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Optional
+
+import orjson
+from fastapi import FastAPI
+from starlette.responses import PlainTextResponse, Response
+
+from vecdb import __version__
+from vecdb.api import routes_collections, routes_points, routes_search
+from vecdb.api.errors import install_error_handlers
+from vecdb.api.middleware import ServerMiddleware
+from vecdb.api.settings import ServerSettings
+from vecdb.database import Database
+from vecdb.service import LocalService, VectorService
+
+
+def create_app(settings: Optional[ServerSettings] = None, service: Optional[VectorService] = None) -> FastAPI:
+    """Build the app over ``service``, or over a Database opened at ``settings.path``."""
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.service.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="vecdb",
+        version=__version__,
+        description="Vector similarity database with a Qdrant-compatible REST API.",
+    )
+    app.state.service = service if service is not None else LocalService(Database(settings.path))
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(routes_collections.router)
+    app.include_router(routes_points.router)
+    app.include_router(routes_search.router)
+
+    @app.get("/", tags=["service"])
+    def root() -> Response:
+        return Response(orjson.dumps(app.state.service.root_info()), media_type="application/json")
+
+    for path in ("/healthz", "/livez", "/readyz"):
+        app.add_api_route(path, _health(path.strip("/")), methods=["GET"], tags=["service"], response_class=PlainTextResponse)
+
+    app.add_middleware(ServerMiddleware, max_body=settings.max_request_bytes, api_key=settings.api_key)
+    return app
+
+
+def _health(name: str):  # type: ignore[no-untyped-def]
+    def check() -> str:
+        return f"{name} check passed"
+
+    check.__name__ = name
+    return check

@@ -1,0 +1,101 @@
+"""The one place where errors become HTTP status codes and Qdrant-shaped error bodies.
+
+Body: ``{"status": {"error": "<prefix>: <message>"}, "time": <seconds>}``. The
+prefixes are Qdrant's, because client libraries search the text (LlamaIndex
+looks for "already exists"). Unexpected exceptions are logged with their
+traceback and answered 500 without internals; a client mistake is never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from vecdb.errors import (
+    AlreadyExists,
+    Corruption,
+    DataDirLocked,
+    InvalidInput,
+    NotFound,
+    StorageFull,
+    Unsupported,
+    VecdbError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[VecdbError], int, str]] = [
+    (NotFound, 404, "Not found"),
+    (AlreadyExists, 409, "Wrong input"),
+    (InvalidInput, 400, "Wrong input"),
+    (Unsupported, 400, "Bad request"),
+    (StorageFull, 507, "Insufficient storage"),
+    (DataDirLocked, 503, "Service unavailable"),
+    (Corruption, 500, "Service internal error"),
+]
+
+# Pydantic error types that mean "well-formed but out of range": Qdrant answers those 422.
+_VALIDATION_TYPES = {
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+    "too_short", "too_long", "string_too_short", "string_too_long", "multiple_of",
+}
+
+
+def error_response(status: int, message: str, started: float | None = None) -> Response:
+    elapsed = 0.0 if started is None else time.perf_counter() - started
+    body = orjson.dumps({"status": {"error": message}, "time": elapsed})
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def status_of(exc: VecdbError) -> tuple[int, str]:
+    for cls, status, prefix in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status, prefix
+    return 500, "Service internal error"
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
+    """Name the first offending fields; 422 only if every problem is a range/length violation."""
+    status = 422 if errors and all(e.get("type") in _VALIDATION_TYPES for e in errors) else 400
+    parts = []
+    for err in errors[:3]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        where = ".".join(loc)
+        if err.get("type") == "json_invalid":
+            parts.append(f"invalid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}")
+        else:
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more problems")
+    prefix = "Validation error in JSON body" if status == 422 else "Format error in JSON body"
+    return status, f"{prefix}: {'; '.join(parts)}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VecdbError)
+    async def _vecdb_error(request: Request, exc: VecdbError) -> Response:
+        status, prefix = status_of(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return error_response(status, f"{prefix}: {exc.message}", request.state.started)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(request: Request, exc: RequestValidationError) -> Response:
+        status, message = describe_validation_error(list(exc.errors()))
+        return error_response(status, message, request.state.started)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail), getattr(request.state, "started", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return error_response(500, "Service internal error: unexpected server error (see the server log)")

@@ -1,0 +1,96 @@
+"""Pure-ASGI middleware: request timing, body size limit, API key.
+
+Written against ASGI directly (not BaseHTTPMiddleware) so the cost per request
+stays in microseconds and streamed bodies can be cut off at the limit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, Optional
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vecdb.api.errors import error_response
+
+OPEN_PATHS = {"/", "/healthz", "/livez", "/readyz"}
+"""Routes served without an API key, as Qdrant does."""
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ServerMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, api_key: Optional[str]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.api_key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        scope.setdefault("state", {})["started"] = started
+        if self.api_key is not None and scope["path"] not in OPEN_PATHS and not self._authorised(scope):
+            await _plain(send, 401, b"Must provide an API key or an Authorization bearer token")
+            return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._too_large(send, started)
+            return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await self._too_large(send, started)
+
+    def _authorised(self, scope: Scope) -> bool:
+        assert self.api_key is not None
+        for name, value in scope.get("headers", []):
+            if name == b"api-key" and hmac.compare_digest(value, self.api_key):
+                return True
+            if name == b"authorization" and value[:7].lower() == b"bearer " and hmac.compare_digest(
+                value[7:].strip(), self.api_key
+            ):
+                return True
+        return False
+
+    async def _too_large(self, send: Send, started: float) -> None:
+        response = error_response(
+            413, f"Payload too large: request body exceeds the limit of {self.max_body} bytes", started
+        )
+        await _send_response(send, response)
+
+
+async def _plain(send: Send, status: int, text: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]})
+    await send({"type": "http.response.body", "body": text})
+
+
+async def _send_response(send: Send, response: Any) -> None:
+    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+

@@ -1,0 +1,21 @@
+"""Server settings: each a CLI flag and a ``VECDB_*`` environment variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    path: str = "./vecdb_data"
+    """Data directory; created if missing, owned by this process while it runs."""
+    host: str = "127.0.0.1"
+    """Bind address. Loopback by default: exposing the server is an explicit choice."""
+    port: int = 6333
+    """Qdrant's REST port, so clients work with their defaults."""
+    log_level: str = "info"
+    api_key: Optional[str] = None
+    """When set, every route but ``/`` and the health checks requires it (``api-key`` header or Bearer token)."""
+    max_request_bytes: int = 32 * 1024 * 1024
+    """Largest accepted request body (Qdrant's default); larger bodies get 413."""

@@ -1,0 +1,48 @@
+"""The ``vecdb`` command line. Every option of ``serve`` is also a ``VECDB_*`` environment variable."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import typer
+
+from vecdb.api.settings import ServerSettings
+
+app = typer.Typer(add_completion=False, help="vecdb: vector similarity database.")
+
+
+@app.callback()
+def main() -> None:
+    """vecdb command line."""
+
+
+@app.command()
+def serve(
+    path: str = typer.Option(ServerSettings.path, envvar="VECDB_PATH", help="Data directory (created if missing)."),
+    host: str = typer.Option(ServerSettings.host, envvar="VECDB_HOST", help="Bind address; loopback unless told otherwise."),
+    port: int = typer.Option(ServerSettings.port, envvar="VECDB_PORT", help="TCP port of the REST API."),
+    log_level: str = typer.Option(ServerSettings.log_level, envvar="VECDB_LOG_LEVEL", help="debug, info, warning or error."),
+    api_key: Optional[str] = typer.Option(None, envvar="VECDB_API_KEY", help="Require this key on every route but / and health checks."),
+    max_request_bytes: int = typer.Option(ServerSettings.max_request_bytes, envvar="VECDB_MAX_REQUEST_BYTES", help="Largest request body accepted (413 beyond)."),
+) -> None:
+    """Serve the Qdrant-compatible REST API over the data directory at PATH."""
+    import uvicorn
+
+    from vecdb.api.app import create_app
+    from vecdb.errors import VecdbError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ServerSettings(path=path, host=host, port=port, log_level=log_level, api_key=api_key,
+                              max_request_bytes=max_request_bytes)
+    try:
+        application = create_app(settings)
+    except VecdbError as exc:
+        typer.echo(f"vecdb: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    logging.getLogger(__name__).info("serving %s on http://%s:%d", path, host, port)
+    uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,360 @@
+"""qdrant-client's high-level methods, written once over :class:`~vecdb.service.VectorService`.
+
+Code moves between ``QdrantClient(path=...)`` and ``vecdb.Client(path=...)`` by
+changing one line: method names, argument names and return types follow
+qdrant-client. Arguments may be vecdb models or plain dicts (and numpy arrays
+for vectors); a dict that does not fit raises :class:`vecdb.errors.InvalidInput`
+naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional, TypeVar, Union
+
+import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from vecdb.errors import InvalidInput
+from vecdb.ids import PointId
+from vecdb.models.collections import (
+    ChangeAliasesOperation,
+    CollectionInfo,
+    CollectionsResponse,
+    CreateCollection,
+    CreateFieldIndex,
+    UpdateCollection,
+)
+from vecdb.models.base import RequestModel
+from vecdb.models.collections import AliasDescription
+from vecdb.models.filters import Filter
+from vecdb.models.points import (
+    Batch,
+    CountRequest,
+    CountResult,
+    DeletePayload,
+    DeleteVectors,
+    FilterSelector,
+    PointIdsList,
+    PointRequest,
+    PointsBatch,
+    PointsList,
+    PointsSelector,
+    PointStruct,
+    PointVectors,
+    Record,
+    ScrollRequest,
+    SetPayload,
+    UpdateOperation,
+    UpdateOperations,
+    UpdateResult,
+    UpdateVectors,
+)
+from vecdb.models.query import QueryRequest, QueryRequestBatch, QueryResponse, SearchParams
+from vecdb.service import VectorService
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], value: Any, field: str) -> M:
+    """Accept a model instance or a plain dict; turn pydantic's error into InvalidInput."""
+    if isinstance(value, model):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump(exclude_unset=True, by_alias=True)
+    try:
+        return model.model_validate(_plain(value))
+    except ValidationError as exc:
+        raise InvalidInput(f"{field}: {format_validation_error(exc)}") from None
+
+
+def parse_as(annotation: Any, value: Any, field: str) -> Any:
+    try:
+        return TypeAdapter(annotation).validate_python(_plain(value))
+    except ValidationError as exc:
+        raise InvalidInput(f"{field}: {format_validation_error(exc)}") from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars become lists and numbers; UUID objects stay (the models accept them)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True, by_alias=True)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _selector(points: Any, field: str = "points_selector") -> PointsSelector:
+    if isinstance(points, (PointIdsList, FilterSelector)):
+        return points
+    if isinstance(points, Filter):
+        return FilterSelector(filter=points)
+    if isinstance(points, dict):
+        if "points" in points:
+            return parse_model(PointIdsList, points, field)
+        if "filter" in points:
+            return parse_model(FilterSelector, points, field)
+        return FilterSelector(filter=parse_model(Filter, points, field))
+    return parse_model(PointIdsList, {"points": list(points)}, field)
+
+
+def _ids_or_filter(points: Any) -> dict[str, Any]:
+    sel = _selector(points, "points")
+    return {"points": sel.points} if isinstance(sel, PointIdsList) else {"filter": sel.filter}
+
+
+class ClientBase:
+    """The high-level API; subclasses provide ``self._service``."""
+
+    _service: VectorService
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._service.close()
+
+    def __enter__(self) -> ClientBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> dict[str, Any]:
+        return self._service.root_info()
+
+    # --- collections ---------------------------------------------------------------------
+
+    def get_collections(self) -> CollectionsResponse:
+        return self._service.get_collections()
+
+    def get_collection(self, collection_name: str) -> CollectionInfo:
+        return self._service.get_collection(collection_name)
+
+    def collection_exists(self, collection_name: str) -> bool:
+        return self._service.collection_exists(collection_name).exists
+
+    def create_collection(
+        self,
+        collection_name: str,
+        vectors_config: Any = None,
+        sparse_vectors_config: Any = None,
+        shard_number: Optional[int] = None,
+        sharding_method: Optional[str] = None,
+        replication_factor: Optional[int] = None,
+        write_consistency_factor: Optional[int] = None,
+        on_disk_payload: Optional[bool] = None,
+        hnsw_config: Any = None,
+        optimizers_config: Any = None,
+        wal_config: Any = None,
+        quantization_config: Any = None,
+        timeout: Optional[int] = None,
+        strict_mode_config: Any = None,
+        metadata: Optional[dict[str, Any]] = None,
+    ) -> bool:
+        body = {
+            "vectors": vectors_config,
+            "sparse_vectors": sparse_vectors_config,
+            "shard_number": shard_number,
+            "sharding_method": sharding_method,
+            "replication_factor": replication_factor,
+            "write_consistency_factor": write_consistency_factor,
+            "on_disk_payload": on_disk_payload,
+            "hnsw_config": hnsw_config,
+            "optimizers_config": optimizers_config,
+            "wal_config": wal_config,
+            "quantization_config": quantization_config,
+            "strict_mode_config": strict_mode_config,
+            "metadata": metadata,
+        }
+        req = parse_model(CreateCollection, {k: v for k, v in body.items() if v is not None}, "create_collection")
+        return self._service.create_collection(collection_name, req)
+
+    def recreate_collection(self, collection_name: str, vectors_config: Any = None, **kwargs: Any) -> bool:
+        self.delete_collection(collection_name)
+        return self.create_collection(collection_name, vectors_config, **kwargs)
+
+    def update_collection(
+        self,
+        collection_name: str,
+        optimizers_config: Any = None,
+        collection_params: Any = None,
+        vectors_config: Any = None,
+        hnsw_config: Any = None,
+        quantization_config: Any = None,
+        timeout: Optional[int] = None,
+        sparse_vectors_config: Any = None,
+        strict_mode_config: Any = None,
+        metadata: Optional[dict[str, Any]] = None,
+    ) -> bool:
+        body = {
+            "optimizers_config": optimizers_config,
+            "params": collection_params,
+            "vectors": vectors_config,
+            "hnsw_config": hnsw_config,
+            "quantization_config": quantization_config,
+            "sparse_vectors": sparse_vectors_config,
+            "strict_mode_config": strict_mode_config,
+            "metadata": metadata,
+        }
+        req = parse_model(UpdateCollection, {k: v for k, v in body.items() if v is not None}, "update_collection")
+        return self._service.update_collection(collection_name, req)
+
+    def delete_collection(self, collection_name: str, timeout: Optional[int] = None) -> bool:
+        return self._service.delete_collection(collection_name)
+
+    def update_collection_aliases(self, change_aliases_operations: Sequence[Any], timeout: Optional[int] = None) -> bool:
+        req = parse_model(ChangeAliasesOperation, {"actions": list(change_aliases_operations)}, "actions")
+        return self._service.update_aliases(req)
+
+    def get_aliases(self) -> list[AliasDescription]:
+        return self._service.get_aliases().aliases
+
+    def get_collection_aliases(self, collection_name: str) -> list[AliasDescription]:
+        return self._service.get_collection_aliases(collection_name).aliases
+
+    def create_payload_index(
+        self, collection_name: str, field_name: str, field_schema: Any = None, wait: bool = True, **_: Any
+    ) -> UpdateResult:
+        req = parse_model(CreateFieldIndex, {"field_name": field_name, "field_schema": field_schema}, "index")
+        return self._service.create_field_index(collection_name, req)
+
+    def delete_payload_index(self, collection_name: str, field_name: str, wait: bool = True, **_: Any) -> UpdateResult:
+        return self._service.delete_field_index(collection_name, field_name)
+
+    # --- points --------------------------------------------------------------------------
+
+    def upsert(
+        self, collection_name: str, points: Union[Batch, Sequence[Any], dict[str, Any]], wait: bool = True,
+        update_filter: Any = None, **_: Any,
+    ) -> UpdateResult:
+        extra = {} if update_filter is None else {"update_filter": update_filter}
+        if isinstance(points, Batch) or (isinstance(points, dict) and "ids" in points):
+            req: Any = parse_model(PointsBatch, {"batch": points, **extra}, "batch")
+        else:
+            req = parse_model(PointsList, {"points": list(points), **extra}, "points")
+        return self._service.upsert_points(collection_name, req)
+
+    def upload_points(
+        self, collection_name: str, points: Iterable[Any], batch_size: int = 64, wait: bool = True, **_: Any
+    ) -> None:
+        batch: list[Any] = []
+        for point in points:
+            batch.append(point)
+            if len(batch) >= batch_size:
+                self.upsert(collection_name, batch)
+                batch = []
+        if batch:
+            self.upsert(collection_name, batch)
+
+    def upload_collection(
+        self, collection_name: str, vectors: Any, payload: Optional[Iterable[Any]] = None,
+        ids: Optional[Iterable[Any]] = None, batch_size: int = 64, wait: bool = True, **_: Any,
+    ) -> None:
+        vectors = list(vectors)
+        ids_list = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in vectors]
+        payloads = list(payload) if payload is not None else [None] * len(vectors)
+        for lo in range(0, len(vectors), batch_size):
+            hi = lo + batch_size
+            self.upsert(collection_name, {"ids": ids_list[lo:hi], "vectors": vectors[lo:hi], "payloads": payloads[lo:hi]})
+
+    def retrieve(
+        self, collection_name: str, ids: Sequence[Any], with_payload: Any = True, with_vectors: Any = False, **_: Any
+    ) -> list[Record]:
+        req = parse_model(PointRequest, {"ids": list(ids), "with_payload": with_payload, "with_vector": with_vectors}, "retrieve")
+        return self._service.get_points(collection_name, req)
+
+    def delete(self, collection_name: str, points_selector: Any, wait: bool = True, **_: Any) -> UpdateResult:
+        return self._service.delete_points(collection_name, _selector(points_selector))
+
+    def set_payload(
+        self, collection_name: str, payload: dict[str, Any], points: Any, key: Optional[str] = None, wait: bool = True, **_: Any
+    ) -> UpdateResult:
+        req = parse_model(SetPayload, {"payload": payload, "key": key, **_ids_or_filter(points)}, "set_payload")
+        return self._service.set_payload(collection_name, req)
+
+    def overwrite_payload(self, collection_name: str, payload: dict[str, Any], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+        req = parse_model(SetPayload, {"payload": payload, **_ids_or_filter(points)}, "overwrite_payload")
+        return self._service.overwrite_payload(collection_name, req)
+
+    def delete_payload(self, collection_name: str, keys: Sequence[str], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+        req = parse_model(DeletePayload, {"keys": list(keys), **_ids_or_filter(points)}, "delete_payload")
+        return self._service.delete_payload(collection_name, req)
+
+    def clear_payload(self, collection_name: str, points_selector: Any, wait: bool = True, **_: Any) -> UpdateResult:
+        return self._service.clear_payload(collection_name, _selector(points_selector))
+
+    def update_vectors(self, collection_name: str, points: Sequence[Any], wait: bool = True, **_: Any) -> UpdateResult:
+        req = parse_model(UpdateVectors, {"points": [parse_model(PointVectors, p, "points") for p in points]}, "update_vectors")
+        return self._service.update_vectors(collection_name, req)
+
+    def delete_vectors(self, collection_name: str, vectors: Sequence[str], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+        req = parse_model(DeleteVectors, {"vector": list(vectors), **_ids_or_filter(points)}, "delete_vectors")
+        return self._service.delete_vectors(collection_name, req)
+
+    def batch_update_points(self, collection_name: str, update_operations: Sequence[Any], wait: bool = True, **_: Any) -> list[UpdateResult]:
+        ops = parse_as(list[UpdateOperation], list(update_operations), "update_operations")
+        return self._service.batch_update(collection_name, UpdateOperations(operations=ops))
+
+    def scroll(
+        self, collection_name: str, scroll_filter: Any = None, limit: int = 10, order_by: Any = None,
+        offset: Any = None, with_payload: Any = True, with_vectors: Any = False, **_: Any,
+    ) -> tuple[list[Record], Optional[PointId]]:
+        body = {"filter": scroll_filter, "limit": limit, "order_by": order_by, "offset": offset,
+                "with_payload": with_payload, "with_vector": with_vectors}
+        req = parse_model(ScrollRequest, {k: v for k, v in body.items() if v is not None}, "scroll")
+        result = self._service.scroll_points(collection_name, req)
+        return result.points, result.next_page_offset
+
+    def count(self, collection_name: str, count_filter: Any = None, exact: bool = True, **_: Any) -> CountResult:
+        body = {"filter": count_filter, "exact": exact}
+        req = parse_model(CountRequest, {k: v for k, v in body.items() if v is not None}, "count")
+        return self._service.count_points(collection_name, req)
+
+    # --- search --------------------------------------------------------------------------
+
+    def query_points(
+        self, collection_name: str, query: Any = None, using: Optional[str] = None, prefetch: Any = None,
+        query_filter: Any = None, search_params: Any = None, limit: int = 10, offset: Optional[int] = None,
+        with_payload: Any = True, with_vectors: Any = False, score_threshold: Optional[float] = None,
+        lookup_from: Any = None, **_: Any,
+    ) -> QueryResponse:
+        req = self._query_request(query, using, prefetch, query_filter, search_params, limit, offset,
+                                  with_payload, with_vectors, score_threshold, lookup_from)
+        return self._service.query_points(collection_name, req)
+
+    def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[QueryResponse]:
+        reqs = [parse_model(QueryRequest, r, f"requests[{i}]") for i, r in enumerate(requests)]
+        return self._service.query_batch_points(collection_name, QueryRequestBatch(searches=reqs))
+
+    @staticmethod
+    def _query_request(
+        query: Any, using: Optional[str], prefetch: Any, query_filter: Any, search_params: Any, limit: int,
+        offset: Optional[int], with_payload: Any, with_vectors: Any, score_threshold: Optional[float], lookup_from: Any,
+    ) -> QueryRequest:
+        if isinstance(query, (PointStruct,)):
+            raise InvalidInput("query: pass a vector, a point id or a NearestQuery")
+        body = {
+            "query": query, "using": using, "prefetch": prefetch, "filter": query_filter,
+            "params": parse_model(SearchParams, search_params, "search_params") if search_params is not None else None,
+            "limit": limit, "offset": offset, "with_payload": with_payload, "with_vector": with_vectors,
+            "score_threshold": score_threshold, "lookup_from": lookup_from,
+        }
+        return parse_model(QueryRequest, {k: v for k, v in body.items() if v is not None}, "query")
+
+
+__all__ = ["ClientBase", "RequestModel", "format_validation_error", "parse_model"]

@@ -1,0 +1,229 @@
+"""One collection: its LMDB environment, its settings and its in-memory snapshot.
+
+The write path and the read path live in their own modules (mixins); this one
+opens, creates and describes a collection, and exposes the request-level write
+operations, each as one durable transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecdb.config import apply_update, collection_config, vector_spaces
+from vecdb.errors import Corruption, InvalidInput
+from vecdb.filters import extract_values
+from vecdb.models.collections import (
+    CollectionInfo,
+    CollectionStatus,
+    CreateFieldIndex,
+    PayloadIndexInfo,
+    PayloadSchemaType,
+    UpdateCollection,
+)
+from vecdb.models.points import (
+    ClearPayloadOperation,
+    DeleteOperation,
+    DeletePayload,
+    DeletePayloadOperation,
+    DeleteVectors,
+    DeleteVectorsOperation,
+    OverwritePayloadOperation,
+    PointInsertOperations,
+    PointsSelector,
+    SetPayload,
+    SetPayloadOperation,
+    UpdateOperation,
+    UpdateVectors,
+    UpdateVectorsOperation,
+    UpsertOperation,
+)
+from vecdb.read_path import ReadPath
+from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
+from vecdb.storage.points import POINTS_DBS, PointsTables
+from vecdb.vectors import Snapshot
+from vecdb.write_path import PreparedPoints, WritePath, WriteTxn
+
+log = logging.getLogger(__name__)
+
+
+class Collection(WritePath, ReadPath):
+    def __init__(self, name: str, path: Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE) -> None:
+        self.name = name
+        self.path = path
+        self.env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
+        self.tables = PointsTables(self.env.dbs)
+        self._write_lock = threading.Lock()
+        self.settings: dict[str, Any] = {}
+        self.spaces = []
+        self.snapshot = Snapshot.empty([])
+
+    @classmethod
+    def create(cls, name: str, path: Path, settings: dict[str, Any], **kw: Any) -> Collection:
+        coll = cls(name, path, **kw)
+        coll.env.write(lambda txn: coll.tables.init(txn, settings))
+        coll._use_settings(settings)
+        coll.snapshot = Snapshot.empty(coll.spaces)
+        return coll
+
+    @classmethod
+    def open(cls, name: str, path: Path, **kw: Any) -> Collection:
+        coll = cls(name, path, **kw)
+        coll._load()
+        return coll
+
+    def _use_settings(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.spaces = vector_spaces(settings)
+
+    def _load(self) -> None:
+        """Rebuild the in-memory snapshot from LMDB: one cursor pass over points and vectors."""
+        with self.env.read() as txn:
+            if not self.tables.check_format(txn):
+                raise Corruption(f"collection directory {self.path} holds no collection")
+            self._use_settings(self.tables.get_meta_json(txn, "config"))
+            next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
+            born = np.fromiter((p.iid for p in self.tables.iter_points(txn)), dtype=np.int64)
+            chunks: dict[int, tuple[list[int], list[bytes]]] = {s.index: ([], []) for s in self.spaces}
+            for iid, space, raw in self.tables.iter_vectors(txn):
+                chunks[space][0].append(iid)
+                chunks[space][1].append(raw)
+        rows = {}
+        for space in self.spaces:
+            ids, raws = chunks[space.index]
+            if ids:
+                matrix = np.frombuffer(b"".join(raws), dtype="<f4").reshape(len(ids), space.size)
+                rows[space.index] = (np.asarray(ids, dtype=np.int64), matrix.astype(np.float32))
+        self.snapshot = Snapshot.empty(self.spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
+        log.info("opened collection %s: %d points", self.name, self.snapshot.count)
+
+    def close(self) -> None:
+        with self._write_lock:
+            self.env.close()
+
+    # --- description ---------------------------------------------------------------------
+
+    def info(self) -> CollectionInfo:
+        return CollectionInfo(
+            status=CollectionStatus.GREEN,
+            optimizer_status="ok",
+            indexed_vectors_count=0,
+            points_count=self.snapshot.count,
+            segments_count=1,
+            config=collection_config(self.settings),
+            payload_schema=self._payload_schema(),
+        )
+
+    def _payload_schema(self) -> dict[str, PayloadIndexInfo]:
+        schema = self.settings.get("payload_schema") or {}
+        if not schema:
+            return {}
+        counts = dict.fromkeys(schema, 0)
+        with self.env.read() as txn:
+            for point in self.tables.iter_points(txn):
+                payload = point.payload
+                for field in schema:
+                    if extract_values(payload, field):
+                        counts[field] += 1
+        return {
+            field: PayloadIndexInfo(data_type=spec["data_type"], params=spec.get("params"), points=counts[field])
+            for field, spec in schema.items()
+        }
+
+    def update(self, req: UpdateCollection) -> None:
+        self._save_settings(apply_update(self.settings, req))
+
+    def _save_settings(self, settings: dict[str, Any]) -> None:
+        with self._write_lock:
+            self.env.write(lambda txn: self.tables.put_meta_json(txn, "config", settings))
+            self._use_settings(settings)
+
+    def create_payload_index(self, req: CreateFieldIndex) -> int:
+        schema = req.field_schema
+        if schema is None:
+            raise InvalidInput("field_schema: a payload index needs a type, e.g. \"keyword\"")
+        if isinstance(schema, dict):
+            try:
+                data_type = PayloadSchemaType(schema.get("type")).value
+            except ValueError:
+                raise InvalidInput(f"field_schema.type: unknown index type {schema.get('type')!r}") from None
+            spec = {"data_type": data_type, "params": schema}
+        else:
+            spec = {"data_type": schema.value}
+        settings = dict(self.settings)
+        settings["payload_schema"] = {**(settings.get("payload_schema") or {}), req.field_name: spec}
+        self._save_settings(settings)
+        return self._bump_seq()
+
+    def delete_payload_index(self, field_name: str) -> int:
+        settings = dict(self.settings)
+        settings["payload_schema"] = {
+            k: v for k, v in (settings.get("payload_schema") or {}).items() if k != field_name
+        }
+        self._save_settings(settings)
+        return self._bump_seq()
+
+    def _bump_seq(self) -> int:
+        return self._write(lambda w: None)[0]
+
+    # --- writes (one durable transaction each) --------------------------------------------
+
+    def upsert(self, op: PointInsertOperations) -> int:
+        prepared = PreparedPoints.from_request(op, self.spaces)
+        return self._write(lambda w: self._upsert(w, op, prepared))[0]
+
+    def delete(self, selector: PointsSelector) -> int:
+        return self._write(lambda w: self._delete(w, selector))[0]
+
+    def set_payload(self, req: SetPayload, overwrite: bool = False) -> int:
+        return self._write(lambda w: self._set_payload(w, req, overwrite))[0]
+
+    def delete_payload(self, req: DeletePayload) -> int:
+        return self._write(lambda w: self._delete_payload(w, req))[0]
+
+    def clear_payload(self, selector: PointsSelector) -> int:
+        return self._write(lambda w: self._clear_payload(w, selector))[0]
+
+    def update_vectors(self, req: UpdateVectors) -> int:
+        return self._write(lambda w: self._update_vectors(w, req))[0]
+
+    def delete_vectors(self, req: DeleteVectors) -> int:
+        return self._write(lambda w: self._delete_vectors(w, req))[0]
+
+    def batch(self, operations: list[UpdateOperation]) -> int:
+        """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
+        prepared = [
+            PreparedPoints.from_request(op.upsert, self.spaces) if isinstance(op, UpsertOperation) else None
+            for op in operations
+        ]
+
+        def body(w: WriteTxn) -> None:
+            for op, prep in zip(operations, prepared):
+                self._apply_operation(w, op, prep)
+
+        return self._write(body)[0]
+
+    def _apply_operation(self, w: WriteTxn, op: UpdateOperation, prepared: PreparedPoints | None) -> None:
+        if isinstance(op, UpsertOperation):
+            assert prepared is not None
+            self._upsert(w, op.upsert, prepared)
+        elif isinstance(op, DeleteOperation):
+            self._delete(w, op.delete)
+        elif isinstance(op, SetPayloadOperation):
+            self._set_payload(w, op.set_payload, False)
+        elif isinstance(op, OverwritePayloadOperation):
+            self._set_payload(w, op.overwrite_payload, True)
+        elif isinstance(op, DeletePayloadOperation):
+            self._delete_payload(w, op.delete_payload)
+        elif isinstance(op, ClearPayloadOperation):
+            self._clear_payload(w, op.clear_payload)
+        elif isinstance(op, UpdateVectorsOperation):
+            self._update_vectors(w, op.update_vectors)
+        elif isinstance(op, DeleteVectorsOperation):
+            self._delete_vectors(w, op.delete_vectors)
+        else:  # pragma: no cover - the model union is closed
+            raise InvalidInput(f"unknown operation {type(op).__name__}")

@@ -1,0 +1,158 @@
+"""A collection's stored settings: what the user sent at create time, plus server defaults.
+
+Settings live as one JSON document in the collection's ``meta`` table. The
+vectors config is kept exactly as sent (``vectors_echo``) because Qdrant's
+clients compare it for equality; everything vecdb needs to compute with is
+derived from it by :func:`vector_spaces`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.models.collections import (
+    CollectionConfig,
+    CollectionParams,
+    CreateCollection,
+    Distance,
+    HnswConfig,
+    OptimizersConfig,
+    UpdateCollection,
+    VectorParams,
+    WalConfig,
+)
+
+DEFAULT_VECTOR = ""
+"""Qdrant's name for the unnamed (default) vector."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]{0,254}$")
+
+DEFAULT_HNSW = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0, "on_disk": False}
+DEFAULT_OPTIMIZERS = OptimizersConfig().model_dump()
+DEFAULT_WAL = WalConfig().model_dump()
+
+
+def check_name(name: str, what: str = "collection") -> str:
+    """Names become directory names, so only a safe alphabet is allowed (no '/', no leading '.')."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidInput(
+            f"{what} name {name!r} is invalid: use 1-255 characters from letters, digits, "
+            "'_', '-' and '.', not starting with '.'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSpace:
+    """One dense vector space of a collection; ``index`` is its column in storage keys."""
+
+    name: str
+    index: int
+    size: int
+    distance: Distance
+
+
+def settings_from_create(req: CreateCollection) -> dict[str, Any]:
+    """Validate a create request and turn it into the stored settings document."""
+    if req.sparse_vectors:
+        raise Unsupported("sparse_vectors: sparse vectors are not supported yet")
+    if isinstance(req.vectors, VectorParams):
+        echo: Any = req.vectors.model_dump(mode="json", exclude_unset=True)
+        named = False
+        params = {DEFAULT_VECTOR: req.vectors}
+    else:
+        params = dict(req.vectors or {})
+        echo = {k: v.model_dump(mode="json", exclude_unset=True) for k, v in params.items()}
+        named = True
+    for name, vp in params.items():
+        if vp.multivector_config is not None:
+            raise Unsupported(f"vectors.{name or '(default)'}.multivector_config: multivectors are not supported yet")
+        if vp.datatype not in (None, "float32"):
+            raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
+    return {
+        "vectors_echo": echo,
+        "named": named,
+        "spaces": [{"name": n, "size": vp.size, "distance": vp.distance.value} for n, vp in params.items()],
+        "hnsw_config": {**DEFAULT_HNSW, **_diff(req.hnsw_config)},
+        "optimizers_config": {**DEFAULT_OPTIMIZERS, **_diff(req.optimizers_config)},
+        "wal_config": {**DEFAULT_WAL, **_diff(req.wal_config)},
+        "quantization_config": req.quantization_config,
+        "strict_mode_config": req.strict_mode_config or {"enabled": False},
+        "metadata": req.metadata,
+        "params": {
+            "shard_number": req.shard_number or 1,
+            "replication_factor": req.replication_factor or 1,
+            "write_consistency_factor": req.write_consistency_factor or 1,
+            "on_disk_payload": True if req.on_disk_payload is None else req.on_disk_payload,
+        },
+        "payload_schema": {},
+    }
+
+
+def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, Any]:
+    """Merge a PATCH body into the settings; returns a new document."""
+    out = dict(settings)
+    spaces = {s.name for s in vector_spaces(settings)}
+    if req.sparse_vectors:
+        raise Unsupported("sparse_vectors: sparse vectors are not supported yet")
+    for name, diff in (req.vectors or {}).items():
+        if name not in spaces:
+            raise InvalidInput(f"vectors: Not existing vector name error: {name}")
+        patch = diff.model_dump(mode="json", exclude_unset=True)
+        echo = out["vectors_echo"]
+        if out["named"]:
+            echo = {**echo, name: {**echo[name], **patch}}
+        else:
+            echo = {**echo, **patch}
+        out["vectors_echo"] = echo
+    if req.hnsw_config is not None:
+        out["hnsw_config"] = {**out["hnsw_config"], **_diff(req.hnsw_config)}
+    if req.optimizers_config is not None:
+        out["optimizers_config"] = {**out["optimizers_config"], **_diff(req.optimizers_config)}
+    if req.params is not None:
+        out["params"] = {**out["params"], **req.params.model_dump(exclude_none=True)}
+    if req.quantization_config is not None:
+        out["quantization_config"] = None if req.quantization_config == "Disabled" else req.quantization_config
+    if req.strict_mode_config is not None:
+        out["strict_mode_config"] = {**(out.get("strict_mode_config") or {}), **req.strict_mode_config}
+    if req.metadata is not None:
+        out["metadata"] = {**(out.get("metadata") or {}), **req.metadata}
+    return out
+
+
+def vector_spaces(settings: dict[str, Any]) -> list[VectorSpace]:
+    return [
+        VectorSpace(s["name"], i, s["size"], Distance(s["distance"])) for i, s in enumerate(settings["spaces"])
+    ]
+
+
+def space_by_name(spaces: list[VectorSpace], name: str | None) -> VectorSpace:
+    """Resolve ``using``; absent or ``""`` means the default vector."""
+    wanted = name or DEFAULT_VECTOR
+    for space in spaces:
+        if space.name == wanted:
+            return space
+    raise InvalidInput(f"Not existing vector name error: {wanted}")
+
+
+def collection_config(settings: dict[str, Any]) -> CollectionConfig:
+    return CollectionConfig(
+        params=CollectionParams(vectors=settings["vectors_echo"], **settings["params"]),
+        hnsw_config=HnswConfig(**settings["hnsw_config"]),
+        optimizer_config=OptimizersConfig(**settings["optimizers_config"]),
+        wal_config=WalConfig(**settings["wal_config"]),
+        quantization_config=settings.get("quantization_config"),
+        strict_mode_config=settings.get("strict_mode_config"),
+        metadata=settings.get("metadata"),
+    )
+
+
+def _diff(model: Any) -> dict[str, Any]:
+    return {} if model is None else model.model_dump(mode="json", exclude_none=True)
+
+
+def raise_missing_collection(name: str) -> NotFound:
+    return NotFound(f"Collection `{name}` doesn't exist!")

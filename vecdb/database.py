@@ -1,0 +1,174 @@
+"""A data directory: its ownership lock, its catalog and the open collections.
+
+Layout::
+
+    <root>/.lock                 ownership lock (see storage/lock.py)
+    <root>/catalog/              LMDB: collection names and aliases
+    <root>/collections/<name>/   one LMDB environment per collection
+    <root>/.trash/               directories on their way out
+
+Every collection is opened when the database opens, so a request never pays
+for loading one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Optional
+
+from vecdb.collection import Collection
+from vecdb.config import check_name, raise_missing_collection, settings_from_create
+from vecdb.errors import AlreadyExists, InvalidInput, NotFound
+from vecdb.models.collections import (
+    AliasDescription,
+    ChangeAliasesOperation,
+    CreateAliasOperation,
+    CreateCollection,
+    DeleteAliasOperation,
+    RenameAliasOperation,
+)
+from vecdb.storage.catalog import CATALOG_DBS, Catalog
+from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
+from vecdb.storage.lock import DataDirLock
+
+log = logging.getLogger(__name__)
+
+
+class Database:
+    def __init__(self, root: str | Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = DataDirLock(self.root)
+        self._max_map_size = max_map_size
+        self._mutex = threading.RLock()  # guards the two dicts below and catalog changes
+        try:
+            self.catalog = Catalog(Environment(self.root / "catalog", CATALOG_DBS))
+            self._collections: dict[str, Collection] = {}
+            self._aliases: dict[str, str] = self.catalog.aliases()
+            self._sweep_and_open()
+        except BaseException:
+            self._lock_file.release()
+            raise
+
+    @property
+    def _collections_dir(self) -> Path:
+        return self.root / "collections"
+
+    def _sweep_and_open(self) -> None:
+        """Open every catalogued collection; remove directories a crash left behind."""
+        shutil.rmtree(self.root / ".trash", ignore_errors=True)
+        self._collections_dir.mkdir(exist_ok=True)
+        names = set(self.catalog.collection_names())
+        for child in self._collections_dir.iterdir():
+            if child.name not in names:
+                log.warning("removing %s: not in the catalog (left by an interrupted create)", child)
+                shutil.rmtree(child, ignore_errors=True)
+        for name in sorted(names):
+            path = self._collections_dir / name
+            if not path.exists():
+                log.error("collection %s is in the catalog but its directory is missing; dropping it", name)
+                self.catalog.remove_collection(name)
+                continue
+            self._collections[name] = Collection.open(name, path, max_map_size=self._max_map_size)
+
+    # --- collections ---------------------------------------------------------------------
+
+    def resolve(self, name: str) -> str:
+        """A collection name, or an alias resolved to one."""
+        if name in self._collections:
+            return name
+        return self._aliases.get(name, name)
+
+    def get(self, name: str) -> Collection:
+        coll = self._collections.get(self.resolve(name))
+        if coll is None:
+            raise raise_missing_collection(name)
+        return coll
+
+    def names(self) -> list[str]:
+        return sorted(self._collections)
+
+    def exists(self, name: str) -> bool:
+        return self.resolve(name) in self._collections
+
+    def create(self, name: str, req: CreateCollection) -> None:
+        check_name(name)
+        settings = settings_from_create(req)
+        if req.init_from is not None:
+            raise InvalidInput("init_from: copying from another collection is not supported; use snapshots")
+        with self._mutex:
+            if name in self._collections or name in self._aliases:
+                raise AlreadyExists(f"Collection `{name}` already exists!")
+            path = self._collections_dir / name
+            shutil.rmtree(path, ignore_errors=True)
+            coll = Collection.create(name, path, settings, max_map_size=self._max_map_size)
+            try:
+                self.catalog.add_collection(name)  # the commit that makes it exist
+            except BaseException:
+                coll.close()
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+            self._collections[name] = coll
+
+    def delete(self, name: str) -> bool:
+        with self._mutex:
+            real = self.resolve(name)
+            coll = self._collections.get(real)
+            if coll is None:
+                return False
+            self.catalog.remove_collection(real)  # from here on it does not exist, even after a crash
+            del self._collections[real]
+            self._aliases = {a: c for a, c in self._aliases.items() if c != real}
+            coll.close()
+            trash = self.root / ".trash" / f"{real}.{uuid.uuid4().hex}"
+            trash.parent.mkdir(exist_ok=True)
+            coll.path.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            return True
+
+    # --- aliases -------------------------------------------------------------------------
+
+    def aliases(self, collection: Optional[str] = None) -> list[AliasDescription]:
+        if collection is not None:
+            real = self.get(collection).name
+            return [AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items()) if c == real]
+        return [AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items())]
+
+    def change_aliases(self, req: ChangeAliasesOperation) -> None:
+        """Apply all actions to a copy, then store the result at once: the batch is atomic."""
+        with self._mutex:
+            aliases = dict(self._aliases)
+            for action in req.actions:
+                if isinstance(action, CreateAliasOperation):
+                    alias, target = action.create_alias.alias_name, action.create_alias.collection_name
+                    check_name(alias, "alias")
+                    if target not in self._collections:
+                        raise raise_missing_collection(target)
+                    if alias in self._collections:
+                        raise AlreadyExists(f"Alias `{alias}` already exists: a collection has that name!")
+                    aliases[alias] = target
+                elif isinstance(action, DeleteAliasOperation):
+                    if aliases.pop(action.delete_alias.alias_name, None) is None:
+                        raise NotFound(f"Alias `{action.delete_alias.alias_name}` doesn't exist!")
+                elif isinstance(action, RenameAliasOperation):
+                    old, new = action.rename_alias.old_alias_name, action.rename_alias.new_alias_name
+                    check_name(new, "alias")
+                    if old not in aliases:
+                        raise NotFound(f"Alias `{old}` doesn't exist!")
+                    if new in self._collections:
+                        raise AlreadyExists(f"Alias `{new}` already exists: a collection has that name!")
+                    aliases[new] = aliases.pop(old)
+            self.catalog.replace_aliases(aliases)
+            self._aliases = aliases
+
+    def close(self) -> None:
+        with self._mutex:
+            for coll in self._collections.values():
+                coll.close()
+            self._collections.clear()
+            self.catalog.env.close()
+            self._lock_file.release()

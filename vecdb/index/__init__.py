@@ -1,0 +1,1 @@
+"""Vector indexes: they know vectors and integer ids, nothing of payloads, LMDB or HTTP."""

@@ -1,0 +1,244 @@
+"""Point models: ids, vectors, payloads and the write/read requests around them (section 4).
+
+Ids are normalised at parse time (``ExtendedPointId``), so every layer below
+sees only canonical ids: an int in [0, 2^64) or a lowercase hyphenated UUID.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Optional, Union
+
+from pydantic import AfterValidator, AliasChoices, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_serializer
+
+from vecdb.errors import InvalidInput
+from vecdb.ids import PointId, parse_point_id
+from vecdb.models.base import RequestModel, ResponseModel
+from vecdb.models.filters import Filter
+
+
+def _canonical_id(value: object) -> PointId:
+    try:
+        return parse_point_id(value)
+    except InvalidInput as exc:  # pydantic turns ValueError into a located validation error
+        raise ValueError(exc.message.removeprefix("id: ")) from None
+
+
+ExtendedPointId = Annotated[Union[StrictInt, StrictStr, uuid.UUID], AfterValidator(_canonical_id)]
+"""A point id in any spelling Qdrant accepts, normalised on parse."""
+
+DenseVector = list[StrictFloat]
+MultiDenseVector = list[list[StrictFloat]]
+
+
+class SparseVector(RequestModel):
+    """Parsed so the error can say sparse vectors are unsupported, rather than 'bad JSON'."""
+
+    indices: list[StrictInt]
+    values: list[StrictFloat]
+
+
+VectorValue = Union[DenseVector, MultiDenseVector, SparseVector]
+VectorStruct = Union[DenseVector, MultiDenseVector, dict[StrictStr, VectorValue]]
+"""A point's vectors: one dense list for the default vector, or a map of name -> vector."""
+
+
+class PointStruct(RequestModel):
+    id: ExtendedPointId
+    vector: VectorStruct
+    payload: Optional[dict[str, Any]] = None
+
+
+class Batch(RequestModel):
+    ids: list[ExtendedPointId]
+    vectors: Union[list[DenseVector], list[MultiDenseVector], dict[StrictStr, list[VectorValue]]]
+    payloads: Optional[list[Optional[dict[str, Any]]]] = None
+
+
+class PointsList(RequestModel):
+    points: list[PointStruct]
+    shard_key: Optional[Any] = None
+    update_filter: Optional[Filter] = None
+    update_mode: Optional[str] = None
+
+
+class PointsBatch(RequestModel):
+    batch: Batch
+    shard_key: Optional[Any] = None
+    update_filter: Optional[Filter] = None
+    update_mode: Optional[str] = None
+
+
+PointInsertOperations = Union[PointsList, PointsBatch]
+
+
+class PayloadSelectorInclude(RequestModel):
+    include: list[str]
+
+
+class PayloadSelectorExclude(RequestModel):
+    exclude: list[str]
+
+
+WithPayloadInterface = Union[StrictBool, list[StrictStr], PayloadSelectorInclude, PayloadSelectorExclude]
+WithVector = Union[StrictBool, list[StrictStr]]
+WITH_VECTOR_FIELD: Any = Field(False, validation_alias=AliasChoices("with_vector", "with_vectors"))
+"""Qdrant's server also accepts the plural spelling ``with_vectors``."""
+
+
+class PointRequest(RequestModel):
+    ids: list[ExtendedPointId]
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    shard_key: Optional[Any] = None
+
+
+class PointIdsList(RequestModel):
+    points: list[ExtendedPointId]
+    shard_key: Optional[Any] = None
+
+
+class FilterSelector(RequestModel):
+    filter: Filter
+    shard_key: Optional[Any] = None
+
+
+PointsSelector = Union[PointIdsList, FilterSelector]
+
+
+class SetPayload(RequestModel):
+    payload: dict[str, Any]
+    points: Optional[list[ExtendedPointId]] = None
+    filter: Optional[Filter] = None
+    shard_key: Optional[Any] = None
+    key: Optional[str] = None
+
+
+class DeletePayload(RequestModel):
+    keys: list[str]
+    points: Optional[list[ExtendedPointId]] = None
+    filter: Optional[Filter] = None
+    shard_key: Optional[Any] = None
+
+
+class PointVectors(RequestModel):
+    id: ExtendedPointId
+    vector: VectorStruct
+
+
+class UpdateVectors(RequestModel):
+    points: list[PointVectors]
+    shard_key: Optional[Any] = None
+    update_filter: Optional[Filter] = None
+
+
+class DeleteVectors(RequestModel):
+    points: Optional[list[ExtendedPointId]] = None
+    filter: Optional[Filter] = None
+    vector: list[str]
+    shard_key: Optional[Any] = None
+
+
+class UpsertOperation(RequestModel):
+    upsert: PointInsertOperations
+
+
+class DeleteOperation(RequestModel):
+    delete: PointsSelector
+
+
+class SetPayloadOperation(RequestModel):
+    set_payload: SetPayload
+
+
+class OverwritePayloadOperation(RequestModel):
+    overwrite_payload: SetPayload
+
+
+class DeletePayloadOperation(RequestModel):
+    delete_payload: DeletePayload
+
+
+class ClearPayloadOperation(RequestModel):
+    clear_payload: PointsSelector
+
+
+class UpdateVectorsOperation(RequestModel):
+    update_vectors: UpdateVectors
+
+
+class DeleteVectorsOperation(RequestModel):
+    delete_vectors: DeleteVectors
+
+
+UpdateOperation = Union[
+    UpsertOperation,
+    DeleteOperation,
+    SetPayloadOperation,
+    OverwritePayloadOperation,
+    DeletePayloadOperation,
+    ClearPayloadOperation,
+    UpdateVectorsOperation,
+    DeleteVectorsOperation,
+]
+
+
+class UpdateOperations(RequestModel):
+    operations: list[UpdateOperation]
+
+
+class OrderBy(RequestModel):
+    key: str
+    direction: Optional[str] = None
+    start_from: Optional[Any] = None
+
+
+class ScrollRequest(RequestModel):
+    offset: Optional[ExtendedPointId] = None
+    limit: Optional[int] = Field(None, ge=1)
+    filter: Optional[Filter] = None
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    order_by: Optional[Union[str, OrderBy]] = None
+    shard_key: Optional[Any] = None
+
+
+class CountRequest(RequestModel):
+    filter: Optional[Filter] = None
+    exact: bool = True
+    shard_key: Optional[Any] = None
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+OutputVector = Union[list[float], dict[str, list[float]]]
+
+
+class Record(ResponseModel):
+    id: Union[int, str]
+    payload: Optional[dict[str, Any]] = None
+    vector: Optional[OutputVector] = None
+    shard_key: Optional[Any] = None
+    order_value: Optional[Any] = None
+
+
+class ScrollResult(ResponseModel):
+    points: list[Record]
+    next_page_offset: Optional[Union[int, str]] = None
+
+    @model_serializer(mode="wrap")
+    def _keep_offset(self, handler: Any) -> dict[str, Any]:
+        # Qdrant always sends the key, null on the last page; exclude_none must not drop it.
+        data = handler(self)
+        data["next_page_offset"] = self.next_page_offset
+        return data
+
+
+class CountResult(ResponseModel):
+    count: int
+
+
+class UpdateResult(ResponseModel):
+    operation_id: Optional[int] = None
+    status: str = "completed"

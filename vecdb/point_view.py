@@ -1,0 +1,46 @@
+"""The read-only face a stored point shows to filter predicates.
+
+One view object is re-bound to each point of a scan instead of allocating a new
+one per point, and the payload is decoded only if a condition asks for it, so a
+``has_id`` filter never pays for JSON decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional
+
+import orjson
+
+from vecdb.ids import PointId
+from vecdb.storage.points import StoredPoint
+
+
+class StoredPointView:
+    __slots__ = ("_point", "_payload", "_has_vector")
+
+    def __init__(self, has_vector: Callable[[int, str], bool]) -> None:
+        self._has_vector = has_vector
+        self._point: Optional[StoredPoint] = None
+        self._payload: Optional[dict[str, Any]] = None
+
+    def bind(self, point: StoredPoint) -> StoredPointView:
+        self._point = point
+        self._payload = None
+        return self
+
+    @property
+    def id(self) -> PointId:
+        assert self._point is not None
+        return self._point.id
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            assert self._point is not None
+            self._payload = orjson.loads(self._point.payload_json)
+        return self._payload
+
+    def has_vector(self, name: str) -> bool:
+        assert self._point is not None
+        return self._has_vector(self._point.iid, name)

@@ -1,0 +1,215 @@
+"""The read path: query (exact top-k), scroll, count and retrieve.
+
+Searches read the in-memory snapshot without locks; a filter becomes a boolean
+mask over internal ids by one scan of the stored payloads (payload indexes will
+make that cheaper); only the final top-k points are read back from LMDB, in one
+read transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+import lmdb
+import numpy as np
+
+from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name
+from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.filters import Predicate, compile_filter
+from vecdb.ids import PointId, id_to_key
+from vecdb.index.flat import exact_search, higher_is_better
+from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
+from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
+from vecdb.payload import select_payload
+from vecdb.point_view import StoredPointView
+from vecdb.storage.points import PointsTables, StoredPoint
+from vecdb.vectors import Snapshot, prepare_rows
+
+if TYPE_CHECKING:
+    from vecdb.storage.env import Environment
+
+DEFAULT_SCROLL_LIMIT = 10
+
+
+class ReadPath:
+    """Mixin of :class:`vecdb.collection.Collection` holding every read."""
+
+    env: Environment
+    tables: PointsTables
+    spaces: list[VectorSpace]
+    snapshot: Snapshot
+    settings: dict[str, Any]
+
+    # --- query ---------------------------------------------------------------------------
+
+    def query(self, req: QueryRequest) -> QueryResponse:
+        if req.prefetch:
+            raise Unsupported("prefetch: multi-stage queries are not supported yet")
+        if req.lookup_from is not None:
+            raise Unsupported("lookup_from: is not supported yet")
+        snap = self.snapshot
+        with self.env.read() as txn:
+            if req.query is None:
+                return self._query_without_vector(txn, req)
+            space, vector, exclude = self._query_vector(txn, req)
+            allowed = snap.alive[: snap.n] & snap.spaces[space.index].present[: snap.n]
+            predicate = compile_filter(req.filter)
+            if predicate is not None:
+                allowed &= self._filter_mask(txn, predicate, snap)
+            if exclude is not None:
+                iid = self.tables.iid_of(txn, id_to_key(exclude))
+                if iid is not None and iid < snap.n:
+                    allowed[iid] = False
+            data = snap.spaces[space.index]
+            scores, iids = exact_search(
+                data.matrix[: snap.n],
+                vector[None, :],
+                req.offset + req.limit,
+                space.distance,
+                allowed,
+                data.sq_norms[: snap.n],
+            )
+            hits = [(float(s), int(i)) for s, i in zip(scores[0], iids[0]) if i >= 0][req.offset :]
+            if req.score_threshold is not None:
+                t = req.score_threshold
+                better = higher_is_better(space.distance)
+                hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
+            points = []
+            for score, iid in hits:
+                stored = self.tables.get(txn, iid)
+                if stored is None:  # deleted after this search's snapshot was taken
+                    continue
+                points.append(self._scored(txn, stored, score, req.with_payload, req.with_vector))
+        return QueryResponse(points=points)
+
+    def _query_vector(
+        self, txn: lmdb.Transaction, req: QueryRequest
+    ) -> tuple[VectorSpace, np.ndarray, Optional[PointId]]:
+        query = req.query
+        if isinstance(query, NearestQuery):
+            if query.mmr is not None:
+                raise Unsupported("query.mmr: maximal marginal relevance is not supported yet")
+            query = query.nearest
+        elif isinstance(query, dict):
+            kind = next(iter(query), "?")
+            raise Unsupported(f"query.{kind}: this query kind is not supported yet; use nearest")
+        space = space_by_name(self.spaces, req.using)
+        if isinstance(query, SparseVector):
+            raise Unsupported("query: sparse vectors are not supported yet")
+        if isinstance(query, (int, str)):
+            stored = self._lookup(txn, query)
+            if stored is None:
+                raise NotFound(f"No point with id {query} found")
+            row = self.tables.get_vector(txn, stored.iid, space.index)
+            if row is None:
+                raise InvalidInput(f"query: point {query} has no vector named {space.name!r}")
+            return space, row.astype(np.float32), query
+        return space, prepare_rows([query], space, "query")[0], None
+
+    def _query_without_vector(self, txn: lmdb.Transaction, req: QueryRequest) -> QueryResponse:
+        """No ``query``: a filtered scroll in id order, every score 1.0 (as Qdrant's local mode)."""
+        records, _ = self._scan_ids(txn, compile_filter(req.filter), None, req.offset + req.limit)
+        points = [self._scored(txn, p, 1.0, req.with_payload, req.with_vector) for p in records[req.offset :]]
+        return QueryResponse(points=points)
+
+    def _filter_mask(self, txn: lmdb.Transaction, predicate: Predicate, snap: Snapshot) -> np.ndarray:
+        mask = np.zeros(snap.n, dtype=bool)
+        view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
+        for point in self.tables.iter_points(txn):
+            if point.iid < snap.n and predicate(view.bind(point)):
+                mask[point.iid] = True
+        return mask
+
+    def _snapshot_has_vector(self, snap: Snapshot, iid: int, name: str) -> bool:
+        for space in self.spaces:
+            if space.name == name:
+                return bool(snap.spaces[space.index].present[iid])
+        return False
+
+    # --- scroll / count / retrieve -------------------------------------------------------
+
+    def scroll(self, req: ScrollRequest) -> ScrollResult:
+        if req.order_by is not None:
+            raise Unsupported("order_by: ordering by a payload field is not supported yet")
+        limit = req.limit or DEFAULT_SCROLL_LIMIT
+        with self.env.read() as txn:
+            records, next_id = self._scan_ids(txn, compile_filter(req.filter), req.offset, limit)
+            with_payload = True if req.with_payload is None else req.with_payload
+            points = [self._record(txn, p, with_payload, req.with_vector) for p in records]
+        return ScrollResult(points=points, next_page_offset=next_id)
+
+    def _scan_ids(
+        self, txn: lmdb.Transaction, predicate: Optional[Predicate], offset: Optional[PointId], limit: int
+    ) -> tuple[list[StoredPoint], Optional[PointId]]:
+        """Up to ``limit`` matching points in id order from ``offset``, and the next page's first id."""
+        view = StoredPointView(lambda iid, name: self._stored_has_vector(txn, iid, name))
+        found: list[StoredPoint] = []
+        start = None if offset is None else id_to_key(offset)
+        for iid in self.tables.iter_ids_from(txn, start):
+            point = self.tables.get(txn, iid)
+            if point is None or (predicate is not None and not predicate(view.bind(point))):
+                continue
+            if len(found) == limit:
+                return found, point.id
+            found.append(point)
+        return found, None
+
+    def _stored_has_vector(self, txn: lmdb.Transaction, iid: int, name: str) -> bool:
+        for space in self.spaces:
+            if space.name == name:
+                return self.tables.get_vector(txn, iid, space.index) is not None
+        return False
+
+    def count(self, req: CountRequest) -> int:
+        predicate = compile_filter(req.filter)
+        if predicate is None:
+            return self.snapshot.count
+        with self.env.read() as txn:
+            view = StoredPointView(lambda iid, name: self._stored_has_vector(txn, iid, name))
+            return sum(1 for p in self.tables.iter_points(txn) if predicate(view.bind(p)))
+
+    def retrieve(self, req: PointRequest) -> list[Record]:
+        with_payload = True if req.with_payload is None else req.with_payload
+        with self.env.read() as txn:
+            found = (self._lookup(txn, pid) for pid in dict.fromkeys(req.ids))
+            return [self._record(txn, p, with_payload, req.with_vector) for p in found if p is not None]
+
+    # --- output --------------------------------------------------------------------------
+
+    def _lookup(self, txn: lmdb.Transaction, point_id: PointId) -> Optional[StoredPoint]:
+        iid = self.tables.iid_of(txn, id_to_key(point_id))
+        return None if iid is None else self.tables.get(txn, iid)
+
+    def _record(self, txn: lmdb.Transaction, point: StoredPoint, with_payload: Any, with_vector: Any) -> Record:
+        return Record(
+            id=point.id,
+            payload=select_payload(point.payload, with_payload),
+            vector=self._vectors_out(txn, point.iid, with_vector),
+        )
+
+    def _scored(
+        self, txn: lmdb.Transaction, point: StoredPoint, score: float, with_payload: Any, with_vector: Any
+    ) -> ScoredPoint:
+        return ScoredPoint(
+            id=point.id,
+            version=point.version,
+            score=score,
+            payload=select_payload(point.payload, with_payload),
+            vector=self._vectors_out(txn, point.iid, with_vector),
+        )
+
+    def _vectors_out(self, txn: lmdb.Transaction, iid: int, with_vector: Any) -> Any:
+        """Stored vectors as Qdrant returns them: a plain list when only the default vector exists."""
+        if with_vector is False or with_vector is None:
+            return None
+        wanted = None if with_vector is True else set(with_vector)
+        out = {}
+        for space in self.spaces:
+            if wanted is not None and space.name not in wanted:
+                continue
+            row = self.tables.get_vector(txn, iid, space.index)
+            if row is not None:
+                out[space.name] = row.tolist()
+        if list(out) == [DEFAULT_VECTOR]:
+            return out[DEFAULT_VECTOR]
+        return out

@@ -1,0 +1,267 @@
+"""The one service interface behind every transport.
+
+``VectorService`` has one method per REST endpoint, taking and returning the
+request/response models of :mod:`vecdb.models`. ``LocalService`` implements it
+over a :class:`~vecdb.database.Database` in this process; the REST API adapts
+it to HTTP (``vecdb/api``), and the remote client implements it again over HTTP
+(``clients/python``). The high-level, qdrant-client-shaped methods in
+:mod:`vecdb.client_base` are written once against this interface, so the
+embedded and the remote client behave the same by construction.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from vecdb import __version__
+from vecdb.database import Database
+from vecdb.ids import PointId
+from vecdb.models.collections import (
+    ChangeAliasesOperation,
+    CollectionDescription,
+    CollectionExistence,
+    CollectionInfo,
+    CollectionsAliasesResponse,
+    CollectionsResponse,
+    CreateCollection,
+    CreateFieldIndex,
+    UpdateCollection,
+)
+from vecdb.models.points import (
+    CountRequest,
+    CountResult,
+    DeletePayload,
+    DeleteVectors,
+    PointInsertOperations,
+    PointRequest,
+    PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    SetPayload,
+    UpdateOperations,
+    UpdateResult,
+    UpdateVectors,
+)
+from vecdb.errors import NotFound
+from vecdb.models.query import (
+    NamedVector,
+    NearestQuery,
+    QueryRequest,
+    QueryRequestBatch,
+    QueryResponse,
+    ScoredPoint,
+    SearchRequest,
+    SearchRequestBatch,
+)
+
+QDRANT_COMPAT_VERSION = "1.19.0"
+"""The Qdrant version reported at ``GET /``: qdrant-client warns unless it is within one minor."""
+
+
+class VectorService(abc.ABC):
+    """Every operation of the REST API, as typed calls."""
+
+    @abc.abstractmethod
+    def root_info(self) -> dict[str, Any]: ...
+
+    # collections
+    @abc.abstractmethod
+    def get_collections(self) -> CollectionsResponse: ...
+    @abc.abstractmethod
+    def collection_exists(self, name: str) -> CollectionExistence: ...
+    @abc.abstractmethod
+    def get_collection(self, name: str) -> CollectionInfo: ...
+    @abc.abstractmethod
+    def create_collection(self, name: str, req: CreateCollection) -> bool: ...
+    @abc.abstractmethod
+    def update_collection(self, name: str, req: UpdateCollection) -> bool: ...
+    @abc.abstractmethod
+    def delete_collection(self, name: str) -> bool: ...
+    @abc.abstractmethod
+    def update_aliases(self, req: ChangeAliasesOperation) -> bool: ...
+    @abc.abstractmethod
+    def get_aliases(self) -> CollectionsAliasesResponse: ...
+    @abc.abstractmethod
+    def get_collection_aliases(self, name: str) -> CollectionsAliasesResponse: ...
+    @abc.abstractmethod
+    def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult: ...
+    @abc.abstractmethod
+    def delete_field_index(self, name: str, field_name: str) -> UpdateResult: ...
+
+    # points
+    @abc.abstractmethod
+    def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult: ...
+    @abc.abstractmethod
+    def get_points(self, name: str, req: PointRequest) -> list[Record]: ...
+    @abc.abstractmethod
+    def get_point(self, name: str, point_id: PointId) -> Record: ...
+    @abc.abstractmethod
+    def delete_points(self, name: str, req: PointsSelector) -> UpdateResult: ...
+    @abc.abstractmethod
+    def set_payload(self, name: str, req: SetPayload) -> UpdateResult: ...
+    @abc.abstractmethod
+    def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult: ...
+    @abc.abstractmethod
+    def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult: ...
+    @abc.abstractmethod
+    def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult: ...
+    @abc.abstractmethod
+    def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult: ...
+    @abc.abstractmethod
+    def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult: ...
+    @abc.abstractmethod
+    def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]: ...
+    @abc.abstractmethod
+    def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult: ...
+    @abc.abstractmethod
+    def count_points(self, name: str, req: CountRequest) -> CountResult: ...
+
+    # search
+    @abc.abstractmethod
+    def query_points(self, name: str, req: QueryRequest) -> QueryResponse: ...
+    @abc.abstractmethod
+    def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]: ...
+    @abc.abstractmethod
+    def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]: ...
+    @abc.abstractmethod
+    def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]: ...
+
+    def close(self) -> None:
+        """Release what the service holds (files, connections)."""
+
+
+def search_as_query(req: SearchRequest) -> QueryRequest:
+    """The legacy ``points/search`` body, restated as a universal query."""
+    vector = req.vector
+    using = None
+    if isinstance(vector, NamedVector):
+        using, vector = vector.name, vector.vector
+    elif isinstance(vector, dict):
+        using, vector = vector.get("name"), vector.get("vector")
+    return QueryRequest(
+        query=NearestQuery(nearest=vector),
+        using=using,
+        filter=req.filter,
+        params=req.params,
+        limit=req.limit,
+        offset=req.offset or 0,
+        with_payload=req.with_payload,
+        with_vector=req.with_vector,
+        score_threshold=req.score_threshold,
+    )
+
+
+def _done(operation_id: int) -> UpdateResult:
+    return UpdateResult(operation_id=operation_id, status="completed")
+
+
+class LocalService(VectorService):
+    """The service over a data directory opened in this process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def root_info(self) -> dict[str, Any]:
+        return {"title": "qdrant - vector search engine", "version": QDRANT_COMPAT_VERSION,
+                "commit": "0" * 40, "vecdb_version": __version__}
+
+    def get_collections(self) -> CollectionsResponse:
+        return CollectionsResponse(collections=[CollectionDescription(name=n) for n in self.db.names()])
+
+    def collection_exists(self, name: str) -> CollectionExistence:
+        return CollectionExistence(exists=self.db.exists(name))
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return self.db.get(name).info()
+
+    def create_collection(self, name: str, req: CreateCollection) -> bool:
+        self.db.create(name, req)
+        return True
+
+    def update_collection(self, name: str, req: UpdateCollection) -> bool:
+        self.db.get(name).update(req)
+        return True
+
+    def delete_collection(self, name: str) -> bool:
+        return self.db.delete(name)
+
+    def update_aliases(self, req: ChangeAliasesOperation) -> bool:
+        self.db.change_aliases(req)
+        return True
+
+    def get_aliases(self) -> CollectionsAliasesResponse:
+        return CollectionsAliasesResponse(aliases=self.db.aliases())
+
+    def get_collection_aliases(self, name: str) -> CollectionsAliasesResponse:
+        return CollectionsAliasesResponse(aliases=self.db.aliases(name))
+
+    def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
+        return _done(self.db.get(name).create_payload_index(req))
+
+    def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
+        return _done(self.db.get(name).delete_payload_index(field_name))
+
+    def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
+        return _done(self.db.get(name).upsert(req))
+
+    def get_points(self, name: str, req: PointRequest) -> list[Record]:
+        return self.db.get(name).retrieve(req)
+
+    def get_point(self, name: str, point_id: PointId) -> Record:
+        found = self.db.get(name).retrieve(PointRequest(ids=[point_id], with_payload=True, with_vector=True))
+        if not found:
+            raise NotFound(f"No point with id {point_id} found")
+        return found[0]
+
+    def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
+        return _done(self.db.get(name).delete(req))
+
+    def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return _done(self.db.get(name).set_payload(req))
+
+    def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return _done(self.db.get(name).set_payload(req, overwrite=True))
+
+    def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
+        return _done(self.db.get(name).delete_payload(req))
+
+    def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
+        return _done(self.db.get(name).clear_payload(req))
+
+    def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
+        return _done(self.db.get(name).update_vectors(req))
+
+    def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
+        return _done(self.db.get(name).delete_vectors(req))
+
+    def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
+        seq = self.db.get(name).batch(req.operations)
+        return [_done(seq) for _ in req.operations]
+
+    def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
+        return self.db.get(name).scroll(req)
+
+    def count_points(self, name: str, req: CountRequest) -> CountResult:
+        return CountResult(count=self.db.get(name).count(req))
+
+    def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
+        return self.db.get(name).query(req)
+
+    def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
+        coll = self.db.get(name)
+        return [coll.query(r) for r in req.searches]
+
+    def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
+        return self.db.get(name).query(search_as_query(req)).points
+
+    def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
+        coll = self.db.get(name)
+        return [coll.query(search_as_query(r)).points for r in req.searches]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["LocalService", "VectorService", "search_as_query"]

@@ -1,0 +1,149 @@
+"""An LMDB environment that grows its map by itself and turns storage failures into clear errors.
+
+LMDB needs a fixed map size up front. Rather than reserve terabytes of address
+space per collection, vecdb starts small and doubles the map when a write
+transaction runs out of room, then retries that transaction. LMDB allows a
+resize only while no transaction of this process is open, so reads take a
+shared lock and the resize takes it exclusively; writers are serialised anyway
+(LMDB's rule), so a write simply holds the writer lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import lmdb
+
+from vecdb.errors import StorageFull
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIN_MAP_SIZE = 32 << 20
+DEFAULT_MAX_MAP_SIZE = 1 << 40
+
+
+class _SharedExclusiveLock:
+    """Many readers or one resizer; resizes are rare, so a simple condition variable suffices."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._exclusive = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+class Environment:
+    """One LMDB environment (a directory) with named databases, durable commits and map growth."""
+
+    def __init__(
+        self,
+        path: Path,
+        db_names: tuple[str, ...],
+        *,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    ) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_map_size = max_map_size
+        data_file = path / "data.mdb"
+        used = data_file.stat().st_size if data_file.exists() else 0
+        map_size = MIN_MAP_SIZE
+        while map_size < 2 * used:
+            map_size *= 2
+        self.env = lmdb.open(
+            str(path),
+            map_size=min(map_size, max(max_map_size, used)),
+            max_dbs=len(db_names) + 1,
+            max_readers=512,
+            sync=True,
+            metasync=True,
+            readahead=False,
+            meminit=False,
+        )
+        self.dbs = {name: self.env.open_db(name.encode()) for name in db_names}
+        self._gate = _SharedExclusiveLock()
+        self._writer = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        """A consistent read snapshot; many may be open at once."""
+        with self._gate.shared():
+            with self.env.begin(buffers=False) as txn:
+                yield txn
+
+    def write(self, body: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``body`` in one write transaction and commit it durably (fsync).
+
+        ``body`` may run more than once: when the map is full the transaction is
+        aborted, the map doubled and ``body`` called again, so it must not have
+        side effects outside the transaction. Either all of it commits or none.
+        """
+        with self._writer:
+            while True:
+                try:
+                    with self._gate.shared():
+                        with self.env.begin(write=True) as txn:
+                            return body(txn)
+                except lmdb.MapFullError:
+                    self._grow()
+                except lmdb.DiskError as exc:
+                    raise StorageFull(f"storage error while writing to {self.path}: {exc}") from exc
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise StorageFull(f"no space left on the device holding {self.path}") from exc
+                    raise
+                except lmdb.Error as exc:
+                    if "No space left" in str(exc) or "MDB_MAP_FULL" in str(exc):
+                        raise StorageFull(f"no space left for {self.path}: {exc}") from exc
+                    raise
+
+    def _grow(self) -> None:
+        current = self.env.info()["map_size"]
+        if current >= self.max_map_size:
+            raise StorageFull(
+                f"the database map of {self.path} is full at {current >> 20} MiB "
+                f"(limit {self.max_map_size >> 20} MiB); the store is intact and readable"
+            )
+        new_size = min(current * 2, self.max_map_size)
+        with self._gate.exclusive():
+            self.env.set_mapsize(new_size)
+        log.info("grew LMDB map of %s to %d MiB", self.path, new_size >> 20)
+
+    def close(self) -> None:
+        with self._writer, self._gate.exclusive():
+            self.env.close()

@@ -1,0 +1,153 @@
+"""Byte layout of one collection's LMDB environment.
+
+Named databases:
+
+* ``meta``     -- format marker, collection config (JSON), counters.
+* ``ids``      -- external id key (see :mod:`vecdb.ids`) -> internal id. Its
+  cursor order is Qdrant's scroll order.
+* ``points``   -- internal id -> ``version (u64) | key length (u8) | key | payload JSON``.
+* ``vectors``  -- internal id + vector-space index -> raw little-endian float32.
+
+Internal ids are dense and never reused: an overwrite writes the new version
+under a fresh internal id and deletes the old rows, so the in-memory matrix and
+later index files can refer to rows by number without ever seeing them change.
+Every value is plain bytes (JSON and float32), never pickle.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import lmdb
+import numpy as np
+import orjson
+
+from vecdb.errors import Corruption
+from vecdb.ids import PointId, id_to_key, key_to_id
+
+POINTS_DBS = ("meta", "ids", "points", "vectors")
+FORMAT = b"vecdb-collection/1"
+
+_IID = struct.Struct(">Q")
+_VEC_KEY = struct.Struct(">QH")
+_HEADER = struct.Struct(">QB")
+
+
+def iid_key(iid: int) -> bytes:
+    return _IID.pack(iid)
+
+
+def vector_key(iid: int, space: int) -> bytes:
+    return _VEC_KEY.pack(iid, space)
+
+
+def decode_iid(raw: bytes) -> int:
+    return int(_IID.unpack(raw)[0])
+
+
+def encode_record(version: int, key: bytes, payload_json: bytes) -> bytes:
+    return _HEADER.pack(version, len(key)) + key + payload_json
+
+
+@dataclass(slots=True)
+class StoredPoint:
+    """One point as read back from LMDB (payload still encoded until asked for)."""
+
+    iid: int
+    id: PointId
+    version: int
+    payload_json: bytes
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return orjson.loads(self.payload_json)  # type: ignore[no-any-return]
+
+
+def decode_record(iid: int, raw: bytes) -> StoredPoint:
+    version, key_len = _HEADER.unpack_from(raw)
+    start = _HEADER.size
+    key = raw[start : start + key_len]
+    return StoredPoint(iid, key_to_id(key), version, raw[start + key_len :])
+
+
+class PointsTables:
+    """Typed access to the named databases of one collection, inside caller-owned transactions."""
+
+    def __init__(self, dbs: dict[str, Any]) -> None:
+        self.meta = dbs["meta"]
+        self.ids = dbs["ids"]
+        self.points = dbs["points"]
+        self.vectors = dbs["vectors"]
+
+    # meta
+    def check_format(self, txn: lmdb.Transaction) -> bool:
+        """True if the environment holds a collection; raise Corruption if it holds something else."""
+        marker = txn.get(b"format", db=self.meta)
+        if marker is None:
+            return False
+        if marker != FORMAT:
+            raise Corruption(f"unknown collection format {marker!r}; expected {FORMAT!r}")
+        return True
+
+    def put_meta_json(self, txn: lmdb.Transaction, key: str, value: Any) -> None:
+        txn.put(key.encode(), orjson.dumps(value), db=self.meta)
+
+    def get_meta_json(self, txn: lmdb.Transaction, key: str, default: Any = None) -> Any:
+        raw = txn.get(key.encode(), db=self.meta)
+        return default if raw is None else orjson.loads(raw)
+
+    def init(self, txn: lmdb.Transaction, config: dict[str, Any]) -> None:
+        txn.put(b"format", FORMAT, db=self.meta)
+        self.put_meta_json(txn, "config", config)
+        self.put_meta_json(txn, "counters", {"next_iid": 0, "seq": 0})
+
+    # ids / points
+    def iid_of(self, txn: lmdb.Transaction, key: bytes) -> Optional[int]:
+        raw = txn.get(key, db=self.ids)
+        return None if raw is None else decode_iid(raw)
+
+    def get(self, txn: lmdb.Transaction, iid: int) -> Optional[StoredPoint]:
+        raw = txn.get(iid_key(iid), db=self.points)
+        return None if raw is None else decode_record(iid, raw)
+
+    def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
+        txn.put(key, iid_key(iid), db=self.ids)
+        txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
+
+    def put_vector(self, txn: lmdb.Transaction, iid: int, space: int, row: np.ndarray) -> None:
+        txn.put(vector_key(iid, space), row.astype("<f4", copy=False).tobytes(), db=self.vectors)
+
+    def get_vector(self, txn: lmdb.Transaction, iid: int, space: int) -> Optional[np.ndarray]:
+        raw = txn.get(vector_key(iid, space), db=self.vectors)
+        return None if raw is None else np.frombuffer(raw, dtype="<f4")
+
+    def delete(self, txn: lmdb.Transaction, iid: int, point_id: PointId, n_spaces: int) -> None:
+        """Remove every row of one stored version (its id mapping only if it still points here)."""
+        key = id_to_key(point_id)
+        if self.iid_of(txn, key) == iid:
+            txn.delete(key, db=self.ids)
+        txn.delete(iid_key(iid), db=self.points)
+        for space in range(n_spaces):
+            txn.delete(vector_key(iid, space), db=self.vectors)
+
+    def iter_points(self, txn: lmdb.Transaction) -> Iterator[StoredPoint]:
+        """Every live point in internal-id order."""
+        for raw_iid, raw in txn.cursor(db=self.points):
+            yield decode_record(decode_iid(raw_iid), raw)
+
+    def iter_ids_from(self, txn: lmdb.Transaction, start_key: Optional[bytes]) -> Iterator[int]:
+        """Internal ids in external-id order, starting at ``start_key`` inclusive."""
+        cursor = txn.cursor(db=self.ids)
+        found = cursor.set_range(start_key) if start_key is not None else cursor.first()
+        if not found:
+            return
+        for _, raw_iid in cursor:
+            yield decode_iid(raw_iid)
+
+    def iter_vectors(self, txn: lmdb.Transaction) -> Iterator[tuple[int, int, bytes]]:
+        for raw_key, raw in txn.cursor(db=self.vectors):
+            iid, space = _VEC_KEY.unpack(raw_key)
+            yield iid, space, raw

@@ -1,0 +1,149 @@
+"""Vectors in memory: validation of user input and the copy-on-publish snapshot that searches read.
+
+Searches never take a lock. A writer builds a new :class:`Snapshot` after its
+LMDB transaction commits and publishes it with one attribute assignment; a
+search keeps using whichever snapshot it started with. Rows are only ever
+appended (internal ids are never reused), so a new snapshot can share the
+matrix of the old one: the old one simply does not look past its ``n``.
+Only the small ``alive``/``present`` masks are copied per write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vecdb.config import DEFAULT_VECTOR, VectorSpace
+from vecdb.errors import InvalidInput, Unsupported
+from vecdb.models.collections import Distance
+from vecdb.models.points import SparseVector
+
+_MIN_CAPACITY = 1024
+
+
+def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
+    """Turn user vectors for one space into a validated float32 matrix ``[m, size]``.
+
+    Cosine vectors are normalised here, once, at write time (as Qdrant does), so
+    cosine search is a plain dot product.
+    """
+    for i, row in enumerate(rows):
+        if isinstance(row, SparseVector):
+            raise Unsupported(f"{field}[{i}]: sparse vectors are not supported yet")
+        if len(row) and isinstance(row[0], (list, tuple)):
+            raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
+        if len(row) != space.size:
+            raise InvalidInput(
+                f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}"
+            )
+    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidInput(f"{field}[{bad}]: vector contains NaN or infinite components")
+    if space.distance is Distance.COSINE:
+        matrix = normalise(matrix)
+    return np.ascontiguousarray(matrix)
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32, copy=False)
+
+
+def split_point_vectors(
+    vectors: Sequence[Any], spaces: list[VectorSpace], field: str
+) -> dict[int, tuple[list[int], list[Any]]]:
+    """Group each point's vector struct by space: space index -> (point positions, raw rows)."""
+    by_name = {s.name: s for s in spaces}
+    grouped: dict[int, tuple[list[int], list[Any]]] = {s.index: ([], []) for s in spaces}
+    for pos, vec in enumerate(vectors):
+        named = vec if isinstance(vec, dict) else {DEFAULT_VECTOR: vec}
+        for name, row in named.items():
+            space = by_name.get(name)
+            if space is None:
+                raise InvalidInput(f"{field}[{pos}]: Not existing vector name error: {name}")
+            grouped[space.index][0].append(pos)
+            grouped[space.index][1].append(row)
+    return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceData:
+    """Rows of one vector space, indexed by internal id."""
+
+    matrix: np.ndarray  # float32 [capacity, size]
+    present: np.ndarray  # bool [capacity]: the row holds a vector of this space
+    sq_norms: np.ndarray  # float32 [capacity]: squared norms, for Euclid scoring
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable view of which internal ids are live and what their vectors are."""
+
+    n: int
+    alive: np.ndarray  # bool [capacity]
+    count: int
+    spaces: tuple[SpaceData, ...]
+
+    @staticmethod
+    def empty(spaces: list[VectorSpace]) -> Snapshot:
+        return Snapshot(
+            n=0,
+            alive=np.zeros(_MIN_CAPACITY, dtype=bool),
+            count=0,
+            spaces=tuple(
+                SpaceData(
+                    np.zeros((_MIN_CAPACITY, s.size), dtype=np.float32),
+                    np.zeros(_MIN_CAPACITY, dtype=bool),
+                    np.zeros(_MIN_CAPACITY, dtype=np.float32),
+                )
+                for s in spaces
+            ),
+        )
+
+    def apply(
+        self,
+        next_iid: int,
+        born: np.ndarray,
+        died: np.ndarray,
+        rows: dict[int, tuple[np.ndarray, np.ndarray]],
+    ) -> Snapshot:
+        """Return the snapshot after one committed write.
+
+        ``born``: new internal ids; ``died``: ids that were deleted or replaced
+        (may include ids born in the same write); ``rows``: space -> (ids, rows).
+        """
+        capacity = len(self.alive)
+        if next_iid > capacity:
+            capacity = max(next_iid, 2 * capacity)
+        alive = _grown(self.alive, capacity, self.n)
+        alive[born] = True
+        alive[died] = False
+        spaces = []
+        for index, data in enumerate(self.spaces):
+            matrix = data.matrix
+            sq_norms = data.sq_norms
+            if capacity > len(matrix):
+                matrix = np.zeros((capacity, matrix.shape[1]), dtype=np.float32)
+                matrix[: self.n] = data.matrix[: self.n]
+                sq_norms = _grown(data.sq_norms, capacity, self.n)
+            present = _grown(data.present, capacity, self.n)
+            if index in rows:
+                ids, values = rows[index]
+                matrix[ids] = values
+                sq_norms[ids] = np.einsum("ij,ij->i", values, values)
+                present[ids] = True
+            spaces.append(SpaceData(matrix, present, sq_norms))
+        count = int(np.count_nonzero(alive[:next_iid]))
+        return Snapshot(next_iid, alive, count, tuple(spaces))
+
+
+def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:
+    out = np.zeros(capacity, dtype=array.dtype)
+    out[:used] = array[:used]
+    return out
