@@ -261,7 +261,7 @@ def _match_test(match: Any) -> _ValueTest:
     if isinstance(match, MatchExcept):
         excluded = _exact_test(list(match.except_))
         # null is absence, not a value that differs from the list
-        return lambda value: not excluded(value)
+        return lambda value: value is not None and not excluded(value)
     if isinstance(match, MatchText):
         query = _tokens(match.text)
         if not query:

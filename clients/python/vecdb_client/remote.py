@@ -1,0 +1,205 @@
+"""The VectorService interface implemented over HTTP with httpx.
+
+Errors come back as the same :mod:`vecdb.errors` classes the embedded client
+raises (mapped from the status code), so code handles both clients alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, TypeVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+from pydantic import BaseModel, TypeAdapter
+
+from vecdb.client_base import ClientBase
+from vecdb.errors import AlreadyExists, InvalidInput, NotFound, StorageFull, Unsupported, VecdbError
+from vecdb.ids import PointId
+from vecdb.models.collections import (
+    ChangeAliasesOperation,
+    CollectionExistence,
+    CollectionInfo,
+    CollectionsAliasesResponse,
+    CollectionsResponse,
+    CreateCollection,
+    CreateFieldIndex,
+    UpdateCollection,
+)
+from vecdb.models.points import (
+    CountRequest,
+    CountResult,
+    DeletePayload,
+    DeleteVectors,
+    PointInsertOperations,
+    PointRequest,
+    PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    SetPayload,
+    UpdateOperations,
+    UpdateResult,
+    UpdateVectors,
+)
+from vecdb.models.query import (
+    QueryRequest,
+    QueryRequestBatch,
+    QueryResponse,
+    ScoredPoint,
+    SearchRequest,
+    SearchRequestBatch,
+)
+from vecdb.service import VectorService
+
+T = TypeVar("T")
+
+
+class RemoteError(VecdbError):
+    """The server answered with an error status that has no more specific class."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _error_for(status: int, message: str) -> VecdbError:
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return AlreadyExists(message)
+    if status in (400, 422):
+        return Unsupported(message) if message.startswith("Bad request") else InvalidInput(message)
+    if status == 507:
+        return StorageFull(message)
+    return RemoteError(message, status)
+
+
+class RemoteService(VectorService):
+    def __init__(self, url: str = "http://127.0.0.1:6333", api_key: Optional[str] = None, timeout: float = 60.0):
+        headers = {"api-key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None, result_type: Any = None) -> Any:
+        content = None
+        if body is not None:
+            data = body.model_dump(mode="json", by_alias=True, exclude_unset=True) if isinstance(body, BaseModel) else body
+            content = orjson.dumps(data)
+        response = self._http.request(
+            method, path, content=content, headers={"content-type": "application/json"} if content else None
+        )
+        if response.status_code >= 400:
+            try:
+                message = response.json()["status"]["error"]
+            except Exception:
+                message = response.text
+            raise _error_for(response.status_code, message)
+        payload = orjson.loads(response.content)
+        result = payload["result"] if isinstance(payload, dict) and "result" in payload else payload
+        return result if result_type is None else TypeAdapter(result_type).validate_python(result)
+
+    @staticmethod
+    def _c(name: str) -> str:
+        return "/collections/" + quote(name, safe="")
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- service -------------------------------------------------------------------------
+
+    def root_info(self) -> dict[str, Any]:
+        return self._call("GET", "/")  # type: ignore[no-any-return]
+
+    def get_collections(self) -> CollectionsResponse:
+        return self._call("GET", "/collections", result_type=CollectionsResponse)  # type: ignore[no-any-return]
+
+    def collection_exists(self, name: str) -> CollectionExistence:
+        return self._call("GET", self._c(name) + "/exists", result_type=CollectionExistence)  # type: ignore[no-any-return]
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        return self._call("GET", self._c(name), result_type=CollectionInfo)  # type: ignore[no-any-return]
+
+    def create_collection(self, name: str, req: CreateCollection) -> bool:
+        return bool(self._call("PUT", self._c(name), req))
+
+    def update_collection(self, name: str, req: UpdateCollection) -> bool:
+        return bool(self._call("PATCH", self._c(name), req))
+
+    def delete_collection(self, name: str) -> bool:
+        return bool(self._call("DELETE", self._c(name)))
+
+    def update_aliases(self, req: ChangeAliasesOperation) -> bool:
+        return bool(self._call("POST", "/collections/aliases", req))
+
+    def get_aliases(self) -> CollectionsAliasesResponse:
+        return self._call("GET", "/aliases", result_type=CollectionsAliasesResponse)  # type: ignore[no-any-return]
+
+    def get_collection_aliases(self, name: str) -> CollectionsAliasesResponse:
+        return self._call("GET", self._c(name) + "/aliases", result_type=CollectionsAliasesResponse)  # type: ignore[no-any-return]
+
+    def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
+        return self._call("PUT", self._c(name) + "/index?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
+        path = self._c(name) + "/index/" + quote(field_name, safe="") + "?wait=true"
+        return self._call("DELETE", path, result_type=UpdateResult)  # type: ignore[no-any-return]
+
+    def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
+        return self._call("PUT", self._c(name) + "/points?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def get_points(self, name: str, req: PointRequest) -> list[Record]:
+        return self._call("POST", self._c(name) + "/points", req, list[Record])  # type: ignore[no-any-return]
+
+    def get_point(self, name: str, point_id: PointId) -> Record:
+        return self._call("GET", self._c(name) + f"/points/{point_id}", result_type=Record)  # type: ignore[no-any-return]
+
+    def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
+        return self._call("POST", self._c(name) + "/points/delete?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._call("POST", self._c(name) + "/points/payload?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._call("PUT", self._c(name) + "/points/payload?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
+        return self._call("POST", self._c(name) + "/points/payload/delete?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
+        return self._call("POST", self._c(name) + "/points/payload/clear?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
+        return self._call("PUT", self._c(name) + "/points/vectors?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
+        return self._call("POST", self._c(name) + "/points/vectors/delete?wait=true", req, UpdateResult)  # type: ignore[no-any-return]
+
+    def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
+        return self._call("POST", self._c(name) + "/points/batch?wait=true", req, list[UpdateResult])  # type: ignore[no-any-return]
+
+    def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
+        return self._call("POST", self._c(name) + "/points/scroll", req, ScrollResult)  # type: ignore[no-any-return]
+
+    def count_points(self, name: str, req: CountRequest) -> CountResult:
+        return self._call("POST", self._c(name) + "/points/count", req, CountResult)  # type: ignore[no-any-return]
+
+    def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
+        return self._call("POST", self._c(name) + "/points/query", req, QueryResponse)  # type: ignore[no-any-return]
+
+    def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
+        return self._call("POST", self._c(name) + "/points/query/batch", req, list[QueryResponse])  # type: ignore[no-any-return]
+
+    def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
+        return self._call("POST", self._c(name) + "/points/search", req, list[ScoredPoint])  # type: ignore[no-any-return]
+
+    def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
+        return self._call("POST", self._c(name) + "/points/search/batch", req, list[list[ScoredPoint]])  # type: ignore[no-any-return]
+
+
+class RemoteClient(ClientBase):
+    """qdrant-client's high-level methods against a vecdb server."""
+
+    def __init__(self, url: str = "http://127.0.0.1:6333", api_key: Optional[str] = None, timeout: float = 60.0):
+        self._service = RemoteService(url, api_key=api_key, timeout=timeout)
