@@ -52,11 +52,12 @@ def start_server(path: Path, *extra: str, wait: bool = True) -> ServerProcess:
     port = free_port()
     log = path.parent / f"server-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(port),
-         "--log-level", "warning", *extra],
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env,
-    )
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(port),
+             "--log-level", "warning", *extra],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", path, log)
     if wait:
         deadline = time.monotonic() + 30

@@ -4,7 +4,9 @@ A filter is compiled once into nested closures, then called for every point of
 a collection, so per-point work is kept to dictionary lookups and type checks:
 key paths are parsed at compile time, match lists become frozensets, and
 conditions that are constant (an empty ``should``, a ``has_id`` inside
-``nested``) are folded away.
+``nested``) are folded away. ``point.payload`` is only read by conditions
+that need it, after the id/vector conditions of the same clause, because the
+caller's point view decodes the payload lazily.
 
 Semantics follow qdrant-client's in-memory mode
 (``qdrant_client/local/payload_filters.py``), which mirrors the server; the

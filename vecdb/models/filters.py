@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Optional, Union
 
 from pydantic import (
-    BaseModel,
     Discriminator,
     Field,
     StrictBool,

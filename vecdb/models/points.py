@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import AfterValidator, AliasChoices, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_serializer
+from pydantic import AfterValidator, AliasChoices, AllowInfNan, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_serializer
 
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId, parse_point_id
@@ -27,15 +27,17 @@ def _canonical_id(value: object) -> PointId:
 ExtendedPointId = Annotated[Union[StrictInt, StrictStr, uuid.UUID], AfterValidator(_canonical_id)]
 """A point id in any spelling Qdrant accepts, normalised on parse."""
 
-DenseVector = list[StrictFloat]
-MultiDenseVector = list[list[StrictFloat]]
+FiniteFloat = Annotated[StrictFloat, AllowInfNan(False)]
+"""A vector component: a JSON number, never a bool, a string, NaN or infinity."""
+DenseVector = list[FiniteFloat]
+MultiDenseVector = list[list[FiniteFloat]]
 
 
 class SparseVector(RequestModel):
     """Parsed so the error can say sparse vectors are unsupported, rather than 'bad JSON'."""
 
     indices: list[StrictInt]
-    values: list[StrictFloat]
+    values: list[FiniteFloat]
 
 
 VectorValue = Union[DenseVector, MultiDenseVector, SparseVector]

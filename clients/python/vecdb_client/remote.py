@@ -14,6 +14,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter
 
 from vecdb.client_base import ClientBase
+from vecdb.config import check_name
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound, StorageFull, Unsupported, VecdbError
 from vecdb.ids import PointId
 from vecdb.models.collections import (
@@ -122,6 +123,7 @@ class RemoteService(VectorService):
         return self._call("GET", self._c(name), result_type=CollectionInfo)  # type: ignore[no-any-return]
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
+        check_name(name)  # a '/' in the name could not even reach the route; say why here
         return bool(self._call("PUT", self._c(name), req))
 
     def update_collection(self, name: str, req: UpdateCollection) -> bool:
