@@ -26,7 +26,7 @@ from vecdb.models.collections import (
     CreateFieldIndex,
     UpdateCollection,
 )
-from vecdb.models.base import RequestModel
+from vecdb.models.base import error_location
 from vecdb.models.collections import AliasDescription
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
@@ -79,7 +79,7 @@ def parse_as(annotation: Any, value: Any, field: str) -> Any:
 def format_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = error_location(err["loc"])
         parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return "; ".join(parts)
 
@@ -357,4 +357,4 @@ class ClientBase:
         return parse_model(QueryRequest, {k: v for k, v in body.items() if v is not None}, "query")
 
 
-__all__ = ["ClientBase", "RequestModel", "format_validation_error", "parse_model"]
+__all__ = ["ClientBase", "format_validation_error", "parse_model"]

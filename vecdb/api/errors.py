@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from vecdb.models.base import error_location
 from vecdb.errors import (
     AlreadyExists,
     Corruption,
@@ -66,8 +67,7 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
     status = 422 if errors and all(e.get("type") in _VALIDATION_TYPES for e in errors) else 400
     parts = []
     for err in errors[:3]:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        where = ".".join(loc)
+        where = error_location(err.get("loc", ()))
         if err.get("type") == "json_invalid":
             parts.append(f"invalid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}")
         else:

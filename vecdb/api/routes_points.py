@@ -6,8 +6,6 @@ is applied and durable before the response, so the status is always "completed".
 
 from __future__ import annotations
 
-from typing import Union
-
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
@@ -18,11 +16,9 @@ from vecdb.models.points import (
     CountRequest,
     DeletePayload,
     DeleteVectors,
-    FilterSelector,
-    PointIdsList,
+    PointInsertOperations,
     PointRequest,
-    PointsBatch,
-    PointsList,
+    PointsSelector,
     ScrollRequest,
     SetPayload,
     UpdateOperations,
@@ -37,7 +33,7 @@ T0 = Depends(started)
 
 @router.put("/collections/{collection_name}/points")
 def upsert_points(
-    collection_name: str, body: Union[PointsList, PointsBatch], svc: VectorService = Svc, t0: float = T0
+    collection_name: str, body: PointInsertOperations, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.upsert_points(collection_name, body), t0)
 
@@ -55,7 +51,7 @@ def get_point(collection_name: str, point_id: str, svc: VectorService = Svc, t0:
 
 @router.post("/collections/{collection_name}/points/delete")
 def delete_points(
-    collection_name: str, body: Union[PointIdsList, FilterSelector], svc: VectorService = Svc, t0: float = T0
+    collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.delete_points(collection_name, body), t0)
 
@@ -77,7 +73,7 @@ def delete_payload(collection_name: str, body: DeletePayload, svc: VectorService
 
 @router.post("/collections/{collection_name}/points/payload/clear")
 def clear_payload(
-    collection_name: str, body: Union[PointIdsList, FilterSelector], svc: VectorService = Svc, t0: float = T0
+    collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.clear_payload(collection_name, body), t0)
 

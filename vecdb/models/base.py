@@ -7,7 +7,9 @@ ignore extras so newer servers stay readable by older clients.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 
 class RequestModel(BaseModel):
@@ -22,4 +24,35 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-__all__ = ["RequestModel", "ResponseModel"]
+__all__ = ["RequestModel", "ResponseModel", "error_location", "keyed_union"]
+
+
+TAG_MARK = "~"
+"""Prefix of union tags, so error locations can leave them out."""
+
+
+def error_location(loc: Any) -> str:
+    """``('body', 'points', 0, 'id')`` -> ``points.0.id``: the path a user wrote, without union tags."""
+    return ".".join(str(p) for p in loc if p != "body" and not str(p).startswith(TAG_MARK))
+
+
+def keyed_union(*members: tuple[str, Any]) -> Any:
+    """A union whose member is chosen by which top-level key the input has.
+
+    Qdrant's bodies are 'one of several shapes, told apart by a key' (``points``
+    vs ``batch``, ``upsert`` vs ``delete``, ...). Choosing the member up front
+    makes pydantic report the errors of that member only, so a message names
+    the real problem instead of listing every shape that did not fit.
+    """
+    keys = [key for key, _ in members]
+
+    def pick(value: Any) -> Optional[str]:
+        if isinstance(value, dict):
+            return TAG_MARK + next((k for k in keys if k in value), keys[0])
+        for key, model in members:
+            if isinstance(value, model if isinstance(model, type) else object):
+                return TAG_MARK + key
+        return None
+
+    tagged = tuple(Annotated[model, Tag(TAG_MARK + key)] for key, model in members)
+    return Annotated[Union[tagged], Discriminator(pick)]  # type: ignore[valid-type]

@@ -7,11 +7,11 @@ models (``CollectionInfo`` and its parts) are filled in by the collection layer.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Optional, Union
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import Field, StrictStr
+from pydantic import Discriminator, Field, StrictStr, Tag
 
-from vecdb.models.base import RequestModel, ResponseModel
+from vecdb.models.base import TAG_MARK, RequestModel, ResponseModel
 
 
 class Distance(str, Enum):
@@ -82,7 +82,20 @@ class CollectionParamsDiff(RequestModel):
     on_disk_payload: Optional[bool] = None
 
 
-VectorsConfig = Union[VectorParams, dict[StrictStr, VectorParams]]
+def _vectors_shape(value: Any) -> str:
+    if isinstance(value, VectorParams) or (isinstance(value, dict) and ("size" in value or "distance" in value)):
+        return TAG_MARK + "single"
+    return TAG_MARK + "named"
+
+
+VectorsConfig = Annotated[
+    Union[
+        Annotated[VectorParams, Tag(TAG_MARK + "single")],
+        Annotated[dict[StrictStr, VectorParams], Tag(TAG_MARK + "named")],
+    ],
+    Discriminator(_vectors_shape),
+]
+"""One unnamed vector space (``{"size", "distance"}``) or a map of named ones."""
 
 
 class CreateCollection(RequestModel):

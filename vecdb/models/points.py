@@ -13,7 +13,7 @@ from pydantic import AfterValidator, AliasChoices, AllowInfNan, Field, StrictBoo
 
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId, parse_point_id
-from vecdb.models.base import RequestModel, ResponseModel
+from vecdb.models.base import RequestModel, ResponseModel, keyed_union
 from vecdb.models.filters import Filter
 
 
@@ -71,7 +71,7 @@ class PointsBatch(RequestModel):
     update_mode: Optional[str] = None
 
 
-PointInsertOperations = Union[PointsList, PointsBatch]
+PointInsertOperations = keyed_union(("points", PointsList), ("batch", PointsBatch))
 
 
 class PayloadSelectorInclude(RequestModel):
@@ -105,7 +105,7 @@ class FilterSelector(RequestModel):
     shard_key: Optional[Any] = None
 
 
-PointsSelector = Union[PointIdsList, FilterSelector]
+PointsSelector = keyed_union(("points", PointIdsList), ("filter", FilterSelector))
 
 
 class SetPayload(RequestModel):
@@ -173,16 +173,16 @@ class DeleteVectorsOperation(RequestModel):
     delete_vectors: DeleteVectors
 
 
-UpdateOperation = Union[
-    UpsertOperation,
-    DeleteOperation,
-    SetPayloadOperation,
-    OverwritePayloadOperation,
-    DeletePayloadOperation,
-    ClearPayloadOperation,
-    UpdateVectorsOperation,
-    DeleteVectorsOperation,
-]
+UpdateOperation = keyed_union(
+    ("upsert", UpsertOperation),
+    ("delete", DeleteOperation),
+    ("set_payload", SetPayloadOperation),
+    ("overwrite_payload", OverwritePayloadOperation),
+    ("delete_payload", DeletePayloadOperation),
+    ("clear_payload", ClearPayloadOperation),
+    ("update_vectors", UpdateVectorsOperation),
+    ("delete_vectors", DeleteVectorsOperation),
+)
 
 
 class UpdateOperations(RequestModel):

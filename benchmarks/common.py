@@ -1,0 +1,361 @@
+"""Shared helpers: data sets, timing, markdown tables, a server subprocess, memory and profiles."""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATASETS = REPO_ROOT / ".." / "shared" / "datasets"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# --------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------
+
+
+def _centers(d: int, n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([seed, 0])
+    centers = rng.standard_normal((n_clusters, d)).astype(np.float32)
+    spreads = rng.uniform(0.25, 0.75, size=n_clusters).astype(np.float32)
+    return centers, spreads
+
+
+def _draw(n: int, d: int, n_clusters: int, seed: int, stream: int) -> np.ndarray:
+    centers, spreads = _centers(d, n_clusters, seed)
+    rng = np.random.default_rng([seed, stream])
+    which = rng.integers(n_clusters, size=n)
+    out = rng.standard_normal((n, d), dtype=np.float32)
+    out *= spreads[which, None]
+    out += centers[which]
+    return out
+
+
+def make_clustered(n: int, d: int, n_clusters: int = 100, seed: int = 0) -> np.ndarray:
+    """``n`` float32 rows from a mixture of ``n_clusters`` isotropic Gaussians (deterministic in ``seed``)."""
+    return _draw(n, d, n_clusters, seed, 1)
+
+
+def make_queries(nq: int, d: int, n_clusters: int = 100, seed: int = 0) -> np.ndarray:
+    """Queries from the same mixture as ``make_clustered(..., seed)`` but not among its rows."""
+    return _draw(nq, d, n_clusters, seed, 2)
+
+
+@dataclass
+class Dataset:
+    name: str
+    base: np.ndarray  # float32 [n, d]
+    queries: np.ndarray  # float32 [nq, d]
+    distance: str  # vecdb Distance value: "Cosine", "Euclid", "Dot"
+    gt_ids: Optional[np.ndarray] = None  # int [nq, >=10] when the data set ships ground truth
+
+
+_METRICS = {"l2": "Euclid", "cosine": "Cosine", "ip": "Dot", "dot": "Dot"}
+
+
+def load_dataset(name: str, root: Path, n: Optional[int] = None) -> Dataset:
+    """``sift5k`` or ``glove50`` from ``root`` (read in place). ``n`` truncates the base (drops ground truth)."""
+    root = Path(root)
+    meta = json.loads((root / f"{name}_meta.json").read_text())
+    base = np.load(root / f"{name}_base.npy").astype(np.float32)
+    queries = np.load(root / f"{name}_queries.npy").astype(np.float32)
+    gt = np.load(root / f"{name}_gt_ids.npy")
+    if n is not None and n < len(base):
+        base, gt = base[:n], None
+    return Dataset(name, np.ascontiguousarray(base), np.ascontiguousarray(queries), _METRICS[meta["metric"]], gt)
+
+
+def synthetic(n: int, d: int, nq: int, seed: int = 0, distance: str = "Cosine") -> Dataset:
+    return Dataset(f"clustered-{n}x{d}-seed{seed}", make_clustered(n, d, seed=seed),
+                   make_queries(nq, d, seed=seed), distance)
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Row-normalise exactly as vecdb does at write time (float32, zero rows left alone)."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (x / norms).astype(np.float32, copy=False)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    """Mean |found[:k] & truth[:k]| / k over rows (-1 in ``found`` never matches)."""
+    hits = 0
+    for f, t in zip(found, truth):
+        hits += len(set(int(x) for x in f[:k] if x >= 0) & set(int(x) for x in t[:k]))
+    return hits / (k * len(truth))
+
+
+# --------------------------------------------------------------------------------------------
+# timing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """Latencies in seconds of repeated calls."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+
+    @property
+    def p50_ms(self) -> float:
+        return float(np.percentile(self.samples, 50)) * 1e3
+
+    @property
+    def p99_ms(self) -> float:
+        return float(np.percentile(self.samples, 99)) * 1e3
+
+    @property
+    def mean_ms(self) -> float:
+        return float(np.mean(self.samples)) * 1e3
+
+    @property
+    def total_s(self) -> float:
+        return float(np.sum(self.samples))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def interleaved(methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5) -> dict[str, Stats]:
+    """Call every method once per index, rotating their order, so load changes hit them all alike."""
+    names = list(methods)
+    for i in range(min(warmup, n_calls)):
+        for name in names:
+            methods[name](i)
+    stats = {name: Stats() for name in names}
+    for i in range(n_calls):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            methods[name](i)
+            stats[name].add(time.perf_counter() - t0)
+    return stats
+
+
+# --------------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------------
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    v = float(value)
+    if v != v:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{digits - 1}f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[fmt(c) for c in row] for row in rows]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+@dataclass
+class Section:
+    """One benchmark's report: markdown text and, for plots, (label, value) pairs."""
+
+    title: str
+    markdown: str
+    plot: list[tuple[str, float]] = field(default_factory=list)
+
+    def render(self) -> str:
+        return f"## {self.title}\n\n{self.markdown.strip()}\n"
+
+
+def environment_note() -> str:
+    import faiss  # noqa: PLC0415
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "?"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit += " (+local changes)" if dirty else ""
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"vecdb commit {commit}; Python {platform.python_version()}, numpy {np.__version__}, "
+            f"faiss {faiss.__version__}; {os.cpu_count()} CPUs; load average {load}; "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def proc_peak_rss_mib(pid: int) -> Optional[float]:
+    """Peak RSS (VmHWM) of a live process, e.g. the server, before it exits."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def profile_top(fn: Callable[[], Any], limit: int = 15, sort: str = "tottime") -> str:
+    """Run ``fn`` under cProfile; the top functions as a fenced text block."""
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        fn()
+    finally:
+        prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stats.strip_dirs().sort_stats(sort).print_stats(limit)
+    text = buf.getvalue()
+    start = text.find("   ncalls")
+    body = text[start:] if start >= 0 else text
+    total = text[: start if start >= 0 else 0].strip().splitlines()
+    head = next((ln.strip() for ln in total if "function calls" in ln), "")
+    return f"```\n{head}\n{body.rstrip()}\n```"
+
+
+# --------------------------------------------------------------------------------------------
+# temp dirs and the server
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_dir(root: Optional[str], prefix: str) -> Iterator[Path]:
+    """A temp directory (on ``root`` or the system temp dir), removed afterwards. Never inside the repo."""
+    path = Path(tempfile.mkdtemp(prefix=f"vecdb-bench-{prefix}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``python -m vecdb serve`` on a free loopback port, as a child process."""
+
+    def __init__(self, path: Path, log_dir: Path, timeout: float = 60.0) -> None:
+        import httpx  # noqa: PLC0415
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / f"server-{self.port}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        t0 = time.perf_counter()
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(self.port),
+                 "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+        self.startup_s = time.perf_counter() - t0
+        self.peak_rss_mib: Optional[float] = None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.peak_rss_mib = proc_peak_rss_mib(self.proc.pid)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def http_client(url: str) -> Any:
+    """One keep-alive HTTP/1.1 connection to the local server."""
+    import httpx  # noqa: PLC0415
+
+    assert url.startswith("http://127.0.0.1:"), "benchmarks only talk to the loopback server"
+    return httpx.Client(base_url=url, timeout=300.0, limits=httpx.Limits(max_connections=1))
+
+
+def check(resp: Any) -> Any:
+    if resp.status_code != 200:
+        raise RuntimeError(f"{resp.request.method} {resp.request.url}: {resp.status_code} {resp.text[:500]}")
+    import orjson  # noqa: PLC0415
+
+    return orjson.loads(resp.content)["result"]
+
+
+# --------------------------------------------------------------------------------------------
+# filling a collection
+# --------------------------------------------------------------------------------------------
+
+
+def payloads_for(lo: int, hi: int) -> list[dict[str, Any]]:
+    return [{"i": i, "tag": f"t{i % 10}"} for i in range(lo, hi)]
+
+
+def fill_embedded(client: Any, name: str, base: np.ndarray, distance: str, batch: int = 1000,
+                  with_payloads: bool = True) -> float:
+    """Create ``name`` and upsert ``base`` (ids 0..n-1) in batch dicts; returns seconds."""
+    client.create_collection(name, {"size": int(base.shape[1]), "distance": distance})
+    t0 = time.perf_counter()
+    for lo in range(0, len(base), batch):
+        hi = min(lo + batch, len(base))
+        body: dict[str, Any] = {"ids": list(range(lo, hi)), "vectors": base[lo:hi]}
+        if with_payloads:
+            body["payloads"] = payloads_for(lo, hi)
+        client.upsert(name, body)
+    return time.perf_counter() - t0
