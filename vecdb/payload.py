@@ -54,34 +54,73 @@ def parse_path(path: str) -> list[Segment]:
 
 
 def select_payload(payload: dict[str, Any], selector: Any) -> Optional[dict[str, Any]]:
-    """Apply a ``with_payload`` value: bool, list of keys, include or exclude selector."""
+    """Apply a ``with_payload`` value: bool, list of keys, include or exclude selector.
+
+    Keys are merged into a prefix tree first, as Qdrant core does: ``a[]`` applies
+    to every element of an array (``objs[].k`` keeps ``k`` in each object),
+    ``a[0]`` selects nothing inside an array, and a path that runs into a scalar
+    keeps the scalar (``a.b`` on ``{"a": 1}`` includes ``a``).
+    """
     if selector is True:
         return payload
     if selector is False or selector is None:
         return None
     if isinstance(selector, PayloadSelectorExclude):
-        result = copy.deepcopy(payload)
-        for key in selector.exclude:
-            delete_path(result, key)
-        return result
+        return _exclude(payload, _selector_tree(selector.exclude))  # type: ignore[no-any-return]
     keys = selector.include if isinstance(selector, PayloadSelectorInclude) else selector
-    result = {}
+    return _include(payload, _selector_tree(keys))  # type: ignore[no-any-return]
+
+
+_ALL = True
+"""A selector-tree leaf: everything below this point."""
+
+
+def _selector_tree(keys: list[str]) -> dict[Segment, Any]:
+    """``["a.b", "c[]"]`` -> ``{"a": {"b": True}, "c": {None: True}}``; a shorter path wins over a longer one."""
+    tree: dict[Segment, Any] = {}
     for key in keys:
-        _copy_path(payload, result, parse_path(key))
-    return result
+        *parents, last = parse_path(key)
+        node: Any = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+            if node is _ALL:
+                break
+        else:
+            node[last] = _ALL
+    return tree
 
 
-def _copy_path(src: Any, dst: dict[str, Any], steps: list[Segment]) -> None:
-    head = steps[0]
-    if not isinstance(head, str) or not isinstance(src, dict) or head not in src:
-        return
-    if len(steps) == 1 or not isinstance(src[head], dict):
-        if len(steps) == 1:
-            dst[head] = src[head]
-        return
-    child = dst.setdefault(head, {})
-    if isinstance(child, dict):
-        _copy_path(src[head], child, steps[1:])
+def _include(value: Any, tree: dict[Segment, Any]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in tree:
+                sub = tree[key]
+                out[key] = copy.deepcopy(item) if sub is _ALL else _include(item, sub)
+        return out
+    if isinstance(value, list):
+        if None not in tree:  # only ``[]`` reaches into arrays
+            return []
+        sub = tree[None]
+        return copy.deepcopy(value) if sub is _ALL else [_include(item, sub) for item in value]
+    return value
+
+
+def _exclude(value: Any, tree: dict[Segment, Any]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key not in tree:
+                out[key] = copy.deepcopy(item)
+            elif tree[key] is not _ALL:
+                out[key] = _exclude(item, tree[key])
+        return out
+    if isinstance(value, list):
+        if None not in tree:
+            return copy.deepcopy(value)
+        sub = tree[None]
+        return [] if sub is _ALL else [_exclude(item, sub) for item in value]
+    return value
 
 
 def set_at_key(payload: dict[str, Any], key: Optional[str], values: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import hmac
 import time
 from typing import Any, Optional
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vecdb.api.errors import error_response
@@ -18,8 +19,20 @@ OPEN_PATHS = {"/", "/healthz", "/livez", "/readyz"}
 """Routes served without an API key, as Qdrant does."""
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _too_large_message(max_body: int) -> str:
+    return f"Payload too large: request body exceeds the limit of {max_body} bytes"
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit.
+
+    An HTTPException, because FastAPI turns any other exception raised while it
+    reads the body into "400 There was an error parsing the body"; this way the
+    app's handler answers 413, and the middleware does if nothing else did.
+    """
+
+    def __init__(self, max_body: int) -> None:
+        super().__init__(413, _too_large_message(max_body))
 
 
 class ServerMiddleware:
@@ -51,7 +64,7 @@ class ServerMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(self.max_body)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -78,9 +91,7 @@ class ServerMiddleware:
         return False
 
     async def _too_large(self, send: Send, started: float) -> None:
-        response = error_response(
-            413, f"Payload too large: request body exceeds the limit of {self.max_body} bytes", started
-        )
+        response = error_response(413, _too_large_message(self.max_body), started)
         await _send_response(send, response)
 
 
