@@ -99,7 +99,7 @@ def normalise(x: np.ndarray) -> np.ndarray:
 def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
     """Mean |found[:k] & truth[:k]| / k over rows (-1 in ``found`` never matches)."""
     hits = 0
-    for f, t in zip(found, truth):
+    for f, t in zip(found, truth, strict=True):
         hits += len(set(int(x) for x in f[:k] if x >= 0) & set(int(x) for x in t[:k]))
     return hits / (k * len(truth))
 
@@ -141,16 +141,19 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def interleaved(methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5) -> dict[str, Stats]:
-    """Call every method once per index, rotating their order, so load changes hit them all alike."""
+def interleaved(methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5,
+                seed: int = 0) -> dict[str, Stats]:
+    """Call every method once per index, in a fresh random order each time, so load changes (and
+    whatever one method leaves in the caches for the next) hit them all alike."""
     names = list(methods)
     for i in range(min(warmup, n_calls)):
         for name in names:
             methods[name](i)
     stats = {name: Stats() for name in names}
+    rng = np.random.default_rng(seed)
     for i in range(n_calls):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
+        for j in rng.permutation(len(names)):
+            name = names[j]
             t0 = time.perf_counter()
             methods[name](i)
             stats[name].add(time.perf_counter() - t0)
@@ -216,8 +219,9 @@ def environment_note() -> str:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process so far (VmHWM; getrusage's ru_maxrss survives exec)."""
+    own = proc_peak_rss_mib(os.getpid())
+    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def proc_peak_rss_mib(pid: int) -> Optional[float]:
