@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from vecdb_client import RemoteClient
 
 import vecdb
-from vecdb_client import RemoteClient
 
 
 def free_port() -> int:

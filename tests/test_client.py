@@ -193,3 +193,17 @@ def test_reopen_keeps_everything(tmp_path):
         assert after == before
         assert c.count("a").count == 19
         assert c.retrieve("a", [3])[0].payload == {"new": True}
+
+
+def test_numpy_batch_fast_path_validates(client, name):
+    client.create_collection(name, vectors_config={"size": 3, "distance": "Euclid"})
+    vecs = np.arange(12, dtype=np.float64).reshape(4, 3)
+    client.upsert(name, {"ids": [1, 2, 3, 4], "vectors": vecs, "payloads": [{"k": i} for i in range(4)]})
+    assert client.retrieve(name, [3], with_vectors=True)[0].vector == [6.0, 7.0, 8.0]
+    with pytest.raises(InvalidInput, match="dimension"):
+        client.upsert(name, {"ids": [5], "vectors": np.zeros((1, 2))})
+    with pytest.raises(InvalidInput, match="finite|NaN"):
+        client.upsert(name, {"ids": [5], "vectors": np.array([[1.0, np.inf, 0.0]])})
+    with pytest.raises(InvalidInput, match="expected 2 vectors"):
+        client.upsert(name, {"ids": [5, 6], "vectors": np.zeros((3, 3))})
+    assert client.count(name).count == 4

@@ -18,7 +18,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId
+from vecdb.models.base import error_location
 from vecdb.models.collections import (
+    AliasDescription,
     ChangeAliasesOperation,
     CollectionInfo,
     CollectionsResponse,
@@ -26,8 +28,6 @@ from vecdb.models.collections import (
     CreateFieldIndex,
     UpdateCollection,
 )
-from vecdb.models.base import error_location
-from vecdb.models.collections import AliasDescription
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
     Batch,
@@ -243,8 +243,17 @@ class ClientBase:
         update_filter: Any = None, **_: Any,
     ) -> UpdateResult:
         extra = {} if update_filter is None else {"update_filter": update_filter}
-        if isinstance(points, Batch) or (isinstance(points, dict) and "ids" in points):
-            req: Any = parse_model(PointsBatch, {"batch": points, **extra}, "batch")
+        vectors = points.get("vectors") if isinstance(points, dict) else None
+        if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+            # A float matrix skips per-float pydantic validation; the collection checks shape and finiteness.
+            finite = np.isfinite(vectors).all(axis=1)
+            if not finite.all():  # JSON has no NaN: say so here rather than let it become null on the wire
+                bad = int(np.flatnonzero(~finite)[0])
+                raise InvalidInput(f"batch.vectors[{bad}]: vector contains NaN or infinite components")
+            req: Any = parse_model(PointsBatch, {"batch": {**points, "vectors": []}, **extra}, "batch")
+            req.batch.vectors = vectors
+        elif isinstance(points, Batch) or (isinstance(points, dict) and "ids" in points):
+            req = parse_model(PointsBatch, {"batch": points, **extra}, "batch")
         else:
             req = parse_model(PointsList, {"points": list(points), **extra}, "points")
         return self._service.upsert_points(collection_name, req)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Optional, Protocol, Union
 
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.ids import PointId

@@ -16,6 +16,7 @@ from typing import Any
 
 from vecdb import __version__
 from vecdb.database import Database
+from vecdb.errors import NotFound
 from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -44,7 +45,6 @@ from vecdb.models.points import (
     UpdateResult,
     UpdateVectors,
 )
-from vecdb.errors import NotFound
 from vecdb.models.query import (
     NamedVector,
     NearestQuery,

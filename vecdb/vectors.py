@@ -30,16 +30,23 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     Cosine vectors are normalised here, once, at write time (as Qdrant does), so
     cosine search is a plain dot product.
     """
-    for i, row in enumerate(rows):
-        if isinstance(row, SparseVector):
-            raise Unsupported(f"{field}[{i}]: sparse vectors are not supported yet")
-        if len(row) and isinstance(row[0], (list, tuple)):
-            raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
-        if len(row) != space.size:
+    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind in "fiu":
+        if rows.shape[1] != space.size:  # an array is validated whole: no per-row Python loop
             raise InvalidInput(
-                f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}"
+                f"{field}[0]: Vector dimension error: expected dim: {space.size}, got {rows.shape[1]}"
             )
-    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
+        matrix = rows.astype(np.float32, copy=False)
+    else:
+        for i, row in enumerate(rows):
+            if isinstance(row, SparseVector):
+                raise Unsupported(f"{field}[{i}]: sparse vectors are not supported yet")
+            if len(row) and isinstance(row[0], (list, tuple)):
+                raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
+            if len(row) != space.size:
+                raise InvalidInput(
+                    f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}"
+                )
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])

@@ -17,7 +17,7 @@ import lmdb
 import numpy as np
 import orjson
 
-from vecdb.config import VectorSpace
+from vecdb.config import VectorSpace, space_by_name
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import compile_filter
 from vecdb.ids import PointId, id_to_key
@@ -81,6 +81,12 @@ class PreparedPoints:
         if len(payloads_in) != n:
             raise InvalidInput(f"batch.payloads: expected {n} payloads (one per id), got {len(payloads_in)}")
         payloads = [encode_payload(p, f"batch.payloads[{i}]") for i, p in enumerate(payloads_in)]
+        if isinstance(batch.vectors, np.ndarray):  # the embedded client's array fast path
+            if len(batch.vectors) != n:
+                raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
+            space = space_by_name(spaces, None)
+            rows = {space.index: (list(range(n)), prepare_rows(batch.vectors, space, "batch.vectors"))}
+            return PreparedPoints(list(batch.ids), payloads, rows)
         if isinstance(batch.vectors, dict):
             per_point: list[dict[str, Any]] = [{} for _ in range(n)]
             for name, column in batch.vectors.items():

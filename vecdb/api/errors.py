@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from vecdb.models.base import error_location
 from vecdb.errors import (
     AlreadyExists,
     Corruption,
@@ -29,6 +28,7 @@ from vecdb.errors import (
     Unsupported,
     VecdbError,
 )
+from vecdb.models.base import error_location
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import AfterValidator, AliasChoices, AllowInfNan, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_serializer
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AllowInfNan,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_serializer,
+)
 
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId, parse_point_id

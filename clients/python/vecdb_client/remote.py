@@ -86,8 +86,11 @@ class RemoteService(VectorService):
     def _call(self, method: str, path: str, body: Any = None, result_type: Any = None) -> Any:
         content = None
         if body is not None:
-            data = body.model_dump(mode="json", by_alias=True, exclude_unset=True) if isinstance(body, BaseModel) else body
-            content = orjson.dumps(data)
+            if isinstance(body, BaseModel):  # python mode + orjson: numpy vectors serialise without a copy to lists
+                data = body.model_dump(by_alias=True, exclude_unset=True, warnings=False)
+            else:
+                data = body
+            content = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
         response = self._http.request(
             method, path, content=content, headers={"content-type": "application/json"} if content else None
         )
