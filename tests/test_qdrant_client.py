@@ -30,6 +30,8 @@ from qdrant_client.qdrant_remote import QdrantRemote  # noqa: E402
 
 from tests.conftest import ServerProcess, start_server  # noqa: E402
 
+from .brute import reference_scores
+
 HIGHER_IS_BETTER = {"Cosine": True, "Dot": True, "Euclid": False, "Manhattan": False}
 DISTANCES = {"Cosine": m.Distance.COSINE, "Dot": m.Distance.DOT, "Euclid": m.Distance.EUCLID,
              "Manhattan": m.Distance.MANHATTAN}
@@ -47,26 +49,12 @@ def make_client(url: str) -> QdrantClient:
     return QdrantClient(url=url, prefer_grpc=False, check_compatibility=True, timeout=30)
 
 
-def brute_scores(base: np.ndarray, query: np.ndarray, distance: str) -> np.ndarray:
-    b = np.asarray(base, dtype=np.float64)
-    q = np.asarray(query, dtype=np.float64)
-    if distance == "Cosine":
-        return (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (q / np.linalg.norm(q))
-    if distance == "Dot":
-        return b @ q
-    if distance == "Euclid":
-        return np.sqrt(((b - q) ** 2).sum(axis=1))
-    if distance == "Manhattan":
-        return np.abs(b - q).sum(axis=1)
-    raise ValueError(distance)
-
-
 def brute_top(
     ids: list[Any], base: np.ndarray, query: np.ndarray, distance: str, k: int,
     allowed: np.ndarray | None = None, offset: int = 0,
 ) -> list[tuple[Any, float]]:
     """Exact top-k as (id, score); rows are in insertion order, so ties would go to the earlier row."""
-    scores = brute_scores(base, query, distance)
+    scores = reference_scores(base, query, distance)
     key = -scores if HIGHER_IS_BETTER[distance] else scores
     order = np.lexsort((np.arange(len(scores)), key))
     if allowed is not None:
