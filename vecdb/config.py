@@ -129,6 +129,11 @@ def vector_spaces(settings: dict[str, Any]) -> list[VectorSpace]:
     ]
 
 
+def space_index(spaces: list[VectorSpace], name: str) -> int | None:
+    """Storage column of the space called ``name``, or None if the collection has none."""
+    return next((s.index for s in spaces if s.name == name), None)
+
+
 def space_by_name(spaces: list[VectorSpace], name: str | None) -> VectorSpace:
     """Resolve ``using``; absent or ``""`` means the default vector."""
     wanted = name or DEFAULT_VECTOR

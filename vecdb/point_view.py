@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
+import lmdb
 import orjson
 
+from vecdb.config import VectorSpace, space_index
 from vecdb.ids import PointId
-from vecdb.storage.points import StoredPoint
+from vecdb.storage.points import PointsTables, StoredPoint
 
 
 class StoredPointView:
@@ -44,3 +46,11 @@ class StoredPointView:
     def has_vector(self, name: str) -> bool:
         assert self._point is not None
         return self._has_vector(self._point.iid, name)
+
+
+def stored_has_vector(
+    tables: PointsTables, txn: lmdb.Transaction, spaces: list[VectorSpace], iid: int, name: str
+) -> bool:
+    """Whether a stored point has a vector named ``name``, as of ``txn``."""
+    index = space_index(spaces, name)
+    return index is not None and tables.get_vector(txn, iid, index) is not None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import lmdb
 import numpy as np
 
-from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name
+from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name, space_index
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
@@ -21,7 +21,7 @@ from vecdb.index.flat import exact_search, higher_is_better
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.payload import select_payload
-from vecdb.point_view import StoredPointView
+from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
 from vecdb.vectors import Snapshot, prepare_rows
 
@@ -121,10 +121,8 @@ class ReadPath:
         return mask
 
     def _snapshot_has_vector(self, snap: Snapshot, iid: int, name: str) -> bool:
-        for space in self.spaces:
-            if space.name == name:
-                return bool(snap.spaces[space.index].present[iid])
-        return False
+        index = space_index(self.spaces, name)
+        return index is not None and bool(snap.spaces[index].present[iid])
 
     # --- scroll / count / retrieve -------------------------------------------------------
 
@@ -155,10 +153,7 @@ class ReadPath:
         return found, None
 
     def _stored_has_vector(self, txn: lmdb.Transaction, iid: int, name: str) -> bool:
-        for space in self.spaces:
-            if space.name == name:
-                return self.tables.get_vector(txn, iid, space.index) is not None
-        return False
+        return stored_has_vector(self.tables, txn, self.spaces, iid, name)
 
     def count(self, req: CountRequest) -> int:
         predicate = compile_filter(req.filter)
@@ -183,7 +178,7 @@ class ReadPath:
     def _record(self, txn: lmdb.Transaction, point: StoredPoint, with_payload: Any, with_vector: Any) -> Record:
         return Record(
             id=point.id,
-            payload=select_payload(point.payload, with_payload),
+            payload=_payload_out(point, with_payload),
             vector=self._vectors_out(txn, point.iid, with_vector),
         )
 
@@ -194,7 +189,7 @@ class ReadPath:
             id=point.id,
             version=point.version,
             score=score,
-            payload=select_payload(point.payload, with_payload),
+            payload=_payload_out(point, with_payload),
             vector=self._vectors_out(txn, point.iid, with_vector),
         )
 
@@ -213,3 +208,11 @@ class ReadPath:
         if list(out) == [DEFAULT_VECTOR]:
             return out[DEFAULT_VECTOR]
         return out
+
+
+def _payload_out(point: StoredPoint, with_payload: Any) -> Any:
+    """Decode the stored JSON only when the caller asked for some of it."""
+    if with_payload is False or with_payload is None:
+        return None
+    return select_payload(point.payload, with_payload)
+

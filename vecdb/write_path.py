@@ -35,7 +35,7 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.payload import delete_path, set_at_key
-from vecdb.point_view import StoredPointView
+from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
 from vecdb.vectors import Snapshot, prepare_rows, split_point_vectors
 
@@ -181,10 +181,7 @@ class WriteTxn:
         return [p for p in self.tables.iter_points(self.txn) if predicate(view.bind(p))]
 
     def _has_vector(self, iid: int, name: str) -> bool:
-        for space in self.spaces:
-            if space.name == name:
-                return self.tables.get_vector(self.txn, iid, space.index) is not None
-        return False
+        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name)
 
     def finish(self) -> None:
         self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})
