@@ -207,3 +207,45 @@ def test_numpy_batch_fast_path_validates(client, name):
     with pytest.raises(InvalidInput, match="expected 2 vectors"):
         client.upsert(name, {"ids": [5, 6], "vectors": np.zeros((3, 3))})
     assert client.count(name).count == 4
+
+
+def test_point_list_columnar_path(client, name):
+    """Lists of points with plain dense vectors go in as one matrix; results must not differ."""
+    client.create_collection(name, vectors_config={"size": 3, "distance": "Euclid"})
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(6, 3)).astype(np.float32)
+    client.upsert(name, [
+        {"id": 1, "vector": vecs[0], "payload": {"n": np.int64(7), "x": np.float32(0.5)}},
+        PointStruct(id=2, vector=vecs[1].tolist(), payload={"k": "a"}),
+        {"id": 3, "vector": vecs[2].tolist()},
+        {"id": 1, "vector": vecs[3], "payload": {"last": True}},  # a repeated id: the last one wins
+    ])
+    got = {r.id: r for r in client.retrieve(name, [1, 2, 3], with_vectors=True)}
+    assert got[1].payload == {"last": True} and got[2].payload == {"k": "a"} and got[3].payload == {}
+    np.testing.assert_allclose(got[1].vector, vecs[3], rtol=1e-6)
+    np.testing.assert_allclose(got[3].vector, vecs[2], rtol=1e-6)
+    assert client.count(name).count == 3
+    # Errors still name the point, as the per-point path does.
+    with pytest.raises(InvalidInput, match=r"points(\.vector)?\[1\].*dimension"):
+        client.upsert(name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": np.zeros(4)}])
+    with pytest.raises(InvalidInput, match=r"points\[1\]"):
+        client.upsert(name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": [0.0, np.nan, 1.0]}])
+    with pytest.raises(InvalidInput, match=r"points(\.vector)?\[1\].*dimension"):
+        client.upsert(name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": vecs[5][:2]}, {"id": 10, "vector": vecs[5][:2]}])
+    with pytest.raises(InvalidInput, match=r"points\.0\.vector"):
+        client.upsert(name, [{"id": 8, "vector": ["a", "b", "c"]}])
+    assert client.count(name).count == 3
+
+
+def test_overwrites_within_one_batch_operation(client, name):
+    """Several upserts of one id inside points/batch: each overwrite appends a fresh internal id."""
+    client.create_collection(name, vectors_config={"": {"size": 2, "distance": "Dot"},
+                                                   "b": {"size": 2, "distance": "Dot"}})
+    ops = [{"upsert": {"points": [{"id": i, "vector": {"": [float(k), 1.0], "b": [1.0, float(k)]}}
+                                  for i in range(5)]}} for k in range(3)]
+    client.batch_update_points(name, ops)
+    assert client.count(name).count == 5
+    rec = client.retrieve(name, [4], with_vectors=True)[0]
+    assert rec.vector == {"": [2.0, 1.0], "b": [1.0, 2.0]}
+    hits = client.query_points(name, query=[0.0, 1.0], using="b", limit=10).points
+    assert sorted(p.id for p in hits) == [0, 1, 2, 3, 4] and {p.score for p in hits} == {2.0}

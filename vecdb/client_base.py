@@ -99,6 +99,65 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _matrix_batch(points: dict[str, Any], extra: dict[str, Any]) -> PointsBatch:
+    """A batch whose vectors are a float matrix skips per-float pydantic validation.
+
+    The collection checks the matrix's shape and finiteness in one vectorised
+    pass; payloads that are plain dicts go to orjson as they are (it knows
+    numpy scalars, UUIDs and datetimes).
+    """
+    vectors: np.ndarray = points["vectors"]
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():  # JSON has no NaN: say so here rather than let it become null on the wire
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidInput(f"batch.vectors[{bad}]: vector contains NaN or infinite components")
+    payloads = points.get("payloads")
+    plain_payloads = isinstance(payloads, list) and all(p is None or isinstance(p, dict) for p in payloads)
+    head = {**points, "vectors": []}
+    if plain_payloads:
+        head["payloads"] = None
+    req = parse_model(PointsBatch, {"batch": head, **extra}, "batch")
+    req.batch.vectors = vectors  # type: ignore[assignment]
+    if plain_payloads:
+        req.batch.payloads = payloads
+    return req
+
+
+_POINT_FIELDS = frozenset({"id", "vector", "payload"})
+
+
+def _as_columns(points: list[Any]) -> Optional[dict[str, Any]]:
+    """Points that each hold one unnamed dense vector, as ``{ids, vectors: matrix, payloads}``.
+
+    This is the shape of nearly every embedded bulk load (numpy embeddings plus
+    a metadata dict); anything else (named vectors, sparse, odd types) returns
+    None and takes the per-point path.
+    """
+    if not points:
+        return None
+    ids, rows, payloads = [], [], []
+    for p in points:
+        if isinstance(p, PointStruct):
+            ids.append(p.id)
+            rows.append(p.vector)
+            payloads.append(p.payload)
+        elif isinstance(p, dict) and "id" in p and "vector" in p and p.keys() <= _POINT_FIELDS:
+            ids.append(p["id"])
+            rows.append(p["vector"])
+            payloads.append(p.get("payload"))
+        else:
+            return None
+        if not isinstance(rows[-1], (np.ndarray, list)):
+            return None
+    try:
+        matrix = np.asarray(rows) if not isinstance(rows[0], np.ndarray) else np.stack(rows)
+    except ValueError:  # ragged rows: let validation name the bad one
+        return None
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
+        return None
+    return {"ids": ids, "vectors": matrix, "payloads": payloads}
+
+
 def _selector(points: Any, field: str = "points_selector") -> PointsSelector:
     if isinstance(points, (PointIdsList, FilterSelector)):
         return points
@@ -243,19 +302,23 @@ class ClientBase:
         update_filter: Any = None, **_: Any,
     ) -> UpdateResult:
         extra = {} if update_filter is None else {"update_filter": update_filter}
-        vectors = points.get("vectors") if isinstance(points, dict) else None
-        if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
-            # A float matrix skips per-float pydantic validation; the collection checks shape and finiteness.
-            finite = np.isfinite(vectors).all(axis=1)
-            if not finite.all():  # JSON has no NaN: say so here rather than let it become null on the wire
-                bad = int(np.flatnonzero(~finite)[0])
-                raise InvalidInput(f"batch.vectors[{bad}]: vector contains NaN or infinite components")
-            req: Any = parse_model(PointsBatch, {"batch": {**points, "vectors": []}, **extra}, "batch")
-            req.batch.vectors = vectors
-        elif isinstance(points, Batch) or (isinstance(points, dict) and "ids" in points):
-            req = parse_model(PointsBatch, {"batch": points, **extra}, "batch")
+        if not isinstance(points, (dict, Batch)):
+            points = list(points)
+            columns = _as_columns(points)
+            if columns is not None:
+                finite = np.isfinite(columns["vectors"]).all(axis=1)
+                if not finite.all():
+                    bad = int(np.flatnonzero(~finite)[0])
+                    raise InvalidInput(f"points[{bad}].vector: vector contains NaN or infinite components")
+                try:
+                    return self._service.upsert_points(collection_name, _matrix_batch(columns, extra))
+                except InvalidInput:
+                    pass  # validate again point by point, so that the error names points[i]
+            req: Any = parse_model(PointsList, {"points": points, **extra}, "points")
+        elif isinstance(points, dict) and isinstance(points.get("vectors"), np.ndarray) and points["vectors"].ndim == 2:
+            req = _matrix_batch(points, extra)
         else:
-            req = parse_model(PointsList, {"points": list(points), **extra}, "points")
+            req = parse_model(PointsBatch, {"batch": points, **extra}, "batch")
         return self._service.upsert_points(collection_name, req)
 
     def upload_points(

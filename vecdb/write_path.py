@@ -126,11 +126,10 @@ class WriteTxn:
         self.seq: int = counters["seq"] + 1
         self.born: list[int] = []
         self.died: list[int] = []
-        self.rows: dict[int, tuple[list[int], list[np.ndarray]]] = {s.index: ([], []) for s in spaces}
+        self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
 
     def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
-        iid = self.tables.iid_of(self.txn, id_to_key(point_id))
-        return None if iid is None else self.tables.get(self.txn, iid)
+        return self.lookup_key(id_to_key(point_id))
 
     def require(self, point_id: PointId) -> StoredPoint:
         point = self.lookup(point_id)
@@ -138,16 +137,29 @@ class WriteTxn:
             raise NotFound(f"No point with id {point_id} found")
         return point
 
-    def insert(self, point_id: PointId, payload_json: bytes, vectors: dict[int, np.ndarray]) -> int:
-        iid = self.next_iid
-        self.next_iid += 1
-        self.tables.put(self.txn, iid, self.seq, id_to_key(point_id), payload_json)
-        for space, row in vectors.items():
-            self.tables.put_vector(self.txn, iid, space, row)
-            self.rows[space][0].append(iid)
-            self.rows[space][1].append(row)
-        self.born.append(iid)
-        return iid
+    def lookup_key(self, key: bytes) -> Optional[StoredPoint]:
+        iid = self.tables.iid_of(self.txn, key)
+        return None if iid is None else self.tables.get(self.txn, iid)
+
+    def insert(self, point_id: PointId, payload_json: bytes, vectors: dict[int, np.ndarray]) -> None:
+        one_row = np.zeros(1, dtype=np.int64)
+        self.insert_many(
+            [id_to_key(point_id)], [payload_json], {s: (one_row, row[None, :]) for s, row in vectors.items()}
+        )
+
+    def insert_many(
+        self, keys: list[bytes], payloads: list[bytes], vectors: dict[int, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """Store new points (whose keys are not in the ids table) under fresh internal ids.
+
+        ``vectors``: space -> (ascending positions into ``keys``, float32 rows).
+        """
+        first = self.next_iid
+        self.next_iid += len(keys)
+        self.tables.put_new(self.txn, first, self.seq, keys, payloads, vectors)
+        for space, (positions, rows) in vectors.items():
+            self.rows[space].append((positions + first, rows))
+        self.born.extend(range(first, self.next_iid))
 
     def remove(self, point: StoredPoint) -> None:
         self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
@@ -208,9 +220,11 @@ class WritePath:
         with self._write_lock:
             w, result = self.env.write(run)
             rows = {
-                space: (np.asarray(ids, dtype=np.int64), np.vstack(values))
-                for space, (ids, values) in w.rows.items()
-                if ids
+                space: chunks[0] if len(chunks) == 1 else (
+                    np.concatenate([c[0] for c in chunks]), np.vstack([c[1] for c in chunks])
+                )
+                for space, chunks in w.rows.items()
+                if chunks
             }
             self.snapshot = self.snapshot.apply(
                 w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows
@@ -225,21 +239,32 @@ class WritePath:
             raise InvalidInput(f"update_mode: expected upsert, insert_only or update_only, got {mode!r}")
         guard = compile_filter(op.update_filter)
         last = {pid: pos for pos, pid in enumerate(prepared.ids)}  # a repeated id: the last one wins
-        vectors_at: dict[int, dict[int, np.ndarray]] = {pos: {} for pos in last.values()}
-        for space, (positions, matrix) in prepared.rows.items():
-            for row_no, pos in enumerate(positions):
-                if pos in vectors_at:
-                    vectors_at[pos][space] = matrix[row_no]
         view = StoredPointView(lambda iid, name: w._has_vector(iid, name))
+        keys: list[bytes] = []
+        chosen: list[int] = []
         for pid, pos in last.items():
-            old = w.lookup(pid)
+            key = id_to_key(pid)
+            old = w.lookup_key(key)
             if old is not None:
                 if mode == "insert_only" or (guard is not None and not guard(view.bind(old))):
                     continue
                 w.remove(old)
             elif mode == "update_only":
                 continue
-            w.insert(pid, prepared.payloads[pos], vectors_at[pos])
+            keys.append(key)
+            chosen.append(pos)
+        if not chosen:
+            return
+        picked = np.asarray(chosen, dtype=np.int64)
+        vectors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for space, (positions, matrix) in prepared.rows.items():
+            row_of = np.full(len(prepared.ids), -1, dtype=np.int64)
+            row_of[np.asarray(positions, dtype=np.int64)] = np.arange(len(positions))
+            rows = row_of[picked]
+            has = np.flatnonzero(rows >= 0)
+            if len(has):
+                vectors[space] = (has, matrix[rows[has]])
+        w.insert_many(keys, [prepared.payloads[pos] for pos in chosen], vectors)
 
     def _delete(self, w: WriteTxn, selector: PointsSelector) -> None:
         for point in w.select(selector, None):

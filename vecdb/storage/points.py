@@ -73,6 +73,12 @@ def decode_record(iid: int, raw: bytes) -> StoredPoint:
     return StoredPoint(iid, key_to_id(key), version, raw[start + key_len :])
 
 
+def _check_appended(result: tuple[int, int], expected: int, table: str) -> None:
+    """LMDB's append mode skips (without an error) a key that is not above the last one."""
+    if result[1] != expected:
+        raise Corruption(f"{table}: {expected - result[1]} rows were not above the stored internal ids")
+
+
 class PointsTables:
     """Typed access to the named databases of one collection, inside caller-owned transactions."""
 
@@ -117,8 +123,36 @@ class PointsTables:
         txn.put(key, iid_key(iid), db=self.ids)
         txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
 
-    def put_vector(self, txn: lmdb.Transaction, iid: int, space: int, row: np.ndarray) -> None:
-        txn.put(vector_key(iid, space), row.astype("<f4", copy=False).tobytes(), db=self.vectors)
+    def put_new(
+        self, txn: lmdb.Transaction, first_iid: int, version: int, keys: list[bytes], payloads: list[bytes],
+        vectors: dict[int, tuple[np.ndarray, np.ndarray]],
+    ) -> None:
+        """Write fresh points under internal ids ``first_iid, first_iid + 1, ...`` in bulk.
+
+        ``vectors``: space -> (ascending positions into ``keys``, float32 rows). The
+        new internal ids are above every stored one, so the ``points`` and
+        ``vectors`` rows go in with LMDB's append mode (no tree search per row).
+        """
+        iid_keys = [_IID.pack(first_iid + i) for i in range(len(keys))]
+        head = _HEADER.pack
+        with txn.cursor(db=self.ids) as cur:
+            cur.putmulti(list(zip(keys, iid_keys)))
+        records = [head(version, len(k)) + k + p for k, p in zip(keys, payloads)]
+        with txn.cursor(db=self.points) as cur:
+            _check_appended(cur.putmulti(list(zip(iid_keys, records)), append=True), len(records), "points")
+        items: list[tuple[bytes, bytes]] = []
+        for space, (positions, rows) in vectors.items():
+            blob = rows.astype("<f4", copy=False).tobytes()
+            width = rows.shape[1] * 4
+            pack = _VEC_KEY.pack
+            items.extend(
+                (pack(first_iid + int(pos), space), blob[j * width : (j + 1) * width])
+                for j, pos in enumerate(positions.tolist())
+            )
+        if len(vectors) > 1:
+            items.sort()
+        with txn.cursor(db=self.vectors) as cur:
+            _check_appended(cur.putmulti(items, append=True), len(items), "vectors")
 
     def get_vector(self, txn: lmdb.Transaction, iid: int, space: int) -> Optional[np.ndarray]:
         raw = txn.get(vector_key(iid, space), db=self.vectors)
