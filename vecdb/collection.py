@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from vecdb.config import apply_update, collection_config, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
-from vecdb.filters import extract_values
 from vecdb.models.collections import (
     CollectionInfo,
     CollectionStatus,
@@ -42,6 +42,9 @@ from vecdb.models.points import (
     UpdateVectorsOperation,
     UpsertOperation,
 )
+from vecdb.payload_index import PayloadIndex
+from vecdb.optimizer import INDEX_DIR, Optimizer, load_checkpoint, manifest_key
+from vecdb.planner import AnnState
 from vecdb.read_path import ReadPath
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.points import POINTS_DBS, PointsTables
@@ -61,6 +64,11 @@ class Collection(WritePath, ReadPath):
         self.settings: dict[str, Any] = {}
         self.spaces = []
         self.snapshot = Snapshot.empty([])
+        self.ann: dict[int, AnnState] = {}
+        """Published HNSW graphs by vector-space index; replaced whole, never changed in place."""
+        self.last_write = 0.0
+        self.optimizer = Optimizer(self)
+        self.payload_index = PayloadIndex({})
 
     @classmethod
     def create(cls, name: str, path: Path, settings: dict[str, Any], **kw: Any) -> Collection:
@@ -68,13 +76,32 @@ class Collection(WritePath, ReadPath):
         coll.env.write(lambda txn: coll.tables.init(txn, settings))
         coll._use_settings(settings)
         coll.snapshot = Snapshot.empty(coll.spaces)
+        coll.optimizer.start()
         return coll
 
     @classmethod
     def open(cls, name: str, path: Path, **kw: Any) -> Collection:
         coll = cls(name, path, **kw)
         coll._load()
+        coll.optimizer.start()
         return coll
+
+    def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None:
+        ann = {k: v for k, v in self.ann.items() if k != space_index}
+        if state is not None:
+            ann[space_index] = state
+        self.ann = ann
+
+    def put_meta(self, key: str, value: Any) -> None:
+        """One small durable write to ``meta`` (index manifests); ``None`` deletes the key."""
+
+        def body(txn: Any) -> None:
+            if value is None:
+                txn.delete(key.encode(), db=self.tables.meta)
+            else:
+                self.tables.put_meta_json(txn, key, value)
+
+        self.env.write(body)
 
     def _use_settings(self, settings: dict[str, Any]) -> None:
         self.settings = settings
@@ -99,19 +126,45 @@ class Collection(WritePath, ReadPath):
                 matrix = np.frombuffer(b"".join(raws), dtype="<f4").reshape(len(ids), space.size)
                 rows[space.index] = (np.asarray(ids, dtype=np.int64), matrix.astype(np.float32))
         self.snapshot = Snapshot.empty(self.spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
-        log.info("opened collection %s: %d points", self.name, self.snapshot.count)
+        self._build_payload_index(self.settings.get("payload_schema") or {})
+        with self.env.read() as txn:
+            manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
+        for index, manifest in manifests.items():
+            state = load_checkpoint(self.path / INDEX_DIR, manifest, next_iid)
+            if state is not None:
+                self.publish_ann(index, state)
+        log.info("opened collection %s: %d points, %d indexed", self.name, self.snapshot.count,
+                 sum(s.index.ntotal for s in self.ann.values()))
 
-    def close(self) -> None:
+    def close(self, checkpoint: bool = True) -> None:
+        """Stop the optimizer (saving its graphs unless the collection is being deleted), then LMDB."""
+        self.optimizer.stop()
+        if checkpoint:
+            self.optimizer.flush()
         with self._write_lock:
             self.env.close()
+
+    def written(self) -> None:
+        """Called after each committed write: wake the optimizer."""
+        self.last_write = time.monotonic()
+        self.optimizer.notify()
 
     # --- description ---------------------------------------------------------------------
 
     def info(self) -> CollectionInfo:
+        snap = self.snapshot
+        indexed = sum(s.index.ntotal - s.dead_count(snap) for s in self.ann.values())
+        error = self.optimizer.error
+        if error:
+            status = CollectionStatus.RED
+        elif self.optimizer.busy or self.optimizer.pending():
+            status = CollectionStatus.YELLOW
+        else:
+            status = CollectionStatus.GREEN
         return CollectionInfo(
-            status=CollectionStatus.GREEN,
-            optimizer_status="ok",
-            indexed_vectors_count=0,
+            status=status,
+            optimizer_status={"error": error} if error else "ok",
+            indexed_vectors_count=indexed,
             points_count=self.snapshot.count,
             segments_count=1,
             config=collection_config(self.settings),
@@ -120,27 +173,36 @@ class Collection(WritePath, ReadPath):
 
     def _payload_schema(self) -> dict[str, PayloadIndexInfo]:
         schema = self.settings.get("payload_schema") or {}
-        if not schema:
-            return {}
-        counts = dict.fromkeys(schema, 0)
-        with self.env.read() as txn:
-            for point in self.tables.iter_points(txn):
-                payload = point.payload
-                for field in schema:
-                    if extract_values(payload, field):
-                        counts[field] += 1
         return {
-            field: PayloadIndexInfo(data_type=spec["data_type"], params=spec.get("params"), points=counts[field])
+            field: PayloadIndexInfo(
+                data_type=spec["data_type"], params=spec.get("params"), points=self.payload_index.points_count(field)
+            )
             for field, spec in schema.items()
         }
 
+    def _build_payload_index(self, schema: dict[str, Any]) -> None:
+        """Index ``schema``'s fields from one pass over the stored payloads."""
+        if not schema:
+            return
+        t0 = time.perf_counter()
+        with self.env.read() as txn:
+            items = [(p.iid, p.payload) for p in self.tables.iter_points(txn)]
+        for field, spec in schema.items():
+            self.payload_index.add_field(field, spec["data_type"], items)
+        log.info("collection %s: payload indexes on %s built from %d points in %.2f s",
+                 self.name, sorted(schema), len(items), time.perf_counter() - t0)
+
     def update(self, req: UpdateCollection) -> None:
         self._save_settings(apply_update(self.settings, req))
+        self.written()  # new hnsw_config / optimizers_config: the optimizer may rebuild
 
     def _save_settings(self, settings: dict[str, Any]) -> None:
         with self._write_lock:
-            self.env.write(lambda txn: self.tables.put_meta_json(txn, "config", settings))
-            self._use_settings(settings)
+            self._save_settings_locked(settings)
+
+    def _save_settings_locked(self, settings: dict[str, Any]) -> None:
+        self.env.write(lambda txn: self.tables.put_meta_json(txn, "config", settings))
+        self._use_settings(settings)
 
     def create_payload_index(self, req: CreateFieldIndex) -> int:
         schema = req.field_schema
@@ -156,7 +218,11 @@ class Collection(WritePath, ReadPath):
             spec = {"data_type": schema.value}
         settings = dict(self.settings)
         settings["payload_schema"] = {**(settings.get("payload_schema") or {}), req.field_name: spec}
-        self._save_settings(settings)
+        with self._write_lock:  # no write may land between the scan and the schema change
+            if req.field_name in self.payload_index.fields:
+                self.payload_index.drop_field(req.field_name)
+            self._build_payload_index({req.field_name: spec})
+            self._save_settings_locked(settings)
         return self._bump_seq()
 
     def delete_payload_index(self, field_name: str) -> int:
@@ -164,7 +230,10 @@ class Collection(WritePath, ReadPath):
         settings["payload_schema"] = {
             k: v for k, v in (settings.get("payload_schema") or {}).items() if k != field_name
         }
-        self._save_settings(settings)
+        with self._write_lock:
+            self._save_settings_locked(settings)
+            if field_name in self.payload_index.fields:
+                self.payload_index.drop_field(field_name)
         return self._bump_seq()
 
     def _bump_seq(self) -> int:

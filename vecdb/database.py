@@ -109,7 +109,7 @@ class Database:
             try:
                 self.catalog.add_collection(name)  # the commit that makes it exist
             except BaseException:
-                coll.close()
+                coll.close(checkpoint=False)
                 shutil.rmtree(path, ignore_errors=True)
                 raise
             self._collections[name] = coll
@@ -123,7 +123,7 @@ class Database:
             self.catalog.remove_collection(real)  # from here on it does not exist, even after a crash
             del self._collections[real]
             self._aliases = {a: c for a, c in self._aliases.items() if c != real}
-            coll.close()
+            coll.close(checkpoint=False)
             trash = self.root / ".trash" / f"{real}.{uuid.uuid4().hex}"
             trash.parent.mkdir(exist_ok=True)
             coll.path.rename(trash)

@@ -8,6 +8,7 @@ read transaction.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, Optional
 
 import lmdb
@@ -17,12 +18,15 @@ from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name, space_index
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
-from vecdb.index.flat import exact_search, higher_is_better
+from vecdb import planner
+from vecdb.index.flat import higher_is_better
+from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.payload import select_payload
 from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
+from vecdb.planner import AnnState, Explain
 from vecdb.vectors import Snapshot, prepare_rows
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class ReadPath:
     spaces: list[VectorSpace]
     snapshot: Snapshot
     settings: dict[str, Any]
+    ann: dict[int, AnnState]
 
     # --- query ---------------------------------------------------------------------------
 
@@ -48,39 +53,48 @@ class ReadPath:
         if req.lookup_from is not None:
             raise Unsupported("lookup_from: is not supported yet")
         snap = self.snapshot
+        explain = Explain() if req.explain else None
         with self.env.read() as txn:
             if req.query is None:
                 return self._query_without_vector(txn, req)
             space, vector, exclude = self._query_vector(txn, req)
-            allowed = snap.alive[: snap.n] & snap.spaces[space.index].present[: snap.n]
-            predicate = compile_filter(req.filter)
-            if predicate is not None:
-                allowed &= self._filter_mask(txn, predicate, snap)
+            t0 = time.perf_counter()
+            mask = self._filter_mask(txn, req.filter, snap)
             if exclude is not None:
                 iid = self.tables.iid_of(txn, id_to_key(exclude))
                 if iid is not None and iid < snap.n:
-                    allowed[iid] = False
-            data = snap.spaces[space.index]
-            scores, iids = exact_search(
-                data.matrix[: snap.n],
-                vector[None, :],
-                req.offset + req.limit,
-                space.distance,
-                allowed,
-                data.sq_norms[: snap.n],
-            )
-            hits = [(float(s), int(i)) for s, i in zip(scores[0], iids[0]) if i >= 0][req.offset :]
+                    if mask is None:
+                        mask = np.ones(snap.n, dtype=bool)
+                    mask[iid] = False
+            plan = explain or Explain()
+            plan.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
+            hits = planner.search(
+                snap, space, self.ann.get(space.index), vector, req.offset + req.limit, mask,
+                self._knobs(req), plan,
+            )[req.offset :]
             if req.score_threshold is not None:
                 t = req.score_threshold
                 better = higher_is_better(space.distance)
                 hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
+            t0 = time.perf_counter()
             points = []
             for score, iid in hits:
                 stored = self.tables.get(txn, iid)
                 if stored is None:  # deleted after this search's snapshot was taken
                     continue
                 points.append(self._scored(txn, stored, score, req.with_payload, req.with_vector))
-        return QueryResponse(points=points)
+            plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
+        return QueryResponse(points=points, explain=None if explain is None else explain.as_dict())
+
+    def _knobs(self, req: QueryRequest) -> planner.SearchKnobs:
+        cfg = self.settings["hnsw_config"]
+        params = req.params
+        return planner.SearchKnobs(
+            exact=bool(params and params.exact),
+            hnsw_ef=params.hnsw_ef if params else None,
+            ef_default=int(cfg.get("ef_construct") or 100),
+            full_scan_threshold_kb=int(cfg.get("full_scan_threshold") or 0),
+        )
 
     def _query_vector(
         self, txn: lmdb.Transaction, req: QueryRequest
@@ -112,9 +126,29 @@ class ReadPath:
         points = [self._scored(txn, p, 1.0, req.with_payload, req.with_vector) for p in records[req.offset :]]
         return QueryResponse(points=points)
 
-    def _filter_mask(self, txn: lmdb.Transaction, predicate: Predicate, snap: Snapshot) -> np.ndarray:
-        mask = np.zeros(snap.n, dtype=bool)
+    def _filter_mask(self, txn: lmdb.Transaction, flt: Optional[Filter], snap: Snapshot) -> Optional[np.ndarray]:
+        """Bool mask over internal ids ``< snap.n`` of the points that pass ``flt`` (None: no filter).
+
+        Payload indexes answer what they can: wholly (a mask, no payload read),
+        or as a superset whose members alone are then checked against the
+        stored payloads; otherwise every stored payload is checked.
+        """
+        predicate = compile_filter(flt)
+        if predicate is None:
+            return None
+        assert flt is not None
+        exact = self.payload_index.filter_mask(flt, snap.n)
+        if exact is not None:
+            return exact & snap.alive[: snap.n]
         view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
+        mask = np.zeros(snap.n, dtype=bool)
+        candidates = self.payload_index.candidates_mask(flt, snap.n)
+        if candidates is not None:
+            for iid in np.flatnonzero(candidates & snap.alive[: snap.n]).tolist():
+                point = self.tables.get(txn, iid)
+                if point is not None and predicate(view.bind(point)):
+                    mask[iid] = True
+            return mask
         for point in self.tables.iter_points(txn):
             if point.iid < snap.n and predicate(view.bind(point)):
                 mask[point.iid] = True
@@ -156,12 +190,12 @@ class ReadPath:
         return stored_has_vector(self.tables, txn, self.spaces, iid, name)
 
     def count(self, req: CountRequest) -> int:
-        predicate = compile_filter(req.filter)
-        if predicate is None:
-            return self.snapshot.count
+        snap = self.snapshot
+        if req.filter is None or compile_filter(req.filter) is None:
+            return snap.count
         with self.env.read() as txn:
-            view = StoredPointView(lambda iid, name: self._stored_has_vector(txn, iid, name))
-            return sum(1 for p in self.tables.iter_points(txn) if predicate(view.bind(p)))
+            mask = self._filter_mask(txn, req.filter, snap)
+        return int(np.count_nonzero(mask))
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         with_payload = True if req.with_payload is None else req.with_payload

@@ -35,6 +35,7 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.payload import delete_path, set_at_key
+from vecdb.payload_index import PayloadIndex
 from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
 from vecdb.vectors import Snapshot, prepare_rows, split_point_vectors
@@ -126,6 +127,8 @@ class WriteTxn:
         self.seq: int = counters["seq"] + 1
         self.born: list[int] = []
         self.died: list[int] = []
+        self.payload_writes: list[tuple[int, Any]] = []
+        """(iid, payload JSON bytes, dict, or None when the iid died), in order, for payload indexes."""
         self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
 
     def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
@@ -157,6 +160,7 @@ class WriteTxn:
         first = self.next_iid
         self.next_iid += len(keys)
         self.tables.put_new(self.txn, first, self.seq, keys, payloads, vectors)
+        self.payload_writes.extend(zip(range(first, self.next_iid), payloads))
         for space, (positions, rows) in vectors.items():
             self.rows[space].append((positions + first, rows))
         self.born.extend(range(first, self.next_iid))
@@ -164,10 +168,12 @@ class WriteTxn:
     def remove(self, point: StoredPoint) -> None:
         self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
         self.died.append(point.iid)
+        self.payload_writes.append((point.iid, None))
 
     def rewrite_payload(self, point: StoredPoint, payload: dict[str, Any]) -> None:
         """Payload-only change: same internal id (vectors and indexes are untouched), new version."""
         self.tables.put(self.txn, point.iid, self.seq, id_to_key(point.id), encode_payload(payload, "payload"))
+        self.payload_writes.append((point.iid, payload))
 
     def vectors_of(self, point: StoredPoint) -> dict[int, np.ndarray]:
         out = {}
@@ -206,6 +212,7 @@ class WritePath:
     tables: PointsTables
     spaces: list[VectorSpace]
     snapshot: Snapshot
+    payload_index: PayloadIndex
     _write_lock: threading.Lock
 
     def _write(self, body: Callable[[WriteTxn], T]) -> tuple[int, T]:
@@ -226,10 +233,19 @@ class WritePath:
                 for space, chunks in w.rows.items()
                 if chunks
             }
+            if self.payload_index.fields and w.payload_writes:
+                self.payload_index.update_many(
+                    [iid for iid, _ in w.payload_writes],
+                    [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
+                )
             self.snapshot = self.snapshot.apply(
                 w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows
             )
+        self.written()
         return w.seq, result
+
+    def written(self) -> None:
+        """Hook run after each committed write (the collection wakes its optimizer)."""
 
     # --- operations (each runs inside a WriteTxn, so points/batch can chain them) ----------
 

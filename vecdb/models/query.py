@@ -30,7 +30,7 @@ class QuantizationSearchParams(RequestModel):
 
 
 class SearchParams(RequestModel):
-    """Per-query knobs. Every search is exact in this version; ``hnsw_ef`` is accepted for later indexes."""
+    """Per-query knobs: ``hnsw_ef`` widens the graph search, ``exact`` forces a full exact scan."""
 
     hnsw_ef: Optional[int] = Field(None, ge=1)
     exact: Optional[bool] = False
@@ -77,6 +77,9 @@ class QueryRequest(RequestModel):
     with_payload: Optional[WithPayloadInterface] = None
     lookup_from: Optional[LookupLocation] = None
     shard_key: Optional[Any] = None
+    explain: Optional[bool] = Field(
+        None, description="vecdb extension: also return the query plan (plan, candidates, ef, time per stage)"
+    )
 
 
 class QueryRequestBatch(RequestModel):
@@ -118,3 +121,4 @@ class ScoredPoint(ResponseModel):
 
 class QueryResponse(ResponseModel):
     points: list[ScoredPoint]
+    explain: Optional[dict[str, Any]] = Field(None, description="vecdb extension: the plan, when asked for")

@@ -1,0 +1,150 @@
+"""HNSW graph on faiss (``IndexHNSWFlat``: SIMD distance code), over internal ids.
+
+faiss numbers the vectors of an HNSW index by insertion order ("positions");
+``labels`` maps a position to vecdb's internal id. Positions are appended in
+ascending internal-id order, so ``labels`` is sorted and an allow-list over
+internal ids becomes one over positions by a single gather.
+
+An index object is never changed while searches may use it: faiss's ``add``
+reallocates the graph's arrays, so a concurrent search could read freed
+memory. Growth goes through :meth:`HnswIndex.grown`, which clones the graph
+(a memory copy, far cheaper than the insertions) and adds to the clone; the
+caller publishes the clone with one attribute assignment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import faiss
+import numpy as np
+
+from vecdb.models.collections import Distance
+
+FORMAT = 1
+_METRICS = {
+    Distance.COSINE: faiss.METRIC_INNER_PRODUCT,  # cosine vectors are normalised on write
+    Distance.DOT: faiss.METRIC_INNER_PRODUCT,
+    Distance.EUCLID: faiss.METRIC_L2,
+}
+
+
+def supports(distance: Distance) -> bool:
+    """Manhattan has no faiss HNSW metric; such spaces stay exact."""
+    return distance in _METRICS
+
+
+class HnswIndex:
+    """An immutable-once-published HNSW graph plus its position -> internal id map."""
+
+    def __init__(self, index: faiss.IndexHNSWFlat, labels: np.ndarray, m: int, ef_construct: int) -> None:
+        self.index = index
+        self.labels = labels
+        self.m = m
+        self.ef_construct = ef_construct
+
+    @classmethod
+    def build(
+        cls, dim: int, distance: Distance, m: int, ef_construct: int, labels: np.ndarray, vectors: np.ndarray
+    ) -> HnswIndex:
+        index = faiss.IndexHNSWFlat(dim, m, _METRICS[distance])
+        index.hnsw.efConstruction = ef_construct
+        out = cls(index, np.zeros(0, dtype=np.int64), m, ef_construct)
+        out._add(labels, vectors)
+        return out
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def grown(self, labels: np.ndarray, vectors: np.ndarray) -> HnswIndex:
+        """A new index holding this one's vectors plus ``vectors`` (labels above every current one)."""
+        clone = faiss.clone_index(self.index)  # already the concrete class; downcasting again would free it
+        clone.hnsw.efConstruction = self.ef_construct
+        out = HnswIndex(clone, self.labels, self.m, self.ef_construct)
+        out._add(labels, vectors)
+        return out
+
+    def _add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        labels = np.asarray(labels, dtype=np.int64)
+        if len(self.labels) and len(labels) and labels[0] <= self.labels[-1]:
+            raise ValueError("HNSW labels must be appended in ascending order")
+        if len(labels):
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.labels = np.concatenate([self.labels, labels]) if len(self.labels) else labels
+
+    def search(
+        self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` per query as ``(faiss distances, internal ids)``; missing slots hold id -1.
+
+        ``allowed``: bool mask over positions (not internal ids); faiss still
+        walks through disallowed nodes but never returns them.
+        """
+        k = min(k, self.ntotal)
+        if k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(ef, k)
+        keep = None
+        if allowed is not None:
+            keep = np.packbits(allowed, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep))
+        dist, pos = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        del keep  # the bitmap had to outlive the search
+        ids = np.where(pos >= 0, self.labels[np.maximum(pos, 0)], -1)
+        return dist, ids
+
+    def positions_of(self, iid_mask: np.ndarray) -> np.ndarray:
+        """An allow-list over internal ids (bool, indexed by iid) as one over positions."""
+        return iid_mask[self.labels]
+
+    def memory_bytes(self) -> int:
+        """Vectors, graph links and the label map (faiss's own accounting plus ours)."""
+        hnsw = self.index.hnsw
+        links = int(hnsw.neighbors.size()) * 4
+        per_vector = 4 + 8 + 8  # level, offset and (ours) label
+        return int(self.ntotal * (self.index.d * 4 + per_vector) + links)
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write ``path`` (faiss graph) and ``path.labels.npy`` durably: temp file, fsync, rename."""
+        tmp = path.with_name(path.name + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        labels_path = path.with_name(path.name + ".labels.npy")
+        tmp = labels_path.with_name(labels_path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, self.labels)
+        _fsync_file(tmp)
+        os.replace(tmp, labels_path)
+        _fsync_dir(path.parent)
+
+    @classmethod
+    def load(cls, path: Path, m: int, ef_construct: int) -> HnswIndex:
+        index = faiss.read_index(str(path))
+        labels = np.load(path.with_name(path.name + ".labels.npy"))
+        if len(labels) != index.ntotal:
+            raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
+        index.hnsw.efConstruction = ef_construct
+        return cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,268 @@
+"""The background optimizer: builds, grows, rebuilds and checkpoints each collection's HNSW indexes.
+
+Writes never wait for it. It wakes when a write lands (or every few seconds),
+and per vector space:
+
+* builds the first graph once the space holds more than
+  ``optimizers_config.indexing_threshold`` KB of vectors (0 disables
+  indexing; below the threshold an exact scan is as fast);
+* adds fresh points in chunks, each to a clone of the published graph, then
+  publishes the clone: a search never waits for, nor sees, a half-built graph;
+* rebuilds from the live points when deleted ones pass
+  ``deleted_threshold`` of the graph (and ``vacuum_min_vector_number``), or
+  when ``m`` / ``ef_construct`` changed;
+* checkpoints the graph to ``<collection>/index/`` and records in the LMDB
+  ``meta`` table which internal-id watermark it covers, so that an open loads
+  it and indexes only what came later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from vecdb.config import VectorSpace
+from vecdb.index import hnsw
+from vecdb.index.hnsw import HnswIndex
+from vecdb.planner import AnnState
+
+if TYPE_CHECKING:
+    from vecdb.collection import Collection
+
+log = logging.getLogger(__name__)
+
+CHUNK_MIN = 2048
+"""Fresh points added per publish at least; at most a quarter of the graph more (clone cost)."""
+CHECKPOINT_INTERVAL_S = 30.0
+IDLE_WAKE_S = 5.0
+INDEX_DIR = "index"
+
+
+def manifest_key(space: int) -> str:
+    return f"hnsw:{space}"
+
+
+def wants_index(space: VectorSpace, settings: dict[str, Any], live: int) -> bool:
+    """Qdrant's rule: index once the vectors exceed ``indexing_threshold`` KB; 0 turns indexing off."""
+    if not hnsw.supports(space.distance):
+        return False
+    threshold = settings["optimizers_config"].get("indexing_threshold")
+    if threshold is None:
+        threshold = 10000
+    if threshold == 0:
+        return False
+    return live * space.size * 4 > threshold * 1024
+
+
+class Optimizer:
+    """One daemon thread per collection."""
+
+    def __init__(self, coll: Collection) -> None:
+        self.coll = coll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.busy = False
+        self.error: Optional[str] = None
+        self._dirty: set[int] = set()
+        self._last_checkpoint = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{coll.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(IDLE_WAKE_S)
+            self._wake.clear()
+            try:
+                while not self._stop.is_set() and self.step():
+                    pass
+                self.error = None
+            except Exception as exc:  # keep serving searches (exactly) and say so in CollectionInfo
+                log.exception("optimizer of collection %s failed", self.coll.name)
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._stop.wait(1.0)
+
+    def step(self) -> bool:
+        """Do one unit of work (a chunk, a rebuild or a checkpoint); False when there is none."""
+        self.busy = True
+        try:
+            for space in self.coll.spaces:
+                if self._stop.is_set():
+                    return False
+                if self._index_space(space):
+                    return True
+            return self._checkpoint(force=False)
+        finally:
+            self.busy = False
+
+    def pending(self) -> bool:
+        """Whether some space's graph lags behind the stored points (CollectionInfo says yellow)."""
+        snap = self.coll.snapshot
+        for space in self.coll.spaces:
+            state = self.coll.ann.get(space.index)
+            live = _live(snap, space)
+            if state is None:
+                if wants_index(space, self.coll.settings, int(np.count_nonzero(live))):
+                    return True
+            elif np.count_nonzero(live[state.covered :]) or self._needs_rebuild(space, state):
+                return True
+        return False
+
+    # --- work ------------------------------------------------------------------------------
+
+    def _index_space(self, space: VectorSpace) -> bool:
+        coll = self.coll
+        snap = coll.snapshot
+        state = coll.ann.get(space.index)
+        live = _live(snap, space)
+        if state is None or self._needs_rebuild(space, state):
+            if not wants_index(space, coll.settings, int(np.count_nonzero(live))):
+                if state is not None:
+                    coll.publish_ann(space.index, None)
+                    self._dirty.add(space.index)
+                    return True
+                return False
+            self._build(space, snap.n, live, first=state is None)
+            return True
+        fresh = np.flatnonzero(live[state.covered :]) + state.covered
+        if not len(fresh):
+            if state.covered < snap.n:  # only dead or vector-less rows above the mark: move it
+                coll.publish_ann(space.index, AnnState(state.index, snap.n))
+            return False
+        chunk = fresh[: max(CHUNK_MIN, state.index.ntotal // 4)]
+        covered = snap.n if len(chunk) == len(fresh) else int(chunk[-1]) + 1
+        grown = state.index.grown(chunk, snap.spaces[space.index].matrix[chunk])
+        coll.publish_ann(space.index, AnnState(grown, covered))
+        self._dirty.add(space.index)
+        log.debug("collection %s space %d: indexed %d fresh points", coll.name, space.index, len(chunk))
+        return True
+
+    def _build(self, space: VectorSpace, n: int, live: np.ndarray, first: bool) -> None:
+        """Build a graph of every live point below ``n``: in chunks (published as they grow) for a
+        first build, so searches use part of it early; privately for a rebuild, which replaces a
+        working graph only when complete."""
+        coll = self.coll
+        cfg = coll.settings["hnsw_config"]
+        m, efc = int(cfg["m"]), int(cfg["ef_construct"])
+        iids = np.flatnonzero(live[:n])
+        matrix = coll.snapshot.spaces[space.index].matrix
+        t0 = time.perf_counter()
+        step = len(iids) if not first else max(CHUNK_MIN, 4 * CHUNK_MIN)
+        head = iids[:step]
+        index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head])
+        covered = n if len(head) == len(iids) else int(head[-1]) + 1
+        coll.publish_ann(space.index, AnnState(index, covered))
+        self._dirty.add(space.index)
+        log.info(
+            "collection %s space %d: %s HNSW (m=%d, ef_construct=%d) over %d points in %.2f s",
+            coll.name, space.index, "built" if first else "rebuilt", m, efc, len(head), time.perf_counter() - t0,
+        )
+
+    def _needs_rebuild(self, space: VectorSpace, state: AnnState) -> bool:
+        cfg = self.coll.settings["hnsw_config"]
+        if state.index.m != int(cfg["m"]) or state.index.ef_construct != int(cfg["ef_construct"]):
+            return True
+        opt = self.coll.settings["optimizers_config"]
+        dead = state.dead_count(self.coll.snapshot)
+        return dead >= int(opt.get("vacuum_min_vector_number") or 0) and dead > float(
+            opt.get("deleted_threshold") or 0.2
+        ) * max(state.index.ntotal, 1)
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def _checkpoint(self, force: bool) -> bool:
+        if not self._dirty:
+            return False
+        if not force and time.monotonic() - self._last_checkpoint < CHECKPOINT_INTERVAL_S and self._busy_writes():
+            return False
+        for space_index in sorted(self._dirty):
+            self.checkpoint_space(space_index)
+        self._dirty.clear()
+        self._last_checkpoint = time.monotonic()
+        return False
+
+    def _busy_writes(self) -> bool:
+        """Writes arrived in the last second: the graph will change again soon, save later."""
+        return time.monotonic() - self.coll.last_write < 1.0
+
+    def checkpoint_space(self, space_index: int) -> None:
+        """Save the published graph, then record it in ``meta``; only then drop older files."""
+        coll = self.coll
+        state = coll.ann.get(space_index)
+        folder = coll.path / INDEX_DIR
+        folder.mkdir(exist_ok=True)
+        if state is None:
+            coll.put_meta(manifest_key(space_index), None)
+            _remove_other_files(folder, space_index, keep=None)
+            return
+        t0 = time.perf_counter()
+        generation = time.time_ns()
+        name = f"space{space_index}.{generation}.hnsw"
+        state.index.save(folder / name)
+        coll.put_meta(
+            manifest_key(space_index),
+            {
+                "format": hnsw.FORMAT,
+                "file": name,
+                "covered": state.covered,
+                "ntotal": state.index.ntotal,
+                "m": state.index.m,
+                "ef_construct": state.index.ef_construct,
+            },
+        )
+        _remove_other_files(folder, space_index, keep=name)
+        log.info(
+            "collection %s space %d: checkpointed %d indexed points (covers internal ids < %d) in %.2f s",
+            coll.name, space_index, state.index.ntotal, state.covered, time.perf_counter() - t0,
+        )
+
+    def flush(self) -> None:
+        """Checkpoint now what is published (on close)."""
+        self._checkpoint(force=True)
+
+
+def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
+    """The graph a manifest names, or None (and a log line) if it is missing or does not fit."""
+    if not manifest:
+        return None
+    path = folder / manifest["file"]
+    try:
+        if manifest.get("format") != hnsw.FORMAT:
+            raise ValueError(f"index format {manifest.get('format')} is not {hnsw.FORMAT}")
+        index = HnswIndex.load(path, int(manifest["m"]), int(manifest["ef_construct"]))
+        covered = int(manifest["covered"])
+        if index.ntotal != manifest["ntotal"] or covered > next_iid or (
+            index.ntotal and int(index.labels[-1]) >= covered
+        ):
+            raise ValueError("index file does not match its manifest")
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("ignoring index checkpoint %s (%s); it will be rebuilt", path, exc)
+        return None
+    return AnnState(index, covered)
+
+
+def _live(snap: Any, space: VectorSpace) -> np.ndarray:
+    n = snap.n
+    return snap.alive[:n] & snap.spaces[space.index].present[:n]  # type: ignore[no-any-return]
+
+
+def _remove_other_files(folder: Path, space_index: int, keep: Optional[str]) -> None:
+    prefix = f"space{space_index}."
+    for path in folder.iterdir():
+        if path.name.startswith(prefix) and (keep is None or not path.name.startswith(keep)):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,239 @@
+"""Filtered top-k planning: exact scan of the candidates, or the HNSW graph restricted to them.
+
+A graph restricted to a small allow-list loses its neighbours and its recall
+collapses, while an exact scan of a small candidate set is both exact and
+fast; past a size the graph wins. The crossover is expressed in bytes scanned
+(Qdrant's ``full_scan_threshold``, in KB) because it moves with dimension.
+
+Points not yet in the graph ("fresh": internal ids at or above the index's
+watermark) are always scanned exactly and merged, so a point is findable the
+moment its upsert returns. Every returned score is recomputed from the stored
+float32 rows, so the graph and the scan rank by the same numbers and ties break
+by the lower internal id, as in the exact path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from vecdb.config import VectorSpace
+from vecdb.index.flat import exact_search, higher_is_better
+from vecdb.index.hnsw import HnswIndex
+from vecdb.models.collections import Distance
+from vecdb.vectors import Snapshot
+
+MAX_EF = 4096
+"""Widening stops here; past it the planner falls back to the exact scan."""
+_SELECTIVITY_BOOST = 0.3
+"""Below this fraction of allowed points, ef grows as 0.3 / selectivity (at most 8x)."""
+
+
+@dataclass(frozen=True)
+class AnnState:
+    """A published HNSW index of one vector space and the internal-id watermark it covers.
+
+    Every live vector with an internal id below ``covered`` is in ``index``;
+    those at or above it are fresh. Replaced as a whole, never changed.
+    """
+
+    index: HnswIndex
+    covered: int
+    _tombstones: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def live_positions(self, snap: Snapshot) -> Optional[np.ndarray]:
+        """Allow-list over positions that hides deleted points, or None when none are deleted.
+
+        Computed once per snapshot (writes publish a new one), not per query.
+        """
+        cached = self._tombstones.get(id(snap))
+        if cached is not None and cached[0] is snap:
+            return cached[1]  # type: ignore[no-any-return]
+        live = snap.alive[self.index.labels]
+        mask = None if live.all() else live
+        self._tombstones.clear()
+        self._tombstones[id(snap)] = (snap, mask)
+        return mask
+
+    def dead_count(self, snap: Snapshot) -> int:
+        live = self.live_positions(snap)
+        return 0 if live is None else int(len(live) - np.count_nonzero(live))
+
+
+@dataclass
+class Explain:
+    """What the planner chose and what each stage cost (returned when a query asks)."""
+
+    plan: str = "exact"
+    reason: str = ""
+    candidates: int = 0
+    indexed: int = 0
+    fresh_scanned: int = 0
+    ef: Optional[int] = None
+    widenings: int = 0
+    fallback: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "reason": self.reason,
+            "candidates": self.candidates,
+            "indexed_vectors": self.indexed,
+            "fresh_scanned": self.fresh_scanned,
+            "ef": self.ef,
+            "widenings": self.widenings,
+            "fallback_to_exact": self.fallback,
+            "timings_ms": {k: round(v, 4) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SearchKnobs:
+    """The query's ``params`` and the collection's HNSW settings that steer the plan."""
+
+    exact: bool = False
+    hnsw_ef: Optional[int] = None
+    ef_default: int = 100
+    full_scan_threshold_kb: int = 10000
+
+
+def search(
+    snap: Snapshot,
+    space: VectorSpace,
+    ann: Optional[AnnState],
+    query: np.ndarray,
+    k: int,
+    filter_mask: Optional[np.ndarray],
+    knobs: SearchKnobs,
+    explain: Explain,
+) -> list[tuple[float, int]]:
+    """Top-``k`` ``(score, internal id)`` of one query, best first."""
+    n = snap.n
+    data = snap.spaces[space.index]
+    allowed = snap.alive[:n] & data.present[:n]
+    if filter_mask is not None:
+        allowed &= filter_mask
+    explain.candidates = int(np.count_nonzero(allowed))
+    bytes_to_scan = explain.candidates * space.size * 4
+    reason = _exact_reason(ann, knobs, filter_mask is not None, bytes_to_scan, space)
+    if reason:
+        explain.plan, explain.reason = "exact", reason
+        t0 = time.perf_counter()
+        hits = _exact(snap, space, query, k, allowed)
+        explain.timings_ms["exact_scan"] = (time.perf_counter() - t0) * 1e3
+        return hits
+    assert ann is not None
+    return _graph(snap, space, ann, query, k, allowed, filter_mask is not None, knobs, explain)
+
+
+def _exact_reason(
+    ann: Optional[AnnState], knobs: SearchKnobs, filtered: bool, bytes_to_scan: int, space: VectorSpace
+) -> str:
+    if knobs.exact:
+        return "params.exact"
+    if ann is None:
+        return "no index yet" if space.distance is not Distance.MANHATTAN else "Manhattan is always exact"
+    if filtered and bytes_to_scan <= knobs.full_scan_threshold_kb * 1024:
+        return "candidates below full_scan_threshold"
+    return ""
+
+
+def _exact(snap: Snapshot, space: VectorSpace, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[float, int]]:
+    data = snap.spaces[space.index]
+    n = snap.n
+    scores, iids = exact_search(data.matrix[:n], query[None, :], k, space.distance, allowed, data.sq_norms[:n])
+    return [(float(s), int(i)) for s, i in zip(scores[0], iids[0]) if i >= 0]
+
+
+def _graph(
+    snap: Snapshot,
+    space: VectorSpace,
+    ann: AnnState,
+    query: np.ndarray,
+    k: int,
+    allowed: np.ndarray,
+    filtered: bool,
+    knobs: SearchKnobs,
+    explain: Explain,
+) -> list[tuple[float, int]]:
+    index, covered = ann.index, ann.covered
+    explain.plan = "hnsw"
+    explain.indexed = index.ntotal
+    t0 = time.perf_counter()
+    if filtered:
+        positions: Optional[np.ndarray] = index.positions_of(allowed)
+        allowed_in_graph = int(np.count_nonzero(positions))
+    else:
+        positions = ann.live_positions(snap)
+        allowed_in_graph = index.ntotal if positions is None else int(np.count_nonzero(positions))
+    ef = max(knobs.hnsw_ef or knobs.ef_default, k)
+    if filtered and index.ntotal:
+        selectivity = max(allowed_in_graph / index.ntotal, 1e-9)
+        if selectivity < _SELECTIVITY_BOOST:
+            ef = math.ceil(ef * min(8.0, _SELECTIVITY_BOOST / selectivity))
+    explain.timings_ms["allow_list"] = (time.perf_counter() - t0) * 1e3
+
+    # Fresh points: exact scan of the rows the graph does not hold yet.
+    t0 = time.perf_counter()
+    fresh_allowed = allowed[covered:]
+    explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
+    candidates: list[np.ndarray] = []
+    if explain.fresh_scanned:
+        data = snap.spaces[space.index]
+        _, rows = exact_search(
+            data.matrix[covered : snap.n], query[None, :], k, space.distance, fresh_allowed,
+            data.sq_norms[covered : snap.n],
+        )
+        candidates.append(rows[0][rows[0] >= 0] + covered)
+    explain.timings_ms["fresh_scan"] = (time.perf_counter() - t0) * 1e3
+
+    t0 = time.perf_counter()
+    want = min(k, allowed_in_graph)
+    found = np.zeros(0, dtype=np.int64)
+    while want:
+        _, ids = index.search(query[None, :], k, ef, positions)
+        found = ids[0][ids[0] >= 0]
+        if len(found) >= want or ef >= MAX_EF:
+            break
+        ef = min(MAX_EF, ef * 4)  # the allow-list cut the graph's reach: widen the beam
+        explain.widenings += 1
+    explain.ef = ef
+    explain.timings_ms["graph_search"] = (time.perf_counter() - t0) * 1e3
+    if want and len(found) < want:
+        # Still short after widening: scan the allowed indexed rows exactly instead.
+        explain.fallback = True
+        t0 = time.perf_counter()
+        graph_allowed = allowed.copy()
+        graph_allowed[covered:] = False
+        exact_hits = _exact(snap, space, query, k, graph_allowed)
+        found = np.asarray([i for _, i in exact_hits], dtype=np.int64)
+        explain.timings_ms["fallback_scan"] = (time.perf_counter() - t0) * 1e3
+    candidates.append(found)
+
+    t0 = time.perf_counter()
+    hits = rescore(snap, space, query, np.concatenate(candidates), k)
+    explain.timings_ms["rescore"] = (time.perf_counter() - t0) * 1e3
+    return hits
+
+
+def rescore(snap: Snapshot, space: VectorSpace, query: np.ndarray, iids: np.ndarray, k: int) -> list[tuple[float, int]]:
+    """Exact float32 scores of a few candidates, best ``k`` first, ties to the lower id."""
+    if not len(iids):
+        return []
+    iids = np.unique(iids)
+    rows = snap.spaces[space.index].matrix[iids]
+    if space.distance is Distance.EUCLID:
+        diff = rows - query[None, :]
+        keys = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    elif space.distance is Distance.MANHATTAN:
+        keys = np.abs(rows - query[None, :]).sum(axis=1)
+    else:
+        keys = -(rows @ query)
+    order = np.lexsort((iids, keys))[:k]
+    better = higher_is_better(space.distance)
+    return [(float(-keys[j] if better else keys[j]), int(iids[j])) for j in order]
