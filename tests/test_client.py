@@ -249,3 +249,12 @@ def test_overwrites_within_one_batch_operation(client, name):
     assert rec.vector == {"": [2.0, 1.0], "b": [1.0, 2.0]}
     hits = client.query_points(name, query=[0.0, 1.0], using="b", limit=10).points
     assert sorted(p.id for p in hits) == [0, 1, 2, 3, 4] and {p.score for p in hits} == {2.0}
+
+
+def test_euclid_exact_search_never_returns_a_replaced_point(client, name):
+    """Regression: the Euclid rescoring margin used to pull masked-out rows back into the top-k."""
+    client.create_collection(name, vectors_config={"size": 3, "distance": "Euclid"})
+    client.upsert(name, [{"id": 0, "vector": [0.0, 0.0, 1.0]}])
+    client.upsert(name, [{"id": 0, "vector": [0.0, 0.0, 5.0]}])
+    hits = client.query_points(name, query=[0.0, 0.0, 1.0]).points
+    assert [(p.id, round(p.score, 5)) for p in hits] == [(0, 4.0)]

@@ -403,10 +403,13 @@ class ClientBase:
         self, collection_name: str, query: Any = None, using: Optional[str] = None, prefetch: Any = None,
         query_filter: Any = None, search_params: Any = None, limit: int = 10, offset: Optional[int] = None,
         with_payload: Any = True, with_vectors: Any = False, score_threshold: Optional[float] = None,
-        lookup_from: Any = None, **_: Any,
+        lookup_from: Any = None, explain: bool = False, **_: Any,
     ) -> QueryResponse:
+        """qdrant-client's ``query_points``; ``explain=True`` (vecdb) also returns the query plan."""
         req = self._query_request(query, using, prefetch, query_filter, search_params, limit, offset,
                                   with_payload, with_vectors, score_threshold, lookup_from)
+        if explain:
+            req.explain = True
         return self._service.query_points(collection_name, req)
 
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[QueryResponse]:

@@ -70,6 +70,8 @@ def exact_search(
         if distance is Distance.EUCLID:
             diff = matrix[cand] - block[:, None, :]
             cand_keys = np.sqrt(np.einsum("qkd,qkd->qk", diff, diff))
+            if allowed is not None:  # the margin may have taken disallowed rows: keep them last
+                cand_keys[~allowed[cand]] = np.inf
         else:
             cand_keys = np.take_along_axis(keys, cand, axis=1)
         # Sort by (key, id): deterministic ties, lower id first.

@@ -1,0 +1,288 @@
+"""HNSW index, background optimizer, planner and checkpoints, against brute force on seeded data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecdb
+from vecdb.index.hnsw import HnswIndex
+from vecdb.models.collections import Distance
+from vecdb.optimizer import manifest_key
+
+from .brute import reference_top
+
+DIM = 24
+FORCE_INDEX = {"indexing_threshold": 1}  # KB: index however small the collection is
+
+
+def clustered(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(32, dim)) * 4
+    return (centers[rng.integers(0, 32, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def base_and_queries(n: int, nq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Queries from the same clusters as the base (as real queries are), held out of it."""
+    data = clustered(n + nq)
+    return data[:n], data[n:]
+
+
+def wait_green(client, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.get_collection(name)
+        if info.status == "green":
+            return
+        assert info.status != "red", info.optimizer_status
+        time.sleep(0.05)
+    raise AssertionError(f"collection {name} still {client.get_collection(name).status} after {timeout}s")
+
+
+def fill(client, name: str, base: np.ndarray, distance: str = "Cosine", payloads=None, **create) -> None:
+    client.create_collection(name, {"size": base.shape[1], "distance": distance},
+                             optimizers_config=FORCE_INDEX, **create)
+    for lo in range(0, len(base), 1000):
+        hi = min(lo + 1000, len(base))
+        client.upsert(name, {"ids": list(range(lo, hi)), "vectors": base[lo:hi],
+                             "payloads": None if payloads is None else payloads[lo:hi]})
+
+
+def recall(client, name: str, base: np.ndarray, queries: np.ndarray, distance: str, allowed=None,
+           query_filter=None, **kw) -> float:
+    hits = total = 0
+    for q in queries:
+        want = {i for i, _ in reference_top(base, list(range(len(base))), q, distance, 10, allowed)}
+        got = [p.id for p in client.query_points(name, query=q, limit=10, query_filter=query_filter, **kw).points]
+        assert allowed is None or all(allowed[i] for i in got)
+        hits += len(want & set(got))
+        total += len(want)
+    return hits / total
+
+
+@pytest.fixture
+def local(tmp_path):
+    client = vecdb.Client(path=tmp_path / "db")
+    yield client
+    client.close()
+
+
+# --- the index alone ------------------------------------------------------------------------
+
+def test_index_grows_by_clone_and_round_trips(tmp_path):
+    base = clustered(3000)
+    first = HnswIndex.build(DIM, Distance.EUCLID, 16, 64, np.arange(0, 2000, 2), base[:2000:2])
+    grown = first.grown(np.arange(2000, 3000), base[2000:])
+    assert first.ntotal == 1000 and grown.ntotal == 2000  # the published index is untouched
+    _, ids = grown.search(base[2500:2501], 1, 32)
+    assert ids[0, 0] == 2500
+    mask = np.zeros(3000, dtype=bool)
+    mask[::3] = True
+    _, ids = grown.search(base[:20], 10, 64, grown.positions_of(mask))
+    assert (ids[ids >= 0] % 3 == 0).all()
+    with pytest.raises(ValueError, match="ascending"):
+        grown.grown(np.array([5]), base[5:6])
+    grown.save(tmp_path / "g.hnsw")
+    loaded = HnswIndex.load(tmp_path / "g.hnsw", 16, 64)
+    np.testing.assert_array_equal(loaded.labels, grown.labels)
+    assert (loaded.search(base[:5], 5, 64)[1] == grown.search(base[:5], 5, 64)[1]).all()
+    assert loaded.memory_bytes() > 2000 * DIM * 4
+
+
+# --- through the collection -----------------------------------------------------------------
+
+@pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid"])
+def test_recall_floor_and_info(local, distance):
+    base, queries = base_and_queries(6000, 40)
+    fill(local, "c", base, distance)
+    wait_green(local, "c")
+    info = local.get_collection("c")
+    assert info.indexed_vectors_count == 6000 and info.points_count == 6000
+    assert recall(local, "c", base, queries, distance) >= 0.95
+    plan = local.query_points("c", query=queries[0], explain=True).explain
+    assert plan["plan"] == "hnsw" and plan["indexed_vectors"] == 6000 and plan["ef"] == 100
+    exact = local.query_points("c", query=queries[0], search_params={"exact": True}, explain=True)
+    assert exact.explain["plan"] == "exact" and exact.explain["reason"] == "params.exact"
+    want = reference_top(base, list(range(6000)), queries[0], distance, 10)
+    assert [p.id for p in exact.points] == [i for i, _ in want]
+
+
+def test_manhattan_stays_exact(local):
+    base = clustered(500)
+    fill(local, "m", base, "Manhattan")
+    wait_green(local, "m")
+    assert local.get_collection("m").indexed_vectors_count == 0
+    res = local.query_points("m", query=base[3], explain=True)
+    assert res.explain["plan"] == "exact" and res.points[0].id == 3
+
+
+def test_small_collection_is_not_indexed_by_default(local):
+    local.create_collection("s", {"size": DIM, "distance": "Cosine"})
+    local.upsert("s", {"ids": list(range(100)), "vectors": clustered(100)})
+    wait_green(local, "s")
+    assert local.get_collection("s").indexed_vectors_count == 0
+    assert local.query_points("s", query=clustered(1)[0], explain=True).explain["reason"] == "no index yet"
+
+
+def test_fresh_points_are_found_at_once_and_tombstones_never(local):
+    base = clustered(5000)
+    fill(local, "f", base)
+    wait_green(local, "f")
+    extra = clustered(50, seed=7) * 3
+    for i, v in enumerate(extra):  # each upsert is visible when it returns, before any indexing
+        local.upsert("f", [{"id": 10_000 + i, "vector": v}])
+        assert local.query_points("f", query=v, limit=1).points[0].id == 10_000 + i
+    dead = set(range(0, 5000, 2))
+    local.delete("f", sorted(dead))
+    for q in clustered(30, seed=3):
+        got = {p.id for p in local.query_points("f", query=q, limit=20).points}
+        assert not got & dead
+    # An overwrite moves the point: its old vector must not find it any more.
+    local.upsert("f", [{"id": 1, "vector": extra[0] * -1}])
+    assert 1 not in {p.id for p in local.query_points("f", query=base[1], limit=5).points}
+    wait_green(local, "f")
+    info = local.get_collection("f")
+    assert info.points_count == 2550 and info.indexed_vectors_count == 2550
+    assert local._service.db.get("f").ann[0].index.ntotal <= 2551  # rebuilt: half were tombstones
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_filtered_recall_at_every_selectivity(local, indexed):
+    n = 8000
+    base, queries = base_and_queries(n, 25)
+    r = np.random.default_rng(5).integers(0, 100_000, n)
+    fill(local, "p", base, payloads=[{"r": int(x)} for x in r], hnsw_config={"full_scan_threshold": 100})
+    if indexed:
+        local.create_payload_index("p", "r", field_schema="integer")
+        assert local.get_collection("p").payload_schema["r"].points == n
+    wait_green(local, "p")
+    for selectivity in (0.001, 0.01, 0.1, 0.5):
+        limit = int(100_000 * selectivity)
+        flt = {"must": [{"key": "r", "range": {"lt": limit}}]}
+        allowed = r < limit
+        assert recall(local, "p", base, queries, "Cosine", allowed, flt) >= 0.95, selectivity
+        plan = local.query_points("p", query=queries[0], query_filter=flt, explain=True).explain
+        assert plan["candidates"] == int(allowed.sum())
+        assert plan["plan"] == ("exact" if selectivity <= 0.1 else "hnsw")  # 100 KB = 1066 rows of 96 B
+    assert local.count("p", {"must": [{"key": "r", "range": {"lt": 50_000}}]}).count == int((r < 50_000).sum())
+
+
+def test_graph_search_widens_under_a_tight_allow_list(local):
+    """With the smallest full_scan_threshold (10 KB = 106 rows here) 3% of the points go to the graph:
+    the planner must raise ef, widen or fall back, and never lose hits."""
+    n = 6000
+    base, queries = base_and_queries(n, 15)
+    tag = np.random.default_rng(1).integers(0, 100, n)
+    fill(local, "w", base, payloads=[{"t": int(x)} for x in tag], hnsw_config={"full_scan_threshold": 10})
+    local.create_payload_index("w", "t", field_schema="integer")
+    wait_green(local, "w")
+    flt = {"must": [{"key": "t", "match": {"any": [1, 2, 3]}}]}
+    allowed = np.isin(tag, [1, 2, 3])
+    assert recall(local, "w", base, queries, "Cosine", allowed, flt) >= 0.95
+    plan = local.query_points("w", query=queries[0], query_filter=flt, explain=True).explain
+    assert plan["plan"] == "hnsw" and plan["ef"] > 100
+
+
+def test_hnsw_config_patch_rebuilds(local):
+    base = clustered(3000)
+    fill(local, "h", base, hnsw_config={"m": 8, "ef_construct": 32})
+    wait_green(local, "h")
+    coll = local._service.db.get("h")
+    assert coll.ann[0].index.m == 8
+    local.update_collection("h", hnsw_config={"m": 12})
+    wait_green(local, "h")
+    assert coll.ann[0].index.m == 12 and coll.ann[0].index.ntotal == 3000
+    assert local.get_collection("h").config.hnsw_config.m == 12
+    assert recall(local, "h", base, clustered(3020)[3000:], "Cosine", search_params={"hnsw_ef": 64}) >= 0.95
+
+
+def test_reopen_loads_the_checkpoint_instead_of_rebuilding(tmp_path):
+    base = clustered(5000)
+    with vecdb.Client(path=tmp_path / "db") as client:
+        fill(client, "r", base)
+        wait_green(client, "r")
+    with vecdb.Client(path=tmp_path / "db") as client:
+        coll = client._service.db.get("r")
+        assert coll.ann[0].index.ntotal == 5000  # loaded while opening, not built after
+        plan = client.query_points("r", query=base[7], explain=True)
+        assert plan.explain["plan"] == "hnsw" and plan.explain["fresh_scanned"] == 0
+        assert plan.points[0].id == 7
+        assert client.get_collection("r").status == "green"
+
+
+CRASH_SCRIPT = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import vecdb
+    sys.path.insert(0, {root!r})
+    from tests.test_hnsw import clustered, fill, wait_green
+    from vecdb.optimizer import manifest_key
+    base = clustered(6000)
+    client = vecdb.Client(path={path!r})
+    fill(client, "k", base[:4000])
+    wait_green(client, "k")
+    coll = client._service.db.get("k")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the optimizer has checkpointed
+        with coll.env.read() as txn:
+            if coll.tables.get_meta_json(txn, manifest_key(0)):
+                break
+        time.sleep(0.05)
+    coll.optimizer.stop()  # nothing is indexed or saved after this point
+    client.delete("k", list(range(0, 100)))
+    client.upsert("k", {{"ids": list(range(4000, 6000)), "vectors": base[4000:]}})
+    print("ready", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_checkpoint_and_replay_after_kill9(tmp_path):
+    """Killed after a checkpoint and more writes: reopen loads the graph, indexes only what came later."""
+    path = str(tmp_path / "db")
+    root = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT.format(root=root, path=path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == b"ready", line + proc.stdout.read()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    base = clustered(6000)
+    with vecdb.Client(path=path) as client:
+        coll = client._service.db.get("k")
+        with coll.env.read() as txn:
+            manifest = coll.tables.get_meta_json(txn, manifest_key(0))
+        assert manifest["ntotal"] == 4000 and manifest["covered"] == 4000
+        assert client.count("k").count == 5900
+        first = coll.ann[0]
+        assert first.index.ntotal >= 4000 and first.covered >= 4000  # loaded, then only caught up
+        for i in (150, 4500, 5999):
+            assert client.query_points("k", query=base[i], limit=1).points[0].id == i
+        assert 5 not in {p.id for p in client.query_points("k", query=base[5], limit=10).points}
+        wait_green(client, "k")
+        assert client.get_collection("k").indexed_vectors_count == 5900
+        queries = clustered(6020)[6000:]
+        hits = 0
+        for q in queries:
+            want = {i + 100 for i, _ in reference_top(base[100:], list(range(5900)), q, "Cosine", 10)}
+            hits += len(want & {p.id for p in client.query_points("k", query=q, limit=10).points})
+        assert hits / 200 >= 0.95
+
+
+def test_explain_over_rest(client, name):
+    client.create_collection(name, {"size": 4, "distance": "Dot"})
+    client.upsert(name, [{"id": 1, "vector": [1, 0, 0, 0]}, {"id": 2, "vector": [0, 1, 0, 0]}])
+    res = client.query_points(name, query=[1, 0, 0, 0], explain=True)
+    assert res.points[0].id == 1
+    assert res.explain["plan"] == "exact" and res.explain["candidates"] == 2
+    assert "filter" in res.explain["timings_ms"]
+    assert client.query_points(name, query=[1, 0, 0, 0]).explain is None
