@@ -286,3 +286,29 @@ def test_explain_over_rest(client, name):
     assert res.explain["plan"] == "exact" and res.explain["candidates"] == 2
     assert "filter" in res.explain["timings_ms"]
     assert client.query_points(name, query=[1, 0, 0, 0]).explain is None
+
+
+def test_batch_queries_match_single_queries(local):
+    """Grouped batch search (one BLAS product / one faiss call per group) answers as one query at a time."""
+    base, queries = base_and_queries(4000, 12)
+    fill(local, "b", base, payloads=[{"g": i % 4} for i in range(4000)])
+    wait_green(local, "b")
+    local.upsert("b", {"ids": [9000, 9001], "vectors": queries[:2]})  # fresh points merge in
+    flt = {"must": [{"key": "g", "match": {"value": 1}}]}
+    requests = []
+    for i, q in enumerate(queries):
+        r = {"query": q.tolist(), "limit": 5 + i % 3}
+        if i % 3 == 1:
+            r["filter"] = flt
+        if i % 4 == 2:
+            r["params"] = {"exact": True}
+        requests.append(r)
+    requests.append({"query": 17, "limit": 4})  # by id: its own group
+    batch = local.query_batch_points("b", requests)
+    assert len(batch) == len(requests)
+    for r, got in zip(requests, batch):
+        single = local.query_points("b", query=r["query"], limit=r["limit"], query_filter=r.get("filter"),
+                                    search_params=r.get("params"))
+        assert [p.id for p in got.points] == [p.id for p in single.points]
+        np.testing.assert_allclose([p.score for p in got.points], [p.score for p in single.points], rtol=1e-5)
+    assert [p.id for p in batch[0].points][0] == 9000

@@ -106,13 +106,16 @@ def search(
     snap: Snapshot,
     space: VectorSpace,
     ann: Optional[AnnState],
-    query: np.ndarray,
+    queries: np.ndarray,
     k: int,
     filter_mask: Optional[np.ndarray],
     knobs: SearchKnobs,
     explain: Explain,
-) -> list[tuple[float, int]]:
-    """Top-``k`` ``(score, internal id)`` of one query, best first."""
+) -> list[list[tuple[float, int]]]:
+    """Per query (rows of ``queries``, one shared filter), the top-``k`` ``(score, internal id)``, best first.
+
+    A batch goes through one BLAS product (exact plan) or one faiss call (graph plan).
+    """
     n = snap.n
     data = snap.spaces[space.index]
     allowed = snap.alive[:n] & data.present[:n]
@@ -124,11 +127,11 @@ def search(
     if reason:
         explain.plan, explain.reason = "exact", reason
         t0 = time.perf_counter()
-        hits = _exact(snap, space, query, k, allowed)
+        hits = _exact(snap, space, queries, k, allowed)
         explain.timings_ms["exact_scan"] = (time.perf_counter() - t0) * 1e3
         return hits
     assert ann is not None
-    return _graph(snap, space, ann, query, k, allowed, filter_mask is not None, knobs, explain)
+    return _graph(snap, space, ann, queries, k, allowed, filter_mask is not None, knobs, explain)
 
 
 def _exact_reason(
@@ -143,25 +146,31 @@ def _exact_reason(
     return ""
 
 
-def _exact(snap: Snapshot, space: VectorSpace, query: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[float, int]]:
+def _exact(
+    snap: Snapshot, space: VectorSpace, queries: np.ndarray, k: int, allowed: np.ndarray
+) -> list[list[tuple[float, int]]]:
     data = snap.spaces[space.index]
     n = snap.n
-    scores, iids = exact_search(data.matrix[:n], query[None, :], k, space.distance, allowed, data.sq_norms[:n])
-    return [(float(s), int(i)) for s, i in zip(scores[0], iids[0]) if i >= 0]
+    scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n])
+    return [
+        [(s, i) for s, i in zip(row_s, row_i) if i >= 0]
+        for row_s, row_i in zip(scores.tolist(), iids.tolist())
+    ]
 
 
 def _graph(
     snap: Snapshot,
     space: VectorSpace,
     ann: AnnState,
-    query: np.ndarray,
+    queries: np.ndarray,
     k: int,
     allowed: np.ndarray,
     filtered: bool,
     knobs: SearchKnobs,
     explain: Explain,
-) -> list[tuple[float, int]]:
+) -> list[list[tuple[float, int]]]:
     index, covered = ann.index, ann.covered
+    nq = len(queries)
     explain.plan = "hnsw"
     explain.indexed = index.ntotal
     t0 = time.perf_counter()
@@ -182,43 +191,65 @@ def _graph(
     t0 = time.perf_counter()
     fresh_allowed = allowed[covered:]
     explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
-    candidates: list[np.ndarray] = []
+    fresh: Optional[np.ndarray] = None
     if explain.fresh_scanned:
         data = snap.spaces[space.index]
         _, rows = exact_search(
-            data.matrix[covered : snap.n], query[None, :], k, space.distance, fresh_allowed,
+            data.matrix[covered : snap.n], queries, k, space.distance, fresh_allowed,
             data.sq_norms[covered : snap.n],
         )
-        candidates.append(rows[0][rows[0] >= 0] + covered)
+        fresh = np.where(rows >= 0, rows + covered, -1)
     explain.timings_ms["fresh_scan"] = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
     want = min(k, allowed_in_graph)
-    found = np.zeros(0, dtype=np.int64)
-    while want:
-        _, ids = index.search(query[None, :], k, ef, positions)
-        found = ids[0][ids[0] >= 0]
-        if len(found) >= want or ef >= MAX_EF:
-            break
-        ef = min(MAX_EF, ef * 4)  # the allow-list cut the graph's reach: widen the beam
-        explain.widenings += 1
+    dists = np.zeros((nq, 0), dtype=np.float32)
+    ids = np.full((nq, 0), -1, dtype=np.int64)
+    short = np.zeros(nq, dtype=bool)
+    if want:
+        dists, ids = index.search(queries, k, ef, positions)
+        short = (ids >= 0).sum(axis=1) < want
+        used = ef
+        while short.any() and used < MAX_EF:
+            used = min(MAX_EF, used * 4)  # the allow-list cut the graph's reach: widen the beam
+            explain.widenings += 1
+            redo = np.flatnonzero(short)
+            d2, i2 = index.search(queries[redo], k, used, positions)
+            dists[redo], ids[redo] = d2, i2
+            short[redo] = (i2 >= 0).sum(axis=1) < want
+        ef = used
     explain.ef = ef
     explain.timings_ms["graph_search"] = (time.perf_counter() - t0) * 1e3
-    if want and len(found) < want:
-        # Still short after widening: scan the allowed indexed rows exactly instead.
+    if short.any():
+        # Still short after widening: scan the allowed indexed rows exactly for those queries.
         explain.fallback = True
         t0 = time.perf_counter()
         graph_allowed = allowed.copy()
         graph_allowed[covered:] = False
-        exact_hits = _exact(snap, space, query, k, graph_allowed)
-        found = np.asarray([i for _, i in exact_hits], dtype=np.int64)
+        redo = np.flatnonzero(short)
+        data = snap.spaces[space.index]
+        _, exact_ids = exact_search(
+            data.matrix[: snap.n], queries[redo], k, space.distance, graph_allowed, data.sq_norms[: snap.n]
+        )
+        ids = ids.copy()
+        ids[redo] = exact_ids
         explain.timings_ms["fallback_scan"] = (time.perf_counter() - t0) * 1e3
-    candidates.append(found)
 
     t0 = time.perf_counter()
-    hits = rescore(snap, space, query, np.concatenate(candidates), k)
+    out = []
+    for qi in range(nq):
+        if fresh is None and not short[qi]:
+            # Graph hits alone: faiss's float32 distances are the scores (no merge to rank against).
+            keep = ids[qi] >= 0
+            d = dists[qi][keep]
+            if space.distance is Distance.EUCLID:
+                d = np.sqrt(np.maximum(d, 0))
+            out.append(list(zip(d.tolist(), ids[qi][keep].tolist())))
+            continue
+        cand = ids[qi] if fresh is None else np.concatenate([ids[qi], fresh[qi]])
+        out.append(rescore(snap, space, queries[qi], cand[cand >= 0], k))
     explain.timings_ms["rescore"] = (time.perf_counter() - t0) * 1e3
-    return hits
+    return out
 
 
 def rescore(snap: Snapshot, space: VectorSpace, query: np.ndarray, iids: np.ndarray, k: int) -> list[tuple[float, int]]:

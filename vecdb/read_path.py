@@ -48,43 +48,86 @@ class ReadPath:
     # --- query ---------------------------------------------------------------------------
 
     def query(self, req: QueryRequest) -> QueryResponse:
-        if req.prefetch:
-            raise Unsupported("prefetch: multi-stage queries are not supported yet")
-        if req.lookup_from is not None:
-            raise Unsupported("lookup_from: is not supported yet")
+        return self.query_batch([req])[0]
+
+    def query_batch(self, reqs: list[QueryRequest]) -> list[QueryResponse]:
+        """Answer several queries from one snapshot and one read transaction.
+
+        Queries that share their vector space, filter, search params and depth
+        are searched together: one filter mask, then one BLAS product or one
+        faiss call for the whole group.
+        """
+        for req in reqs:
+            if req.prefetch:
+                raise Unsupported("prefetch: multi-stage queries are not supported yet")
+            if req.lookup_from is not None:
+                raise Unsupported("lookup_from: is not supported yet")
         snap = self.snapshot
-        explain = Explain() if req.explain else None
+        out: list[Optional[QueryResponse]] = [None] * len(reqs)
         with self.env.read() as txn:
-            if req.query is None:
-                return self._query_without_vector(txn, req)
-            space, vector, exclude = self._query_vector(txn, req)
-            t0 = time.perf_counter()
-            mask = self._filter_mask(txn, req.filter, snap)
-            if exclude is not None:
-                iid = self.tables.iid_of(txn, id_to_key(exclude))
-                if iid is not None and iid < snap.n:
-                    if mask is None:
-                        mask = np.ones(snap.n, dtype=bool)
-                    mask[iid] = False
-            plan = explain or Explain()
-            plan.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
-            hits = planner.search(
-                snap, space, self.ann.get(space.index), vector, req.offset + req.limit, mask,
-                self._knobs(req), plan,
-            )[req.offset :]
+            groups: dict[Any, list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]]] = {}
+            for pos, req in enumerate(reqs):
+                if req.query is None:
+                    out[pos] = self._query_without_vector(txn, req)
+                    continue
+                space, vector, exclude = self._query_vector(txn, req)
+                key: Any = (
+                    space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
+                    req.filter.model_dump_json() if req.filter is not None else None,
+                )
+                if exclude is not None:
+                    key = ("by-id", pos)  # its own point is left out: a mask of its own
+                groups.setdefault(key, []).append((pos, space, vector, exclude))
+            for members in groups.values():
+                for pos, response in self._query_group(txn, snap, [reqs[m[0]] for m in members], members):
+                    out[pos] = response
+        return [r for r in out if r is not None]
+
+    def _query_group(
+        self, txn: lmdb.Transaction, snap: Snapshot, reqs: list[QueryRequest],
+        members: list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]],
+    ) -> list[tuple[int, QueryResponse]]:
+        first = reqs[0]
+        space = members[0][1]
+        plan = Explain()
+        t0 = time.perf_counter()
+        mask = self._filter_mask(txn, first.filter, snap)
+        exclude = members[0][3]
+        if exclude is not None:
+            iid = self.tables.iid_of(txn, id_to_key(exclude))
+            if iid is not None and iid < snap.n:
+                if mask is None:
+                    mask = np.ones(snap.n, dtype=bool)
+                mask[iid] = False
+        plan.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
+        queries = np.stack([m[2] for m in members])
+        all_hits = planner.search(
+            snap, space, self.ann.get(space.index), queries, first.offset + first.limit, mask,
+            self._knobs(first), plan,
+        )
+        better = higher_is_better(space.distance)
+        t0 = time.perf_counter()
+        out = []
+        for (pos, *_), req, hits in zip(members, reqs, all_hits):
+            hits = hits[req.offset :]
             if req.score_threshold is not None:
                 t = req.score_threshold
-                better = higher_is_better(space.distance)
                 hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
-            t0 = time.perf_counter()
             points = []
             for score, iid in hits:
                 stored = self.tables.get(txn, iid)
                 if stored is None:  # deleted after this search's snapshot was taken
                     continue
                 points.append(self._scored(txn, stored, score, req.with_payload, req.with_vector))
-            plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
-        return QueryResponse(points=points, explain=None if explain is None else explain.as_dict())
+            out.append((pos, QueryResponse(points=points)))
+        plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
+        if any(r.explain for r in reqs):
+            details = plan.as_dict()
+            details["batched_queries"] = len(reqs)
+            for (_, response), req in zip(out, reqs):
+                if req.explain:
+                    response.explain = details
+        return out
 
     def _knobs(self, req: QueryRequest) -> planner.SearchKnobs:
         cfg = self.settings["hnsw_config"]

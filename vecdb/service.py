@@ -250,15 +250,14 @@ class LocalService(VectorService):
         return self.db.get(name).query(req)
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
-        coll = self.db.get(name)
-        return [coll.query(r) for r in req.searches]
+        return self.db.get(name).query_batch(req.searches)
 
     def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
         return self.db.get(name).query(search_as_query(req)).points
 
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
-        coll = self.db.get(name)
-        return [coll.query(search_as_query(r)).points for r in req.searches]
+        found = self.db.get(name).query_batch([search_as_query(r) for r in req.searches])
+        return [r.points for r in found]
 
     def close(self) -> None:
         self.db.close()

@@ -94,7 +94,8 @@ class HnswIndex:
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep))
         dist, pos = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del keep  # the bitmap had to outlive the search
-        ids = np.where(pos >= 0, self.labels[np.maximum(pos, 0)], -1)
+        ids = self.labels[pos]
+        ids[pos < 0] = -1
         return dist, ids
 
     def positions_of(self, iid_mask: np.ndarray) -> np.ndarray:
