@@ -114,17 +114,8 @@ class Collection(WritePath, ReadPath):
                 raise Corruption(f"collection directory {self.path} holds no collection")
             self._use_settings(self.tables.get_meta_json(txn, "config"))
             next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
-            born = np.fromiter((p.iid for p in self.tables.iter_points(txn)), dtype=np.int64)
-            chunks: dict[int, tuple[list[int], list[bytes]]] = {s.index: ([], []) for s in self.spaces}
-            for iid, space, raw in self.tables.iter_vectors(txn):
-                chunks[space][0].append(iid)
-                chunks[space][1].append(raw)
-        rows = {}
-        for space in self.spaces:
-            ids, raws = chunks[space.index]
-            if ids:
-                matrix = np.frombuffer(b"".join(raws), dtype="<f4").reshape(len(ids), space.size)
-                rows[space.index] = (np.asarray(ids, dtype=np.int64), matrix.astype(np.float32))
+            born = self.tables.live_iids(txn)
+            rows = self.tables.load_vectors(txn, [s.size for s in self.spaces])
         self.snapshot = Snapshot.empty(self.spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
         self._build_payload_index(self.settings.get("payload_schema") or {})
         with self.env.read() as txn:

@@ -142,9 +142,12 @@ class Snapshot:
             present = _grown(data.present, capacity, self.n)
             if index in rows:
                 ids, values = rows[index]
-                matrix[ids] = values
-                sq_norms[ids] = np.einsum("ij,ij->i", values, values)
-                present[ids] = True
+                where: Any = ids
+                if len(ids) and ids[-1] - ids[0] + 1 == len(ids) and (len(ids) == 1 or ids[1] > ids[0]):
+                    where = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of new ids: copy, no scatter
+                matrix[where] = values
+                sq_norms[where] = np.einsum("ij,ij->i", values, values)
+                present[where] = True
             spaces.append(SpaceData(matrix, present, sq_norms))
         count = int(np.count_nonzero(alive[:next_iid]))
         return Snapshot(next_iid, alive, count, tuple(spaces))

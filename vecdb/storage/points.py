@@ -181,6 +181,30 @@ class PointsTables:
         for _, raw_iid in cursor:
             yield decode_iid(raw_iid)
 
+    def live_iids(self, txn: lmdb.Transaction) -> np.ndarray:
+        """Every stored internal id, ascending, read from the keys alone (no record decoding)."""
+        keys = list(txn.cursor(db=self.points).iternext(keys=True, values=False))
+        return np.frombuffer(b"".join(keys), dtype=">u8").astype(np.int64)
+
+    def load_vectors(self, txn: lmdb.Transaction, sizes: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """All stored vectors as space -> (internal ids, read-only float32 matrix), in two cursor passes."""
+        raw_keys = b"".join(txn.cursor(db=self.vectors).iternext(keys=True, values=False))
+        if not raw_keys:
+            return {}
+        keys = np.frombuffer(raw_keys, dtype=[("iid", ">u8"), ("space", ">u2")])
+        values = list(txn.cursor(db=self.vectors).iternext(keys=False, values=True))
+        if len(sizes) == 1:  # one space: the values are all rows of one matrix
+            matrix = np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), sizes[0])
+            return {0: (keys["iid"].astype(np.int64), matrix)}
+        spaces = keys["space"].astype(np.int64)
+        out = {}
+        for space, size in enumerate(sizes):
+            where = np.flatnonzero(spaces == space)
+            if len(where):
+                matrix = np.frombuffer(b"".join([values[j] for j in where.tolist()]), dtype="<f4")
+                out[space] = (keys["iid"][where].astype(np.int64), matrix.reshape(len(where), size))
+        return out
+
     def iter_vectors(self, txn: lmdb.Transaction) -> Iterator[tuple[int, int, bytes]]:
         for raw_key, raw in txn.cursor(db=self.vectors):
             iid, space = _VEC_KEY.unpack(raw_key)
