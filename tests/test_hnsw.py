@@ -108,7 +108,7 @@ def test_recall_floor_and_info(local, distance):
     assert info.indexed_vectors_count == 6000 and info.points_count == 6000
     assert recall(local, "c", base, queries, distance) >= 0.95
     plan = local.query_points("c", query=queries[0], explain=True).explain
-    assert plan["plan"] == "hnsw" and plan["indexed_vectors"] == 6000 and plan["ef"] == 100
+    assert plan["plan"] == "hnsw" and plan["indexed_vectors"] == 6000 and plan["ef"] == 256
     exact = local.query_points("c", query=queries[0], search_params={"exact": True}, explain=True)
     assert exact.explain["plan"] == "exact" and exact.explain["reason"] == "params.exact"
     want = reference_top(base, list(range(6000)), queries[0], distance, 10)
@@ -188,7 +188,7 @@ def test_graph_search_widens_under_a_tight_allow_list(local):
     allowed = np.isin(tag, [1, 2, 3])
     assert recall(local, "w", base, queries, "Cosine", allowed, flt) >= 0.95
     plan = local.query_points("w", query=queries[0], query_filter=flt, explain=True).explain
-    assert plan["plan"] == "hnsw" and plan["ef"] > 100
+    assert plan["plan"] == "hnsw" and plan["ef"] > 256
 
 
 def test_hnsw_config_patch_rebuilds(local):

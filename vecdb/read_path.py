@@ -135,7 +135,7 @@ class ReadPath:
         return planner.SearchKnobs(
             exact=bool(params and params.exact),
             hnsw_ef=params.hnsw_ef if params else None,
-            ef_default=int(cfg.get("ef_construct") or 100),
+            ef_default=max(planner.DEFAULT_EF, int(cfg.get("ef_construct") or 0)),
             full_scan_threshold_kb=int(cfg.get("full_scan_threshold") or 0),
         )
 

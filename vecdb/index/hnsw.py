@@ -57,7 +57,7 @@ class HnswIndex:
 
     @property
     def ntotal(self) -> int:
-        return int(self.index.ntotal)
+        return len(self.labels)  # one label per stored vector; cheaper than asking faiss
 
     def grown(self, labels: np.ndarray, vectors: np.ndarray) -> HnswIndex:
         """A new index holding this one's vectors plus ``vectors`` (labels above every current one)."""
