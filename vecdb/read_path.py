@@ -71,10 +71,12 @@ class ReadPath:
                     out[pos] = self._query_without_vector(txn, req)
                     continue
                 space, vector, exclude = self._query_vector(txn, req)
-                key: Any = (
-                    space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
-                    req.filter.model_dump_json() if req.filter is not None else None,
-                )
+                key: Any = pos
+                if len(reqs) > 1:
+                    key = (
+                        space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
+                        req.filter.model_dump_json() if req.filter is not None else None,
+                    )
                 if exclude is not None:
                     key = ("by-id", pos)  # its own point is left out: a mask of its own
                 groups.setdefault(key, []).append((pos, space, vector, exclude))
