@@ -1,4 +1,4 @@
-"""vecdb benchmarks: ``python -m benchmarks {exact,ingest,reopen,all} [options]``.
+"""vecdb benchmarks: ``python -m benchmarks {exact,ingest,reopen,hnsw,filtered,open-indexed,all} [options]``.
 
 Every figure is reported next to a reference measured in the same process and
 run (raw numpy / faiss / LMDB), so the ratios stay meaningful on a shared,

@@ -352,9 +352,14 @@ def payloads_for(lo: int, hi: int) -> list[dict[str, Any]]:
 
 
 def fill_embedded(client: Any, name: str, base: np.ndarray, distance: str, batch: int = 1000,
-                  with_payloads: bool = True) -> float:
-    """Create ``name`` and upsert ``base`` (ids 0..n-1) in batch dicts; returns seconds."""
-    client.create_collection(name, {"size": int(base.shape[1]), "distance": distance})
+                  with_payloads: bool = True, indexing: bool = False) -> float:
+    """Create ``name`` and upsert ``base`` (ids 0..n-1) in batch dicts; returns seconds.
+
+    ``indexing=False`` turns the HNSW optimizer off for the collection, so the
+    exact-search and reopen benchmarks measure the exact path alone.
+    """
+    client.create_collection(name, {"size": int(base.shape[1]), "distance": distance},
+                             optimizers_config=None if indexing else {"indexing_threshold": 0})
     t0 = time.perf_counter()
     for lo in range(0, len(base), batch):
         hi = min(lo + batch, len(base))
