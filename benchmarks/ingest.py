@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> Section:
                  f"{time.perf_counter() - t_start:.1f} s.")
     md = (f"{n:,} points x {d} float32, payload `{{\"i\": i, \"tag\": \"t{{i%10}}\"}}`, {args.distance}, "
           f"{len(batches)} upserts of {args.batch}; every upsert is durable (fsync) before it returns. "
-          f"Default collection settings: the HNSW optimizer indexes in the background while the upserts run (each collection is deleted before "
-          f"the next row).\n\n"
+          f"Default collection settings: the HNSW optimizer indexes in the background while the "
+          f"upserts run (each collection is deleted before the next row).\n\n"
           + table + "\n\n" + "\n".join(f"* {x}" for x in notes) + "\n" + profile_md)
     return Section(f"ingest, {n:,} x {d}", md)

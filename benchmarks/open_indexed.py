@@ -48,9 +48,14 @@ if mode == "vecdb":
     t_open = time.perf_counter()
     res = client.query_points(COLLECTION, query=q, limit=10, with_payload=False, explain=True)
     t2 = time.perf_counter()
+    while client.get_collection(COLLECTION).status != "green":  # the graph loads in the background
+        time.sleep(0.01)
+    t3 = time.perf_counter()
+    graph = client.query_points(COLLECTION, query=q, limit=10, with_payload=False, explain=True)
     info = client.get_collection(COLLECTION)
-    extra = {"indexed": info.indexed_vectors_count, "points": info.points_count, "plan": res.explain["plan"],
-             "open_s": t_open - t1}
+    extra = {"indexed": info.indexed_vectors_count, "points": info.points_count,
+             "plan": res.explain["plan"] + " -> " + graph.explain["plan"], "open_s": t_open - t1,
+             "graph_s": t3 - t1}
     client.close()
 else:
     import faiss, lmdb, glob
@@ -66,7 +71,8 @@ else:
     index.search(q[None], 10)
     t2 = time.perf_counter()
     env.close()
-    extra = {"indexed": index.ntotal, "points": len(m), "plan": "raw", "open_s": t_open - t1}
+    extra = {"indexed": index.ntotal, "points": len(m), "plan": "raw", "open_s": t_open - t1,
+             "graph_s": t_open - t1}
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1, "peak_rss_mib": hwm, **extra}))
 """.replace("COLLECTION", repr(COLLECTION))
@@ -129,8 +135,8 @@ def run(args: argparse.Namespace) -> Section:
                         ("vecdb", "vecdb: Client(path) + first query_points")):
         best = min(runs[mode], key=lambda r: r["work_s"])
         rows.append((label, f"{best['import_s'] * 1e3:,.0f}", f"{best['open_s']:.2f}",
-                     f"{best['work_s']:.2f}", f"{best['indexed']:,} / {best['points']:,}", best["plan"],
-                     f"{best['peak_rss_mib']:,.0f}"))
+                     f"{best['work_s']:.2f}", f"{best['graph_s']:.2f}", f"{best['indexed']:,} / {best['points']:,}",
+                     best["plan"], f"{best['peak_rss_mib']:,.0f}"))
     vec = min(r["work_s"] for r in runs["vecdb"])
     raw = min(r["work_s"] for r in runs["raw"])
     verdict = "MET" if vec < TARGET_S else "NOT MET"
@@ -139,7 +145,11 @@ def run(args: argparse.Namespace) -> Section:
           f"**Target: open of a {n:,}-point indexed collection in under {TARGET_S:.0f} s: {vec:.2f} s "
           f"(open + first query) -> {verdict}; {vec / raw:.2f}x the raw floor.**\n\n"
           + markdown_table(["fresh process", "import ms", "open s", "open + first query s",
-                            "indexed / points right after open", "plan", "peak RSS MiB"], rows))
+                            "open to graph loaded (green) s", "indexed / points once green",
+                            "plan of first query -> once green", "peak RSS MiB"], rows)
+          + "\n\nvecdb serves as soon as `Client(path)` returns (the snapshot of the vectors is read from "
+            "LMDB); the saved graph is loaded by the optimizer thread meanwhile, so a query in the first "
+            "seconds is an exact scan, and nothing is rebuilt.")
     if notes:
         md += "\n\nBuild of the collection (once):\n\n" + markdown_table(["step", "time"], notes)
     md += f"\n\nSection wall time {time.perf_counter() - t_start:.0f} s."

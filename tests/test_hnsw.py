@@ -211,11 +211,19 @@ def test_reopen_loads_the_checkpoint_instead_of_rebuilding(tmp_path):
         wait_green(client, "r")
     with vecdb.Client(path=tmp_path / "db") as client:
         coll = client._service.db.get("r")
-        assert coll.ann[0].index.ntotal == 5000  # loaded while opening, not built after
+        assert coll.optimizer.loaded.wait(30)
+        assert coll.ann[0].index.ntotal == 5000  # loaded from its file, not built again
         plan = client.query_points("r", query=base[7], explain=True)
         assert plan.explain["plan"] == "hnsw" and plan.explain["fresh_scanned"] == 0
         assert plan.points[0].id == 7
         assert client.get_collection("r").status == "green"
+        # The loaded matrix is used without a copy: the first writes must still land correctly.
+        client.upsert("r", [{"id": 9000, "vector": base[3] * -1}, {"id": 7, "vector": base[8]}])
+        client.delete("r", [8])
+        assert client.query_points("r", query=base[3] * -1, limit=1).points[0].id == 9000
+        assert client.query_points("r", query=base[8], limit=1).points[0].id == 7
+        assert 8 not in {p.id for p in client.query_points("r", query=base[8], limit=10).points}
+        assert client.count("r").count == 5000
 
 
 CRASH_SCRIPT = textwrap.dedent("""
@@ -263,6 +271,7 @@ def test_checkpoint_and_replay_after_kill9(tmp_path):
             manifest = coll.tables.get_meta_json(txn, manifest_key(0))
         assert manifest["ntotal"] == 4000 and manifest["covered"] == 4000
         assert client.count("k").count == 5900
+        assert coll.optimizer.loaded.wait(30)
         first = coll.ann[0]
         assert first.index.ntotal >= 4000 and first.covered >= 4000  # loaded, then only caught up
         for i in (150, 4500, 5999):
@@ -312,3 +321,36 @@ def test_batch_queries_match_single_queries(local):
         assert [p.id for p in got.points] == [p.id for p in single.points]
         np.testing.assert_allclose([p.score for p in got.points], [p.score for p in single.points], rtol=1e-5)
     assert [p.id for p in batch[0].points][0] == 9000
+
+
+def test_search_after_write_under_concurrent_ingest(local):
+    """While a writer thread upserts and the optimizer indexes, every acknowledged point is findable."""
+    import threading
+
+    base = clustered(9000)
+    fill(local, "v", base[:3000])
+    wait_green(local, "v")
+    acked: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for lo in range(3000, 9000, 500):
+                local.upsert("v", {"ids": list(range(lo, lo + 500)), "vectors": base[lo:lo + 500]})
+                acked.append(lo + 500)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    rng = np.random.default_rng(11)
+    checked = 0
+    while thread.is_alive() or checked < 20:
+        high = acked[-1] if acked else 3000
+        i = int(rng.integers(0, high))
+        assert local.query_points("v", query=base[i], limit=1).points[0].id == i
+        checked += 1
+    thread.join()
+    assert not errors and checked >= 20
+    wait_green(local, "v")
+    assert local.get_collection("v").indexed_vectors_count == 9000

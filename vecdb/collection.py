@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 
 from vecdb.config import apply_update, collection_config, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
@@ -116,16 +115,22 @@ class Collection(WritePath, ReadPath):
             next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
             born = self.tables.live_iids(txn)
             rows = self.tables.load_vectors(txn, [s.size for s in self.spaces])
-        self.snapshot = Snapshot.empty(self.spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
+        self.snapshot = Snapshot.loaded(self.spaces, next_iid, born, rows)
         self._build_payload_index(self.settings.get("payload_schema") or {})
         with self.env.read() as txn:
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
+        self.optimizer.to_load = {k: v for k, v in manifests.items() if v}
+        log.info("opened collection %s: %d points; %d index checkpoints load in the background",
+                 self.name, self.snapshot.count, len(self.optimizer.to_load))
+
+    def load_checkpoints(self, manifests: dict[int, Any]) -> None:
+        """Load saved graphs (the optimizer thread does this first, so that opening does not wait)."""
+        next_iid = self.snapshot.n
         for index, manifest in manifests.items():
             state = load_checkpoint(self.path / INDEX_DIR, manifest, next_iid)
             if state is not None:
                 self.publish_ann(index, state)
-        log.info("opened collection %s: %d points, %d indexed", self.name, self.snapshot.count,
-                 sum(s.index.ntotal for s in self.ann.values()))
+                log.info("collection %s space %d: loaded graph of %d points", self.name, index, state.index.ntotal)
 
     def close(self, checkpoint: bool = True) -> None:
         """Stop the optimizer (saving its graphs unless the collection is being deleted), then LMDB."""

@@ -69,6 +69,9 @@ class Optimizer:
         self.busy = False
         self.error: Optional[str] = None
         self._dirty: set[int] = set()
+        self.to_load: dict[int, Any] = {}
+        """Index manifests to load before any other work (set by the collection's open)."""
+        self.loaded = threading.Event()
         self._last_checkpoint = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{coll.name}", daemon=True)
 
@@ -85,6 +88,15 @@ class Optimizer:
             self._thread.join()
 
     def _run(self) -> None:
+        try:
+            if self.to_load:
+                self.coll.load_checkpoints(self.to_load)
+        except Exception as exc:  # a bad file is logged and rebuilt; anything else shows in CollectionInfo
+            log.exception("collection %s: loading index checkpoints failed", self.coll.name)
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.to_load = {}
+            self.loaded.set()
         while not self._stop.is_set():
             self._wake.wait(IDLE_WAKE_S)
             self._wake.clear()
@@ -92,6 +104,8 @@ class Optimizer:
                 while not self._stop.is_set() and self.step():
                     pass
                 self.error = None
+            except hnsw.BuildInterrupted:
+                return
             except Exception as exc:  # keep serving searches (exactly) and say so in CollectionInfo
                 log.exception("optimizer of collection %s failed", self.coll.name)
                 self.error = f"{type(exc).__name__}: {exc}"
@@ -112,6 +126,8 @@ class Optimizer:
 
     def pending(self) -> bool:
         """Whether some space's graph lags behind the stored points (CollectionInfo says yellow)."""
+        if not self.loaded.is_set():
+            return True
         snap = self.coll.snapshot
         for space in self.coll.spaces:
             state = self.coll.ann.get(space.index)
@@ -146,7 +162,7 @@ class Optimizer:
             return False
         chunk = fresh[: max(CHUNK_MIN, state.index.ntotal // 4)]
         covered = snap.n if len(chunk) == len(fresh) else int(chunk[-1]) + 1
-        grown = state.index.grown(chunk, snap.spaces[space.index].matrix[chunk])
+        grown = state.index.grown(chunk, snap.spaces[space.index].matrix[chunk], self._stop.is_set)
         coll.publish_ann(space.index, AnnState(grown, covered))
         self._dirty.add(space.index)
         log.debug("collection %s space %d: indexed %d fresh points", coll.name, space.index, len(chunk))
@@ -164,7 +180,7 @@ class Optimizer:
         t0 = time.perf_counter()
         step = len(iids) if not first else max(CHUNK_MIN, 4 * CHUNK_MIN)
         head = iids[:step]
-        index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head])
+        index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head], self._stop.is_set)
         covered = n if len(head) == len(iids) else int(head[-1]) + 1
         coll.publish_ann(space.index, AnnState(index, covered))
         self._dirty.add(space.index)

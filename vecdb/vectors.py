@@ -113,6 +113,27 @@ class Snapshot:
             ),
         )
 
+    @staticmethod
+    def loaded(
+        spaces: list[VectorSpace], next_iid: int, born: np.ndarray, rows: dict[int, tuple[np.ndarray, np.ndarray]]
+    ) -> Snapshot:
+        """The snapshot of a collection read from storage.
+
+        When every internal id below ``next_iid`` is live with a vector of every
+        space (no tombstones), the loaded matrices are used as they are rather
+        than copied into zeroed ones; the first write that needs room grows them.
+        """
+        full = len(born) == next_iid and next_iid >= _MIN_CAPACITY and all(
+            s.index in rows and len(rows[s.index][0]) == next_iid for s in spaces
+        )
+        if not full:
+            return Snapshot.empty(spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
+        datas = []
+        for s in spaces:
+            matrix = rows[s.index][1]
+            datas.append(SpaceData(matrix, np.ones(next_iid, dtype=bool), np.einsum("ij,ij->i", matrix, matrix)))
+        return Snapshot(next_iid, np.ones(next_iid, dtype=bool), next_iid, tuple(datas))
+
     def apply(
         self,
         next_iid: int,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Optional
 
 import faiss
@@ -24,6 +25,13 @@ import numpy as np
 from vecdb.models.collections import Distance
 
 FORMAT = 1
+ADD_SLICE = 16384
+"""Vectors per faiss ``add`` call; the build checks for a stop request between slices."""
+
+
+class BuildInterrupted(Exception):
+    """A build or growth was abandoned because its collection is closing."""
+
 _METRICS = {
     Distance.COSINE: faiss.METRIC_INNER_PRODUCT,  # cosine vectors are normalised on write
     Distance.DOT: faiss.METRIC_INNER_PRODUCT,
@@ -47,33 +55,42 @@ class HnswIndex:
 
     @classmethod
     def build(
-        cls, dim: int, distance: Distance, m: int, ef_construct: int, labels: np.ndarray, vectors: np.ndarray
+        cls, dim: int, distance: Distance, m: int, ef_construct: int, labels: np.ndarray, vectors: np.ndarray,
+        should_stop: Optional[Callable[[], bool]] = None,
     ) -> HnswIndex:
         index = faiss.IndexHNSWFlat(dim, m, _METRICS[distance])
         index.hnsw.efConstruction = ef_construct
         out = cls(index, np.zeros(0, dtype=np.int64), m, ef_construct)
-        out._add(labels, vectors)
+        out._add(labels, vectors, should_stop)
         return out
 
     @property
     def ntotal(self) -> int:
         return len(self.labels)  # one label per stored vector; cheaper than asking faiss
 
-    def grown(self, labels: np.ndarray, vectors: np.ndarray) -> HnswIndex:
+    def grown(
+        self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None
+    ) -> HnswIndex:
         """A new index holding this one's vectors plus ``vectors`` (labels above every current one)."""
         clone = faiss.clone_index(self.index)  # already the concrete class; downcasting again would free it
         clone.hnsw.efConstruction = self.ef_construct
         out = HnswIndex(clone, self.labels, self.m, self.ef_construct)
-        out._add(labels, vectors)
+        out._add(labels, vectors, should_stop)
         return out
 
-    def _add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+    def _add(
+        self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None
+    ) -> None:
+        """Insert in slices, so that a closing collection need not wait for a whole build."""
         labels = np.asarray(labels, dtype=np.int64)
         if len(self.labels) and len(labels) and labels[0] <= self.labels[-1]:
             raise ValueError("HNSW labels must be appended in ascending order")
-        if len(labels):
-            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.labels = np.concatenate([self.labels, labels]) if len(self.labels) else labels
+        for lo in range(0, len(labels), ADD_SLICE):
+            if should_stop is not None and should_stop():
+                raise BuildInterrupted("index build stopped: the collection is closing")
+            hi = min(lo + ADD_SLICE, len(labels))
+            self.index.add(np.ascontiguousarray(vectors[lo:hi], dtype=np.float32))
+            self.labels = np.concatenate([self.labels, labels[lo:hi]])
 
     def search(
         self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None
