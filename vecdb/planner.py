@@ -122,15 +122,16 @@ def search(
     """
     n = snap.n
     data = snap.spaces[space.index]
-    if filter_mask is None and ann is not None and not knobs.exact and len(snap.spaces) == 1:
-        # Unfiltered graph search over the only space: no full-length mask is needed, just the
-        # fresh rows' (every stored point has the one vector).
-        explain.candidates = snap.count
+    if filter_mask is None and ann is not None and not knobs.exact:
+        # Unfiltered graph search: no full-length mask is needed, just the fresh rows'.
+        explain.candidates = data.live
         return _graph(snap, space, ann, queries, k, None, False, knobs, explain)
-    allowed = snap.alive[:n] & data.present[:n]
-    if filter_mask is not None:
-        allowed &= filter_mask
-    explain.candidates = int(np.count_nonzero(allowed))
+    allowed: Optional[np.ndarray] = None  # None: every row below n is a live vector of this space
+    if filter_mask is not None or data.live != n:
+        allowed = snap.alive[:n] & data.present[:n]
+        if filter_mask is not None:
+            allowed &= filter_mask
+    explain.candidates = n if allowed is None else int(np.count_nonzero(allowed))
     bytes_to_scan = explain.candidates * space.size * 4
     reason = _exact_reason(ann, knobs, filter_mask is not None, bytes_to_scan, space)
     if reason:
@@ -156,7 +157,7 @@ def _exact_reason(
 
 
 def _exact(
-    snap: Snapshot, space: VectorSpace, queries: np.ndarray, k: int, allowed: np.ndarray
+    snap: Snapshot, space: VectorSpace, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]
 ) -> list[list[tuple[float, int]]]:
     data = snap.spaces[space.index]
     n = snap.n

@@ -86,6 +86,7 @@ class SpaceData:
     matrix: np.ndarray  # float32 [capacity, size]
     present: np.ndarray  # bool [capacity]: the row holds a vector of this space
     sq_norms: np.ndarray  # float32 [capacity]: squared norms, for Euclid scoring
+    live: int = 0  # rows that are alive and hold a vector of this space
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +121,8 @@ class Snapshot:
         """The snapshot of a collection read from storage.
 
         When every internal id below ``next_iid`` is live with a vector of every
-        space (no tombstones), the loaded matrices are used as they are rather
-        than copied into zeroed ones; the first write that needs room grows them.
+        space (no tombstones), the matrices are sized exactly rather than
+        copied into larger zeroed ones; the first write that needs room grows them.
         """
         full = len(born) == next_iid and next_iid >= _MIN_CAPACITY and all(
             s.index in rows and len(rows[s.index][0]) == next_iid for s in spaces
@@ -130,8 +131,11 @@ class Snapshot:
             return Snapshot.empty(spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
         datas = []
         for s in spaces:
-            matrix = rows[s.index][1]
-            datas.append(SpaceData(matrix, np.ones(next_iid, dtype=bool), np.einsum("ij,ij->i", matrix, matrix)))
+            # One copy into memory numpy allocates itself: it asks the kernel for huge pages, and a
+            # matrix left in the bytes object LMDB's values were joined into scans ~25% slower.
+            matrix = np.array(rows[s.index][1], dtype=np.float32, copy=True)
+            datas.append(SpaceData(matrix, np.ones(next_iid, dtype=bool), np.einsum("ij,ij->i", matrix, matrix),
+                                   next_iid))
         return Snapshot(next_iid, np.ones(next_iid, dtype=bool), next_iid, tuple(datas))
 
     def apply(
@@ -169,7 +173,8 @@ class Snapshot:
                 matrix[where] = values
                 sq_norms[where] = np.einsum("ij,ij->i", values, values)
                 present[where] = True
-            spaces.append(SpaceData(matrix, present, sq_norms))
+            live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
+            spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
         return Snapshot(next_iid, alive, count, tuple(spaces))
 
