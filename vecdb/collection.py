@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-
 from vecdb.config import apply_update, collection_config, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.models.collections import (
@@ -41,8 +40,8 @@ from vecdb.models.points import (
     UpdateVectorsOperation,
     UpsertOperation,
 )
-from vecdb.payload_index import PayloadIndex
 from vecdb.optimizer import INDEX_DIR, Optimizer, load_checkpoint, manifest_key
+from vecdb.payload_index import PayloadIndex
 from vecdb.planner import AnnState
 from vecdb.read_path import ReadPath
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment

@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Any, Optional
 import lmdb
 import numpy as np
 
+from vecdb import planner
 from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name, space_index
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
-from vecdb import planner
 from vecdb.index.flat import higher_is_better
 from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.payload import select_payload
+from vecdb.planner import AnnState, Explain
 from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
-from vecdb.planner import AnnState, Explain
 from vecdb.vectors import Snapshot, prepare_rows
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ caller publishes the clone with one attribute assignment.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Optional
 
 import faiss
