@@ -191,6 +191,7 @@ def test_graph_search_widens_under_a_tight_allow_list(local):
     assert plan["plan"] == "hnsw" and plan["ef"] > 256
 
 
+
 def test_hnsw_config_patch_rebuilds(local):
     base = clustered(3000)
     fill(local, "h", base, hnsw_config={"m": 8, "ef_construct": 32})
@@ -354,3 +355,17 @@ def test_search_after_write_under_concurrent_ingest(local):
     assert not errors and checked >= 20
     wait_green(local, "v")
     assert local.get_collection("v").indexed_vectors_count == 9000
+
+
+def test_planner_scans_exactly_below_one_percent():
+    """However large the collection (so past full_scan_threshold), a filter keeping under 1% is scanned."""
+    from vecdb.config import VectorSpace
+    from vecdb.planner import SearchKnobs, _exact_reason
+
+    space = VectorSpace(index=0, name="", size=128, distance=Distance.COSINE)
+    knobs = SearchKnobs(full_scan_threshold_kb=10_000)
+    ann = object()
+    big = 50_000 * 128 * 4  # 25 MB of candidates: above the threshold
+    assert _exact_reason(ann, knobs, True, big, space, 50_000, 10_000_000).startswith("filter keeps under 1%")
+    assert _exact_reason(ann, knobs, True, big, space, 50_000, 1_000_000) == ""  # 5%: the graph
+    assert _exact_reason(ann, knobs, False, big, space, 50_000, 10_000_000) == ""  # no filter: the graph
