@@ -269,6 +269,22 @@ def scratch_dir(root: Optional[str], prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def run_child(script: str, *args: str, timeout: float = 600) -> dict[str, Any]:
+    """Run ``python -c script args...`` in a fresh interpreter (this repo importable) and return the
+    JSON object on its last stdout line, plus ``wall_s``: imports and start-up count, as for a user."""
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          cwd=REPO_ROOT, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall_s"] = wall
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -307,7 +307,7 @@ def _direct_search(client: Any, k: int, distance: str) -> Optional[Callable[[np.
     def search(q: np.ndarray) -> np.ndarray:
         snap = coll.snapshot
         data = snap.spaces[0]
-        allowed = snap.alive[: snap.n] & data.present[: snap.n]
+        allowed = snap.live(0)
         qv = normalise(q) if distance == "Cosine" else q
         _, iids = exact_search(data.matrix[: snap.n], qv[None, :], k, dist, allowed, data.sq_norms[: snap.n])
         return iids[0]  # internal ids == external ids here (ids 0..n-1 inserted in order)

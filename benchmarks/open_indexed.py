@@ -13,15 +13,11 @@ after the open: all of them means the graph was loaded, not rebuilt.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, Section, make_clustered, markdown_table, scratch_dir
+from benchmarks.common import Section, make_clustered, markdown_table, run_child, scratch_dir
 
 COLLECTION = "bench_open_indexed"
 TARGET_S = 5.0
@@ -78,19 +74,6 @@ print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1, "peak_rss_mib": hwm, *
 """.replace("COLLECTION", repr(COLLECTION))
 
 
-def _spawn(mode: str, data_dir: Path, dim: int) -> dict[str, Any]:
-    env = {**os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(data_dir), str(dim)],
-                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {mode} failed: {proc.stderr[-2000:]}")
-    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall_s"] = time.perf_counter() - t0
-    return out
-
-
 def _build(data_dir: Path, n: int, dim: int, seed: int) -> list[tuple[str, str]]:
     import vecdb
 
@@ -129,7 +112,7 @@ def run(args: argparse.Namespace) -> Section:
         runs: dict[str, list[dict[str, Any]]] = {"raw": [], "vecdb": []}
         for _ in range(args.rounds):
             for mode in ("raw", "vecdb"):
-                runs[mode].append(_spawn(mode, data_dir, d))
+                runs[mode].append(run_child(_CHILD, mode, str(data_dir), str(d), timeout=900))
     rows = []
     for mode, label in (("raw", "raw: faiss read_index + LMDB cursor pass, one faiss search"),
                         ("vecdb", "vecdb: Client(path) + first query_points")):

@@ -12,10 +12,6 @@ fresh child processes, which also gives each one's peak RSS.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import (
-    REPO_ROOT,
     Section,
     Stats,
     fill_embedded,
@@ -33,6 +28,7 @@ from benchmarks.common import (
     markdown_table,
     peak_rss_mib,
     profile_top,
+    run_child,
     scratch_dir,
 )
 
@@ -110,20 +106,6 @@ print(json.dumps({"import_s": t1 - t0, "work_s": t2 - t1, "peak_rss_mib": hwm}))
 """.replace("COLLECTION", repr(COLLECTION))
 
 
-def _spawn(mode: str, data_dir: Path, dim: int) -> dict[str, Any]:
-    env = {**os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(data_dir), str(dim)],
-                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {mode} failed: {proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["wall_s"] = wall
-    return out
-
-
 def run(args: argparse.Namespace) -> Section:
     import vecdb
 
@@ -192,7 +174,7 @@ def run(args: argparse.Namespace) -> Section:
         kids = {"raw": [], "vecdb": []}
         for _ in range(2):
             for mode in ("raw", "vecdb"):
-                kids[mode].append(_spawn(mode, data_dir, d))
+                kids[mode].append(run_child(_CHILD, mode, str(data_dir), str(d), timeout=600))
         raw_k = min(kids["raw"], key=lambda x: x["work_s"])
         vec_k = min(kids["vecdb"], key=lambda x: x["work_s"])
         child_rows.append(["raw: import numpy, lmdb; cursor read of `vectors` + one numpy query",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -25,18 +24,7 @@ from vecdb.filters import compile_filter, extract_values
 from vecdb.models.filters import Filter, parse_datetime
 from vecdb.payload_index import PayloadIndex
 
-
-@dataclass
-class FakePoint:
-    """A minimal PointView."""
-
-    id: int
-    payload: dict[str, Any]
-    vectors: frozenset[str] = field(default_factory=frozenset)
-
-    def has_vector(self, name: str) -> bool:
-        return name in self.vectors
-
+from .test_filters import FakePoint
 
 SCHEMA = {
     "k": "keyword",

@@ -131,7 +131,7 @@ class Optimizer:
         snap = self.coll.snapshot
         for space in self.coll.spaces:
             state = self.coll.ann.get(space.index)
-            live = _live(snap, space)
+            live = snap.live(space.index)
             if state is None:
                 if wants_index(space, self.coll.settings, int(np.count_nonzero(live))):
                     return True
@@ -145,7 +145,7 @@ class Optimizer:
         coll = self.coll
         snap = coll.snapshot
         state = coll.ann.get(space.index)
-        live = _live(snap, space)
+        live = snap.live(space.index)
         if state is None or self._needs_rebuild(space, state):
             if not wants_index(space, coll.settings, int(np.count_nonzero(live))):
                 if state is not None:
@@ -270,11 +270,6 @@ def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: 
         log.warning("ignoring index checkpoint %s (%s); it will be rebuilt", path, exc)
         return None
     return AnnState(index, covered)
-
-
-def _live(snap: Any, space: VectorSpace) -> np.ndarray:
-    n = snap.n
-    return snap.alive[:n] & snap.spaces[space.index].present[:n]  # type: ignore[no-any-return]
 
 
 def _remove_other_files(folder: Path, space_index: int, keep: Optional[str]) -> None:

@@ -131,7 +131,7 @@ def search(
         return _graph(snap, space, ann, queries, k, None, False, knobs, explain)
     allowed: Optional[np.ndarray] = None  # None: every row below n is a live vector of this space
     if filter_mask is not None or data.live != n:
-        allowed = snap.alive[:n] & data.present[:n]
+        allowed = snap.live(space.index)
         if filter_mask is not None:
             allowed &= filter_mask
     explain.candidates = n if allowed is None else int(np.count_nonzero(allowed))
@@ -206,10 +206,7 @@ def _graph(
 
     # Fresh points: exact scan of the rows the graph does not hold yet.
     t0 = time.perf_counter()
-    if allowed is None:
-        fresh_allowed = snap.alive[covered : snap.n] & snap.spaces[space.index].present[covered : snap.n]
-    else:
-        fresh_allowed = allowed[covered:]
+    fresh_allowed = snap.live(space.index, covered) if allowed is None else allowed[covered:]
     explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
     fresh: Optional[np.ndarray] = None
     if explain.fresh_scanned:
@@ -244,9 +241,7 @@ def _graph(
         # Still short after widening: scan the allowed indexed rows exactly for those queries.
         explain.fallback = True
         t0 = time.perf_counter()
-        if allowed is None:
-            allowed = snap.alive[: snap.n] & snap.spaces[space.index].present[: snap.n]
-        graph_allowed = allowed.copy()
+        graph_allowed = snap.live(space.index) if allowed is None else allowed.copy()
         graph_allowed[covered:] = False
         redo = np.flatnonzero(short)
         data = snap.spaces[space.index]

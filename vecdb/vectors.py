@@ -98,6 +98,10 @@ class Snapshot:
     count: int
     spaces: tuple[SpaceData, ...]
 
+    def live(self, space: int, lo: int = 0) -> np.ndarray:
+        """Bool mask over internal ids ``lo .. n-1``: alive and holding a vector of ``space``."""
+        return self.alive[lo : self.n] & self.spaces[space].present[lo : self.n]  # type: ignore[no-any-return]
+
     @staticmethod
     def empty(spaces: list[VectorSpace]) -> Snapshot:
         return Snapshot(
