@@ -258,3 +258,24 @@ def test_euclid_exact_search_never_returns_a_replaced_point(client, name):
     client.upsert(name, [{"id": 0, "vector": [0.0, 0.0, 5.0]}])
     hits = client.query_points(name, query=[0.0, 0.0, 1.0]).points
     assert [(p.id, round(p.score, 5)) for p in hits] == [(0, 4.0)]
+
+
+def test_numpy_query_fast_path_matches_list_query(client, name):
+    """An array query skips per-float validation; results and errors must be those of a list query."""
+    base, ids, rng = _fill(client, name, "Cosine")
+    q = rng.normal(size=base.shape[1]) * 3  # float64
+    as_list = client.query_points(name, query=q.tolist(), limit=8, search_params={"hnsw_ef": 64}).points
+    for query in (q, q.astype(np.float32)):
+        got = client.query_points(name, query=query, limit=8, search_params={"hnsw_ef": 64}).points
+        assert [(p.id, round(p.score, 5)) for p in got] == [(p.id, round(p.score, 5)) for p in as_list]
+    ints = np.arange(base.shape[1])
+    assert [p.id for p in client.query_points(name, query=ints, limit=3).points] == [
+        p.id for p in client.query_points(name, query=ints.tolist(), limit=3).points]
+    bad = q.copy()
+    bad[2] = np.nan
+    with pytest.raises(InvalidInput, match="query.*(finite|NaN)"):
+        client.query_points(name, query=bad)
+    with pytest.raises(InvalidInput, match="dimension"):
+        client.query_points(name, query=q[:4])
+    with pytest.raises(InvalidInput, match="search_params"):
+        client.query_points(name, query=q, search_params={"hnsw_ef": "many"})

@@ -423,13 +423,24 @@ class ClientBase:
     ) -> QueryRequest:
         if isinstance(query, (PointStruct,)):
             raise InvalidInput("query: pass a vector, a point id or a NearestQuery")
+        array = None
+        if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind in "fiu":
+            # One dense vector as an array: checked whole here, not float by float by pydantic.
+            array, query = query, None
+            if not np.isfinite(array).all():
+                raise InvalidInput("query: vector contains NaN or infinite components")
         body = {
             "query": query, "using": using, "prefetch": prefetch, "filter": query_filter,
-            "params": parse_model(SearchParams, search_params, "search_params") if search_params is not None else None,
+            "params": None,
             "limit": limit, "offset": offset, "with_payload": with_payload, "with_vector": with_vectors,
             "score_threshold": score_threshold, "lookup_from": lookup_from,
         }
-        return parse_model(QueryRequest, {k: v for k, v in body.items() if v is not None}, "query")
+        req = parse_model(QueryRequest, {k: v for k, v in body.items() if v is not None}, "query")
+        if array is not None:
+            req.query = array  # type: ignore[assignment]  # the collection takes arrays as they are
+        if search_params is not None:  # validated on its own so that errors name search_params
+            req.params = parse_model(SearchParams, search_params, "search_params")
+        return req
 
 
 __all__ = ["ClientBase", "format_validation_error", "parse_model"]

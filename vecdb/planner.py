@@ -206,9 +206,10 @@ def _graph(
 
     # Fresh points: exact scan of the rows the graph does not hold yet.
     t0 = time.perf_counter()
-    fresh_allowed = snap.live(space.index, covered) if allowed is None else allowed[covered:]
-    explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
     fresh: Optional[np.ndarray] = None
+    if covered < snap.n:
+        fresh_allowed = snap.live(space.index, covered) if allowed is None else allowed[covered:]
+        explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
     if explain.fresh_scanned:
         data = snap.spaces[space.index]
         _, rows = exact_search(

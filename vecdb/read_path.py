@@ -102,7 +102,7 @@ class ReadPath:
                     mask = np.ones(snap.n, dtype=bool)
                 mask[iid] = False
         plan.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
-        queries = np.stack([m[2] for m in members])
+        queries = members[0][2][None, :] if len(members) == 1 else np.stack([m[2] for m in members])
         all_hits = planner.search(
             snap, space, self.ann.get(space.index), queries, first.offset + first.limit, mask,
             self._knobs(first), plan,
@@ -115,12 +115,12 @@ class ReadPath:
             if req.score_threshold is not None:
                 t = req.score_threshold
                 hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
-            points = []
-            for score, iid in hits:
-                stored = self.tables.get(txn, iid)
-                if stored is None:  # deleted after this search's snapshot was taken
-                    continue
-                points.append(self._scored(txn, stored, score, req.with_payload, req.with_vector))
+            stored_points = self.tables.get_many(txn, [iid for _, iid in hits])
+            points = [
+                self._scored(txn, stored, score, req.with_payload, req.with_vector)
+                for (score, _), stored in zip(hits, stored_points)
+                if stored is not None  # None: deleted after this search's snapshot was taken
+            ]
             out.append((pos, QueryResponse(points=points)))
         plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
         if any(r.explain for r in reqs):
@@ -163,7 +163,13 @@ class ReadPath:
             if row is None:
                 raise InvalidInput(f"query: point {query} has no vector named {space.name!r}")
             return space, row.astype(np.float32), query
-        return space, prepare_rows([query], space, "query")[0], None
+        if not isinstance(query, np.ndarray):
+            if query and isinstance(query[0], list):
+                raise Unsupported("query: multivectors are not supported yet")
+            query = np.asarray(query, dtype=np.float32)
+        if query.ndim != 1:
+            raise InvalidInput(f"query: expected one vector, got an array of shape {query.shape}")
+        return space, prepare_rows(query[None, :], space, "query")[0], None
 
     def _query_without_vector(self, txn: lmdb.Transaction, req: QueryRequest) -> QueryResponse:
         """No ``query``: a filtered scroll in id order, every score 1.0 (as Qdrant's local mode)."""

@@ -52,6 +52,7 @@ class HnswIndex:
         self.labels = labels
         self.m = m
         self.ef_construct = ef_construct
+        self._plain_params: dict[int, faiss.SearchParametersHNSW] = {}
 
     @classmethod
     def build(
@@ -103,16 +104,25 @@ class HnswIndex:
         k = min(k, self.ntotal)
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(ef, k)
+        ef = max(ef, k)
         keep = None
-        if allowed is not None:
+        if allowed is None:
+            params = self._plain_params.get(ef)
+            if params is None:  # faiss only reads it during a search, so concurrent searches may share it
+                params = faiss.SearchParametersHNSW()
+                params.efSearch = ef
+                if len(self._plain_params) < 64:
+                    self._plain_params[ef] = params
+        else:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef
             keep = np.packbits(allowed, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep))
         dist, pos = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del keep  # the bitmap had to outlive the search
         ids = self.labels[pos]
-        ids[pos < 0] = -1
+        if (pos < 0).any():
+            ids[pos < 0] = -1
         return dist, ids
 
     def positions_of(self, iid_mask: np.ndarray) -> np.ndarray:

@@ -119,6 +119,13 @@ class PointsTables:
         raw = txn.get(iid_key(iid), db=self.points)
         return None if raw is None else decode_record(iid, raw)
 
+    def get_many(self, txn: lmdb.Transaction, iids: list[int]) -> list[Optional[StoredPoint]]:
+        """Several points in one cursor call (a search's hits); None where a point is gone."""
+        keys = [_IID.pack(i) for i in iids]
+        with txn.cursor(db=self.points) as cur:
+            found = dict(cur.getmulti(keys))
+        return [None if (raw := found.get(key)) is None else decode_record(iid, raw) for iid, key in zip(iids, keys)]
+
     def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
         txn.put(key, iid_key(iid), db=self.ids)
         txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
