@@ -1,4 +1,4 @@
-"""``python -m benchmarks {exact,ingest,reopen,hnsw,filtered,all} [options]``; see ``--help`` of each."""
+"""``python -m benchmarks {exact,ingest,reopen,hnsw,filtered,open-indexed,kmeans,all} [options]``; see ``--help`` of each."""
 
 from __future__ import annotations
 
@@ -21,18 +21,18 @@ def _threads_from_argv(argv: list[str]) -> int:
 # a 100k x 128 matrix-vector product swung 1-5 ms run to run). The server child inherits this.
 THREADS = _threads_from_argv(sys.argv[1:])
 if THREADS > 0:
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[_var] = str(THREADS)
 
 import argparse  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from benchmarks import exact, filtered, hnsw, ingest, open_indexed, reopen  # noqa: E402
+from benchmarks import exact, filtered, hnsw, ingest, kmeans, open_indexed, reopen  # noqa: E402
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note  # noqa: E402
 
 BENCHES = {"exact": exact, "ingest": ingest, "reopen": reopen, "hnsw": hnsw, "filtered": filtered,
-           "open-indexed": open_indexed}
+           "open-indexed": open_indexed, "kmeans": kmeans}
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would
 # take it past 3 minutes, so they run only on their own.

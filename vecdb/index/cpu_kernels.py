@@ -1,0 +1,146 @@
+"""Compiled CPU loops (numba) for K-Means and nearest-centroid assignment.
+
+Why compiled: a Lloyd iteration in NumPy is several passes over the data
+(distances, arg-min, one weighted sum per feature), each allocating an
+``n``-long temporary. For few dimensions or few centres that is bound by
+those passes, not by arithmetic; one fused pass per point (distances,
+arg-min, add the point to its cluster's sum) does the same work in a
+fraction of the memory traffic. For many dimensions and centres the
+distances are a matrix product, which BLAS does best; the arg-min is
+NumPy's (vectorised) and the accumulation one compiled pass per block.
+
+Every kernel splits the rows into one contiguous chunk per thread, each with
+its own partial sums, merged at the end: the result does not depend on
+thread timing, only on the thread count (float64 sums, so barely on that).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_DIRECT_MAX_WORK = 4096
+"""Distances are computed per point (no BLAS) when ``d * k`` is at most this, or ``d`` is small."""
+_BLOCK_ELEMENTS = 1 << 22
+"""Rows per BLAS block: the block's distance matrix holds at most this many floats (16 MiB)."""
+
+
+def threads() -> int:
+    return int(numba.get_num_threads())
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _direct(x, c, labels, dist, sums, counts, nchunks):  # type: ignore[no-untyped-def]
+    n, d = x.shape
+    k = c.shape[0]
+    part_sums = np.zeros((nchunks, k, d), dtype=np.float64)
+    part_counts = np.zeros((nchunks, k), dtype=np.int64)
+    chunk = (n + nchunks - 1) // nchunks
+    for t in numba.prange(nchunks):
+        lo = t * chunk
+        hi = min(n, lo + chunk)
+        for i in range(lo, hi):
+            best = 0
+            best_d = np.inf
+            for j in range(k):
+                s = np.float32(0.0)
+                for col in range(d):
+                    diff = x[i, col] - c[j, col]
+                    s += diff * diff
+                if s < best_d:
+                    best_d = s
+                    best = j
+            labels[i] = best
+            dist[i] = best_d
+            part_counts[t, best] += 1
+            for col in range(d):
+                part_sums[t, best, col] += x[i, col]
+    for t in range(nchunks):
+        for j in range(k):
+            counts[j] += part_counts[t, j]
+            for col in range(d):
+                sums[j, col] += part_sums[t, j, col]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _accumulate(x, lo, labels, sums, counts, nchunks):  # type: ignore[no-untyped-def]
+    """Add rows ``lo .. lo + len(labels)`` of ``x`` to the sums of their clusters."""
+    b = labels.shape[0]
+    k, d = sums.shape
+    part_sums = np.zeros((nchunks, k, d), dtype=np.float64)
+    part_counts = np.zeros((nchunks, k), dtype=np.int64)
+    chunk = (b + nchunks - 1) // nchunks
+    for t in numba.prange(nchunks):
+        for r in range(t * chunk, min(b, (t + 1) * chunk)):
+            j = labels[r]
+            part_counts[t, j] += 1
+            for col in range(d):
+                part_sums[t, j, col] += x[lo + r, col]
+    for t in range(nchunks):
+        for j in range(k):
+            counts[j] += part_counts[t, j]
+            for col in range(d):
+                sums[j, col] += part_sums[t, j, col]
+
+
+@numba.njit(cache=True, nogil=True)
+def column_stats(x):  # type: ignore[no-untyped-def]
+    """Per-column sums and the total sum of squares, in float64, in one pass."""
+    n, d = x.shape
+    sums = np.zeros(d, dtype=np.float64)
+    total_sq = 0.0
+    for i in range(n):
+        for col in range(d):
+            v = np.float64(x[i, col])
+            sums[col] += v
+            total_sq += v * v
+    return sums, total_sq
+
+
+def mean_variance(x: np.ndarray) -> float:
+    """Mean over features of each feature's variance (what scikit-learn scales ``tol`` by)."""
+    n, d = x.shape
+    sums, total_sq = column_stats(x)
+    mean = sums / n
+    return max(float(total_sq / n - float(mean @ mean)) / d, 0.0)
+
+
+def lloyd_step(
+    x: np.ndarray, x_sq: np.ndarray, centroids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centre of every row, its squared distance, and per-centre sums (float64) and counts.
+
+    ``x``: C-contiguous float32 ``[n, d]``; ``x_sq``: its squared row norms
+    (used on the BLAS route only); ``centroids``: float32 ``[k, d]``.
+    """
+    n, d = x.shape
+    k = len(centroids)
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    labels = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=np.float32)
+    sums = np.zeros((k, d), dtype=np.float64)
+    counts = np.zeros(k, dtype=np.int64)
+    nchunks = max(1, min(threads(), n))
+    if d * k <= _DIRECT_MAX_WORK or d < 8:
+        _direct(x, c, labels, dist, sums, counts, nchunks)
+        return labels, dist, sums, counts
+    half_c_sq = np.einsum("ij,ij->i", c, c) * np.float32(0.5)
+    block = max(1024, _BLOCK_ELEMENTS // k)
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        # argmin |x - c|^2 = argmax (x.c - |c|^2 / 2): one BLAS product, one in-place pass, one arg-max
+        prod = x[lo:hi] @ c.T
+        prod -= half_c_sq
+        best = prod.argmax(axis=1)
+        top = np.take_along_axis(prod, best[:, None], axis=1)[:, 0]
+        labels[lo:hi] = best
+        np.maximum(x_sq[lo:hi] - 2 * top, 0, out=dist[lo:hi])
+        _accumulate(x, lo, best, sums, counts, max(1, min(nchunks, hi - lo)))
+    return labels, dist, sums, counts
+
+
+def squared_norms(x: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, x)
+
+
+__all__ = ["column_stats", "lloyd_step", "mean_variance", "squared_norms", "threads"]
