@@ -5,7 +5,8 @@ Why compiled: a Lloyd iteration in NumPy is several passes over the data
 ``n``-long temporary. For few dimensions or few centres that is bound by
 those passes, not by arithmetic; one fused pass per point (distances,
 arg-min, add the point to its cluster's sum) does the same work in a
-fraction of the memory traffic. For many dimensions and centres the
+fraction of the memory traffic. Product-quantizer codebooks (8 or so
+dimensions, 256 centres) take a variant laid out along the centres. For many dimensions and centres the
 distances are a matrix product, which BLAS does best; the arg-min is
 NumPy's (vectorised) and the accumulation one compiled pass per block.
 
@@ -19,8 +20,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_DIRECT_MAX_WORK = 4096
-"""Distances are computed per point (no BLAS) when ``d * k`` is at most this, or ``d`` is small."""
+_FEW_CENTRES = 8
+"""Up to this many centres, one plain loop per point and centre is fastest (measured: 1M x 2, k=3)."""
+_BLAS_MIN_DIM = 16
+"""From this dimension on, distances go through BLAS products; below, through the per-point kernel
+laid out along the centres (measured at k=256: d=8 30 ms vs 43 ms by BLAS; d=16 36 ms vs 32 ms)."""
 _BLOCK_ELEMENTS = 1 << 22
 """Rows per BLAS block: the block's distance matrix holds at most this many floats (16 MiB)."""
 
@@ -52,6 +56,49 @@ def _direct(x, c, labels, dist, sums, counts, nchunks):  # type: ignore[no-untyp
                     best = j
             labels[i] = best
             dist[i] = best_d
+            part_counts[t, best] += 1
+            for col in range(d):
+                part_sums[t, best, col] += x[i, col]
+    for t in range(nchunks):
+        for j in range(k):
+            counts[j] += part_counts[t, j]
+            for col in range(d):
+                sums[j, col] += part_sums[t, j, col]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+def _direct_wide(x, c_t, half_c_sq, labels, dist, sums, counts, nchunks):  # type: ignore[no-untyped-def]
+    """Few dimensions, many centres: per point, all ``k`` distances at once along the centre axis.
+
+    ``c_t`` is the centres transposed (``[d, k]``), so the inner loop runs over
+    contiguous centres and vectorises; ``|x|^2`` is added after the arg-min.
+    """
+    n, d = x.shape
+    k = c_t.shape[1]
+    part_sums = np.zeros((nchunks, k, d), dtype=np.float64)
+    part_counts = np.zeros((nchunks, k), dtype=np.int64)
+    chunk = (n + nchunks - 1) // nchunks
+    for t in numba.prange(nchunks):
+        buf = np.empty(k, dtype=np.float32)
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            for j in range(k):
+                buf[j] = half_c_sq[j]
+            sq = np.float32(0.0)
+            for col in range(d):
+                v = x[i, col]
+                sq += v * v
+                for j in range(k):
+                    buf[j] -= v * c_t[col, j]
+            low = buf[0]
+            for j in range(1, k):
+                low = min(low, buf[j])
+            best = 0
+            for j in range(k):
+                if buf[j] == low:
+                    best = j
+                    break
+            labels[i] = best
+            dist[i] = max(sq + np.float32(2.0) * low, np.float32(0.0))
             part_counts[t, best] += 1
             for col in range(d):
                 part_sums[t, best, col] += x[i, col]
@@ -121,10 +168,13 @@ def lloyd_step(
     sums = np.zeros((k, d), dtype=np.float64)
     counts = np.zeros(k, dtype=np.int64)
     nchunks = max(1, min(threads(), n))
-    if d * k <= _DIRECT_MAX_WORK or d < 8:
+    half_c_sq = np.einsum("ij,ij->i", c, c) * np.float32(0.5)
+    if k <= _FEW_CENTRES:
         _direct(x, c, labels, dist, sums, counts, nchunks)
         return labels, dist, sums, counts
-    half_c_sq = np.einsum("ij,ij->i", c, c) * np.float32(0.5)
+    if d < _BLAS_MIN_DIM:
+        _direct_wide(x, np.ascontiguousarray(c.T), half_c_sq, labels, dist, sums, counts, nchunks)
+        return labels, dist, sums, counts
     block = max(1024, _BLOCK_ELEMENTS // k)
     for lo in range(0, n, block):
         hi = min(n, lo + block)

@@ -117,7 +117,7 @@ class HnswIndex:
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
             keep = np.packbits(allowed, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(keep))
+            params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # size in bytes
         dist, pos = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del keep  # the bitmap had to outlive the search
         ids = self.labels[pos]

@@ -1,0 +1,366 @@
+"""IVF-PQ: vectors grouped into ``nlist`` coarse lists, each stored as PQ codes of its residual.
+
+Trained by vecdb's own K-Means (:mod:`vecdb.index.kmeans`, CPU or GPU): the
+coarse centroids on a sample of the vectors, then one codebook per sub-space
+on the sample's residuals (vector minus its list's centroid), the layout of
+faiss's ``IndexIVFPQ`` (``by_residual``). Codes are computed by vecdb too, so
+both search paths below scan exactly the same bytes:
+
+* CPU: a faiss ``IndexIVFPQ`` whose quantizer and codebooks are ours and whose
+  lists are filled with our codes (``add_entries``); faiss's SIMD list scan,
+  its allow-list selector over internal ids, and precomputed L2 tables.
+* Array module (CuPy on a GPU; NumPy in the tests): :meth:`IvfPqIndex.search_arrays`,
+  the same arithmetic written with array operations. For L2,
+  ``|q - c - r|^2 = |q - c|^2 + sum_j (|r_j|^2 + 2 <c_j, r_j>) - 2 sum_j <q_j, r_j>``:
+  the middle term depends only on (list, code) and is tabulated once per
+  index, the last only on (query, code), once per query.
+
+Scores are approximate; the planner re-ranks the best candidates from the
+stored float32 vectors. Like :class:`vecdb.index.hnsw.HnswIndex`, a published
+index is never changed: growth returns a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import faiss
+import numpy as np
+
+from vecdb.errors import Corruption, InvalidInput
+from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
+from vecdb.index.kmeans import assign_nearest, kmeans
+from vecdb.index.pq import ProductQuantizer, check_shape
+from vecdb.models.collections import Distance
+
+FORMAT = 1
+COARSE_NITER = 20
+TRAIN_POINTS_PER_LIST = 64
+"""Coarse K-Means sample: at most this many points per list (faiss warns below 39)."""
+PQ_TRAIN_POINTS = 65536
+_SCAN_ENTRIES = 1 << 22
+"""Array-module search: queries are taken in groups scanning at most this many codes at once."""
+
+_IP = (Distance.COSINE, Distance.DOT)
+
+
+def supports(distance: Distance) -> bool:
+    return distance in (Distance.COSINE, Distance.DOT, Distance.EUCLID)
+
+
+@dataclass(frozen=True)
+class IvfPqShape:
+    nlist: int
+    pq_m: int
+    pq_bits: int = 8
+
+
+class IvfPqIndex:
+    """Coarse centroids, a product quantizer, and the coded lists (host arrays are the truth)."""
+
+    def __init__(
+        self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer,
+        list_no: np.ndarray, labels: np.ndarray, codes: np.ndarray, faiss_index: Optional[Any] = None,
+    ) -> None:
+        self.distance = distance
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.pq = pq.to(np)
+        self.list_no = list_no  # int32 [ntotal]: list of each entry, in insertion order
+        self.labels = labels  # int64 [ntotal]: internal id of each entry
+        self.codes = codes  # uint8 [ntotal, m]
+        self.faiss_index = faiss_index if faiss_index is not None else self._empty_faiss()
+        if faiss_index is None and len(labels):
+            self._fill_faiss(list_no, labels, codes)
+        self._device_cache: dict[str, Any] = {}
+
+    # --- training ------------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls, sample: np.ndarray, distance: Distance, shape: IvfPqShape, *, seed: int = 0, device: str = "auto",
+    ) -> IvfPqIndex:
+        """An empty index whose centroids and codebooks come from ``sample`` (float32 ``[n, d]``)."""
+        if not supports(distance):
+            raise InvalidInput(f"index: IVF-PQ supports Cosine, Dot and Euclid, not {distance.value}")
+        n, d = sample.shape
+        check_shape(d, shape.pq_m, shape.pq_bits)
+        if shape.nlist < 1 or shape.nlist > n:
+            raise InvalidInput(f"nlist: must be between 1 and the {n} training vectors, got {shape.nlist}")
+        dev = resolve_device(device)
+        xp = array_module(dev)
+        rng = np.random.default_rng(seed)
+        coarse_n = min(n, shape.nlist * TRAIN_POINTS_PER_LIST)
+        rows = np.sort(rng.choice(n, size=coarse_n, replace=False)) if coarse_n < n else np.arange(n)
+        data = xp.asarray(sample[rows], dtype=xp.float32)
+        coarse = kmeans(data, shape.nlist, niter=COARSE_NITER, tol=0.0, init="random", seed=seed, device=dev)
+        centroids = to_numpy(coarse.centroids)
+        if distance is Distance.COSINE:
+            # Unit vectors: unit centroids make "largest inner product" the same list as "nearest".
+            norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+            centroids = (centroids / np.where(norms > 0, norms, 1)).astype(np.float32)
+        pq_n = min(n, PQ_TRAIN_POINTS)
+        pq_rows = np.sort(rng.choice(n, size=pq_n, replace=False)) if pq_n < n else np.arange(n)
+        pq_data = xp.asarray(sample[pq_rows], dtype=xp.float32)
+        assigned = _assign_lists(distance, pq_data, xp.asarray(centroids))
+        residuals = pq_data - xp.asarray(centroids)[assigned]
+        pq = ProductQuantizer.train(residuals, shape.pq_m, shape.pq_bits, seed=seed + 1, device=dev)
+        empty_codes = np.zeros((0, shape.pq_m), dtype=np.uint8)
+        return cls(distance, centroids, pq.to(np), np.zeros(0, np.int32), np.zeros(0, np.int64), empty_codes)
+
+    # --- contents --------------------------------------------------------------------------------
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.labels)
+
+    @property
+    def nlist(self) -> int:
+        return len(self.centroids)
+
+    @property
+    def shape(self) -> IvfPqShape:
+        return IvfPqShape(self.nlist, self.pq.m, int(np.log2(self.pq.ksub)))
+
+    def encode(self, vectors: Any) -> tuple[Any, Any]:
+        """(list of each vector, PQ codes of its residual), on the vectors' array module."""
+        xp = module_of(vectors)
+        centroids = self._on(xp, "centroids", lambda: self.centroids)
+        lists = _assign_lists(self.distance, vectors, centroids)
+        codes = self.pq.to(xp).encode(vectors - centroids[lists])
+        return lists.astype(xp.int32), codes
+
+    def grown(self, labels: np.ndarray, vectors: Any) -> IvfPqIndex:
+        """A new index holding this one's entries plus ``vectors`` under ``labels`` (internal ids)."""
+        labels = np.asarray(labels, dtype=np.int64)
+        lists, codes = self.encode(vectors)
+        lists, codes = to_numpy(lists), to_numpy(codes)
+        clone = faiss.clone_index(self.faiss_index)
+        out = IvfPqIndex(
+            self.distance, self.centroids, self.pq, np.concatenate([self.list_no, lists]),
+            np.concatenate([self.labels, labels]), np.concatenate([self.codes, codes]), faiss_index=clone,
+        )
+        out._fill_faiss(lists, labels, codes)
+        return out
+
+    def memory_bytes(self) -> int:
+        """Codes, list numbers and ids of the entries, plus centroids and codebooks."""
+        per_entry = self.pq.m + 4 + 8
+        return int(self.ntotal * per_entry + self.centroids.nbytes + self.pq.codebooks.nbytes)
+
+    # --- search ----------------------------------------------------------------------------------
+
+    def search(
+        self, queries: np.ndarray, k: int, nprobe: int, allowed: Optional[np.ndarray] = None, device: str = "cpu",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-``k`` as ``(scores, internal ids)``; missing slots hold id -1.
+
+        Scores are squared L2 distances (Euclid, lower is better) or inner
+        products (Cosine, Dot). ``allowed``: bool mask over internal ids.
+        """
+        if device != "cpu":
+            xp = array_module(resolve_device(device))
+            scores, ids = self.search_arrays(xp.asarray(queries, dtype=xp.float32), k, nprobe,
+                                             None if allowed is None else xp.asarray(allowed))
+            return to_numpy(scores), to_numpy(ids)
+        k = max(1, k)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = max(1, min(nprobe, self.nlist))
+        keep = None
+        if allowed is not None:
+            keep = np.packbits(allowed, bitorder="little")
+            params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # size in bytes
+        scores, ids = self.faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        del keep
+        return scores, ids
+
+    def search_arrays(
+        self, queries: Any, k: int, nprobe: int, allowed: Optional[Any] = None
+    ) -> tuple[Any, Any]:
+        """:meth:`search` written with array operations, for CuPy (and NumPy, to test it anywhere)."""
+        xp = module_of(queries)
+        nq = len(queries)
+        nprobe = max(1, min(nprobe, self.nlist))
+        worst = xp.float32(-np.inf) if self.distance in _IP else xp.float32(np.inf)
+        out_s = xp.full((nq, k), worst, dtype=xp.float32)
+        out_i = xp.full((nq, k), -1, dtype=xp.int64)
+        if not self.ntotal:
+            return out_s, out_i
+        t = self._tables(xp)
+        centroids = t["centroids"]
+        ip = self.distance in _IP
+        if ip:
+            coarse = queries @ centroids.T
+            probe = xp.argsort(-coarse, axis=1)[:, :nprobe]
+        else:
+            coarse = (queries * queries).sum(axis=1)[:, None] - 2 * queries @ centroids.T + t["c_sq"][None, :]
+            probe = xp.argsort(coarse, axis=1)[:, :nprobe]
+        sizes = t["offsets"][probe + 1] - t["offsets"][probe]  # [nq, nprobe]
+        per_query = sizes.sum(axis=1)
+        inner = self.pq.to(xp).inner_tables(queries)  # [nq, m, ksub]
+        m, ksub = self.pq.m, self.pq.ksub
+        lo = 0
+        budget = max(1, _SCAN_ENTRIES)
+        counts = to_numpy(per_query)
+        while lo < nq:
+            hi = lo + 1
+            total = int(counts[lo])
+            while hi < nq and total + int(counts[hi]) <= budget:
+                total += int(counts[hi])
+                hi += 1
+            self._scan(xp, t, queries, probe[lo:hi], sizes[lo:hi], coarse[lo:hi], inner[lo:hi], allowed, k,
+                       ip, worst, m, ksub, out_s[lo:hi], out_i[lo:hi])
+            lo = hi
+        return out_s, out_i
+
+    def _scan(self, xp: Any, t: dict[str, Any], queries: Any, probe: Any, sizes: Any, coarse: Any, inner: Any,
+              allowed: Optional[Any], k: int, ip: bool, worst: Any, m: int, ksub: int, out_s: Any, out_i: Any
+              ) -> None:
+        """Score every code of the probed lists of a group of queries; keep each query's top ``k``."""
+        nq, nprobe = probe.shape
+        flat_sizes = sizes.ravel()
+        total = int(flat_sizes.sum())
+        if total == 0:
+            return
+        pair = xp.repeat(xp.arange(nq * nprobe), flat_sizes)  # (query, probe) pair of each scanned entry
+        pair_start = xp.cumsum(flat_sizes) - flat_sizes
+        pos = t["offsets"][probe.ravel()][pair] + (xp.arange(total) - pair_start[pair])
+        qid = pair // nprobe
+        lists = probe.ravel()[pair]
+        codes = t["codes"][pos].astype(xp.int64)  # [total, m]
+        sub = xp.arange(m)[None, :]
+        acc = inner.reshape(nq, m * ksub)[qid[:, None], sub * ksub + codes].sum(axis=1)
+        if ip:
+            score = xp.take_along_axis(coarse, probe, axis=1).ravel()[pair] + acc
+        else:
+            list_terms = t["list_terms"].reshape(self.nlist, m * ksub)[lists[:, None], sub * ksub + codes].sum(axis=1)
+            score = coarse[qid, lists] + list_terms - 2 * acc
+        labels = t["labels"][pos]
+        if allowed is not None:
+            ok = labels < len(allowed)
+            ok[ok] = allowed[labels[ok]]
+            score = xp.where(ok, score, worst)
+        # one row per query, padded with the worst score, then a per-row top-k
+        per_query = sizes.sum(axis=1)
+        width = max(int(per_query.max()), 1)
+        row_start = xp.cumsum(per_query) - per_query
+        col = xp.arange(total) - row_start[qid]
+        grid_s = xp.full((nq, width), worst, dtype=xp.float32)
+        grid_i = xp.full((nq, width), -1, dtype=xp.int64)
+        grid_s[qid, col] = score
+        grid_i[qid, col] = labels
+        key = -grid_s if ip else grid_s
+        kk = min(k, width)
+        order = xp.argsort(key, axis=1, kind="stable")[:, :kk]
+        top_s = xp.take_along_axis(grid_s, order, axis=1)
+        top_i = xp.take_along_axis(grid_i, order, axis=1)
+        top_i = xp.where(top_s == worst, -1, top_i)
+        out_s[:, :kk] = top_s
+        out_i[:, :kk] = top_i
+
+    def _tables(self, xp: Any) -> dict[str, Any]:
+        """Lists sorted by list number (CSR) and the per-(list, code) L2 terms, on ``xp`` (cached)."""
+        key = xp.__name__
+        cached = self._device_cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        order = np.argsort(self.list_no, kind="stable")
+        offsets = np.zeros(self.nlist + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.list_no, minlength=self.nlist), out=offsets[1:])
+        books = self.pq.codebooks  # [m, ksub, dsub]
+        m, ksub, dsub = books.shape
+        c_sub = self.centroids.reshape(self.nlist, m, dsub)
+        list_terms = (books * books).sum(axis=2)[None, :, :] + 2 * np.einsum("lmd,mkd->lmk", c_sub, books)
+        tables = {
+            "centroids": xp.asarray(self.centroids),
+            "c_sq": xp.asarray((self.centroids * self.centroids).sum(axis=1)),
+            "offsets": xp.asarray(offsets),
+            "codes": xp.asarray(self.codes[order]),
+            "labels": xp.asarray(self.labels[order]),
+            "list_terms": xp.asarray(list_terms.astype(np.float32)),
+        }
+        self._device_cache[key] = tables
+        return tables
+
+    def _on(self, xp: Any, name: str, make: Any) -> Any:
+        if xp is np:
+            return make()
+        return self._tables(xp)[name]
+
+    # --- faiss (CPU search) ------------------------------------------------------------------------
+
+    def _empty_faiss(self) -> Any:
+        d = self.centroids.shape[1]
+        ip = self.distance in _IP
+        quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
+        quantizer.add(self.centroids)
+        metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
+        index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, int(np.log2(self.pq.ksub)), metric)
+        index.own_fields = True
+        quantizer.this.disown()  # the IVF index frees it
+        faiss.copy_array_to_vector(np.ascontiguousarray(self.pq.codebooks, dtype=np.float32).ravel(),
+                                   index.pq.centroids)
+        index.is_trained = True
+        if not ip:
+            index.use_precomputed_table = 1
+            index.precompute_table()
+        return index
+
+    def _fill_faiss(self, lists: np.ndarray, labels: np.ndarray, codes: np.ndarray) -> None:
+        """Append entries to the faiss lists as they are (no re-encoding)."""
+        order = np.argsort(lists, kind="stable")
+        lists, labels, codes = lists[order], np.ascontiguousarray(labels[order]), np.ascontiguousarray(codes[order])
+        bounds = np.flatnonzero(np.r_[True, lists[1:] != lists[:-1], True])
+        invlists = self.faiss_index.invlists
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            invlists.add_entries(int(lists[a]), int(b - a), faiss.swig_ptr(labels[a:b]), faiss.swig_ptr(codes[a:b]))
+        self.faiss_index.ntotal += len(labels)
+
+    # --- persistence -------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """One ``.npz`` (centroids, codebooks, lists, labels, codes) and its JSON header, durably."""
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, centroids=self.centroids, codebooks=self.pq.codebooks, list_no=self.list_no,
+                     labels=self.labels, codes=self.codes,
+                     header=np.frombuffer(json.dumps({"format": FORMAT, "distance": self.distance.value}).encode(),
+                                          dtype=np.uint8))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def load(cls, path: Path) -> IvfPqIndex:
+        try:
+            with np.load(path) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                if header.get("format") != FORMAT:
+                    raise Corruption(f"{path}: IVF-PQ format {header.get('format')!r}, expected {FORMAT}")
+                return cls(Distance(header["distance"]), z["centroids"], ProductQuantizer(z["codebooks"]),
+                           z["list_no"], z["labels"], z["codes"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise Corruption(f"{path}: unreadable IVF-PQ index ({exc})") from None
+
+
+def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
+    """List of each vector: nearest centroid (L2), or largest inner product (Cosine, Dot), as faiss."""
+    if distance not in _IP:
+        return assign_nearest(vectors, centroids)[0]
+    xp = module_of(vectors)
+    out = xp.empty(len(vectors), dtype=xp.int64)
+    block = max(1, _SCAN_ENTRIES // max(1, len(centroids)))
+    for lo in range(0, len(vectors), block):
+        out[lo : lo + block] = (vectors[lo : lo + block] @ centroids.T).argmax(axis=1)
+    return out
+
+
+__all__ = ["IvfPqIndex", "IvfPqShape", "supports"]
