@@ -33,7 +33,7 @@ def _truth(base: np.ndarray, queries: np.ndarray, distance: Distance, k: int, al
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,11 @@ def test_pq_codes_reconstruct_better_than_the_mean():
     err = ((pq.decode(codes) - x) ** 2).sum(axis=1).mean()
     baseline = ((x - x.mean(axis=0)) ** 2).sum(axis=1).mean()
     assert err < 0.1 * baseline
-    # each code is the nearest codebook entry of its sub-vector
+    # each code is the nearest codebook entry of its sub-vector, by faiss (CPU) and by the array code (GPU's)
     sub = x[:, 4:8]
     nearest = ((sub[:, None, :] - pq.codebooks[1][None]) ** 2).sum(axis=2).argmin(axis=1)
     assert (codes[:, 1] == nearest).mean() > 0.999
+    assert (pq.encode_arrays(x) == codes).mean() > 0.999
 
 
 @pytest.mark.parametrize("distance", [Distance.EUCLID, Distance.COSINE, Distance.DOT])
@@ -71,7 +72,7 @@ def test_recall_with_rescoring_and_both_paths_agree(data, distance):
     # exact re-ranking of the 100 candidates from the float32 vectors
     truth = _truth(base, queries, distance, k)
     reranked = []
-    for q, cand in zip(queries, ids):
+    for q, cand in zip(queries, ids, strict=True):
         cand = cand[cand >= 0]
         exact = ((base[cand] - q) ** 2).sum(axis=1) if distance is Distance.EUCLID else -(base[cand] @ q)
         reranked.append(cand[np.argsort(exact, kind="stable")[:k]])
@@ -89,7 +90,7 @@ def test_allow_list_is_respected_on_both_paths(data):
     index = index.grown(np.arange(len(base)), base)
     allowed = np.zeros(len(base), dtype=bool)
     allowed[::7] = True
-    for scores, ids in (index.search(queries, 20, 16, allowed), index.search_arrays(queries, 20, 16, allowed)):
+    for _, ids in (index.search(queries, 20, 16, allowed), index.search_arrays(queries, 20, 16, allowed)):
         found = ids[ids >= 0]
         assert len(found) == 20 * len(queries)
         assert allowed[found].all()
@@ -121,7 +122,7 @@ def test_save_load_round_trip(tmp_path, data):
     base, queries = data
     index = IvfPqIndex.train(base, Distance.COSINE, IvfPqShape(nlist=16, pq_m=8), seed=0, device="cpu")
     index = index.grown(np.arange(len(base)), _normalise(base))
-    path = tmp_path / "space0.ivfpq.npz"
+    path = tmp_path / "space0.ivfpq"
     index.save(path)
     loaded = IvfPqIndex.load(path)
     q = _normalise(queries)

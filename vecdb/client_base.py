@@ -224,7 +224,10 @@ class ClientBase:
         timeout: Optional[int] = None,
         strict_mode_config: Any = None,
         metadata: Optional[dict[str, Any]] = None,
+        index: Any = None,
     ) -> bool:
+        """qdrant-client's ``create_collection``; ``index`` (vecdb) picks the ANN index:
+        ``{"type": "hnsw" | "flat" | "ivf_pq", "nlist", "pq_m", "pq_bits", "device"}``."""
         body = {
             "vectors": vectors_config,
             "sparse_vectors": sparse_vectors_config,
@@ -239,6 +242,7 @@ class ClientBase:
             "quantization_config": quantization_config,
             "strict_mode_config": strict_mode_config,
             "metadata": metadata,
+            "index": index,
         }
         req = parse_model(CreateCollection, {k: v for k, v in body.items() if v is not None}, "create_collection")
         return self._service.create_collection(collection_name, req)

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.config import apply_update, collection_config, vector_spaces
+from vecdb.config import apply_update, collection_config, index_config, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
+from vecdb.index.device import gpu_available
 from vecdb.models.collections import (
     CollectionInfo,
     CollectionStatus,
@@ -104,6 +105,7 @@ class Collection(WritePath, ReadPath):
     def _use_settings(self, settings: dict[str, Any]) -> None:
         self.settings = settings
         self.spaces = vector_spaces(settings)
+        self.search_device = _index_device(self.name, index_config(settings))
 
     def _load(self) -> None:
         """Rebuild the in-memory snapshot from LMDB: one cursor pass over points and vectors."""
@@ -291,3 +293,18 @@ class Collection(WritePath, ReadPath):
             self._delete_vectors(w, op.delete_vectors)
         else:  # pragma: no cover - the model union is closed
             raise InvalidInput(f"unknown operation {type(op).__name__}")
+
+
+def _index_device(name: str, cfg: dict[str, Any]) -> str:
+    """Where IVF-PQ trains and searches: the GPU when asked for (or ``auto``) and CuPy sees one.
+
+    A collection created with ``device: cuda`` and opened where no GPU is
+    usable still opens, on the CPU, with a warning: its data must stay reachable.
+    """
+    if cfg.get("type") != "ivf_pq" or cfg.get("device", "auto") == "cpu":
+        return "cpu"
+    if gpu_available():
+        return "cuda"
+    if cfg.get("device") == "cuda":
+        log.warning("collection %s asks for index device cuda, but no GPU is usable here: using the CPU", name)
+    return "cpu"

@@ -19,6 +19,7 @@ from vecdb.models.collections import (
     CreateCollection,
     Distance,
     HnswConfig,
+    IndexConfig,
     OptimizersConfig,
     UpdateCollection,
     VectorParams,
@@ -89,7 +90,42 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
             "on_disk_payload": True if req.on_disk_payload is None else req.on_disk_payload,
         },
         "payload_schema": {},
+        "index": index_settings(req, params),
     }
+
+
+PRODUCT_COMPRESSION = {"x4": 4, "x8": 8, "x16": 16, "x32": 32, "x64": 64}
+"""Qdrant's product-quantization ratios (float32 bytes / code bytes)."""
+
+
+def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> dict[str, Any]:
+    """The ANN index the spaces get: ``index`` (vecdb) or Qdrant's product quantization as shorthand."""
+    product = (req.quantization_config or {}).get("product")
+    if req.index is not None and product is not None:
+        raise InvalidInput("index: give either index or quantization_config.product, not both")
+    if product is not None:
+        compression = product.get("compression") if isinstance(product, dict) else None
+        if compression not in PRODUCT_COMPRESSION:
+            raise InvalidInput(
+                f"quantization_config.product.compression: expected one of {', '.join(PRODUCT_COMPRESSION)}, "
+                f"got {compression!r}"
+            )
+        return {"type": "ivf_pq", "compression": PRODUCT_COMPRESSION[compression], "pq_bits": 8, "device": "auto"}
+    cfg = req.index or IndexConfig()
+    out = cfg.model_dump(exclude_none=True)
+    if cfg.type != "ivf_pq":
+        return {"type": cfg.type}
+    if cfg.pq_bits != 8:
+        raise InvalidInput(f"index.pq_bits: only 8 is supported, got {cfg.pq_bits}")
+    for name, vp in params.items():
+        if cfg.pq_m is not None and vp.size % cfg.pq_m:
+            raise InvalidInput(
+                f"index.pq_m: {cfg.pq_m} does not divide the size {vp.size} of vector {name or '(default)'}"
+            )
+    from vecdb.index.device import resolve_device  # a clear error now for "cuda" without a GPU
+
+    resolve_device(cfg.device, field="index.device")
+    return out
 
 
 def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, Any]:
@@ -152,7 +188,13 @@ def collection_config(settings: dict[str, Any]) -> CollectionConfig:
         quantization_config=settings.get("quantization_config"),
         strict_mode_config=settings.get("strict_mode_config"),
         metadata=settings.get("metadata"),
+        index=index_config(settings),
     )
+
+
+def index_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """The stored index choice (collections created before it existed use HNSW)."""
+    return settings.get("index") or {"type": "hnsw"}
 
 
 def _diff(model: Any) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The background optimizer: builds, grows, rebuilds and checkpoints each collection's HNSW indexes.
+"""The background optimizer: builds, grows, rebuilds and checkpoints each collection's ANN indexes.
+
+The index kind comes from the collection's ``index`` setting: ``hnsw`` (a
+graph), ``ivf_pq`` (inverted lists of PQ codes, trained by vecdb's K-Means on
+a sample of the live vectors) or ``flat`` (none: every search is exact).
 
 Writes never wait for it. It wakes when a write lands (or every few seconds),
 and per vector space:
@@ -9,8 +13,10 @@ and per vector space:
 * adds fresh points in chunks, each to a clone of the published graph, then
   publishes the clone: a search never waits for, nor sees, a half-built graph;
 * rebuilds from the live points when deleted ones pass
-  ``deleted_threshold`` of the graph (and ``vacuum_min_vector_number``), or
-  when ``m`` / ``ef_construct`` changed;
+  ``deleted_threshold`` of the index (and ``vacuum_min_vector_number``), or
+  when ``m`` / ``ef_construct`` changed; retrains IVF-PQ when the space has
+  grown to 4x the vectors it was trained on, or when added vectors sit
+  farther from their centroids than the training sample did (drift);
 * checkpoints the graph to ``<collection>/index/`` and records in the LMDB
   ``meta`` table which internal-id watermark it covers, so that an open loads
   it and indexes only what came later.
@@ -26,9 +32,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from vecdb.config import VectorSpace
-from vecdb.index import hnsw
+from vecdb.config import VectorSpace, index_config
+from vecdb.errors import Corruption
+from vecdb.index import hnsw, ivfpq
 from vecdb.index.hnsw import HnswIndex
+from vecdb.index.ivfpq import IvfPqIndex
 from vecdb.planner import AnnState
 
 if TYPE_CHECKING:
@@ -41,15 +49,30 @@ CHUNK_MIN = 2048
 CHECKPOINT_INTERVAL_S = 30.0
 IDLE_WAKE_S = 5.0
 INDEX_DIR = "index"
+RETRAIN_GROWTH = 4.0
+"""IVF-PQ is retrained once the space holds this many times the vectors it was trained on."""
+RETRAIN_DRIFT = 1.5
+"""... or once added vectors' mean squared distance to their centroid exceeds the training sample's by this."""
+DRIFT_MIN_ADDED = 0.25
+"""Drift is judged once at least this share of the training size has been added."""
 
 
 def manifest_key(space: int) -> str:
+    """The ``meta`` key of a space's index manifest (named when HNSW was the only kind; IVF-PQ
+    manifests carry ``"kind": "ivf_pq"``)."""
     return f"hnsw:{space}"
+
+
+def index_kind(settings: dict[str, Any]) -> str:
+    return str(index_config(settings)["type"])
 
 
 def wants_index(space: VectorSpace, settings: dict[str, Any], live: int) -> bool:
     """Qdrant's rule: index once the vectors exceed ``indexing_threshold`` KB; 0 turns indexing off."""
-    if not hnsw.supports(space.distance):
+    kind = index_kind(settings)
+    if kind == "flat" or not hnsw.supports(space.distance):
+        return False
+    if kind == "ivf_pq" and live < ivfpq.MIN_TRAIN_POINTS:
         return False
     threshold = settings["optimizers_config"].get("indexing_threshold")
     if threshold is None:
@@ -169,35 +192,60 @@ class Optimizer:
         return True
 
     def _build(self, space: VectorSpace, n: int, live: np.ndarray, first: bool) -> None:
-        """Build a graph of every live point below ``n``: in chunks (published as they grow) for a
+        """Build an index of every live point below ``n``: in chunks (published as they grow) for a
         first build, so searches use part of it early; privately for a rebuild, which replaces a
-        working graph only when complete."""
+        working index only when complete."""
         coll = self.coll
-        cfg = coll.settings["hnsw_config"]
-        m, efc = int(cfg["m"]), int(cfg["ef_construct"])
         iids = np.flatnonzero(live[:n])
         matrix = coll.snapshot.spaces[space.index].matrix
         t0 = time.perf_counter()
         step = len(iids) if not first else max(CHUNK_MIN, 4 * CHUNK_MIN)
         head = iids[:step]
-        index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head], self._stop.is_set)
+        if index_kind(coll.settings) == "ivf_pq":
+            cfg = index_config(coll.settings)
+            shape = ivfpq.shape_for(cfg, space.size, len(iids))
+            cap = ivfpq.PQ_TRAIN_POINTS + shape.nlist * ivfpq.TRAIN_POINTS_PER_LIST
+            rng = np.random.default_rng(len(iids))
+            sample = iids if len(iids) <= cap else np.sort(rng.choice(iids, cap, replace=False))
+            trained = IvfPqIndex.train(matrix[sample], space.distance, shape, seed=0, device=coll.search_device)
+            trained.stats["trained_on"] = float(len(iids))  # the growth rule compares with the population
+            index: Any = trained.grown(head, matrix[head])
+            what = f"IVF-PQ (nlist={shape.nlist}, pq_m={shape.pq_m})"
+        else:
+            cfg = coll.settings["hnsw_config"]
+            m, efc = int(cfg["m"]), int(cfg["ef_construct"])
+            index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head], self._stop.is_set)
+            what = f"HNSW (m={m}, ef_construct={efc})"
         covered = n if len(head) == len(iids) else int(head[-1]) + 1
         coll.publish_ann(space.index, AnnState(index, covered))
         self._dirty.add(space.index)
         log.info(
-            "collection %s space %d: %s HNSW (m=%d, ef_construct=%d) over %d points in %.2f s",
-            coll.name, space.index, "built" if first else "rebuilt", m, efc, len(head), time.perf_counter() - t0,
+            "collection %s space %d: %s %s over %d points in %.2f s",
+            coll.name, space.index, "built" if first else "rebuilt", what, len(head), time.perf_counter() - t0,
         )
 
     def _needs_rebuild(self, space: VectorSpace, state: AnnState) -> bool:
-        cfg = self.coll.settings["hnsw_config"]
-        if state.index.m != int(cfg["m"]) or state.index.ef_construct != int(cfg["ef_construct"]):
-            return True
-        opt = self.coll.settings["optimizers_config"]
+        settings = self.coll.settings
+        index = state.index
+        if isinstance(index, IvfPqIndex):
+            if index_kind(settings) != "ivf_pq":
+                return True
+            trained_on = index.stats["trained_on"] or 1.0
+            if self.coll.snapshot.spaces[space.index].live >= RETRAIN_GROWTH * trained_on:
+                return True
+            if index.stats["added"] >= DRIFT_MIN_ADDED * trained_on and index.drift() > RETRAIN_DRIFT:
+                return True
+        else:
+            if index_kind(settings) != "hnsw":
+                return True
+            cfg = settings["hnsw_config"]
+            if index.m != int(cfg["m"]) or index.ef_construct != int(cfg["ef_construct"]):
+                return True
+        opt = settings["optimizers_config"]
         dead = state.dead_count(self.coll.snapshot)
         return dead >= int(opt.get("vacuum_min_vector_number") or 0) and dead > float(
             opt.get("deleted_threshold") or 0.2
-        ) * max(state.index.ntotal, 1)
+        ) * max(index.ntotal, 1)
 
     # --- checkpoints ------------------------------------------------------------------------
 
@@ -228,18 +276,18 @@ class Optimizer:
             return
         t0 = time.perf_counter()
         generation = time.time_ns()
-        name = f"space{space_index}.{generation}.hnsw"
-        state.index.save(folder / name)
+        index = state.index
+        if isinstance(index, IvfPqIndex):
+            name = f"space{space_index}.{generation}.ivfpq"
+            manifest: dict[str, Any] = {"kind": "ivf_pq", "format": ivfpq.FORMAT, "nlist": index.nlist,
+                                        "pq_m": index.pq.m}
+        else:
+            name = f"space{space_index}.{generation}.hnsw"
+            manifest = {"format": hnsw.FORMAT, "m": index.m, "ef_construct": index.ef_construct}
+        index.save(folder / name)
         coll.put_meta(
             manifest_key(space_index),
-            {
-                "format": hnsw.FORMAT,
-                "file": name,
-                "covered": state.covered,
-                "ntotal": state.index.ntotal,
-                "m": state.index.m,
-                "ef_construct": state.index.ef_construct,
-            },
+            {**manifest, "file": name, "covered": state.covered, "ntotal": index.ntotal},
         )
         _remove_other_files(folder, space_index, keep=name)
         log.info(
@@ -253,20 +301,26 @@ class Optimizer:
 
 
 def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
-    """The graph a manifest names, or None (and a log line) if it is missing or does not fit."""
+    """The index a manifest names, or None (and a log line) if it is missing or does not fit."""
     if not manifest:
         return None
     path = folder / manifest["file"]
     try:
-        if manifest.get("format") != hnsw.FORMAT:
-            raise ValueError(f"index format {manifest.get('format')} is not {hnsw.FORMAT}")
-        index = HnswIndex.load(path, int(manifest["m"]), int(manifest["ef_construct"]))
+        index: Any
+        if manifest.get("kind") == "ivf_pq":
+            if manifest.get("format") != ivfpq.FORMAT:
+                raise ValueError(f"index format {manifest.get('format')} is not {ivfpq.FORMAT}")
+            index = IvfPqIndex.load(path)
+        else:
+            if manifest.get("format") != hnsw.FORMAT:
+                raise ValueError(f"index format {manifest.get('format')} is not {hnsw.FORMAT}")
+            index = HnswIndex.load(path, int(manifest["m"]), int(manifest["ef_construct"]))
         covered = int(manifest["covered"])
         if index.ntotal != manifest["ntotal"] or covered > next_iid or (
             index.ntotal and int(index.labels[-1]) >= covered
         ):
             raise ValueError("index file does not match its manifest")
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, Corruption) as exc:
         log.warning("ignoring index checkpoint %s (%s); it will be rebuilt", path, exc)
         return None
     return AnnState(index, covered)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from vecdb.config import VectorSpace
 from vecdb.index.flat import exact_search, higher_is_better
 from vecdb.index.hnsw import HnswIndex
+from vecdb.index.ivfpq import IvfPqIndex, default_nprobe
 from vecdb.models.collections import Distance
 from vecdb.vectors import Snapshot
 
@@ -37,38 +39,47 @@ forced onto the graph, 100k x 128 gave recall@10 of 0.85 at 0.1% and 0.97 at 0.5
 MAX_EF = 4096
 """Widening stops here; past it the planner falls back to the exact scan."""
 _SELECTIVITY_BOOST = 0.3
-"""Below this fraction of allowed points, ef grows as 0.3 / selectivity (at most 8x)."""
+"""Below this fraction of allowed points, ef (or nprobe) grows as 0.3 / selectivity (at most 8x)."""
+DEFAULT_OVERSAMPLING = 10.0
+"""IVF-PQ: candidates re-ranked exactly per result, unless ``params.quantization.oversampling`` says otherwise
+(codes alone rank too coarsely for recall@10 >= 0.9 on 128-d data; benchmarks/results/ivfpq.md)."""
 
 
 @dataclass(frozen=True)
 class AnnState:
-    """A published HNSW index of one vector space and the internal-id watermark it covers.
+    """A published ANN index (HNSW or IVF-PQ) of one vector space and the internal-id watermark it covers.
 
     Every live vector with an internal id below ``covered`` is in ``index``;
     those at or above it are fresh. Replaced as a whole, never changed.
     """
 
-    index: HnswIndex
+    index: Union[HnswIndex, IvfPqIndex]
     covered: int
     _tombstones: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def live_positions(self, snap: Snapshot) -> Optional[np.ndarray]:
-        """Allow-list over positions that hides deleted points, or None when none are deleted.
+        """Allow-list that hides deleted points, in the index's own id space (graph positions for
+        HNSW, internal ids for IVF-PQ), or None when none are deleted.
 
         Computed once per snapshot (writes publish a new one), not per query.
         """
-        cached = self._tombstones.get(id(snap))
-        if cached is not None and cached[0] is snap:
-            return cached[1]  # type: ignore[no-any-return]
-        live = snap.alive[self.index.labels]
-        mask = None if live.all() else live
-        self._tombstones.clear()
-        self._tombstones[id(snap)] = (snap, mask)
-        return mask
+        return self._tombstone_state(snap)[0]  # type: ignore[no-any-return]
 
     def dead_count(self, snap: Snapshot) -> int:
-        live = self.live_positions(snap)
-        return 0 if live is None else int(len(live) - np.count_nonzero(live))
+        return int(self._tombstone_state(snap)[1])
+
+    def _tombstone_state(self, snap: Snapshot) -> tuple[Optional[np.ndarray], int]:
+        cached = self._tombstones.get(id(snap))
+        if cached is not None and cached[0] is snap:
+            return cached[1], cached[2]
+        live = snap.alive[self.index.labels]
+        dead = int(len(live) - np.count_nonzero(live))
+        mask: Optional[np.ndarray] = None
+        if dead:
+            mask = live if isinstance(self.index, HnswIndex) else snap.alive[: snap.n].copy()
+        self._tombstones.clear()
+        self._tombstones[id(snap)] = (snap, mask, dead)
+        return mask, dead
 
 
 @dataclass
@@ -81,6 +92,8 @@ class Explain:
     indexed: int = 0
     fresh_scanned: int = 0
     ef: Optional[int] = None
+    nprobe: Optional[int] = None
+    rescored: int = 0
     widenings: int = 0
     fallback: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -93,6 +106,8 @@ class Explain:
             "indexed_vectors": self.indexed,
             "fresh_scanned": self.fresh_scanned,
             "ef": self.ef,
+            "nprobe": self.nprobe,
+            "candidates_rescored": self.rescored,
             "widenings": self.widenings,
             "fallback_to_exact": self.fallback,
             "timings_ms": {k: round(v, 4) for k, v in self.timings_ms.items()},
@@ -107,6 +122,12 @@ class SearchKnobs:
     hnsw_ef: Optional[int] = None
     ef_default: int = 256
     full_scan_threshold_kb: int = 10000
+    nprobe: Optional[int] = None
+    oversampling: Optional[float] = None
+    rescore: bool = True
+    ignore_quantization: bool = False
+    device: str = "cpu"
+    index_type: str = "hnsw"
 
 
 def search(
@@ -125,7 +146,8 @@ def search(
     """
     n = snap.n
     data = snap.spaces[space.index]
-    if filter_mask is None and ann is not None and not knobs.exact:
+    skip_codes = knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex)
+    if filter_mask is None and ann is not None and not knobs.exact and not skip_codes:
         # Unfiltered graph search: no full-length mask is needed, just the fresh rows'.
         explain.candidates = data.live
         return _graph(snap, space, ann, queries, k, None, False, knobs, explain)
@@ -153,8 +175,12 @@ def _exact_reason(
 ) -> str:
     if knobs.exact:
         return "params.exact"
+    if knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex):
+        return "params.quantization.ignore (IVF-PQ codes not used)"
     if ann is None:
-        return "no index yet" if space.distance is not Distance.MANHATTAN else "Manhattan is always exact"
+        if space.distance is Distance.MANHATTAN:
+            return "Manhattan is always exact"
+        return "index type flat: every search is exact" if knobs.index_type == "flat" else "no index yet"
     if filtered and bytes_to_scan <= knobs.full_scan_threshold_kb * 1024:
         return "candidates below full_scan_threshold"
     if filtered and candidates < MIN_GRAPH_SELECTIVITY * total:
@@ -174,6 +200,34 @@ def _exact(
     ]
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """How to query one kind of ANN index, so that one search routine serves HNSW and IVF-PQ."""
+
+    plan: str  # "hnsw" or "ivf_pq", as explain reports it
+    breadth: int  # ef (HNSW) or nprobe (IVF-PQ)
+    max_breadth: int  # widening stops here
+    fetch: int  # candidates asked of the index per query
+    exact_scores: bool  # the index's scores are the float32 ones (no re-ranking needed)
+    run: Callable[[np.ndarray, int, int, Optional[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+    mask_of: Callable[[np.ndarray], np.ndarray]  # allow-list over internal ids -> the index's own ids
+
+
+def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivity: float) -> _Probe:
+    index = ann.index
+    boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
+    if isinstance(index, HnswIndex):
+        ef = math.ceil(max(knobs.hnsw_ef or knobs.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
+        return _Probe("hnsw", ef, MAX_EF, k, True, index.search, index.positions_of)
+    nprobe = min(index.nlist, math.ceil((knobs.nprobe or default_nprobe(index.nlist)) * boost))
+    fetch = k if not knobs.rescore else math.ceil(k * (knobs.oversampling or DEFAULT_OVERSAMPLING))
+
+    def run(queries: np.ndarray, want: int, breadth: int, mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return index.search(queries, want, breadth, mask, knobs.device)
+
+    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run, lambda m: m)
+
+
 def _graph(
     snap: Snapshot,
     space: VectorSpace,
@@ -185,26 +239,29 @@ def _graph(
     knobs: SearchKnobs,
     explain: Explain,
 ) -> list[list[tuple[float, int]]]:
+    """ANN search (HNSW graph or IVF-PQ lists) restricted to ``allowed``, merged with an exact scan of
+    the fresh rows; widened, then exact, for queries whose allow-list starved the index."""
     index, covered = ann.index, ann.covered
     nq = len(queries)
-    explain.plan = "hnsw"
     explain.indexed = index.ntotal
     t0 = time.perf_counter()
     if filtered:
         assert allowed is not None
-        positions: Optional[np.ndarray] = index.positions_of(allowed)
-        allowed_in_graph = int(np.count_nonzero(positions))
+        in_index = allowed[index.labels]
+        allowed_in_index = int(np.count_nonzero(in_index))
     else:
-        positions = ann.live_positions(snap)
-        allowed_in_graph = index.ntotal if positions is None else int(np.count_nonzero(positions))
-    ef = max(knobs.hnsw_ef or knobs.ef_default, k)  # (hnsw_ef is validated >= 1)
-    if filtered and index.ntotal:
-        selectivity = max(allowed_in_graph / index.ntotal, 1e-9)
-        if selectivity < _SELECTIVITY_BOOST:
-            ef = math.ceil(ef * min(8.0, _SELECTIVITY_BOOST / selectivity))
+        allowed_in_index = index.ntotal - ann.dead_count(snap)
+    selectivity = max(allowed_in_index / index.ntotal, 1e-9) if index.ntotal else 1.0
+    probe = _probe(ann, k, knobs, filtered, selectivity)
+    if filtered:
+        assert allowed is not None
+        mask: Optional[np.ndarray] = in_index if probe.plan == "hnsw" else probe.mask_of(allowed)
+    else:
+        mask = ann.live_positions(snap)
+    explain.plan = probe.plan
     explain.timings_ms["allow_list"] = (time.perf_counter() - t0) * 1e3
 
-    # Fresh points: exact scan of the rows the graph does not hold yet.
+    # Fresh points: exact scan of the rows the index does not hold yet.
     t0 = time.perf_counter()
     fresh: Optional[np.ndarray] = None
     if covered < snap.n:
@@ -220,52 +277,57 @@ def _graph(
     explain.timings_ms["fresh_scan"] = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
-    want = min(k, allowed_in_graph)
+    want = min(k, allowed_in_index)
     dists = np.zeros((nq, 0), dtype=np.float32)
     ids = np.full((nq, 0), -1, dtype=np.int64)
     short = np.zeros(nq, dtype=bool)
+    used = probe.breadth
     if want:
-        dists, ids = index.search(queries, k, ef, positions)
+        dists, ids = probe.run(queries, probe.fetch, used, mask)
         short = (ids >= 0).sum(axis=1) < want
-        used = ef
-        while short.any() and used < MAX_EF:
-            used = min(MAX_EF, used * 4)  # the allow-list cut the graph's reach: widen the beam
+        while short.any() and used < probe.max_breadth:
+            used = min(probe.max_breadth, used * 4)  # the allow-list cut the index's reach: widen
             explain.widenings += 1
             redo = np.flatnonzero(short)
-            d2, i2 = index.search(queries[redo], k, used, positions)
+            d2, i2 = probe.run(queries[redo], probe.fetch, used, mask)
             dists[redo], ids[redo] = d2, i2
             short[redo] = (i2 >= 0).sum(axis=1) < want
-        ef = used
-    explain.ef = ef
-    explain.timings_ms["graph_search"] = (time.perf_counter() - t0) * 1e3
+    if probe.plan == "hnsw":
+        explain.ef = used
+    else:
+        explain.nprobe = used
+    explain.timings_ms["graph_search" if probe.plan == "hnsw" else "ivf_search"] = (time.perf_counter() - t0) * 1e3
     if short.any():
         # Still short after widening: scan the allowed indexed rows exactly for those queries.
         explain.fallback = True
         t0 = time.perf_counter()
-        graph_allowed = snap.live(space.index) if allowed is None else allowed.copy()
-        graph_allowed[covered:] = False
+        index_allowed = snap.live(space.index) if allowed is None else allowed.copy()
+        index_allowed[covered:] = False
         redo = np.flatnonzero(short)
         data = snap.spaces[space.index]
         _, exact_ids = exact_search(
-            data.matrix[: snap.n], queries[redo], k, space.distance, graph_allowed, data.sq_norms[: snap.n]
+            data.matrix[: snap.n], queries[redo], k, space.distance, index_allowed, data.sq_norms[: snap.n]
         )
-        ids = ids.copy()
-        ids[redo] = exact_ids
+        ids = np.full((nq, max(ids.shape[1], k)), -1, dtype=np.int64) if ids.shape[1] < k else ids.copy()
+        ids[redo] = -1
+        ids[redo, :k] = exact_ids
         explain.timings_ms["fallback_scan"] = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
     out = []
     for qi in range(nq):
-        if fresh is None and not short[qi]:
-            # Graph hits alone: faiss's float32 distances are the scores (no merge to rank against).
+        if fresh is None and not short[qi] and (probe.exact_scores or not knobs.rescore):
+            # The index's own scores rank the answer (no merge, or re-ranking not asked for).
             keep = ids[qi] >= 0
-            d = dists[qi][keep]
+            d = dists[qi][keep][:k]
             if space.distance is Distance.EUCLID:
                 d = np.sqrt(np.maximum(d, 0))
-            out.append(list(zip(d.tolist(), ids[qi][keep].tolist())))
+            out.append(list(zip(d.tolist(), ids[qi][keep][:k].tolist())))
             continue
         cand = ids[qi] if fresh is None else np.concatenate([ids[qi], fresh[qi]])
-        out.append(rescore(snap, space, queries[qi], cand[cand >= 0], k))
+        cand = cand[cand >= 0]
+        explain.rescored += len(cand)
+        out.append(rescore(snap, space, queries[qi], cand, k))
     explain.timings_ms["rescore"] = (time.perf_counter() - t0) * 1e3
     return out
 

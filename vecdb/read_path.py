@@ -15,7 +15,7 @@ import lmdb
 import numpy as np
 
 from vecdb import planner
-from vecdb.config import DEFAULT_VECTOR, VectorSpace, space_by_name, space_index
+from vecdb.config import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
@@ -44,6 +44,7 @@ class ReadPath:
     snapshot: Snapshot
     settings: dict[str, Any]
     ann: dict[int, AnnState]
+    search_device: str
 
     # --- query ---------------------------------------------------------------------------
 
@@ -133,12 +134,20 @@ class ReadPath:
 
     def _knobs(self, req: QueryRequest) -> planner.SearchKnobs:
         cfg = self.settings["hnsw_config"]
+        index_cfg = index_config(self.settings)
         params = req.params
+        quant = params.quantization if params else None
         return planner.SearchKnobs(
             exact=bool(params and params.exact),
             hnsw_ef=params.hnsw_ef if params else None,
             ef_default=max(planner.DEFAULT_EF, int(cfg.get("ef_construct") or 0)),
             full_scan_threshold_kb=int(cfg.get("full_scan_threshold") or 0),
+            nprobe=params.nprobe if params else None,
+            oversampling=quant.oversampling if quant else None,
+            rescore=True if quant is None or quant.rescore is None else bool(quant.rescore),
+            ignore_quantization=bool(quant and quant.ignore),
+            device=self.search_device,
+            index_type=index_cfg["type"],
         )
 
     def _query_vector(

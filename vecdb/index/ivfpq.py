@@ -8,7 +8,8 @@ both search paths below scan exactly the same bytes:
 
 * CPU: a faiss ``IndexIVFPQ`` whose quantizer and codebooks are ours and whose
   lists are filled with our codes (``add_entries``); faiss's SIMD list scan,
-  its allow-list selector over internal ids, and precomputed L2 tables.
+  its allow-list selector over internal ids, and precomputed L2 tables. Its
+  lists are the only copy of the entries (codes plus internal ids as faiss ids).
 * Array module (CuPy on a GPU; NumPy in the tests): :meth:`IvfPqIndex.search_arrays`,
   the same arithmetic written with array operations. For L2,
   ``|q - c - r|^2 = |q - c|^2 + sum_j (|r_j|^2 + 2 <c_j, r_j>) - 2 sum_j <q_j, r_j>``:
@@ -59,22 +60,57 @@ class IvfPqShape:
     pq_bits: int = 8
 
 
+MIN_TRAIN_POINTS = 1024
+"""Fewer live vectors than this are not worth lists (and a 256-entry codebook needs 256 anyway)."""
+DEFAULT_NPROBE_SHARE = 16
+"""Default nprobe: nlist / 16 (at least 8, at most nlist)."""
+
+
+def default_nlist(n: int) -> int:
+    """About sqrt(n), a power of two (1M -> 1024), with at least 39 training points per list (faiss's floor)."""
+    nlist = 1 << max(0, int(round(np.log2(np.sqrt(max(n, 1))))))
+    while nlist > 1 and n / nlist < 39:
+        nlist //= 2
+    return nlist
+
+
+def default_pq_m(d: int, compression: Optional[float] = None) -> int:
+    """Code bytes per vector: the largest divisor of ``d`` within ``4 d / compression`` bytes (Qdrant's
+    product ratios), else by default the smallest divisor of ``d`` that is at least ``d / 4`` (32 bytes
+    for 128 dimensions: 16x smaller than float32)."""
+    if compression:
+        budget = max(1, int(4 * d // compression))
+        return max(m for m in range(1, min(budget, d) + 1) if d % m == 0)
+    return next(m for m in range(max(1, -(-d // 4)), d + 1) if d % m == 0)
+
+
+def default_nprobe(nlist: int) -> int:
+    return max(1, min(nlist, max(8, nlist // DEFAULT_NPROBE_SHARE)))
+
+
+def shape_for(cfg: dict[str, Any], d: int, n: int) -> IvfPqShape:
+    """The shape an ``index`` setting asks for, defaults filled from the space's size and dimension."""
+    nlist = int(cfg.get("nlist") or default_nlist(n))
+    pq_m = int(cfg.get("pq_m") or default_pq_m(d, cfg.get("compression")))
+    return IvfPqShape(min(nlist, max(1, n)), pq_m, int(cfg.get("pq_bits") or 8))
+
+
 class IvfPqIndex:
     """Coarse centroids, a product quantizer, and the coded lists (host arrays are the truth)."""
 
     def __init__(
-        self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer,
-        list_no: np.ndarray, labels: np.ndarray, codes: np.ndarray, faiss_index: Optional[Any] = None,
+        self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer, faiss_index: Optional[Any] = None,
+        labels: Optional[np.ndarray] = None, stats: Optional[dict[str, float]] = None,
     ) -> None:
         self.distance = distance
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         self.pq = pq.to(np)
-        self.list_no = list_no  # int32 [ntotal]: list of each entry, in insertion order
-        self.labels = labels  # int64 [ntotal]: internal id of each entry
-        self.codes = codes  # uint8 [ntotal, m]
+        # faiss's lists hold the entries (our codes, internal ids as faiss ids)
         self.faiss_index = faiss_index if faiss_index is not None else self._empty_faiss()
-        if faiss_index is None and len(labels):
-            self._fill_faiss(list_no, labels, codes)
+        self.labels = np.zeros(0, np.int64) if labels is None else labels
+        """Internal ids of the entries, ascending (tombstone counts, allow-lists)."""
+        self.stats = {"trained_on": 0.0, "train_residual": 0.0, "added_residual": 0.0, "added": 0.0, **(stats or {})}
+        """Training size, mean squared coarse residual of the training sample, and of the entries added."""
         self._device_cache: dict[str, Any] = {}
 
     # --- training ------------------------------------------------------------------------------
@@ -108,14 +144,14 @@ class IvfPqIndex:
         assigned = _assign_lists(distance, pq_data, xp.asarray(centroids))
         residuals = pq_data - xp.asarray(centroids)[assigned]
         pq = ProductQuantizer.train(residuals, shape.pq_m, shape.pq_bits, seed=seed + 1, device=dev)
-        empty_codes = np.zeros((0, shape.pq_m), dtype=np.uint8)
-        return cls(distance, centroids, pq.to(np), np.zeros(0, np.int32), np.zeros(0, np.int64), empty_codes)
+        stats = {"trained_on": float(n), "train_residual": float((residuals * residuals).sum(axis=1).mean())}
+        return cls(distance, centroids, pq.to(np), stats=stats)
 
     # --- contents --------------------------------------------------------------------------------
 
     @property
     def ntotal(self) -> int:
-        return len(self.labels)
+        return int(self.faiss_index.ntotal)
 
     @property
     def nlist(self) -> int:
@@ -125,30 +161,40 @@ class IvfPqIndex:
     def shape(self) -> IvfPqShape:
         return IvfPqShape(self.nlist, self.pq.m, int(np.log2(self.pq.ksub)))
 
-    def encode(self, vectors: Any) -> tuple[Any, Any]:
-        """(list of each vector, PQ codes of its residual), on the vectors' array module."""
+    def encode(self, vectors: Any) -> tuple[Any, Any, float]:
+        """(list of each vector, PQ codes of its residual, summed squared residual), on the vectors' module."""
         xp = module_of(vectors)
         centroids = self._on(xp, "centroids", lambda: self.centroids)
         lists = _assign_lists(self.distance, vectors, centroids)
-        codes = self.pq.to(xp).encode(vectors - centroids[lists])
-        return lists.astype(xp.int32), codes
+        residuals = vectors - centroids[lists]
+        codes = self.pq.to(xp).encode(residuals)
+        return lists.astype(xp.int32), codes, float((residuals * residuals).sum())
 
-    def grown(self, labels: np.ndarray, vectors: Any) -> IvfPqIndex:
-        """A new index holding this one's entries plus ``vectors`` under ``labels`` (internal ids)."""
+    def grown(self, labels: np.ndarray, vectors: Any, should_stop: Optional[Any] = None) -> IvfPqIndex:
+        """A new index holding this one's entries plus ``vectors`` under ``labels`` (internal ids, ascending,
+        above every current one). Adding is cheap (assign and encode), so ``should_stop`` is not polled."""
         labels = np.asarray(labels, dtype=np.int64)
-        lists, codes = self.encode(vectors)
+        if len(self.labels) and len(labels) and labels[0] <= self.labels[-1]:
+            raise ValueError("IVF-PQ labels must be appended in ascending order")
+        lists, codes, residual = self.encode(vectors)
         lists, codes = to_numpy(lists), to_numpy(codes)
-        clone = faiss.clone_index(self.faiss_index)
-        out = IvfPqIndex(
-            self.distance, self.centroids, self.pq, np.concatenate([self.list_no, lists]),
-            np.concatenate([self.labels, labels]), np.concatenate([self.codes, codes]), faiss_index=clone,
-        )
+        stats = dict(self.stats)
+        stats["added_residual"] += residual
+        stats["added"] += len(labels)
+        out = IvfPqIndex(self.distance, self.centroids, self.pq, faiss_index=faiss.clone_index(self.faiss_index),
+                         labels=np.concatenate([self.labels, labels]), stats=stats)
         out._fill_faiss(lists, labels, codes)
         return out
 
+    def drift(self) -> float:
+        """Mean squared coarse residual of the added vectors over the training sample's (1: no drift)."""
+        if not self.stats["added"] or not self.stats["train_residual"]:
+            return 1.0
+        return self.stats["added_residual"] / self.stats["added"] / self.stats["train_residual"]
+
     def memory_bytes(self) -> int:
-        """Codes, list numbers and ids of the entries, plus centroids and codebooks."""
-        per_entry = self.pq.m + 4 + 8
+        """Codes and ids of the entries (faiss's lists), our id array, centroids and codebooks."""
+        per_entry = self.pq.m + 8 + 8
         return int(self.ntotal * per_entry + self.centroids.nbytes + self.pq.codebooks.nbytes)
 
     # --- search ----------------------------------------------------------------------------------
@@ -267,9 +313,9 @@ class IvfPqIndex:
         cached = self._device_cache.get(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        order = np.argsort(self.list_no, kind="stable")
+        codes, labels, sizes = self.lists()
         offsets = np.zeros(self.nlist + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.list_no, minlength=self.nlist), out=offsets[1:])
+        np.cumsum(sizes, out=offsets[1:])
         books = self.pq.codebooks  # [m, ksub, dsub]
         m, ksub, dsub = books.shape
         c_sub = self.centroids.reshape(self.nlist, m, dsub)
@@ -278,8 +324,8 @@ class IvfPqIndex:
             "centroids": xp.asarray(self.centroids),
             "c_sq": xp.asarray((self.centroids * self.centroids).sum(axis=1)),
             "offsets": xp.asarray(offsets),
-            "codes": xp.asarray(self.codes[order]),
-            "labels": xp.asarray(self.labels[order]),
+            "codes": xp.asarray(codes),
+            "labels": xp.asarray(labels),
             "list_terms": xp.asarray(list_terms.astype(np.float32)),
         }
         self._device_cache[key] = tables
@@ -319,36 +365,61 @@ class IvfPqIndex:
             invlists.add_entries(int(lists[a]), int(b - a), faiss.swig_ptr(labels[a:b]), faiss.swig_ptr(codes[a:b]))
         self.faiss_index.ntotal += len(labels)
 
+    def lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry grouped by list: (codes ``[ntotal, m]``, internal ids, list sizes ``[nlist]``)."""
+        invlists = self.faiss_index.invlists
+        m = self.pq.m
+        sizes = np.array([invlists.list_size(i) for i in range(self.nlist)], dtype=np.int64)
+        codes = np.empty((int(sizes.sum()), m), dtype=np.uint8)
+        labels = np.empty(int(sizes.sum()), dtype=np.int64)
+        at = 0
+        for i, size in enumerate(sizes.tolist()):
+            if size:
+                codes[at : at + size] = faiss.rev_swig_ptr(invlists.get_codes(i), size * m).reshape(size, m)
+                labels[at : at + size] = faiss.rev_swig_ptr(invlists.get_ids(i), size)
+                at += size
+        return codes, labels, sizes
+
     # --- persistence -------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """One ``.npz`` (centroids, codebooks, lists, labels, codes) and its JSON header, durably."""
+        """The faiss index file (lists, centroids, codebooks) and a JSON header beside it, durably."""
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, centroids=self.centroids, codebooks=self.pq.codebooks, list_no=self.list_no,
-                     labels=self.labels, codes=self.codes,
-                     header=np.frombuffer(json.dumps({"format": FORMAT, "distance": self.distance.value}).encode(),
-                                          dtype=np.uint8))
-            f.flush()
-            os.fsync(f.fileno())
+        faiss.write_index(self.faiss_index, str(tmp))
+        _fsync(tmp)
         os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        header = path.with_name(path.name + ".json")
+        tmp = header.with_name(header.name + ".tmp")
+        tmp.write_text(json.dumps({"format": FORMAT, "distance": self.distance.value, "stats": self.stats}))
+        _fsync(tmp)
+        os.replace(tmp, header)
+        _fsync(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> IvfPqIndex:
         try:
-            with np.load(path) as z:
-                header = json.loads(bytes(z["header"]).decode())
-                if header.get("format") != FORMAT:
-                    raise Corruption(f"{path}: IVF-PQ format {header.get('format')!r}, expected {FORMAT}")
-                return cls(Distance(header["distance"]), z["centroids"], ProductQuantizer(z["codebooks"]),
-                           z["list_no"], z["labels"], z["codes"])
-        except (OSError, ValueError, KeyError) as exc:
+            header = json.loads(path.with_name(path.name + ".json").read_text())
+            if header.get("format") != FORMAT:
+                raise Corruption(f"{path}: IVF-PQ format {header.get('format')!r}, expected {FORMAT}")
+            index = faiss.read_index(str(path))  # already the concrete class: do not downcast again
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise Corruption(f"{path}: unreadable IVF-PQ index ({exc})") from None
+        if not isinstance(index, faiss.IndexIVFPQ):
+            raise Corruption(f"{path}: not an IVF-PQ index")
+        centroids = index.quantizer.reconstruct_n(0, index.nlist)
+        books = faiss.vector_to_array(index.pq.centroids).reshape(index.pq.M, index.pq.ksub, index.pq.dsub)
+        out = cls(Distance(header["distance"]), centroids, ProductQuantizer(books), faiss_index=index,
+                  stats=header.get("stats"))
+        out.labels = np.sort(out.lists()[1])
+        return out
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
@@ -363,4 +434,4 @@ def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
     return out
 
 
-__all__ = ["IvfPqIndex", "IvfPqShape", "supports"]
+__all__ = ["IvfPqIndex", "IvfPqShape", "default_nlist", "default_nprobe", "default_pq_m", "shape_for", "supports"]

@@ -7,7 +7,7 @@ models (``CollectionInfo`` and its parts) are filled in by the collection layer.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Discriminator, Field, StrictStr, Tag
 
@@ -52,6 +52,22 @@ class WalConfigDiff(RequestModel):
     wal_capacity_mb: Optional[int] = Field(None, ge=1)
     wal_segments_ahead: Optional[int] = Field(None, ge=0)
     wal_retain_closed: Optional[int] = Field(None, ge=0)
+
+
+class IndexConfig(RequestModel):
+    """vecdb extension, top level of the create body: which ANN index the collection's spaces get.
+
+    ``hnsw`` (default): graph on float32 vectors. ``flat``: no ANN index, every
+    search is an exact scan. ``ivf_pq``: inverted lists of product-quantized
+    codes, trained by vecdb's K-Means; ``nlist`` and ``pq_m`` default from the
+    collection size and dimension when the index is trained.
+    """
+
+    type: Literal["hnsw", "flat", "ivf_pq"] = "hnsw"
+    nlist: Optional[int] = Field(None, ge=1, le=1 << 18, description="ivf_pq: coarse lists (default ~sqrt(n))")
+    pq_m: Optional[int] = Field(None, ge=1, description="ivf_pq: bytes of code per vector; must divide the size")
+    pq_bits: int = Field(8, description="ivf_pq: bits per sub-vector code (8)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="ivf_pq: where training and search run")
 
 
 class VectorParams(RequestModel):
@@ -115,6 +131,7 @@ class CreateCollection(RequestModel):
     strict_mode_config: Optional[dict[str, Any]] = None
     metadata: Optional[dict[str, Any]] = None
     init_from: Optional[dict[str, Any]] = None
+    index: Optional[IndexConfig] = Field(None, description="vecdb extension: the ANN index (default hnsw)")
 
 
 class UpdateCollection(RequestModel):
@@ -259,6 +276,7 @@ class CollectionConfig(ResponseModel):
     quantization_config: Optional[dict[str, Any]] = None
     strict_mode_config: Optional[dict[str, Any]] = None
     metadata: Optional[dict[str, Any]] = None
+    index: Optional[dict[str, Any]] = Field(None, description="vecdb extension: the ANN index the spaces use")
 
 
 class PayloadIndexInfo(ResponseModel):
