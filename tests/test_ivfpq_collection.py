@@ -173,3 +173,20 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, monkeypatch):
     with vecdb.Client(path=tmp_path / "d") as c:
         with pytest.raises(Unsupported, match="index.device"):
             c.create_collection("x", {"size": 32, "distance": "Euclid"}, index={"type": "ivf_pq", "device": "cuda"})
+
+
+def test_drift_triggers_retraining(tmp_path):
+    """Vectors far from every trained centroid make the codes coarse: the optimizer retrains."""
+    near = clustered(1500, seed=8)
+    far = clustered(1500, seed=9) + 25.0
+    with vecdb.Client(path=tmp_path / "d") as c:
+        _fill(c, "drift", near, index={"type": "ivf_pq", "pq_m": 8})
+        wait_green(c, "drift")
+        assert c.service.db.get("drift").ann[0].index.stats["trained_on"] == 1500
+        _fill(c, "drift", far, lo_id=1500, create=False)
+        wait_green(c, "drift")
+        index = c.service.db.get("drift").ann[0].index
+        assert index.stats["trained_on"] == 3000  # 2x growth alone would not retrain (4x does)
+        assert index.drift() < 1.5
+        q = far[7] + 0.01
+        assert c.query_points("drift", query=q, limit=1).points[0].id == 1507
