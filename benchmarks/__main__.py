@@ -1,4 +1,5 @@
-"""``python -m benchmarks {exact,ingest,reopen,hnsw,filtered,open-indexed,kmeans,ivfpq,all} [options]``; see ``--help`` of each."""
+"""``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
+ivfpq, all); see ``--help`` of each."""
 
 from __future__ import annotations
 

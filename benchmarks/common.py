@@ -384,3 +384,45 @@ def fill_embedded(client: Any, name: str, base: np.ndarray, distance: str, batch
             body["payloads"] = payloads_for(lo, hi)
         client.upsert(name, body)
     return time.perf_counter() - t0
+
+
+def plot_recall_qps(curves: dict[str, dict[str, list[tuple[Any, float, float]]]], path: Path, title: str,
+                    target: float, styles: Optional[dict[str, tuple[str, str]]] = None,
+                    annotate: Optional[tuple[str, str]] = None, highlight: Optional[str] = None,
+                    ylabel: str = "queries per second (log)") -> bool:
+    """Recall@10 (x) vs QPS (y, log), one panel per data set; ``curves[set][method]`` holds
+    ``(knob, recall, qps)`` points. ``annotate``: (method, label prefix) whose points get their knob."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[plot] matplotlib is not installed: no PNG", flush=True)
+        return False
+    fig, axes = plt.subplots(1, len(curves), figsize=(6.5 * len(curves), 5), squeeze=False)
+    for ax, (name, methods) in zip(axes[0], curves.items(), strict=True):
+        for method, pts in methods.items():
+            if not pts:
+                continue
+            color, style = (styles or {}).get(method, (None, "o-"))
+            pts = sorted(pts)
+            ax.plot([p[1] for p in pts], [p[2] for p in pts], style, color=color, label=method,
+                    markersize=10 if method == highlight else 4)
+            if annotate and method == annotate[0]:
+                for knob, r, q in pts:
+                    ax.annotate(f"{annotate[1]}{knob}", (r, q), fontsize=7, textcoords="offset points",
+                                xytext=(3, 3))
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel(ylabel)
+        ax.axvline(target, color="#888888", lw=0.8, ls=":")
+        ax.set_title(name, fontsize=10)
+        ax.grid(True, which="both", lw=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

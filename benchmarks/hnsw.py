@@ -40,6 +40,7 @@ from benchmarks.common import (
     normalise,
     payloads_for,
     peak_rss_mib,
+    plot_recall_qps,
     profile_top,
     recall_at_k,
     scratch_dir,
@@ -569,38 +570,7 @@ def plot(section: Section, path: Path) -> bool:
     curves = getattr(section, "curves", None)
     if not curves:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[plot] matplotlib is not installed: no PNG", flush=True)
-        return False
     styles = {EMB: ("#3a7bd5", "o-"), BATCH: ("#3a7bd5", "s--"), REST: ("#2ca02c", "^-"),
               FAISS: ("#d62728", "o-"), FAISS_BATCH: ("#d62728", "s--"), EMB_DEFAULT: ("#000000", "*")}
-    fig, axes = plt.subplots(1, len(curves), figsize=(6.5 * len(curves), 5), squeeze=False)
-    for ax, (name, methods) in zip(axes[0], curves.items(), strict=True):
-        for method, pts in methods.items():
-            if not pts:
-                continue
-            color, style = styles.get(method, ("#888888", "o-"))
-            pts = sorted(pts)
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], style, color=color, label=method,
-                    markersize=10 if method == EMB_DEFAULT else 4)
-            if method == EMB:
-                for ef, r, q in pts:
-                    ax.annotate(f"ef={ef}", (r, q), fontsize=7, textcoords="offset points", xytext=(3, 3))
-        ax.set_yscale("log")
-        ax.set_xlabel("recall@10")
-        ax.set_ylabel("queries per second (log)")
-        ax.axvline(RECALL_TARGET, color="#888888", lw=0.8, ls=":")
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(section.title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return plot_recall_qps(curves, path, section.title, RECALL_TARGET, styles, annotate=(EMB, "ef="),
+                           highlight=EMB_DEFAULT)

@@ -17,7 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Dataset, Section, load_dataset, markdown_table, normalise, recall_at_k, synthetic
+from benchmarks.common import (
+    Dataset,
+    Section,
+    load_dataset,
+    markdown_table,
+    normalise,
+    plot_recall_qps,
+    recall_at_k,
+    synthetic,
+)
 
 PLOT_NAME = "ivfpq_recall_qps.png"
 RECALL_TARGET = 0.90
@@ -125,13 +134,14 @@ def _one(ds: Dataset, args: argparse.Namespace, k: int = 10) -> tuple[str, dict[
         curves["raw faiss IVFPQ"].append((nprobe, r_raw, qps_raw))
         rows.append([nprobe, r_codes, r_rr, qps_rr, f"{qps_rr / exact_qps:.2f}x", r_raw, qps_raw,
                      f"{qps_codes / qps_raw:.2f}x"])
+    batch_md = _batch(index, ds.queries, cand_k, nlist)
     md = (f"### {ds.name}: {n:,} x {d}, {distance.value}, nlist {nlist}, pq_m {m} x 8 bits, top-{k}\n\n"
           + markdown_table(["measure", "vecdb", "raw faiss", "vecdb / faiss"], build)
           + f"\n\nExact scan (faiss IndexFlat, 1 query at a time): {exact_qps:,.0f} QPS. Re-ranking scores the best "
             f"{cand_k} candidates exactly from the float32 vectors.\n\n"
           + markdown_table(["nprobe", "vecdb recall, codes", "vecdb recall, re-ranked", "vecdb QPS re-ranked",
                             "vs exact QPS", "raw faiss recall", "raw faiss QPS", "vecdb codes-only QPS / faiss"],
-                           rows) + "\n")
+                           rows) + "\n\n" + batch_md + "\n")
     best = [r for r in rows if r[2] >= RECALL_TARGET]
     code_ratio = 4 * d / m
     faster = bool(best) and float(best[0][4][:-1]) > 1
@@ -139,6 +149,28 @@ def _one(ds: Dataset, args: argparse.Namespace, k: int = 10) -> tuple[str, dict[
                f"nprobe {best[0][0]}: recall {best[0][2]:.3f}, {best[0][4]} exact QPS" if best else "never",
                ("MET" if faster and code_ratio >= COMPRESSION_TARGET else "NOT MET") if d >= 128 else "-"]
     return md, curves, [verdict]
+
+
+def _batch(index: Any, queries: np.ndarray, fetch: int, nlist: int) -> str:
+    """Batch search (all queries in one call) at the default nprobe: faiss on the CPU, CuPy where a GPU is."""
+    from vecdb.index.device import gpu_available
+    from vecdb.index.ivfpq import default_nprobe
+
+    nprobe = default_nprobe(nlist)
+    timings = {}
+    for device in ["cpu"] + (["cuda"] if gpu_available() else []):
+        index.search(queries, fetch, nprobe, device=device)  # warm-up (tables, kernels)
+        t0 = time.perf_counter()
+        index.search(queries, fetch, nprobe, device=device)
+        timings[device] = time.perf_counter() - t0
+    line = (f"Batch search, {len(queries)} queries in one call, nprobe {nprobe}, {fetch} candidates each: CPU "
+            f"(faiss) {len(queries) / timings['cpu']:,.0f} QPS")
+    if "cuda" in timings:
+        line += (f"; GPU (CuPy) {len(queries) / timings['cuda']:,.0f} QPS = "
+                 f"{timings['cpu'] / timings['cuda']:.1f}x the CPU")
+    else:
+        line += "; no GPU in this process"
+    return line + "."
 
 
 def run(args: argparse.Namespace) -> Section:
@@ -168,30 +200,5 @@ def plot(section: Section, path: Path) -> bool:
     curves = getattr(section, "curves", None)
     if not curves:
         return False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[plot] matplotlib is not installed: no PNG", flush=True)
-        return False
-    fig, axes = plt.subplots(1, len(curves), figsize=(6.5 * len(curves), 5), squeeze=False)
-    for ax, (name, methods) in zip(axes[0], curves.items(), strict=True):
-        for method, pts in methods.items():
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], "o-", label=method, markersize=4)
-            for nprobe, r, q in pts if method == "vecdb, re-ranked" else []:
-                ax.annotate(f"{nprobe}", (r, q), fontsize=7, textcoords="offset points", xytext=(3, 3))
-        ax.set_yscale("log")
-        ax.set_xlabel("recall@10")
-        ax.set_ylabel("queries per second, 1 thread (log)")
-        ax.axvline(RECALL_TARGET, color="#888888", lw=0.8, ls=":")
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(section.title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return plot_recall_qps(curves, path, section.title, RECALL_TARGET, annotate=("vecdb, re-ranked", "nprobe="),
+                           ylabel="queries per second, 1 thread (log)")

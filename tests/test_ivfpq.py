@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vecdb.errors import Corruption, InvalidInput
+from vecdb.index.device import gpu_available
 from vecdb.index.ivfpq import IvfPqIndex, IvfPqShape
 from vecdb.index.pq import ProductQuantizer
 from vecdb.models.collections import Distance
@@ -151,3 +152,20 @@ def test_bad_shapes_name_the_field(data, shape, field):
     base, _ = data
     with pytest.raises(InvalidInput, match=f"^{field}:"):
         IvfPqIndex.train(base, Distance.EUCLID, shape, device="cpu")
+
+
+@pytest.mark.skipif(not gpu_available(), reason="needs CuPy and an NVIDIA GPU")
+def test_gpu_training_encoding_and_search_match_the_cpu(data):
+    import cupy
+
+    base, queries = data
+    gpu = IvfPqIndex.train(base, Distance.EUCLID, IvfPqShape(nlist=16, pq_m=8), seed=0, device="cuda")
+    cpu = IvfPqIndex.train(base, Distance.EUCLID, IvfPqShape(nlist=16, pq_m=8), seed=0, device="cpu")
+    np.testing.assert_allclose(gpu.centroids, cpu.centroids, atol=1e-2)
+    gpu = gpu.grown(np.arange(len(base)), base)
+    codes_gpu = cupy.asnumpy(gpu.pq.to(cupy).encode(cupy.asarray(base[:500])))
+    assert (codes_gpu == gpu.pq.encode(base[:500])).mean() > 0.99
+    s_cpu, i_cpu = gpu.search(queries, 20, 8)
+    s_gpu, i_gpu = gpu.search(queries, 20, 8, device="cuda")
+    np.testing.assert_allclose(np.sort(s_gpu, axis=1), np.sort(s_cpu, axis=1), rtol=1e-3, atol=1e-3)
+    assert _recall(i_gpu[:, :10], i_cpu[:, :10]) >= 0.97

@@ -33,6 +33,17 @@ def threads() -> int:
     return int(numba.get_num_threads())
 
 
+@numba.njit(cache=True, nogil=True)
+def _merge(part_sums, part_counts, sums, counts):  # type: ignore[no-untyped-def]
+    """Add the per-thread partial sums and counts into the totals, in thread order (deterministic)."""
+    nchunks, k, d = part_sums.shape
+    for t in range(nchunks):
+        for j in range(k):
+            counts[j] += part_counts[t, j]
+            for col in range(d):
+                sums[j, col] += part_sums[t, j, col]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _direct(x, c, labels, dist, sums, counts, nchunks):  # type: ignore[no-untyped-def]
     n, d = x.shape
@@ -59,11 +70,7 @@ def _direct(x, c, labels, dist, sums, counts, nchunks):  # type: ignore[no-untyp
             part_counts[t, best] += 1
             for col in range(d):
                 part_sums[t, best, col] += x[i, col]
-    for t in range(nchunks):
-        for j in range(k):
-            counts[j] += part_counts[t, j]
-            for col in range(d):
-                sums[j, col] += part_sums[t, j, col]
+    _merge(part_sums, part_counts, sums, counts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
@@ -102,11 +109,7 @@ def _direct_wide(x, c_t, half_c_sq, labels, dist, sums, counts, nchunks):  # typ
             part_counts[t, best] += 1
             for col in range(d):
                 part_sums[t, best, col] += x[i, col]
-    for t in range(nchunks):
-        for j in range(k):
-            counts[j] += part_counts[t, j]
-            for col in range(d):
-                sums[j, col] += part_sums[t, j, col]
+    _merge(part_sums, part_counts, sums, counts)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -123,11 +126,7 @@ def _accumulate(x, lo, labels, sums, counts, nchunks):  # type: ignore[no-untype
             part_counts[t, j] += 1
             for col in range(d):
                 part_sums[t, j, col] += x[lo + r, col]
-    for t in range(nchunks):
-        for j in range(k):
-            counts[j] += part_counts[t, j]
-            for col in range(d):
-                sums[j, col] += part_sums[t, j, col]
+    _merge(part_sums, part_counts, sums, counts)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -142,15 +142,15 @@ class HnswIndex:
         """Write ``path`` (faiss graph) and ``path.labels.npy`` durably: temp file, fsync, rename."""
         tmp = path.with_name(path.name + ".tmp")
         faiss.write_index(self.index, str(tmp))
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
         labels_path = path.with_name(path.name + ".labels.npy")
         tmp = labels_path.with_name(labels_path.name + ".tmp")
         with open(tmp, "wb") as f:
             np.save(f, self.labels)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, labels_path)
-        _fsync(path.parent)
+        fsync_path(path.parent)
 
     @classmethod
     def load(cls, path: Path, m: int, ef_construct: int) -> HnswIndex:
@@ -162,7 +162,7 @@ class HnswIndex:
         return cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """fsync a file, or a directory (so that a rename in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:

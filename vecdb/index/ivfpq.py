@@ -34,6 +34,7 @@ import numpy as np
 
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
+from vecdb.index.hnsw import fsync_path
 from vecdb.index.kmeans import assign_nearest, kmeans
 from vecdb.index.pq import ProductQuantizer, check_shape
 from vecdb.models.collections import Distance
@@ -361,7 +362,7 @@ class IvfPqIndex:
         lists, labels, codes = lists[order], np.ascontiguousarray(labels[order]), np.ascontiguousarray(codes[order])
         bounds = np.flatnonzero(np.r_[True, lists[1:] != lists[:-1], True])
         invlists = self.faiss_index.invlists
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             invlists.add_entries(int(lists[a]), int(b - a), faiss.swig_ptr(labels[a:b]), faiss.swig_ptr(codes[a:b]))
         self.faiss_index.ntotal += len(labels)
 
@@ -386,14 +387,14 @@ class IvfPqIndex:
         """The faiss index file (lists, centroids, codebooks) and a JSON header beside it, durably."""
         tmp = path.with_name(path.name + ".tmp")
         faiss.write_index(self.faiss_index, str(tmp))
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
         header = path.with_name(path.name + ".json")
         tmp = header.with_name(header.name + ".tmp")
         tmp.write_text(json.dumps({"format": FORMAT, "distance": self.distance.value, "stats": self.stats}))
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, header)
-        _fsync(path.parent)
+        fsync_path(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> IvfPqIndex:
@@ -412,14 +413,6 @@ class IvfPqIndex:
                   stats=header.get("stats"))
         out.labels = np.sort(out.lists()[1])
         return out
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
