@@ -47,10 +47,13 @@ from vecdb.planner import AnnState
 from vecdb.read_path import ReadPath
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.points import POINTS_DBS, PointsTables
-from vecdb.vectors import Snapshot
+from vecdb.vectors import FileRowStore, RowStore, Snapshot
 from vecdb.write_path import PreparedPoints, WritePath, WriteTxn
 
 log = logging.getLogger(__name__)
+
+VECTORS_DIR = "vectors"
+"""Memory-mapped float32 rows of on_disk spaces (rebuilt from LMDB at every open)."""
 
 
 class Collection(WritePath, ReadPath):
@@ -74,7 +77,7 @@ class Collection(WritePath, ReadPath):
         coll = cls(name, path, **kw)
         coll.env.write(lambda txn: coll.tables.init(txn, settings))
         coll._use_settings(settings)
-        coll.snapshot = Snapshot.empty(coll.spaces)
+        coll.snapshot = Snapshot.empty(coll.spaces, coll._row_stores())
         coll.optimizer.start()
         return coll
 
@@ -107,6 +110,11 @@ class Collection(WritePath, ReadPath):
         self.spaces = vector_spaces(settings)
         self.search_device = _index_device(self.name, index_config(settings))
 
+    def _row_stores(self) -> list[RowStore]:
+        """Per space: memory, or a memory-mapped file under ``<collection>/vectors/`` for on_disk spaces."""
+        files = FileRowStore(self.path / VECTORS_DIR)
+        return [files if s.on_disk else RowStore() for s in self.spaces]
+
     def _load(self) -> None:
         """Rebuild the in-memory snapshot from LMDB: one cursor pass over points and vectors."""
         with self.env.read() as txn:
@@ -115,8 +123,8 @@ class Collection(WritePath, ReadPath):
             self._use_settings(self.tables.get_meta_json(txn, "config"))
             next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
             born = self.tables.live_iids(txn)
-            rows = self.tables.load_vectors(txn, [s.size for s in self.spaces])
-        self.snapshot = Snapshot.loaded(self.spaces, next_iid, born, rows)
+            chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
+            self.snapshot = Snapshot.loaded(self.spaces, next_iid, born, chunks, self._row_stores())
         self._build_payload_index(self.settings.get("payload_schema") or {})
         with self.env.read() as txn:
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}

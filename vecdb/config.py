@@ -54,6 +54,7 @@ class VectorSpace:
     index: int
     size: int
     distance: Distance
+    on_disk: bool = False  # float32 rows served from a memory-mapped file, not held in memory
 
 
 def settings_from_create(req: CreateCollection) -> dict[str, Any]:
@@ -76,7 +77,11 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
     return {
         "vectors_echo": echo,
         "named": named,
-        "spaces": [{"name": n, "size": vp.size, "distance": vp.distance.value} for n, vp in params.items()],
+        "spaces": [
+            {"name": n, "size": vp.size, "distance": vp.distance.value,
+             "on_disk": vp.on_disk if vp.on_disk is not None else _ivf_pq_asked(req)}
+            for n, vp in params.items()
+        ],
         "hnsw_config": {**DEFAULT_HNSW, **_diff(req.hnsw_config)},
         "optimizers_config": {**DEFAULT_OPTIMIZERS, **_diff(req.optimizers_config)},
         "wal_config": {**DEFAULT_WAL, **_diff(req.wal_config)},
@@ -92,6 +97,11 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         "payload_schema": {},
         "index": index_settings(req, params),
     }
+
+
+def _ivf_pq_asked(req: CreateCollection) -> bool:
+    """IVF-PQ exists to save memory: its spaces keep their float32 vectors on disk unless told otherwise."""
+    return (req.index is not None and req.index.type == "ivf_pq") or "product" in (req.quantization_config or {})
 
 
 PRODUCT_COMPRESSION = {"x4": 4, "x8": 8, "x16": 16, "x32": 32, "x64": 64}
@@ -138,6 +148,12 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
         if name not in spaces:
             raise InvalidInput(f"vectors: Not existing vector name error: {name}")
         patch = diff.model_dump(mode="json", exclude_unset=True)
+        current = next(s for s in vector_spaces(settings) if s.name == name)
+        if diff.on_disk is not None and diff.on_disk != current.on_disk:
+            raise Unsupported(
+                f"vectors.{name or '(default)'}.on_disk: moving stored vectors between memory and disk after "
+                "creation is not supported yet"
+            )
         echo = out["vectors_echo"]
         if out["named"]:
             echo = {**echo, name: {**echo[name], **patch}}
@@ -161,7 +177,8 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
 
 def vector_spaces(settings: dict[str, Any]) -> list[VectorSpace]:
     return [
-        VectorSpace(s["name"], i, s["size"], Distance(s["distance"])) for i, s in enumerate(settings["spaces"])
+        VectorSpace(s["name"], i, s["size"], Distance(s["distance"]), bool(s.get("on_disk", False)))
+        for i, s in enumerate(settings["spaces"])
     ]
 
 

@@ -6,13 +6,20 @@ search keeps using whichever snapshot it started with. Rows are only ever
 appended (internal ids are never reused), so a new snapshot can share the
 matrix of the old one: the old one simply does not look past its ``n``.
 Only the small ``alive``/``present`` masks are copied per write.
+
+Where a space's rows live is its :class:`RowStore`'s business: numpy memory,
+or (``on_disk`` spaces, the default under IVF-PQ) a memory-mapped file that
+the kernel pages in and out, so a collection's float32 vectors need not fit
+in memory. The file is derived data: it is rebuilt from LMDB on every open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
@@ -79,6 +86,53 @@ def split_point_vectors(
     return grouped
 
 
+class RowStore:
+    """Rows held in numpy memory; growth copies them into a larger array."""
+
+    on_disk = False
+
+    def allocate(self, space: int, capacity: int, dim: int, old: Optional[np.ndarray], used: int) -> np.ndarray:
+        matrix = np.zeros((capacity, dim), dtype=np.float32)
+        if old is not None and used:
+            matrix[:used] = old[:used]
+        return matrix
+
+    def reset(self, space: int) -> None:
+        """Forget what a previous life of the collection left (nothing to do in memory)."""
+
+
+class FileRowStore(RowStore):
+    """Rows in ``<folder>/space<N>.f32``, memory-mapped: growth extends the file, nothing is copied.
+
+    Older snapshots keep their own (shorter) mappings of the same file, which
+    stay valid: rows are only ever appended or written once at a new id.
+    """
+
+    on_disk = True
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, space: int) -> Path:
+        return self.folder / f"space{space}.f32"
+
+    def reset(self, space: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.path(space), "wb"):
+            pass
+
+    def allocate(self, space: int, capacity: int, dim: int, old: Optional[np.ndarray], used: int) -> np.ndarray:
+        path = self.path(space)
+        size = capacity * dim * 4
+        with open(path, "r+b") as f:
+            if os.fstat(f.fileno()).st_size < size:
+                f.truncate(size)  # sparse: blocks are allocated as rows are written
+        return np.memmap(path, dtype=np.float32, mode="r+", shape=(capacity, dim))
+
+
+_RAM = RowStore()
+
+
 @dataclass(frozen=True, slots=True)
 class SpaceData:
     """Rows of one vector space, indexed by internal id."""
@@ -97,50 +151,51 @@ class Snapshot:
     alive: np.ndarray  # bool [capacity]
     count: int
     spaces: tuple[SpaceData, ...]
+    stores: tuple[RowStore, ...] = ()  # per space; empty: all in memory
 
     def live(self, space: int, lo: int = 0) -> np.ndarray:
         """Bool mask over internal ids ``lo .. n-1``: alive and holding a vector of ``space``."""
         return self.alive[lo : self.n] & self.spaces[space].present[lo : self.n]  # type: ignore[no-any-return]
 
+    def store(self, space: int) -> RowStore:
+        return self.stores[space] if self.stores else _RAM
+
     @staticmethod
-    def empty(spaces: list[VectorSpace]) -> Snapshot:
-        return Snapshot(
-            n=0,
-            alive=np.zeros(_MIN_CAPACITY, dtype=bool),
-            count=0,
-            spaces=tuple(
-                SpaceData(
-                    np.zeros((_MIN_CAPACITY, s.size), dtype=np.float32),
-                    np.zeros(_MIN_CAPACITY, dtype=bool),
-                    np.zeros(_MIN_CAPACITY, dtype=np.float32),
-                )
-                for s in spaces
-            ),
-        )
+    def empty(spaces: list[VectorSpace], stores: Sequence[RowStore] = ()) -> Snapshot:
+        return Snapshot.loaded(spaces, 0, np.zeros(0, dtype=np.int64), (), stores)
 
     @staticmethod
     def loaded(
-        spaces: list[VectorSpace], next_iid: int, born: np.ndarray, rows: dict[int, tuple[np.ndarray, np.ndarray]]
+        spaces: list[VectorSpace], next_iid: int, born: np.ndarray,
+        chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], stores: Sequence[RowStore] = (),
     ) -> Snapshot:
-        """The snapshot of a collection read from storage.
+        """The snapshot of a collection read from storage: ``chunks`` of ``(space, ids, rows)``.
 
-        When every internal id below ``next_iid`` is live with a vector of every
-        space (no tombstones), the matrices are sized exactly rather than
-        copied into larger zeroed ones; the first write that needs room grows them.
+        Rows are copied into memory numpy allocates itself (or the space's file):
+        a matrix left in the bytes LMDB's values were joined into scanned ~25% slower.
         """
-        full = len(born) == next_iid and next_iid >= _MIN_CAPACITY and all(
-            s.index in rows and len(rows[s.index][0]) == next_iid for s in spaces
+        capacity = max(next_iid, _MIN_CAPACITY)
+        store_list = tuple(stores) or tuple(_RAM for _ in spaces)
+        matrices, presents, norms = [], [], []
+        for s, store in zip(spaces, store_list, strict=True):
+            store.reset(s.index)
+            matrices.append(store.allocate(s.index, capacity, s.size, None, 0))
+            presents.append(np.zeros(capacity, dtype=bool))
+            norms.append(np.zeros(capacity, dtype=np.float32))
+        for space, ids, rows in chunks:
+            where: Any = ids
+            if len(ids) and ids[-1] - ids[0] + 1 == len(ids):
+                where = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of ids: one block copy
+            matrices[space][where] = rows
+            norms[space][where] = np.einsum("ij,ij->i", rows, rows)
+            presents[space][where] = True
+        alive = np.zeros(capacity, dtype=bool)
+        alive[born] = True
+        datas = tuple(
+            SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])))
+            for m, p, q in zip(matrices, presents, norms, strict=True)
         )
-        if not full:
-            return Snapshot.empty(spaces).apply(next_iid, born, np.zeros(0, dtype=np.int64), rows)
-        datas = []
-        for s in spaces:
-            # One copy into memory numpy allocates itself: it asks the kernel for huge pages, and a
-            # matrix left in the bytes object LMDB's values were joined into scans ~25% slower.
-            matrix = np.array(rows[s.index][1], dtype=np.float32, copy=True)
-            datas.append(SpaceData(matrix, np.ones(next_iid, dtype=bool), np.einsum("ij,ij->i", matrix, matrix),
-                                   next_iid))
-        return Snapshot(next_iid, np.ones(next_iid, dtype=bool), next_iid, tuple(datas))
+        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, tuple(stores))
 
     def apply(
         self,
@@ -165,8 +220,7 @@ class Snapshot:
             matrix = data.matrix
             sq_norms = data.sq_norms
             if capacity > len(matrix):
-                matrix = np.zeros((capacity, matrix.shape[1]), dtype=np.float32)
-                matrix[: self.n] = data.matrix[: self.n]
+                matrix = self.store(index).allocate(index, capacity, matrix.shape[1], data.matrix, self.n)
                 sq_norms = _grown(data.sq_norms, capacity, self.n)
             present = _grown(data.present, capacity, self.n)
             if index in rows:
@@ -180,7 +234,7 @@ class Snapshot:
             live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
             spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
-        return Snapshot(next_iid, alive, count, tuple(spaces))
+        return Snapshot(next_iid, alive, count, tuple(spaces), self.stores)
 
 
 def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:

@@ -193,26 +193,40 @@ class PointsTables:
         keys = list(txn.cursor(db=self.points).iternext(keys=True, values=False))
         return np.frombuffer(b"".join(keys), dtype=">u8").astype(np.int64)
 
-    def load_vectors(self, txn: lmdb.Transaction, sizes: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """All stored vectors as space -> (internal ids, read-only float32 matrix), in two cursor passes."""
-        raw_keys = b"".join(txn.cursor(db=self.vectors).iternext(keys=True, values=False))
-        if not raw_keys:
-            return {}
-        keys = np.frombuffer(raw_keys, dtype=[("iid", ">u8"), ("space", ">u2")])
-        values = list(txn.cursor(db=self.vectors).iternext(keys=False, values=True))
-        if len(sizes) == 1:  # one space: the values are all rows of one matrix
-            matrix = np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), sizes[0])
-            return {0: (keys["iid"].astype(np.int64), matrix)}
-        spaces = keys["space"].astype(np.int64)
-        out = {}
-        for space, size in enumerate(sizes):
-            where = np.flatnonzero(spaces == space)
-            if len(where):
-                matrix = np.frombuffer(b"".join([values[j] for j in where.tolist()]), dtype="<f4")
-                out[space] = (keys["iid"][where].astype(np.int64), matrix.reshape(len(where), size))
-        return out
+    def vector_chunks(
+        self, txn: lmdb.Transaction, sizes: list[int], rows: int = 65536
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Every stored vector as ``(space, internal ids, float32 rows)`` chunks of at most ``rows`` entries,
+        in key order: at most one chunk of bytes in memory beside what the caller keeps."""
+        cursor = txn.cursor(db=self.vectors)
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for key, value in cursor.iternext(keys=True, values=True):
+            keys.append(key)
+            values.append(value)
+            if len(keys) == rows:
+                yield from _split_chunk(keys, values, sizes)
+                keys, values = [], []
+        if keys:
+            yield from _split_chunk(keys, values, sizes)
 
     def iter_vectors(self, txn: lmdb.Transaction) -> Iterator[tuple[int, int, bytes]]:
         for raw_key, raw in txn.cursor(db=self.vectors):
             iid, space = _VEC_KEY.unpack(raw_key)
             yield iid, space, raw
+
+
+def _split_chunk(
+    keys: list[bytes], values: list[bytes], sizes: list[int]
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    parsed = np.frombuffer(b"".join(keys), dtype=[("iid", ">u8"), ("space", ">u2")])
+    spaces = parsed["space"].astype(np.int64)
+    iids = parsed["iid"].astype(np.int64)
+    if len(sizes) == 1:  # one space: the values are all rows of one matrix
+        yield 0, iids, np.frombuffer(b"".join(values), dtype="<f4").reshape(len(values), sizes[0])
+        return
+    for space, size in enumerate(sizes):
+        where = np.flatnonzero(spaces == space)
+        if len(where):
+            rows = np.frombuffer(b"".join([values[j] for j in where.tolist()]), dtype="<f4")
+            yield space, iids[where], rows.reshape(len(where), size)
