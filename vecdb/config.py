@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.index.device import resolve_device
 from vecdb.models.collections import (
     CollectionConfig,
     CollectionParams,
@@ -132,9 +133,7 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
             raise InvalidInput(
                 f"index.pq_m: {cfg.pq_m} does not divide the size {vp.size} of vector {name or '(default)'}"
             )
-    from vecdb.index.device import resolve_device  # a clear error now for "cuda" without a GPU
-
-    resolve_device(cfg.device, field="index.device")
+    resolve_device(cfg.device, field="index.device")  # a clear error now for "cuda" without a GPU
     return out
 
 

@@ -165,7 +165,7 @@ class IvfPqIndex:
     def encode(self, vectors: Any) -> tuple[Any, Any, float]:
         """(list of each vector, PQ codes of its residual, summed squared residual), on the vectors' module."""
         xp = module_of(vectors)
-        centroids = self._on(xp, "centroids", lambda: self.centroids)
+        centroids = self.centroids if xp is np else self._tables(xp)["centroids"]
         lists = _assign_lists(self.distance, vectors, centroids)
         residuals = vectors - centroids[lists]
         codes = self.pq.to(xp).encode(residuals)
@@ -331,11 +331,6 @@ class IvfPqIndex:
         }
         self._device_cache[key] = tables
         return tables
-
-    def _on(self, xp: Any, name: str, make: Any) -> Any:
-        if xp is np:
-            return make()
-        return self._tables(xp)[name]
 
     # --- faiss (CPU search) ------------------------------------------------------------------------
 
