@@ -64,7 +64,8 @@ class IvfPqShape:
 MIN_TRAIN_POINTS = 1024
 """Fewer live vectors than this are not worth lists (and a 256-entry codebook needs 256 anyway)."""
 DEFAULT_NPROBE_SHARE = 16
-"""Default nprobe: nlist / 16 (at least 8, at most nlist)."""
+"""Default nprobe: nlist / 16, at least 16 (small indexes need a larger share: sift5k, nlist 64, reaches
+recall@10 0.91 at 16 and 0.73 at 8), at most nlist."""
 
 
 def default_nlist(n: int) -> int:
@@ -86,7 +87,7 @@ def default_pq_m(d: int, compression: Optional[float] = None) -> int:
 
 
 def default_nprobe(nlist: int) -> int:
-    return max(1, min(nlist, max(8, nlist // DEFAULT_NPROBE_SHARE)))
+    return max(1, min(nlist, max(16, nlist // DEFAULT_NPROBE_SHARE)))
 
 
 def shape_for(cfg: dict[str, Any], d: int, n: int) -> IvfPqShape:
