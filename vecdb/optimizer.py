@@ -25,6 +25,7 @@ and per vector space:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -111,6 +112,7 @@ class Optimizer:
             self._thread.join()
 
     def _run(self) -> None:
+        _lower_priority()
         try:
             if self.to_load:
                 self.coll.load_checkpoints(self.to_load)
@@ -298,6 +300,16 @@ class Optimizer:
     def flush(self) -> None:
         """Checkpoint now what is published (on close)."""
         self._checkpoint(force=True)
+
+
+def _lower_priority() -> None:
+    """Run the optimizer thread at nice 10 (Linux applies nice per thread): background indexing then takes
+    the CPU that searches and writes leave. Under a bulk ingest on 2 cores this cut search p99 from 20.8 ms
+    to 11.6 ms and raised the writer from 37k to 63k points/s (benchmarks/results/filtered.md)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (OSError, AttributeError):
+        pass
 
 
 def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
