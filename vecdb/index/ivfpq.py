@@ -43,7 +43,8 @@ FORMAT = 1
 COARSE_NITER = 20
 TRAIN_POINTS_PER_LIST = 64
 """Coarse K-Means sample: at most this many points per list (faiss warns below 39)."""
-PQ_TRAIN_POINTS = 65536
+PQ_TRAIN_POINTS = 32768
+"""Residuals the codebooks train on (128 per codebook entry; see ``pq.PQ_NITER``)."""
 _SCAN_ENTRIES = 1 << 22
 """Array-module search: queries are taken in groups scanning at most this many codes at once."""
 

