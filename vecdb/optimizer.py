@@ -204,8 +204,7 @@ class Optimizer:
         step = len(iids) if not first else max(CHUNK_MIN, 4 * CHUNK_MIN)
         head = iids[:step]
         if index_kind(coll.settings) == "ivf_pq":
-            cfg = index_config(coll.settings)
-            shape = ivfpq.shape_for(cfg, space.size, len(iids))
+            shape = ivfpq.shape_for(index_config(coll.settings), space.size, len(iids))
             cap = ivfpq.PQ_TRAIN_POINTS + shape.nlist * ivfpq.TRAIN_POINTS_PER_LIST
             rng = np.random.default_rng(len(iids))
             sample = iids if len(iids) <= cap else np.sort(rng.choice(iids, cap, replace=False))
@@ -214,8 +213,8 @@ class Optimizer:
             index: Any = trained.grown(head, matrix[head])
             what = f"IVF-PQ (nlist={shape.nlist}, pq_m={shape.pq_m})"
         else:
-            cfg = coll.settings["hnsw_config"]
-            m, efc = int(cfg["m"]), int(cfg["ef_construct"])
+            hnsw_cfg = coll.settings["hnsw_config"]
+            m, efc = int(hnsw_cfg["m"]), int(hnsw_cfg["ef_construct"])
             index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head], self._stop.is_set)
             what = f"HNSW (m={m}, ef_construct={efc})"
         covered = n if len(head) == len(iids) else int(head[-1]) + 1

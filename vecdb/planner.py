@@ -210,7 +210,7 @@ class _Probe:
     fetch: int  # candidates asked of the index per query
     exact_scores: bool  # the index's scores are the float32 ones (no re-ranking needed)
     run: Callable[[np.ndarray, int, int, Optional[np.ndarray]], tuple[np.ndarray, np.ndarray]]
-    mask_of: Callable[[np.ndarray], np.ndarray]  # allow-list over internal ids -> the index's own ids
+    by_position: bool  # its allow-list is over graph positions (HNSW), else over internal ids (IVF-PQ)
 
 
 def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivity: float) -> _Probe:
@@ -218,14 +218,14 @@ def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivit
     boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
     if isinstance(index, HnswIndex):
         ef = math.ceil(max(knobs.hnsw_ef or knobs.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
-        return _Probe("hnsw", ef, MAX_EF, k, True, index.search, index.positions_of)
+        return _Probe("hnsw", ef, MAX_EF, k, True, index.search, True)
     nprobe = min(index.nlist, math.ceil((knobs.nprobe or default_nprobe(index.nlist)) * boost))
     fetch = k if not knobs.rescore else math.ceil(k * (knobs.oversampling or DEFAULT_OVERSAMPLING))
 
     def run(queries: np.ndarray, want: int, breadth: int, mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return index.search(queries, want, breadth, mask, knobs.device)
 
-    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run, lambda m: m)
+    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run, False)
 
 
 def _graph(
@@ -255,7 +255,7 @@ def _graph(
     probe = _probe(ann, k, knobs, filtered, selectivity)
     if filtered:
         assert allowed is not None
-        mask: Optional[np.ndarray] = in_index if probe.plan == "hnsw" else probe.mask_of(allowed)
+        mask: Optional[np.ndarray] = in_index if probe.by_position else allowed
     else:
         mask = ann.live_positions(snap)
     explain.plan = probe.plan

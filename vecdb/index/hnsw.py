@@ -14,7 +14,6 @@ caller publishes the clone with one attribute assignment.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
@@ -22,6 +21,7 @@ from typing import Optional
 import faiss
 import numpy as np
 
+from vecdb.index.files import fsync_path, write_durably
 from vecdb.models.collections import Distance
 
 FORMAT = 1
@@ -140,17 +140,13 @@ class HnswIndex:
 
     def save(self, path: Path) -> None:
         """Write ``path`` (faiss graph) and ``path.labels.npy`` durably: temp file, fsync, rename."""
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        labels_path = path.with_name(path.name + ".labels.npy")
-        tmp = labels_path.with_name(labels_path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, self.labels)
-        fsync_path(tmp)
-        os.replace(tmp, labels_path)
+        write_durably(path, lambda tmp: faiss.write_index(self.index, str(tmp)))
+        write_durably(path.with_name(path.name + ".labels.npy"), self._save_labels)
         fsync_path(path.parent)
+
+    def _save_labels(self, tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # np.save on a path would append ".npy" to the temp name
+            np.save(f, self.labels)
 
     @classmethod
     def load(cls, path: Path, m: int, ef_construct: int) -> HnswIndex:
@@ -160,12 +156,3 @@ class HnswIndex:
             raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
         index.hnsw.efConstruction = ef_construct
         return cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file, or a directory (so that a rename in it is durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

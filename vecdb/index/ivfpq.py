@@ -24,7 +24,6 @@ index is never changed: growth returns a new one.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -34,7 +33,7 @@ import numpy as np
 
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
-from vecdb.index.hnsw import fsync_path
+from vecdb.index.files import fsync_path, write_durably
 from vecdb.index.kmeans import assign_nearest, kmeans
 from vecdb.index.pq import ProductQuantizer, check_shape
 from vecdb.models.collections import Distance
@@ -382,15 +381,9 @@ class IvfPqIndex:
 
     def save(self, path: Path) -> None:
         """The faiss index file (lists, centroids, codebooks) and a JSON header beside it, durably."""
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.faiss_index, str(tmp))
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        header = path.with_name(path.name + ".json")
-        tmp = header.with_name(header.name + ".tmp")
-        tmp.write_text(json.dumps({"format": FORMAT, "distance": self.distance.value, "stats": self.stats}))
-        fsync_path(tmp)
-        os.replace(tmp, header)
+        write_durably(path, lambda tmp: faiss.write_index(self.faiss_index, str(tmp)))
+        header = {"format": FORMAT, "distance": self.distance.value, "stats": self.stats}
+        write_durably(path.with_name(path.name + ".json"), lambda tmp: tmp.write_text(json.dumps(header)))
         fsync_path(path.parent)
 
     @classmethod
