@@ -435,11 +435,16 @@ class ClientBase:
                 raise InvalidInput("query: vector contains NaN or infinite components")
         body = {
             "query": query, "using": using, "prefetch": prefetch, "filter": query_filter,
-            "params": None,
             "limit": limit, "offset": offset, "with_payload": with_payload, "with_vector": with_vectors,
             "score_threshold": score_threshold, "lookup_from": lookup_from,
         }
-        req = parse_model(QueryRequest, {k: v for k, v in body.items() if v is not None}, "query")
+        # only structured values need _plain's walk; a plain search's body is a few scalars
+        body = {k: v if isinstance(v, (bool, int, float, str)) else _plain(v)
+                for k, v in body.items() if v is not None}
+        try:
+            req = QueryRequest.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidInput(f"query: {format_validation_error(exc)}") from None
         if array is not None:
             req.query = array  # type: ignore[assignment]  # the collection takes arrays as they are
         if search_params is not None:  # validated on its own so that errors name search_params

@@ -122,9 +122,9 @@ class Collection(WritePath, ReadPath):
                 raise Corruption(f"collection directory {self.path} holds no collection")
             self._use_settings(self.tables.get_meta_json(txn, "config"))
             next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
-            born = self.tables.live_iids(txn)
+            id_chunks = self.tables.id_chunks(txn)
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
-            self.snapshot = Snapshot.loaded(self.spaces, next_iid, born, chunks, self._row_stores())
+            self.snapshot = Snapshot.loaded(self.spaces, next_iid, id_chunks, chunks, self._row_stores())
         self._build_payload_index(self.settings.get("payload_schema") or {})
         with self.env.read() as txn:
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}

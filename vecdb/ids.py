@@ -17,8 +17,8 @@ PointId = Union[int, str]
 """A normalised external id: a Python int in [0, 2**64) or a lowercase hyphenated UUID."""
 
 _U64_MAX = 2**64 - 1
-_INT_TAG = b"\x00"
-_UUID_TAG = b"\x01"
+INT_TAG = b"\x00"
+UUID_TAG = b"\x01"
 
 
 def parse_point_id(value: object, field: str = "id") -> PointId:
@@ -46,13 +46,13 @@ def parse_point_id(value: object, field: str = "id") -> PointId:
 def id_to_key(point_id: PointId) -> bytes:
     """Encode a canonical id as a byte key whose order is Qdrant's scroll order."""
     if isinstance(point_id, int):
-        return _INT_TAG + point_id.to_bytes(8, "big")
-    return _UUID_TAG + uuid.UUID(point_id).bytes
+        return INT_TAG + point_id.to_bytes(8, "big")
+    return UUID_TAG + uuid.UUID(point_id).bytes
 
 
 def key_to_id(key: bytes) -> PointId:
     """Decode a key written by :func:`id_to_key`."""
-    if key[:1] == _INT_TAG:
+    if key[:1] == INT_TAG:
         return int.from_bytes(key[1:9], "big")
     return str(uuid.UUID(bytes=bytes(key[1:17])))
 
@@ -64,4 +64,4 @@ def id_sort_key(point_id: PointId) -> tuple[int, int, str]:
     return (1, 0, point_id)
 
 
-__all__ = ["PointId", "id_sort_key", "id_to_key", "key_to_id", "parse_point_id"]
+__all__ = ["INT_TAG", "UUID_TAG", "PointId", "id_sort_key", "id_to_key", "key_to_id", "parse_point_id"]

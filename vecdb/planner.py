@@ -315,14 +315,15 @@ def _graph(
 
     t0 = time.perf_counter()
     out = []
+    as_is = fresh is None and (probe.exact_scores or not knobs.rescore)
+    # (plain lists from here: ten hits cost less in Python than in numpy calls)
+    dist_rows, id_rows, short_rows = (dists.tolist(), ids.tolist(), short.tolist()) if as_is else ((), (), ())
+    euclid = space.distance is Distance.EUCLID
     for qi in range(nq):
-        if fresh is None and not short[qi] and (probe.exact_scores or not knobs.rescore):
+        if as_is and not short_rows[qi]:
             # The index's own scores rank the answer (no merge, or re-ranking not asked for).
-            keep = ids[qi] >= 0
-            d = dists[qi][keep][:k]
-            if space.distance is Distance.EUCLID:
-                d = np.sqrt(np.maximum(d, 0))
-            out.append(list(zip(d.tolist(), ids[qi][keep][:k].tolist())))
+            hits = [(d, i) for d, i in zip(dist_rows[qi], id_rows[qi]) if i >= 0][:k]
+            out.append([(math.sqrt(max(d, 0.0)), i) for d, i in hits] if euclid else hits)
             continue
         cand = ids[qi] if fresh is None else np.concatenate([ids[qi], fresh[qi]])
         cand = cand[cand >= 0]

@@ -8,11 +8,13 @@ read transaction.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
 import lmdb
 import numpy as np
+from pydantic import TypeAdapter
 
 from vecdb import planner
 from vecdb.config import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
@@ -27,12 +29,13 @@ from vecdb.payload import select_payload
 from vecdb.planner import AnnState, Explain
 from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
-from vecdb.vectors import Snapshot, prepare_rows
+from vecdb.vectors import Snapshot, prepare_query
 
 if TYPE_CHECKING:
     from vecdb.storage.env import Environment
 
 DEFAULT_SCROLL_LIMIT = 10
+_POINTS = TypeAdapter(list[ScoredPoint])
 
 
 class ReadPath:
@@ -45,6 +48,7 @@ class ReadPath:
     settings: dict[str, Any]
     ann: dict[int, AnnState]
     search_device: str
+    _default_knobs: Optional[tuple[dict[str, Any], planner.SearchKnobs]] = None
 
     # --- query ---------------------------------------------------------------------------
 
@@ -52,11 +56,13 @@ class ReadPath:
         return self.query_batch([req])[0]
 
     def query_batch(self, reqs: list[QueryRequest]) -> list[QueryResponse]:
-        """Answer several queries from one snapshot and one read transaction.
+        """Answer several queries from one snapshot and at most one read transaction.
 
         Queries that share their vector space, filter, search params and depth
         are searched together: one filter mask, then one BLAS product or one
-        faiss call for the whole group.
+        faiss call for the whole group. A query that needs nothing from LMDB
+        (no payload, no vector, a filter the payload indexes answer) opens no
+        transaction: ids and versions come from the snapshot.
         """
         for req in reqs:
             if req.prefetch:
@@ -65,13 +71,13 @@ class ReadPath:
                 raise Unsupported("lookup_from: is not supported yet")
         snap = self.snapshot
         out: list[Optional[QueryResponse]] = [None] * len(reqs)
-        with self.env.read() as txn:
+        with ReadOnDemand(self.env) as reader:
             groups: dict[Any, list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]]] = {}
             for pos, req in enumerate(reqs):
                 if req.query is None:
-                    out[pos] = self._query_without_vector(txn, req)
+                    out[pos] = self._query_without_vector(reader.txn(), req)
                     continue
-                space, vector, exclude = self._query_vector(txn, req)
+                space, vector, exclude = self._query_vector(reader, req)
                 key: Any = pos
                 if len(reqs) > 1:
                     key = (
@@ -82,22 +88,22 @@ class ReadPath:
                     key = ("by-id", pos)  # its own point is left out: a mask of its own
                 groups.setdefault(key, []).append((pos, space, vector, exclude))
             for members in groups.values():
-                for pos, response in self._query_group(txn, snap, [reqs[m[0]] for m in members], members):
+                for pos, response in self._query_group(reader, snap, [reqs[m[0]] for m in members], members):
                     out[pos] = response
         return [r for r in out if r is not None]
 
     def _query_group(
-        self, txn: lmdb.Transaction, snap: Snapshot, reqs: list[QueryRequest],
+        self, reader: ReadOnDemand, snap: Snapshot, reqs: list[QueryRequest],
         members: list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]],
     ) -> list[tuple[int, QueryResponse]]:
         first = reqs[0]
         space = members[0][1]
         plan = Explain()
         t0 = time.perf_counter()
-        mask = self._filter_mask(txn, first.filter, snap)
+        mask = self._filter_mask(reader, first.filter, snap)
         exclude = members[0][3]
         if exclude is not None:
-            iid = self.tables.iid_of(txn, id_to_key(exclude))
+            iid = self.tables.iid_of(reader.txn(), id_to_key(exclude))
             if iid is not None and iid < snap.n:
                 if mask is None:
                     mask = np.ones(snap.n, dtype=bool)
@@ -116,13 +122,7 @@ class ReadPath:
             if req.score_threshold is not None:
                 t = req.score_threshold
                 hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
-            stored_points = self.tables.get_many(txn, [iid for _, iid in hits])
-            points = [
-                self._scored(txn, stored, score, req.with_payload, req.with_vector)
-                for (score, _), stored in zip(hits, stored_points)
-                if stored is not None  # None: deleted after this search's snapshot was taken
-            ]
-            out.append((pos, QueryResponse(points=points)))
+            out.append((pos, QueryResponse(points=self._scored_hits(reader, snap, hits, req))))
         plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
         if any(r.explain for r in reqs):
             details = plan.as_dict()
@@ -132,7 +132,36 @@ class ReadPath:
                     response.explain = details
         return out
 
+    def _scored_hits(
+        self, reader: ReadOnDemand, snap: Snapshot, hits: list[tuple[float, int]], req: QueryRequest
+    ) -> list[ScoredPoint]:
+        """The API's points for ``(score, internal id)`` hits, best first."""
+        iids = [iid for _, iid in hits]
+        if _nothing_stored_wanted(req.with_payload) and _nothing_stored_wanted(req.with_vector):
+            # ids and versions as of the search's snapshot: no transaction, no B-tree lookups
+            where = np.asarray(iids, dtype=np.int64)
+            return _POINTS.validate_python([  # one validator call for all hits
+                {"id": point_id, "version": version, "score": score}
+                for (score, _), point_id, version in zip(hits, snap.ids.ids_of(where), snap.ids.versions_of(where))
+            ])
+        txn = reader.txn()
+        return [
+            self._scored(txn, stored, score, req.with_payload, req.with_vector)
+            for (score, _), stored in zip(hits, self.tables.get_many(txn, iids))
+            if stored is not None  # None: deleted after this search's snapshot was taken
+        ]
+
     def _knobs(self, req: QueryRequest) -> planner.SearchKnobs:
+        if req.params is None:  # the common case: the collection's defaults, worked out once per settings
+            cached = self._default_knobs
+            if cached is not None and cached[0] is self.settings and cached[1].device == self.search_device:
+                return cached[1]
+            knobs = self._knobs_for(req)
+            self._default_knobs = (self.settings, knobs)
+            return knobs
+        return self._knobs_for(req)
+
+    def _knobs_for(self, req: QueryRequest) -> planner.SearchKnobs:
         cfg = self.settings["hnsw_config"]
         index_cfg = index_config(self.settings)
         params = req.params
@@ -151,7 +180,7 @@ class ReadPath:
         )
 
     def _query_vector(
-        self, txn: lmdb.Transaction, req: QueryRequest
+        self, reader: ReadOnDemand, req: QueryRequest
     ) -> tuple[VectorSpace, np.ndarray, Optional[PointId]]:
         query = req.query
         if isinstance(query, NearestQuery):
@@ -165,6 +194,7 @@ class ReadPath:
         if isinstance(query, SparseVector):
             raise Unsupported("query: sparse vectors are not supported yet")
         if isinstance(query, (int, str)):
+            txn = reader.txn()
             stored = self._lookup(txn, query)
             if stored is None:
                 raise NotFound(f"No point with id {query} found")
@@ -178,7 +208,7 @@ class ReadPath:
             query = np.asarray(query, dtype=np.float32)
         if query.ndim != 1:
             raise InvalidInput(f"query: expected one vector, got an array of shape {query.shape}")
-        return space, prepare_rows(query[None, :], space, "query")[0], None
+        return space, prepare_query(query, space, "query"), None
 
     def _query_without_vector(self, txn: lmdb.Transaction, req: QueryRequest) -> QueryResponse:
         """No ``query``: a filtered scroll in id order, every score 1.0 (as Qdrant's local mode)."""
@@ -186,7 +216,7 @@ class ReadPath:
         points = [self._scored(txn, p, 1.0, req.with_payload, req.with_vector) for p in records[req.offset :]]
         return QueryResponse(points=points)
 
-    def _filter_mask(self, txn: lmdb.Transaction, flt: Optional[Filter], snap: Snapshot) -> Optional[np.ndarray]:
+    def _filter_mask(self, reader: ReadOnDemand, flt: Optional[Filter], snap: Snapshot) -> Optional[np.ndarray]:
         """Bool mask over internal ids ``< snap.n`` of the points that pass ``flt`` (None: no filter).
 
         Payload indexes answer what they can: wholly (a mask, no payload read),
@@ -201,6 +231,7 @@ class ReadPath:
         if exact is not None:
             return exact & snap.alive[: snap.n]
         view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
+        txn = reader.txn()
         mask = np.zeros(snap.n, dtype=bool)
         candidates = self.payload_index.candidates_mask(flt, snap.n)
         if candidates is not None:
@@ -253,8 +284,8 @@ class ReadPath:
         snap = self.snapshot
         if req.filter is None or compile_filter(req.filter) is None:
             return snap.count
-        with self.env.read() as txn:
-            mask = self._filter_mask(txn, req.filter, snap)
+        with ReadOnDemand(self.env) as reader:
+            mask = self._filter_mask(reader, req.filter, snap)
         return int(np.count_nonzero(mask))
 
     def retrieve(self, req: PointRequest) -> list[Record]:
@@ -302,6 +333,31 @@ class ReadPath:
         if list(out) == [DEFAULT_VECTOR]:
             return out[DEFAULT_VECTOR]
         return out
+
+
+class ReadOnDemand:
+    """A read transaction opened on first use and closed with the block."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._stack = contextlib.ExitStack()
+        self._txn: Optional[lmdb.Transaction] = None
+
+    def txn(self) -> lmdb.Transaction:
+        if self._txn is None:
+            self._txn = self._stack.enter_context(self._env.read())
+        return self._txn
+
+    def __enter__(self) -> ReadOnDemand:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+
+def _nothing_stored_wanted(selector: Any) -> bool:
+    """``with_payload`` / ``with_vector`` that asks for nothing (an empty list still asks for ``{}``)."""
+    return selector is None or selector is False
 
 
 def _payload_out(point: StoredPoint, with_payload: Any) -> Any:

@@ -15,6 +15,7 @@ in memory. The file is derived data: it is rebuilt from LMDB on every open.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from vecdb.config import DEFAULT_VECTOR, VectorSpace
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.models.collections import Distance
 from vecdb.models.points import SparseVector
+from vecdb.point_ids import PointIds
+from vecdb.storage.points import IdChunk
 
 _MIN_CAPACITY = 1024
 
@@ -63,8 +66,34 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     return np.ascontiguousarray(matrix)
 
 
+def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndarray:
+    """:func:`prepare_rows` for one 1-d query vector, in a few numpy calls: a query's whole cost
+    is a fraction of a millisecond, so its validation must not be a visible part of it."""
+    if len(vector) != space.size:
+        raise InvalidInput(f"{field}: Vector dimension error: expected dim: {space.size}, got {len(vector)}")
+    query = np.ascontiguousarray(vector, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq_norm = float(np.dot(query, query))  # finite only if every component is (or an overflow: checked)
+    if not math.isfinite(sq_norm) and not np.isfinite(query).all():
+        raise InvalidInput(f"{field}: vector contains NaN or infinite components")
+    if space.distance is Distance.COSINE:
+        if sq_norm == 0:
+            return query.copy()
+        if math.isfinite(sq_norm):
+            return query * np.float32(1.0 / math.sqrt(sq_norm))  # type: ignore[no-any-return]
+        return normalise(query[None, :])[0]  # the squared norm overflowed float32
+    return query
+
+
 def normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    """Rows scaled to unit length (zero rows stay zero), also rows whose squared norm overflows float32."""
+    with np.errstate(over="ignore"):
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    huge = ~np.isfinite(norms[:, 0])
+    if huge.any():  # finite rows (checked before) past ~1.8e19: scale by their largest component first
+        matrix = matrix.copy()
+        matrix[huge] /= np.abs(matrix[huge]).max(axis=1, keepdims=True)
+        norms[huge] = np.linalg.norm(matrix[huge], axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return (matrix / norms).astype(np.float32, copy=False)
 
@@ -153,6 +182,7 @@ class Snapshot:
     alive: np.ndarray  # bool [capacity]
     count: int
     spaces: tuple[SpaceData, ...]
+    ids: PointIds  # external id and version of each internal id
     stores: tuple[RowStore, ...] = ()  # per space; empty: all in memory
 
     def live(self, space: int, lo: int = 0) -> np.ndarray:
@@ -164,19 +194,25 @@ class Snapshot:
 
     @staticmethod
     def empty(spaces: list[VectorSpace], stores: Sequence[RowStore] = ()) -> Snapshot:
-        return Snapshot.loaded(spaces, 0, np.zeros(0, dtype=np.int64), (), stores)
+        return Snapshot.loaded(spaces, 0, (), (), stores)
 
     @staticmethod
     def loaded(
-        spaces: list[VectorSpace], next_iid: int, born: np.ndarray,
+        spaces: list[VectorSpace], next_iid: int, id_chunks: Iterable[IdChunk],
         chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], stores: Sequence[RowStore] = (),
     ) -> Snapshot:
-        """The snapshot of a collection read from storage: ``chunks`` of ``(space, ids, rows)``.
+        """The snapshot of a collection read from storage: the live points' ``id_chunks``, then
+        ``chunks`` of ``(space, ids, rows)``.
 
         Rows are copied into memory numpy allocates itself (or the space's file):
         a matrix left in the bytes LMDB's values were joined into scanned ~25% slower.
         """
         capacity = max(next_iid, _MIN_CAPACITY)
+        ids = PointIds.empty(capacity)
+        alive = np.zeros(capacity, dtype=bool)
+        for part in id_chunks:
+            ids.put(part.iids, part.keys, part.versions)
+            alive[part.iids] = True
         store_list = tuple(stores) or tuple(_RAM for _ in spaces)
         matrices, presents, norms = [], [], []
         for s, store in zip(spaces, store_list, strict=True):
@@ -184,20 +220,18 @@ class Snapshot:
             matrices.append(store.allocate(s.index, capacity, s.size, None, 0))
             presents.append(np.zeros(capacity, dtype=bool))
             norms.append(np.zeros(capacity, dtype=np.float32))
-        for space, ids, rows in chunks:
-            where: Any = ids
-            if len(ids) and ids[-1] - ids[0] + 1 == len(ids):
-                where = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of ids: one block copy
+        for space, iids, rows in chunks:
+            where: Any = iids
+            if len(iids) and iids[-1] - iids[0] + 1 == len(iids):
+                where = slice(int(iids[0]), int(iids[-1]) + 1)  # a run of ids: one block copy
             matrices[space][where] = rows
             norms[space][where] = np.einsum("ij,ij->i", rows, rows)
             presents[space][where] = True
-        alive = np.zeros(capacity, dtype=bool)
-        alive[born] = True
         datas = tuple(
             SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])))
             for m, p, q in zip(matrices, presents, norms, strict=True)
         )
-        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, tuple(stores))
+        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores))
 
     def apply(
         self,
@@ -205,15 +239,24 @@ class Snapshot:
         born: np.ndarray,
         died: np.ndarray,
         rows: dict[int, tuple[np.ndarray, np.ndarray]],
+        *,
+        born_keys: Sequence[bytes],
+        version: int,
+        touched: Sequence[int] = (),
     ) -> Snapshot:
-        """Return the snapshot after one committed write.
+        """Return the snapshot after one committed write (its sequence number: ``version``).
 
-        ``born``: new internal ids; ``died``: ids that were deleted or replaced
-        (may include ids born in the same write); ``rows``: space -> (ids, rows).
+        ``born``: new internal ids, ``born_keys`` their external id keys; ``died``:
+        ids that were deleted or replaced (may include ids born in the same
+        write); ``rows``: space -> (ids, rows); ``touched``: ids whose payload
+        alone changed (a new version, same internal id).
         """
         capacity = len(self.alive)
         if next_iid > capacity:
             capacity = max(next_iid, 2 * capacity)
+        point_ids = self.ids if capacity == self.ids.capacity else self.ids.grown(capacity, self.n)
+        point_ids.put(born, born_keys, version)
+        point_ids.set_version(touched, version)
         alive = _grown(self.alive, capacity, self.n)
         alive[born] = True
         alive[died] = False
@@ -236,7 +279,7 @@ class Snapshot:
             live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
             spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
-        return Snapshot(next_iid, alive, count, tuple(spaces), self.stores)
+        return Snapshot(next_iid, alive, count, tuple(spaces), point_ids, self.stores)
 
 
 def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:

@@ -126,7 +126,10 @@ class WriteTxn:
         self.next_iid: int = counters["next_iid"]
         self.seq: int = counters["seq"] + 1
         self.born: list[int] = []
+        self.born_keys: list[bytes] = []
         self.died: list[int] = []
+        self.touched: list[int] = []
+        """Internal ids whose payload alone was rewritten (a new version, same internal id)."""
         self.payload_writes: list[tuple[int, Any]] = []
         """(iid, payload JSON bytes, dict, or None when the iid died), in order, for payload indexes."""
         self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
@@ -164,6 +167,7 @@ class WriteTxn:
         for space, (positions, rows) in vectors.items():
             self.rows[space].append((positions + first, rows))
         self.born.extend(range(first, self.next_iid))
+        self.born_keys.extend(keys)
 
     def remove(self, point: StoredPoint) -> None:
         self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
@@ -174,6 +178,7 @@ class WriteTxn:
         """Payload-only change: same internal id (vectors and indexes are untouched), new version."""
         self.tables.put(self.txn, point.iid, self.seq, id_to_key(point.id), encode_payload(payload, "payload"))
         self.payload_writes.append((point.iid, payload))
+        self.touched.append(point.iid)
 
     def vectors_of(self, point: StoredPoint) -> dict[int, np.ndarray]:
         out = {}
@@ -239,7 +244,8 @@ class WritePath:
                     [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
                 )
             self.snapshot = self.snapshot.apply(
-                w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows
+                w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows,
+                born_keys=w.born_keys, version=w.seq, touched=w.touched,
             )
         self.written()
         return w.seq, result

@@ -118,7 +118,14 @@ class HnswIndex:
             params.efSearch = ef
             keep = np.packbits(allowed, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # size in bytes
-        dist, pos = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        n = len(queries)
+        if queries.ndim != 2 or queries.shape[1] != self.index.d:
+            raise ValueError(f"queries must be [n, {self.index.d}], got {queries.shape}")
+        dist = np.empty((n, k), dtype=np.float32)
+        pos = np.empty((n, k), dtype=np.int64)
+        # faiss's own search wrapper, minus its checks (a few microseconds of a sub-millisecond query)
+        self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(pos), params)
         del keep  # the bitmap had to outlive the search
         ids = self.labels[pos]
         if (pos < 0).any():

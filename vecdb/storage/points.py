@@ -3,8 +3,11 @@
 Named databases:
 
 * ``meta``     -- format marker, collection config (JSON), counters.
-* ``ids``      -- external id key (see :mod:`vecdb.ids`) -> internal id. Its
-  cursor order is Qdrant's scroll order.
+* ``ids``      -- external id key (see :mod:`vecdb.ids`) -> ``internal id (u64) | version (u64)``.
+  Its cursor order is Qdrant's scroll order. The version rides along so that
+  opening a collection learns every point's id and version from this small
+  table alone, without reading payloads. (Collections written before versions
+  were kept here hold the internal id alone; they are read from ``points``.)
 * ``points``   -- internal id -> ``version (u64) | key length (u8) | key | payload JSON``.
 * ``vectors``  -- internal id + vector-space index -> raw little-endian float32.
 
@@ -34,6 +37,7 @@ FORMAT = b"vecdb-collection/1"
 _IID = struct.Struct(">Q")
 _VEC_KEY = struct.Struct(">QH")
 _HEADER = struct.Struct(">QB")
+_ID_VALUE = struct.Struct(">QQ")
 
 
 def iid_key(iid: int) -> bytes:
@@ -45,7 +49,12 @@ def vector_key(iid: int, space: int) -> bytes:
 
 
 def decode_iid(raw: bytes) -> int:
-    return int(_IID.unpack(raw)[0])
+    """The internal id of a ``points`` key or an ``ids`` value (which may carry a version after it)."""
+    return int(_IID.unpack_from(raw)[0])
+
+
+def id_value(iid: int, version: int) -> bytes:
+    return _ID_VALUE.pack(iid, version)
 
 
 def encode_record(version: int, key: bytes, payload_json: bytes) -> bytes:
@@ -71,6 +80,15 @@ def decode_record(iid: int, raw: bytes) -> StoredPoint:
     start = _HEADER.size
     key = raw[start : start + key_len]
     return StoredPoint(iid, key_to_id(key), version, raw[start + key_len :])
+
+
+@dataclass(slots=True)
+class IdChunk:
+    """Part of the ``ids`` table: positions align across the three."""
+
+    iids: np.ndarray  # int64
+    versions: np.ndarray  # int64
+    keys: list[bytes]  # external id keys (vecdb.ids.id_to_key)
 
 
 def _check_appended(result: tuple[int, int], expected: int, table: str) -> None:
@@ -127,7 +145,7 @@ class PointsTables:
         return [None if (raw := found.get(key)) is None else decode_record(iid, raw) for iid, key in zip(iids, keys)]
 
     def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
-        txn.put(key, iid_key(iid), db=self.ids)
+        txn.put(key, id_value(iid, version), db=self.ids)
         txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
 
     def put_new(
@@ -142,8 +160,9 @@ class PointsTables:
         """
         iid_keys = [_IID.pack(first_iid + i) for i in range(len(keys))]
         head = _HEADER.pack
+        pack_id = _ID_VALUE.pack
         with txn.cursor(db=self.ids) as cur:
-            cur.putmulti(list(zip(keys, iid_keys)))
+            cur.putmulti([(k, pack_id(first_iid + i, version)) for i, k in enumerate(keys)])
         records = [head(version, len(k)) + k + p for k, p in zip(keys, payloads)]
         with txn.cursor(db=self.points) as cur:
             _check_appended(cur.putmulti(list(zip(iid_keys, records)), append=True), len(records), "points")
@@ -188,10 +207,38 @@ class PointsTables:
         for _, raw_iid in cursor:
             yield decode_iid(raw_iid)
 
-    def live_iids(self, txn: lmdb.Transaction) -> np.ndarray:
-        """Every stored internal id, ascending, read from the keys alone (no record decoding)."""
-        keys = list(txn.cursor(db=self.points).iternext(keys=True, values=False))
-        return np.frombuffer(b"".join(keys), dtype=">u8").astype(np.int64)
+    def id_chunks(self, txn: lmdb.Transaction, rows: int = 65536) -> Iterator[IdChunk]:
+        """Every live point's internal id, version and external id, from the ``ids`` table alone,
+        in chunks of at most ``rows`` (in external-id order)."""
+        cursor = txn.cursor(db=self.ids)
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for key, value in cursor.iternext(keys=True, values=True):
+            keys.append(key)
+            values.append(value)
+            if len(keys) == rows:
+                yield self._id_chunk(txn, keys, values)
+                keys, values = [], []
+        if keys:
+            yield self._id_chunk(txn, keys, values)
+
+    def _id_chunk(self, txn: lmdb.Transaction, keys: list[bytes], values: list[bytes]) -> IdChunk:
+        if all(len(v) == _ID_VALUE.size for v in values):
+            pairs = np.frombuffer(b"".join(values), dtype=">u8").reshape(len(values), 2).astype(np.int64)
+            iids, versions = pairs[:, 0].copy(), pairs[:, 1].copy()
+        else:  # written before versions were kept beside the internal id: read them from the records
+            iids = np.array([decode_iid(v) for v in values], dtype=np.int64)
+            versions = np.array(
+                [_ID_VALUE.unpack(v)[1] if len(v) == _ID_VALUE.size else self._stored_version(txn, v)
+                 for v in values], dtype=np.int64,
+            )
+        return IdChunk(iids, versions, keys)
+
+    def _stored_version(self, txn: lmdb.Transaction, raw_iid: bytes) -> int:
+        raw = txn.get(raw_iid[: _IID.size], db=self.points)
+        if raw is None:
+            raise Corruption(f"ids: internal id {decode_iid(raw_iid)} has no points record")
+        return int(_HEADER.unpack_from(raw)[0])
 
     def vector_chunks(
         self, txn: lmdb.Transaction, sizes: list[int], rows: int = 65536
