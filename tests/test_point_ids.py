@@ -80,7 +80,10 @@ def test_collection_written_before_versions_were_kept_in_the_ids_table(tmp_path)
     with vecdb.Client(path=tmp_path) as client:
         hits = _assert_memory_matches_records(client, vectors[0])
         assert {p.id: p.version for p in hits} == {i: (2 if i == 4 else 1) for i in range(10)}
-        client.upsert("c", points=[{"id": 4, "vector": vectors[4].tolist()}])  # mixed layouts from here on
+        coll = client.service.db.get("c")
+        with coll.env.read() as txn:  # the first open rewrote them in the current layout
+            assert {len(v) for _, v in txn.cursor(db=coll.tables.ids)} == {16}
+        client.upsert("c", points=[{"id": 4, "vector": vectors[4].tolist()}])
     with vecdb.Client(path=tmp_path) as client:
         hits = _assert_memory_matches_records(client, vectors[0])
         assert {p.id: p.version for p in hits}[4] == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,7 +47,7 @@ from vecdb.payload_index import PayloadIndex
 from vecdb.planner import AnnState
 from vecdb.read_path import ReadPath
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
-from vecdb.storage.points import POINTS_DBS, PointsTables
+from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables
 from vecdb.vectors import FileRowStore, RowStore, Snapshot
 from vecdb.write_path import PreparedPoints, WritePath, WriteTxn
 
@@ -122,9 +123,19 @@ class Collection(WritePath, ReadPath):
                 raise Corruption(f"collection directory {self.path} holds no collection")
             self._use_settings(self.tables.get_meta_json(txn, "config"))
             next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
-            id_chunks = self.tables.id_chunks(txn)
+            legacy = False
+
+            def id_chunks() -> Iterator[IdChunk]:
+                nonlocal legacy
+                for chunk in self.tables.id_chunks(txn):
+                    legacy |= chunk.legacy
+                    yield chunk
+
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
-            self.snapshot = Snapshot.loaded(self.spaces, next_iid, id_chunks, chunks, self._row_stores())
+            self.snapshot = Snapshot.loaded(self.spaces, next_iid, id_chunks(), chunks, self._row_stores())
+        if legacy:  # once: later opens read versions from the ids table alone
+            upgraded = self.env.write(self.tables.upgrade_ids)
+            log.info("collection %s: stored the version beside %d internal ids", self.name, upgraded)
         self._build_payload_index(self.settings.get("payload_schema") or {})
         with self.env.read() as txn:
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}

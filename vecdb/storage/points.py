@@ -89,6 +89,7 @@ class IdChunk:
     iids: np.ndarray  # int64
     versions: np.ndarray  # int64
     keys: list[bytes]  # external id keys (vecdb.ids.id_to_key)
+    legacy: bool = False  # some values held the internal id alone (see PointsTables.upgrade_ids)
 
 
 def _check_appended(result: tuple[int, int], expected: int, table: str) -> None:
@@ -232,7 +233,17 @@ class PointsTables:
                 [_ID_VALUE.unpack(v)[1] if len(v) == _ID_VALUE.size else self._stored_version(txn, v)
                  for v in values], dtype=np.int64,
             )
+            return IdChunk(iids, versions, keys, legacy=True)
         return IdChunk(iids, versions, keys)
+
+    def upgrade_ids(self, txn: lmdb.Transaction) -> int:
+        """Rewrite ``ids`` values that hold the internal id alone as ``internal id | version``
+        (once per store written before versions were kept there); returns how many changed."""
+        legacy = [(k, v) for k, v in txn.cursor(db=self.ids).iternext(keys=True, values=True)
+                  if len(v) != _ID_VALUE.size]
+        for key, value in legacy:
+            txn.put(key, id_value(decode_iid(value), self._stored_version(txn, value)), db=self.ids)
+        return len(legacy)
 
     def _stored_version(self, txn: lmdb.Transaction, raw_iid: bytes) -> int:
         raw = txn.get(raw_iid[: _IID.size], db=self.points)
