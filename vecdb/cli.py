@@ -24,6 +24,8 @@ def serve(
     port: int = typer.Option(ServerSettings.port, envvar="VECDB_PORT", help="TCP port of the REST API."),
     log_level: str = typer.Option(ServerSettings.log_level, envvar="VECDB_LOG_LEVEL", help="debug, info, warning or error."),
     api_key: Optional[str] = typer.Option(None, envvar="VECDB_API_KEY", help="Require this key on every route but / and health checks."),
+    read_only_api_key: Optional[str] = typer.Option(None, envvar="VECDB_READ_ONLY_API_KEY", help="A key that may only read (writes with it get 403)."),
+    cors_origins: str = typer.Option("", envvar="VECDB_CORS_ORIGINS", help="Comma-separated origins browsers may call from ('*' for any); CORS is off when empty."),
     max_request_bytes: int = typer.Option(ServerSettings.max_request_bytes, envvar="VECDB_MAX_REQUEST_BYTES", help="Largest request body accepted (413 beyond)."),
 ) -> None:
     """Serve the Qdrant-compatible REST API over the data directory at PATH."""
@@ -34,6 +36,8 @@ def serve(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServerSettings(path=path, host=host, port=port, log_level=log_level, api_key=api_key,
+                              read_only_api_key=read_only_api_key,
+                              cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
                               max_request_bytes=max_request_bytes)
     try:
         application = create_app(settings)

@@ -8,6 +8,7 @@ from typing import Optional
 
 import orjson
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse, Response
 
 from vecdb import __version__
@@ -48,7 +49,11 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
     for path in ("/healthz", "/livez", "/readyz"):
         app.add_api_route(path, _health(path.strip("/")), methods=["GET"], tags=["service"], response_class=PlainTextResponse)
 
-    app.add_middleware(ServerMiddleware, max_body=settings.max_request_bytes, api_key=settings.api_key)
+    app.add_middleware(ServerMiddleware, max_body=settings.max_request_bytes, api_key=settings.api_key,
+                       read_only_api_key=settings.read_only_api_key)
+    if settings.cors_origins:  # outermost, so that preflight requests need no API key
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])
     return app
 
 

@@ -7,6 +7,7 @@ stays in microseconds and streamed bodies can be cut off at the limit.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from typing import Any, Optional
 
@@ -17,6 +18,15 @@ from vecdb.api.errors import error_response
 
 OPEN_PATHS = {"/", "/healthz", "/livez", "/readyz"}
 """Routes served without an API key, as Qdrant does."""
+
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+_READ_POSTS = re.compile(r"^/collections/[^/]+/points(/(scroll|count|query|query/batch|search|search/batch))?$")
+"""POST routes that only read (retrieve, scroll, count, query, search): a read-only key may call them."""
+
+
+def is_read_only_request(method: str, path: str) -> bool:
+    """Whether a request changes nothing, so that a read-only API key may make it."""
+    return method in _READ_METHODS or (method == "POST" and _READ_POSTS.match(path) is not None)
 
 
 def _too_large_message(max_body: int) -> str:
@@ -36,10 +46,20 @@ class _BodyTooLarge(HTTPException):
 
 
 class ServerMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, api_key: Optional[str]) -> None:
+    """Request timing, the body size limit and API keys (Qdrant's ``api-key`` header or a Bearer token).
+
+    With a key configured every route but :data:`OPEN_PATHS` needs one: 401
+    without a valid key; 403 when the read-only key is used for a write. Keys
+    are compared in constant time and never logged.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, api_key: Optional[str], read_only_api_key: Optional[str] = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.api_key = api_key.encode() if api_key else None
+        self.read_only_api_key = read_only_api_key.encode() if read_only_api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,9 +67,15 @@ class ServerMiddleware:
             return
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
-        if self.api_key is not None and scope["path"] not in OPEN_PATHS and not self._authorised(scope):
-            await _plain(send, 401, b"Must provide an API key or an Authorization bearer token")
-            return
+        if (self.api_key is not None or self.read_only_api_key is not None) and scope["path"] not in OPEN_PATHS:
+            access = self._access(scope)
+            if access is None:
+                await _plain(send, 401, b"Must provide a valid API key or an Authorization bearer token")
+                return
+            if access == "read" and not is_read_only_request(scope["method"], scope["path"]):
+                await _send_response(send, error_response(
+                    403, f"Forbidden: the read-only API key cannot {scope['method']} {scope['path']}", started))
+                return
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
@@ -79,16 +105,20 @@ class ServerMiddleware:
             if not response_started:
                 await self._too_large(send, started)
 
-    def _authorised(self, scope: Scope) -> bool:
-        assert self.api_key is not None
+    def _access(self, scope: Scope) -> Optional[str]:
+        """``"full"``, ``"read"`` or None (no valid key) for the key the request presents."""
+        presented: Optional[bytes] = None
         for name, value in scope.get("headers", []):
-            if name == b"api-key" and hmac.compare_digest(value, self.api_key):
-                return True
-            if name == b"authorization" and value[:7].lower() == b"bearer " and hmac.compare_digest(
-                value[7:].strip(), self.api_key
-            ):
-                return True
-        return False
+            if name == b"api-key":
+                presented = value
+            elif name == b"authorization" and value[:7].lower() == b"bearer " and presented is None:
+                presented = value[7:].strip()
+        if presented is None:
+            return None
+        # both comparisons always run, each in constant time: the answer's timing says nothing of either key
+        full = self.api_key is not None and hmac.compare_digest(presented, self.api_key)
+        read = self.read_only_api_key is not None and hmac.compare_digest(presented, self.read_only_api_key)
+        return "full" if full else "read" if read else None
 
     async def _too_large(self, send: Send, started: float) -> None:
         response = error_response(413, _too_large_message(self.max_body), started)

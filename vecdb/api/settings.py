@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 
@@ -15,7 +15,12 @@ class ServerSettings:
     port: int = 6333
     """Qdrant's REST port, so clients work with their defaults."""
     log_level: str = "info"
-    api_key: Optional[str] = None
+    api_key: Optional[str] = field(default=None, repr=False)
     """When set, every route but ``/`` and the health checks requires it (``api-key`` header or Bearer token)."""
+    read_only_api_key: Optional[str] = field(default=None, repr=False)
+    """A second key that may only read (GET, retrieve, scroll, count, query, search); writes with it get 403.
+    Alone (without ``api_key``) it makes the server read-only to every client."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins a browser may call the API from (``*`` for any); none by default: CORS stays off."""
     max_request_bytes: int = 32 * 1024 * 1024
     """Largest accepted request body (Qdrant's default); larger bodies get 413."""
