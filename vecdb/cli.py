@@ -27,6 +27,7 @@ def serve(
     read_only_api_key: Optional[str] = typer.Option(None, envvar="VECDB_READ_ONLY_API_KEY", help="A key that may only read (writes with it get 403)."),
     cors_origins: str = typer.Option("", envvar="VECDB_CORS_ORIGINS", help="Comma-separated origins browsers may call from ('*' for any); CORS is off when empty."),
     max_request_bytes: int = typer.Option(ServerSettings.max_request_bytes, envvar="VECDB_MAX_REQUEST_BYTES", help="Largest request body accepted (413 beyond)."),
+    max_collection_bytes: int = typer.Option(ServerSettings.max_collection_bytes, envvar="VECDB_MAX_COLLECTION_BYTES", help="Largest LMDB map of one collection; writes beyond it get 507."),
 ) -> None:
     """Serve the Qdrant-compatible REST API over the data directory at PATH."""
     import uvicorn
@@ -38,7 +39,7 @@ def serve(
     settings = ServerSettings(path=path, host=host, port=port, log_level=log_level, api_key=api_key,
                               read_only_api_key=read_only_api_key,
                               cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
-                              max_request_bytes=max_request_bytes)
+                              max_request_bytes=max_request_bytes, max_collection_bytes=max_collection_bytes)
     try:
         application = create_app(settings)
     except VecdbError as exc:

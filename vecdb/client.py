@@ -8,6 +8,7 @@ from typing import Any
 from vecdb.client_base import ClientBase
 from vecdb.database import Database
 from vecdb.service import LocalService
+from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
 
 DEFAULT_PATH = "./vecdb_data"
 
@@ -20,8 +21,12 @@ class Client(ClientBase):
     use it as a context manager) to release the directory.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_PATH, **_: Any) -> None:
-        self._service = LocalService(Database(path))
+    def __init__(
+        self, path: str | Path = DEFAULT_PATH, *, max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE, **_: Any
+    ) -> None:
+        """``max_collection_bytes``: the largest LMDB map of one collection (as ``vecdb serve``'s flag);
+        a write past it raises :class:`vecdb.errors.StorageFull` and changes nothing."""
+        self._service = LocalService(Database(path, max_map_size=max_collection_bytes))
 
     @property
     def service(self) -> LocalService:

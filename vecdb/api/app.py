@@ -35,7 +35,8 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         version=__version__,
         description="Vector similarity database with a Qdrant-compatible REST API.",
     )
-    app.state.service = service if service is not None else LocalService(Database(settings.path))
+    app.state.service = service if service is not None else LocalService(
+        Database(settings.path, max_map_size=settings.max_collection_bytes))
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(routes_collections.router)

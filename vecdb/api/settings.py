@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -24,3 +26,6 @@ class ServerSettings:
     """Origins a browser may call the API from (``*`` for any); none by default: CORS stays off."""
     max_request_bytes: int = 32 * 1024 * 1024
     """Largest accepted request body (Qdrant's default); larger bodies get 413."""
+    max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE
+    """Largest LMDB map of one collection (its maps start small and double as they fill, up to this);
+    a write past it gets 507 and changes nothing, and the store stays readable."""
