@@ -27,6 +27,9 @@ def serve(
     read_only_api_key: Optional[str] = typer.Option(None, envvar="VECDB_READ_ONLY_API_KEY", help="A key that may only read (writes with it get 403)."),
     cors_origins: str = typer.Option("", envvar="VECDB_CORS_ORIGINS", help="Comma-separated origins browsers may call from ('*' for any); CORS is off when empty."),
     max_request_bytes: int = typer.Option(ServerSettings.max_request_bytes, envvar="VECDB_MAX_REQUEST_BYTES", help="Largest request body accepted (413 beyond)."),
+    max_batch_points: int = typer.Option(ServerSettings.max_batch_points, envvar="VECDB_MAX_BATCH_POINTS", help="Points one write request may carry (400 beyond)."),
+    max_payload_bytes: int = typer.Option(ServerSettings.max_payload_bytes, envvar="VECDB_MAX_PAYLOAD_BYTES", help="Bytes of one point's payload as JSON (400 beyond)."),
+    max_results: int = typer.Option(ServerSettings.max_results, envvar="VECDB_MAX_RESULTS", help="limit + offset of one query, search or scroll (400 beyond)."),
     max_collection_bytes: int = typer.Option(ServerSettings.max_collection_bytes, envvar="VECDB_MAX_COLLECTION_BYTES", help="Largest LMDB map of one collection; writes beyond it get 507."),
 ) -> None:
     """Serve the Qdrant-compatible REST API over the data directory at PATH."""
@@ -39,7 +42,9 @@ def serve(
     settings = ServerSettings(path=path, host=host, port=port, log_level=log_level, api_key=api_key,
                               read_only_api_key=read_only_api_key,
                               cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
-                              max_request_bytes=max_request_bytes, max_collection_bytes=max_collection_bytes)
+                              max_request_bytes=max_request_bytes, max_collection_bytes=max_collection_bytes,
+                              max_batch_points=max_batch_points, max_payload_bytes=max_payload_bytes,
+                              max_results=max_results)
     try:
         application = create_app(settings)
     except VecdbError as exc:

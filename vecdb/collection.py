@@ -17,6 +17,7 @@ from typing import Any, Optional
 from vecdb.config import apply_update, collection_config, index_config, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import gpu_available
+from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.collections import (
     CollectionInfo,
     CollectionStatus,
@@ -49,7 +50,7 @@ from vecdb.read_path import ReadPath
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables
 from vecdb.vectors import FileRowStore, RowStore, Snapshot
-from vecdb.write_path import PreparedPoints, WritePath, WriteTxn
+from vecdb.write_path import PreparedPoints, WritePath, WriteTxn, encode_payload
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,12 @@ VECTORS_DIR = "vectors"
 
 
 class Collection(WritePath, ReadPath):
-    def __init__(self, name: str, path: Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE) -> None:
+    def __init__(
+        self, name: str, path: Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE, limits: Limits = NO_LIMITS,
+    ) -> None:
         self.name = name
         self.path = path
+        self.limits = limits
         self.env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
         self.tables = PointsTables(self.env.dbs)
         self._write_lock = threading.Lock()
@@ -258,13 +262,20 @@ class Collection(WritePath, ReadPath):
     # --- writes (one durable transaction each) --------------------------------------------
 
     def upsert(self, op: PointInsertOperations) -> int:
-        prepared = PreparedPoints.from_request(op, self.spaces)
+        prepared = self._prepared(op, "points")
         return self._write(lambda w: self._upsert(w, op, prepared))[0]
+
+    def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
+        prepared = PreparedPoints.from_request(op, self.spaces)
+        self.limits.check_points(len(prepared.ids), field)
+        self.limits.check_payloads(prepared.payloads, f"{field}.payload")
+        return prepared
 
     def delete(self, selector: PointsSelector) -> int:
         return self._write(lambda w: self._delete(w, selector))[0]
 
     def set_payload(self, req: SetPayload, overwrite: bool = False) -> int:
+        self.limits.check_payloads([encode_payload(req.payload, "payload")], "payload")
         return self._write(lambda w: self._set_payload(w, req, overwrite))[0]
 
     def delete_payload(self, req: DeletePayload) -> int:
@@ -282,9 +293,10 @@ class Collection(WritePath, ReadPath):
     def batch(self, operations: list[UpdateOperation]) -> int:
         """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
         prepared = [
-            PreparedPoints.from_request(op.upsert, self.spaces) if isinstance(op, UpsertOperation) else None
-            for op in operations
+            self._prepared(op.upsert, f"operations[{i}].upsert") if isinstance(op, UpsertOperation) else None
+            for i, op in enumerate(operations)
         ]
+        self.limits.check_points(sum(len(p.ids) for p in prepared if p is not None), "operations")
 
         def body(w: WriteTxn) -> None:
             for op, prep in zip(operations, prepared):

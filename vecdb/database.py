@@ -32,6 +32,7 @@ from vecdb.models.collections import (
     RenameAliasOperation,
 )
 from vecdb.storage.catalog import CATALOG_DBS, Catalog
+from vecdb.limits import NO_LIMITS, Limits
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.lock import DataDirLock
 
@@ -39,11 +40,14 @@ log = logging.getLogger(__name__)
 
 
 class Database:
-    def __init__(self, root: str | Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE) -> None:
+    def __init__(
+        self, root: str | Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE, limits: Limits = NO_LIMITS,
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = DataDirLock(self.root)
         self._max_map_size = max_map_size
+        self._limits = limits
         self._mutex = threading.RLock()  # guards the two dicts below and catalog changes
         try:
             self.catalog = Catalog(Environment(self.root / "catalog", CATALOG_DBS))
@@ -73,7 +77,7 @@ class Database:
                 log.error("collection %s is in the catalog but its directory is missing; dropping it", name)
                 self.catalog.remove_collection(name)
                 continue
-            self._collections[name] = Collection.open(name, path, max_map_size=self._max_map_size)
+            self._collections[name] = Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
 
     # --- collections ---------------------------------------------------------------------
 
@@ -105,7 +109,7 @@ class Database:
                 raise AlreadyExists(f"Collection `{name}` already exists!")
             path = self._collections_dir / name
             shutil.rmtree(path, ignore_errors=True)
-            coll = Collection.create(name, path, settings, max_map_size=self._max_map_size)
+            coll = Collection.create(name, path, settings, max_map_size=self._max_map_size, limits=self._limits)
             try:
                 self.catalog.add_collection(name)  # the commit that makes it exist
             except BaseException:

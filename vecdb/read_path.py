@@ -22,6 +22,7 @@ from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
 from vecdb.index.flat import higher_is_better
+from vecdb.limits import Limits
 from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
@@ -49,6 +50,7 @@ class ReadPath:
     ann: dict[int, AnnState]
     search_device: str
     _default_knobs: Optional[tuple[dict[str, Any], planner.SearchKnobs]] = None
+    limits: Limits
 
     # --- query ---------------------------------------------------------------------------
 
@@ -64,7 +66,8 @@ class ReadPath:
         (no payload, no vector, a filter the payload indexes answer) opens no
         transaction: ids and versions come from the snapshot.
         """
-        for req in reqs:
+        for i, req in enumerate(reqs):
+            self.limits.check_results(req.limit, req.offset, "limit" if len(reqs) == 1 else f"searches[{i}].limit")
             if req.prefetch:
                 raise Unsupported("prefetch: multi-stage queries are not supported yet")
             if req.lookup_from is not None:
@@ -255,6 +258,7 @@ class ReadPath:
         if req.order_by is not None:
             raise Unsupported("order_by: ordering by a payload field is not supported yet")
         limit = req.limit or DEFAULT_SCROLL_LIMIT
+        self.limits.check_results(limit, 0, "limit")
         with self.env.read() as txn:
             records, next_id = self._scan_ids(txn, compile_filter(req.filter), req.offset, limit)
             with_payload = True if req.with_payload is None else req.with_payload

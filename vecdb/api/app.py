@@ -15,7 +15,7 @@ from vecdb import __version__
 from vecdb.api import routes_collections, routes_points, routes_search
 from vecdb.api.errors import install_error_handlers
 from vecdb.api.middleware import ServerMiddleware
-from vecdb.api.settings import ServerSettings
+from vecdb.api.settings import ServerSettings, request_limits
 from vecdb.database import Database
 from vecdb.service import LocalService, VectorService
 
@@ -36,7 +36,7 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         description="Vector similarity database with a Qdrant-compatible REST API.",
     )
     app.state.service = service if service is not None else LocalService(
-        Database(settings.path, max_map_size=settings.max_collection_bytes))
+        Database(settings.path, max_map_size=settings.max_collection_bytes, limits=request_limits(settings)))
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(routes_collections.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from vecdb.limits import Limits
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
 
 
@@ -26,6 +27,17 @@ class ServerSettings:
     """Origins a browser may call the API from (``*`` for any); none by default: CORS stays off."""
     max_request_bytes: int = 32 * 1024 * 1024
     """Largest accepted request body (Qdrant's default); larger bodies get 413."""
+    max_batch_points: int = 10_000
+    """Points one write request may carry (an upsert, or all upserts of one ``points/batch``)."""
+    max_payload_bytes: int = 1024 * 1024
+    """Bytes of one point's payload as stored JSON."""
+    max_results: int = 10_000
+    """``limit + offset`` of one query, search or scroll (larger pages: page with ``offset``)."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE
     """Largest LMDB map of one collection (its maps start small and double as they fill, up to this);
     a write past it gets 507 and changes nothing, and the store stays readable."""
+
+
+def request_limits(settings: ServerSettings) -> Limits:
+    return Limits(max_points=settings.max_batch_points, max_payload_bytes=settings.max_payload_bytes,
+                  max_results=settings.max_results)
