@@ -211,16 +211,7 @@ class PointsTables:
     def id_chunks(self, txn: lmdb.Transaction, rows: int = 65536) -> Iterator[IdChunk]:
         """Every live point's internal id, version and external id, from the ``ids`` table alone,
         in chunks of at most ``rows`` (in external-id order)."""
-        cursor = txn.cursor(db=self.ids)
-        keys: list[bytes] = []
-        values: list[bytes] = []
-        for key, value in cursor.iternext(keys=True, values=True):
-            keys.append(key)
-            values.append(value)
-            if len(keys) == rows:
-                yield self._id_chunk(txn, keys, values)
-                keys, values = [], []
-        if keys:
+        for keys, values in _cursor_chunks(txn, self.ids, rows):
             yield self._id_chunk(txn, keys, values)
 
     def _id_chunk(self, txn: lmdb.Transaction, keys: list[bytes], values: list[bytes]) -> IdChunk:
@@ -256,22 +247,27 @@ class PointsTables:
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Every stored vector as ``(space, internal ids, float32 rows)`` chunks of at most ``rows`` entries,
         in key order: at most one chunk of bytes in memory beside what the caller keeps."""
-        cursor = txn.cursor(db=self.vectors)
-        keys: list[bytes] = []
-        values: list[bytes] = []
-        for key, value in cursor.iternext(keys=True, values=True):
-            keys.append(key)
-            values.append(value)
-            if len(keys) == rows:
-                yield from _split_chunk(keys, values, sizes)
-                keys, values = [], []
-        if keys:
+        for keys, values in _cursor_chunks(txn, self.vectors, rows):
             yield from _split_chunk(keys, values, sizes)
 
     def iter_vectors(self, txn: lmdb.Transaction) -> Iterator[tuple[int, int, bytes]]:
         for raw_key, raw in txn.cursor(db=self.vectors):
             iid, space = _VEC_KEY.unpack(raw_key)
             yield iid, space, raw
+
+
+def _cursor_chunks(txn: lmdb.Transaction, db: Any, rows: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """A table's ``(keys, values)`` in key order, at most ``rows`` at a time (bounded memory on open)."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    for key, value in txn.cursor(db=db).iternext(keys=True, values=True):
+        keys.append(key)
+        values.append(value)
+        if len(keys) == rows:
+            yield keys, values
+            keys, values = [], []
+    if keys:
+        yield keys, values
 
 
 def _split_chunk(
