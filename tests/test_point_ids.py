@@ -45,7 +45,7 @@ def test_ids_and_versions_from_memory_match_the_records(tmp_path, exact):
         client.create_collection("c", vectors_config={"size": DIM, "distance": "Euclid"},
                                  optimizers_config={"indexing_threshold": 1})
         client.upsert("c", points=[{"id": i, "vector": v.tolist(), "payload": {"n": n}}
-                                   for n, (i, v) in enumerate(zip(ids, vectors))])
+                                   for n, (i, v) in enumerate(zip(ids, vectors, strict=True))])
         client.upsert("c", points=[{"id": ids[3], "vector": vectors[3].tolist()},  # overwrite: new iid
                                    {"id": ids[25], "vector": vectors[25].tolist()}])
         client.set_payload("c", payload={"touched": True}, points=[ids[5], ids[30]])  # same iid, new version
