@@ -137,12 +137,11 @@ class Collection(WritePath, ReadPath):
 
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
             self.snapshot = Snapshot.loaded(self.spaces, next_iid, id_chunks(), chunks, self._row_stores())
+            manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
         if legacy:  # once: later opens read versions from the ids table alone
             upgraded = self.env.write(self.tables.upgrade_ids)
             log.info("collection %s: stored the version beside %d internal ids", self.name, upgraded)
         self._build_payload_index(self.settings.get("payload_schema") or {})
-        with self.env.read() as txn:
-            manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
         self.optimizer.to_load = {k: v for k, v in manifests.items() if v}
         log.info("opened collection %s: %d points; %d index checkpoints load in the background",
                  self.name, self.snapshot.count, len(self.optimizer.to_load))

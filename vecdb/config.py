@@ -14,6 +14,7 @@ from typing import Any
 
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.index.device import resolve_device
+from vecdb.index.pq import SUPPORTED_BITS
 from vecdb.models.collections import (
     CollectionConfig,
     CollectionParams,
@@ -126,8 +127,8 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
     out = cfg.model_dump(exclude_none=True)
     if cfg.type != "ivf_pq":
         return {"type": cfg.type}
-    if cfg.pq_bits != 8:
-        raise InvalidInput(f"index.pq_bits: only 8 is supported, got {cfg.pq_bits}")
+    if cfg.pq_bits not in SUPPORTED_BITS:
+        raise InvalidInput(f"index.pq_bits: only {', '.join(map(str, SUPPORTED_BITS))} is supported, got {cfg.pq_bits}")
     for name, vp in params.items():
         if cfg.pq_m is not None and vp.size % cfg.pq_m:
             raise InvalidInput(

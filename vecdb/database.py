@@ -23,6 +23,7 @@ from typing import Optional
 from vecdb.collection import Collection
 from vecdb.config import check_name, raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound
+from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.collections import (
     AliasDescription,
     ChangeAliasesOperation,
@@ -32,7 +33,6 @@ from vecdb.models.collections import (
     RenameAliasOperation,
 )
 from vecdb.storage.catalog import CATALOG_DBS, Catalog
-from vecdb.limits import NO_LIMITS, Limits
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.lock import DataDirLock
 

@@ -176,7 +176,7 @@ def _collect(data: Any, steps: tuple[_Step, ...], at: int, flat: bool, out: list
         out.append(data)
 
 
-def _compile_getter(key: str, flat: bool) -> _Getter:
+def compile_getter(key: str, flat: bool) -> _Getter:
     """A function payload -> values at ``key``; specialised for the plain-key case."""
     steps = parse_key_path(key)
     if len(steps) == 1 and steps[0].__class__ is str:
@@ -228,11 +228,11 @@ def _tokens(text: str) -> list[str]:
     return [token.lower() for token in _TOKEN.findall(text)]
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -250,9 +250,9 @@ def _exact_test(values: list[Any]) -> _ValueTest:
         strings = frozenset(values)
         return lambda value: isinstance(value, str) and value in strings
     if len(values) == 1:
-        return lambda value: _is_int(value) and value == first
+        return lambda value: is_int(value) and value == first
     ints = frozenset(values)
-    return lambda value: _is_int(value) and value in ints
+    return lambda value: is_int(value) and value in ints
 
 
 def _match_test(match: Any) -> _ValueTest:
@@ -320,7 +320,7 @@ def _range_test(condition: Union[Range, DatetimeRange]) -> _ValueTest:
     """Numbers (never booleans) against a Range; RFC 3339 strings against a DatetimeRange."""
     within = _bounds_test(condition.lt, condition.lte, condition.gt, condition.gte)
     if isinstance(condition, Range):
-        return lambda value: _is_number(value) and within(value)
+        return lambda value: is_number(value) and within(value)
 
     def datetime_test(value: Any) -> bool:
         if not isinstance(value, str):
@@ -474,10 +474,10 @@ def _compile_field(condition: FieldCondition, nested: bool) -> _Node:
     ):
         raise Unsupported("geo filters are not supported yet")
     if condition.match is not None:
-        return _any_value(_compile_getter(key, flat=True), _match_test(condition.match), nested)
+        return _any_value(compile_getter(key, flat=True), _match_test(condition.match), nested)
     if condition.range is not None:
-        return _any_value(_compile_getter(key, flat=True), _range_test(condition.range), nested)
-    raw = _compile_getter(key, flat=False)
+        return _any_value(compile_getter(key, flat=True), _range_test(condition.range), nested)
+    raw = compile_getter(key, flat=False)
     if condition.values_count is not None:
         count_test = _values_count_test(condition.values_count)
         return _payload_node(lambda payload: count_test(raw(payload)), nested)
@@ -494,7 +494,7 @@ def _nested_elements(key: str) -> Callable[[dict[str, Any]], list[Any]]:
     """Objects of the array(s) at ``key`` (``data`` and ``data[]`` are the same key)."""
     if len(key) > 2 and key.endswith("[]"):
         key = key[:-2]
-    raw = _compile_getter(key, flat=False)
+    raw = compile_getter(key, flat=False)
 
     def elements(payload: dict[str, Any]) -> list[Any]:
         found: list[Any] = []
@@ -515,10 +515,10 @@ def _compile_condition(condition: Any, nested: bool) -> tuple[_Node, int]:
     if isinstance(condition, Filter):
         return _compile_node(condition, nested)
     if isinstance(condition, IsEmptyCondition):
-        raw = _compile_getter(condition.is_empty.key, flat=False)
+        raw = compile_getter(condition.is_empty.key, flat=False)
         return _payload_node(lambda payload: _is_empty(raw(payload)), nested), _PAYLOAD_COST
     if isinstance(condition, IsNullCondition):
-        raw = _compile_getter(condition.is_null.key, flat=False)
+        raw = compile_getter(condition.is_null.key, flat=False)
         return _payload_node(lambda payload: _is_null(raw(payload)), nested), _PAYLOAD_COST
     if isinstance(condition, HasIdCondition):
         ids = frozenset(condition.has_id)

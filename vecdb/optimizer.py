@@ -39,6 +39,7 @@ from vecdb.index import hnsw, ivfpq
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivfpq import IvfPqIndex
 from vecdb.planner import AnnState
+from vecdb.vectors import Snapshot
 
 if TYPE_CHECKING:
     from vecdb.collection import Collection
@@ -145,7 +146,8 @@ class Optimizer:
                     return False
                 if self._index_space(space):
                     return True
-            return self._checkpoint(force=False)
+            self._checkpoint(force=False)  # (saving is not a unit of work that asks for another step)
+            return False
         finally:
             self.busy = False
 
@@ -156,11 +158,10 @@ class Optimizer:
         snap = self.coll.snapshot
         for space in self.coll.spaces:
             state = self.coll.ann.get(space.index)
-            live = snap.live(space.index)
             if state is None:
-                if wants_index(space, self.coll.settings, int(np.count_nonzero(live))):
+                if wants_index(space, self.coll.settings, snap.spaces[space.index].live):
                     return True
-            elif np.count_nonzero(live[state.covered :]) or self._needs_rebuild(space, state):
+            elif snap.live(space.index, state.covered).any() or self._needs_rebuild(space, state, snap):
                 return True
         return False
 
@@ -170,17 +171,16 @@ class Optimizer:
         coll = self.coll
         snap = coll.snapshot
         state = coll.ann.get(space.index)
-        live = snap.live(space.index)
-        if state is None or self._needs_rebuild(space, state):
-            if not wants_index(space, coll.settings, int(np.count_nonzero(live))):
+        if state is None or self._needs_rebuild(space, state, snap):
+            if not wants_index(space, coll.settings, snap.spaces[space.index].live):
                 if state is not None:
                     coll.publish_ann(space.index, None)
                     self._dirty.add(space.index)
                     return True
                 return False
-            self._build(space, snap.n, live, first=state is None)
+            self._build(space, snap, first=state is None)
             return True
-        fresh = np.flatnonzero(live[state.covered :]) + state.covered
+        fresh = np.flatnonzero(snap.live(space.index, state.covered)) + state.covered
         if not len(fresh):
             if state.covered < snap.n:  # only dead or vector-less rows above the mark: move it
                 coll.publish_ann(space.index, AnnState(state.index, snap.n))
@@ -193,15 +193,16 @@ class Optimizer:
         log.debug("collection %s space %d: indexed %d fresh points", coll.name, space.index, len(chunk))
         return True
 
-    def _build(self, space: VectorSpace, n: int, live: np.ndarray, first: bool) -> None:
-        """Build an index of every live point below ``n``: in chunks (published as they grow) for a
+    def _build(self, space: VectorSpace, snap: Snapshot, first: bool) -> None:
+        """Build an index of every live point of ``snap``: in chunks (published as they grow) for a
         first build, so searches use part of it early; privately for a rebuild, which replaces a
         working index only when complete."""
         coll = self.coll
-        iids = np.flatnonzero(live[:n])
-        matrix = coll.snapshot.spaces[space.index].matrix
+        n = snap.n
+        iids = np.flatnonzero(snap.live(space.index))
+        matrix = snap.spaces[space.index].matrix
         t0 = time.perf_counter()
-        step = len(iids) if not first else max(CHUNK_MIN, 4 * CHUNK_MIN)
+        step = len(iids) if not first else 4 * CHUNK_MIN
         head = iids[:step]
         if index_kind(coll.settings) == "ivf_pq":
             shape = ivfpq.shape_for(index_config(coll.settings), space.size, len(iids))
@@ -225,14 +226,14 @@ class Optimizer:
             coll.name, space.index, "built" if first else "rebuilt", what, len(head), time.perf_counter() - t0,
         )
 
-    def _needs_rebuild(self, space: VectorSpace, state: AnnState) -> bool:
+    def _needs_rebuild(self, space: VectorSpace, state: AnnState, snap: Snapshot) -> bool:
         settings = self.coll.settings
         index = state.index
         if isinstance(index, IvfPqIndex):
             if index_kind(settings) != "ivf_pq":
                 return True
             trained_on = index.stats["trained_on"] or 1.0
-            if self.coll.snapshot.spaces[space.index].live >= RETRAIN_GROWTH * trained_on:
+            if snap.spaces[space.index].live >= RETRAIN_GROWTH * trained_on:
                 return True
             if index.stats["added"] >= DRIFT_MIN_ADDED * trained_on and index.drift() > RETRAIN_DRIFT:
                 return True
@@ -243,23 +244,22 @@ class Optimizer:
             if index.m != int(cfg["m"]) or index.ef_construct != int(cfg["ef_construct"]):
                 return True
         opt = settings["optimizers_config"]
-        dead = state.dead_count(self.coll.snapshot)
+        dead = state.dead_count(snap)
         return dead >= int(opt.get("vacuum_min_vector_number") or 0) and dead > float(
             opt.get("deleted_threshold") or 0.2
         ) * max(index.ntotal, 1)
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def _checkpoint(self, force: bool) -> bool:
+    def _checkpoint(self, force: bool) -> None:
         if not self._dirty:
-            return False
+            return
         if not force and time.monotonic() - self._last_checkpoint < CHECKPOINT_INTERVAL_S and self._busy_writes():
-            return False
+            return
         for space_index in sorted(self._dirty):
             self.checkpoint_space(space_index)
         self._dirty.clear()
         self._last_checkpoint = time.monotonic()
-        return False
 
     def _busy_writes(self) -> bool:
         """Writes arrived in the last second: the graph will change again soon, save later."""

@@ -56,7 +56,7 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 
 from vecdb.errors import InvalidInput
-from vecdb.filters import extract_values, parse_key_path
+from vecdb.filters import compile_getter, is_int, is_number, parse_key_path
 from vecdb.models.filters import (
     DatetimeRange,
     FieldCondition,
@@ -83,8 +83,6 @@ _MICROSECOND = timedelta(microseconds=1)
 _IID = np.int64
 _VERSION = np.uint32
 
-_Getter = Callable[[dict[str, Any]], list[Any]]
-
 
 def _data_type(data_type: Any) -> str:
     """Normalise a data type (a str or PayloadSchemaType) and reject unknown ones."""
@@ -92,29 +90,6 @@ def _data_type(data_type: Any) -> str:
     if name not in DATA_TYPES:
         raise InvalidInput(f"unsupported payload index type {name!r}; expected one of {sorted(DATA_TYPES)}")
     return name
-
-
-def _getter(steps: tuple[Any, ...], key: str) -> _Getter:
-    """Flat values at a key path; the one-plain-key case avoids the path walker."""
-    if len(steps) == 1 and isinstance(steps[0], str):
-        name = steps[0]
-
-        def get_one(payload: dict[str, Any]) -> list[Any]:
-            if name in payload:
-                value = payload[name]
-                return value if value.__class__ is list else [value]
-            return []
-
-        return get_one
-    return lambda payload: extract_values(payload, key)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _micros(moment: datetime) -> int:
@@ -131,7 +106,7 @@ def _is_uuid(text: str) -> bool:
 
 
 def _is_geo(value: Any) -> bool:
-    return isinstance(value, dict) and _is_number(value.get("lat")) and _is_number(value.get("lon"))
+    return isinstance(value, dict) and is_number(value.get("lat")) and is_number(value.get("lon"))
 
 
 # --------------------------------------------------------------------------- sorted columns
@@ -265,7 +240,7 @@ def _exact_kind(data_type: str) -> Optional[str]:
 
 _EXACT_TESTS: dict[str, Callable[[Any], bool]] = {
     "str": lambda value: isinstance(value, str),
-    "int": _is_int,
+    "int": is_int,
     "bool": lambda value: isinstance(value, bool),
 }
 
@@ -273,8 +248,8 @@ _FLAG_TESTS: dict[str, Callable[[Any], bool]] = {
     "keyword": lambda value: isinstance(value, str),
     "text": lambda value: isinstance(value, str),
     "uuid": lambda value: isinstance(value, str) and _is_uuid(value),
-    "integer": _is_int,
-    "float": _is_number,
+    "integer": is_int,
+    "float": is_number,
     "bool": lambda value: isinstance(value, bool),
     "datetime": lambda value: isinstance(value, str) and parse_datetime(value) is not None,
     "geo": _is_geo,
@@ -292,11 +267,11 @@ class _Selection(NamedTuple):
 class _FieldIndex:
     """The index of one payload field: an exact-match family, numbers and/or datetimes."""
 
-    def __init__(self, key: str, data_type: str, capacity: int) -> None:
+    def __init__(self, key: str, data_type: str) -> None:
         self.key = key
         self.data_type = data_type
         self.steps = parse_key_path(key)
-        self._get = _getter(self.steps, key)
+        self._get = compile_getter(key, flat=True)
         self._exact_kind = _exact_kind(data_type)
         self._is_exact = _EXACT_TESTS.get(self._exact_kind or "", None)
         self._flag_test = _FLAG_TESTS[data_type]
@@ -306,8 +281,8 @@ class _FieldIndex:
         self._numbers = _Column(np.float64) if data_type in ("integer", "float") else None
         self._odd: list[tuple[int, int, Any]] = []  # (iid, version, number) tested in Python
         self._times = _Column(np.int64) if data_type == "datetime" else None
-        self._entries_of = np.zeros(capacity, np.uint32)  # physical entries per iid (stale included)
-        self._indexed = np.zeros(capacity, bool)
+        self._entries_of = np.zeros(0, np.uint32)  # physical entries per iid (stale included), grown on use
+        self._indexed = np.zeros(0, bool)
         self.points = 0
         self._physical = 0
         self._stale_live = 0  # upper bound of stale entries of points that still exist
@@ -390,7 +365,7 @@ class _FieldIndex:
                 exact = value == value  # NaN sorts nowhere and compares false: keep aside
             elif cls is int:
                 exact = -_EXACT_INT <= value <= _EXACT_INT
-            elif _is_number(value):  # an int or float subclass other than bool
+            elif is_number(value):  # an int or float subclass other than bool
                 exact = False
             else:
                 continue
@@ -513,7 +488,7 @@ class _FieldIndex:
 
     def _holds_kind(self, values: list[Any]) -> bool:
         """Whether every value is of the type this index keeps (so all candidates are in it)."""
-        return all(_EXACT_TESTS[self._exact_kind](value) for value in values)  # type: ignore[index]
+        return all(self._is_exact(value) for value in values)  # type: ignore[misc]
 
     def _known_codes(self, values: list[Any]) -> np.ndarray:
         codes = {self._codes[value] for value in values if value in self._codes}
@@ -549,7 +524,7 @@ class _FieldIndex:
         for bound in bounds:
             if bound is None:
                 continue
-            if not _is_number(bound) or (isinstance(bound, int) and not -_EXACT_INT <= bound <= _EXACT_INT):
+            if not is_number(bound) or (isinstance(bound, int) and not -_EXACT_INT <= bound <= _EXACT_INT):
                 return None  # a bound float64 cannot hold would compare differently (the model gives floats)
             if math.isnan(bound):
                 return np.zeros(sel.size, bool)  # every comparison with NaN is false
@@ -611,7 +586,7 @@ class PayloadIndex:
         self._fields: dict[str, _FieldIndex] = {}
         self._by_steps: dict[tuple[Any, ...], _FieldIndex] = {}
         for field, data_type in schema.items():
-            self._publish(_FieldIndex(field, _data_type(data_type), 0))
+            self._publish(_FieldIndex(field, _data_type(data_type)))
 
     @property
     def fields(self) -> dict[str, str]:
@@ -630,7 +605,7 @@ class PayloadIndex:
         latest = {int(iid): payload for iid, payload in items if payload is not None}
         if latest and min(latest) < 0:
             raise ValueError("internal ids are non-negative")
-        index = _FieldIndex(field, _data_type(data_type), 0)
+        index = _FieldIndex(field, _data_type(data_type))
         iids = list(latest)
         batch = index.extract(iids, list(latest.values()))
         with self._lock:

@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from vecdb.config import VectorSpace
+from vecdb.config import DEFAULT_HNSW, VectorSpace
 from vecdb.index.flat import exact_search, higher_is_better
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivfpq import IvfPqIndex, default_nprobe
@@ -76,7 +76,7 @@ class AnnState:
         dead = int(len(live) - np.count_nonzero(live))
         mask: Optional[np.ndarray] = None
         if dead:
-            mask = live if isinstance(self.index, HnswIndex) else snap.alive[: snap.n].copy()
+            mask = live if self.index.allows_by_position else snap.alive[: snap.n].copy()
         self._tombstones.clear()
         self._tombstones[id(snap)] = (snap, mask, dead)
         return mask, dead
@@ -120,8 +120,8 @@ class SearchKnobs:
 
     exact: bool = False
     hnsw_ef: Optional[int] = None
-    ef_default: int = 256
-    full_scan_threshold_kb: int = 10000
+    ef_default: int = DEFAULT_EF
+    full_scan_threshold_kb: int = DEFAULT_HNSW["full_scan_threshold"]
     nprobe: Optional[int] = None
     oversampling: Optional[float] = None
     rescore: bool = True
@@ -146,8 +146,7 @@ def search(
     """
     n = snap.n
     data = snap.spaces[space.index]
-    skip_codes = knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex)
-    if filter_mask is None and ann is not None and not knobs.exact and not skip_codes:
+    if filter_mask is None and ann is not None and not knobs.exact and not _codes_ignored(ann, knobs):
         # Unfiltered graph search: no full-length mask is needed, just the fresh rows'.
         explain.candidates = data.live
         return _graph(snap, space, ann, queries, k, None, False, knobs, explain)
@@ -169,13 +168,18 @@ def search(
     return _graph(snap, space, ann, queries, k, allowed, filter_mask is not None, knobs, explain)
 
 
+def _codes_ignored(ann: Optional[AnnState], knobs: SearchKnobs) -> bool:
+    """``params.quantization.ignore`` on an IVF-PQ index: its codes are not to be used at all."""
+    return knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex)
+
+
 def _exact_reason(
     ann: Optional[AnnState], knobs: SearchKnobs, filtered: bool, bytes_to_scan: int, space: VectorSpace,
     candidates: int, total: int,
 ) -> str:
     if knobs.exact:
         return "params.exact"
-    if knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex):
+    if _codes_ignored(ann, knobs):
         return "params.quantization.ignore (IVF-PQ codes not used)"
     if ann is None:
         if space.distance is Distance.MANHATTAN:
@@ -210,7 +214,6 @@ class _Probe:
     fetch: int  # candidates asked of the index per query
     exact_scores: bool  # the index's scores are the float32 ones (no re-ranking needed)
     run: Callable[[np.ndarray, int, int, Optional[np.ndarray]], tuple[np.ndarray, np.ndarray]]
-    by_position: bool  # its allow-list is over graph positions (HNSW), else over internal ids (IVF-PQ)
 
 
 def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivity: float) -> _Probe:
@@ -218,14 +221,14 @@ def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivit
     boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
     if isinstance(index, HnswIndex):
         ef = math.ceil(max(knobs.hnsw_ef or knobs.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
-        return _Probe("hnsw", ef, MAX_EF, k, True, index.search, True)
+        return _Probe("hnsw", ef, MAX_EF, k, True, index.search)
     nprobe = min(index.nlist, math.ceil((knobs.nprobe or default_nprobe(index.nlist)) * boost))
     fetch = k if not knobs.rescore else math.ceil(k * (knobs.oversampling or DEFAULT_OVERSAMPLING))
 
     def run(queries: np.ndarray, want: int, breadth: int, mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         return index.search(queries, want, breadth, mask, knobs.device)
 
-    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run, False)
+    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run)
 
 
 def _graph(
@@ -255,7 +258,7 @@ def _graph(
     probe = _probe(ann, k, knobs, filtered, selectivity)
     if filtered:
         assert allowed is not None
-        mask: Optional[np.ndarray] = in_index if probe.by_position else allowed
+        mask: Optional[np.ndarray] = in_index if index.allows_by_position else allowed
     else:
         mask = ann.live_positions(snap)
     explain.plan = probe.plan
@@ -267,13 +270,13 @@ def _graph(
     if covered < snap.n:
         fresh_allowed = snap.live(space.index, covered) if allowed is None else allowed[covered:]
         explain.fresh_scanned = int(np.count_nonzero(fresh_allowed))
-    if explain.fresh_scanned:
-        data = snap.spaces[space.index]
-        _, rows = exact_search(
-            data.matrix[covered : snap.n], queries, k, space.distance, fresh_allowed,
-            data.sq_norms[covered : snap.n],
-        )
-        fresh = np.where(rows >= 0, rows + covered, -1)
+        if explain.fresh_scanned:
+            data = snap.spaces[space.index]
+            _, rows = exact_search(
+                data.matrix[covered : snap.n], queries, k, space.distance, fresh_allowed,
+                data.sq_norms[covered : snap.n],
+            )
+            fresh = np.where(rows >= 0, rows + covered, -1)
     explain.timings_ms["fresh_scan"] = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()

@@ -286,11 +286,9 @@ class ReadPath:
 
     def count(self, req: CountRequest) -> int:
         snap = self.snapshot
-        if req.filter is None or compile_filter(req.filter) is None:
-            return snap.count
         with ReadOnDemand(self.env) as reader:
             mask = self._filter_mask(reader, req.filter, snap)
-        return int(np.count_nonzero(mask))
+        return snap.count if mask is None else int(np.count_nonzero(mask))
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         with_payload = True if req.with_payload is None else req.with_payload
@@ -324,7 +322,7 @@ class ReadPath:
 
     def _vectors_out(self, txn: lmdb.Transaction, iid: int, with_vector: Any) -> Any:
         """Stored vectors as Qdrant returns them: a plain list when only the default vector exists."""
-        if with_vector is False or with_vector is None:
+        if _nothing_stored_wanted(with_vector):
             return None
         wanted = None if with_vector is True else set(with_vector)
         out = {}
@@ -366,7 +364,7 @@ def _nothing_stored_wanted(selector: Any) -> bool:
 
 def _payload_out(point: StoredPoint, with_payload: Any) -> Any:
     """Decode the stored JSON only when the caller asked for some of it."""
-    if with_payload is False or with_payload is None:
+    if _nothing_stored_wanted(with_payload):
         return None
     return select_payload(point.payload, with_payload)
 

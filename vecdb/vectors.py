@@ -118,8 +118,6 @@ def split_point_vectors(
 class RowStore:
     """Rows held in numpy memory; growth copies them into a larger array."""
 
-    on_disk = False
-
     def allocate(self, space: int, capacity: int, dim: int, old: Optional[np.ndarray], used: int) -> np.ndarray:
         matrix = np.zeros((capacity, dim), dtype=np.float32)
         if old is not None and used:
@@ -136,8 +134,6 @@ class FileRowStore(RowStore):
     Older snapshots keep their own (shorter) mappings of the same file, which
     stay valid: rows are only ever appended or written once at a new id.
     """
-
-    on_disk = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -221,9 +217,7 @@ class Snapshot:
             presents.append(np.zeros(capacity, dtype=bool))
             norms.append(np.zeros(capacity, dtype=np.float32))
         for space, iids, rows in chunks:
-            where: Any = iids
-            if len(iids) and iids[-1] - iids[0] + 1 == len(iids):
-                where = slice(int(iids[0]), int(iids[-1]) + 1)  # a run of ids: one block copy
+            where = _rows_at(iids)
             matrices[space][where] = rows
             norms[space][where] = np.einsum("ij,ij->i", rows, rows)
             presents[space][where] = True
@@ -270,9 +264,7 @@ class Snapshot:
             present = _grown(data.present, capacity, self.n)
             if index in rows:
                 ids, values = rows[index]
-                where: Any = ids
-                if len(ids) and ids[-1] - ids[0] + 1 == len(ids) and (len(ids) == 1 or ids[1] > ids[0]):
-                    where = slice(int(ids[0]), int(ids[-1]) + 1)  # a run of new ids: copy, no scatter
+                where = _rows_at(ids)
                 matrix[where] = values
                 sq_norms[where] = np.einsum("ij,ij->i", values, values)
                 present[where] = True
@@ -280,6 +272,14 @@ class Snapshot:
             spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
         return Snapshot(next_iid, alive, count, tuple(spaces), point_ids, self.stores)
+
+
+def _rows_at(iids: np.ndarray) -> Any:
+    """Where ascending internal ids ``iids`` sit: a slice when they are one run (a block copy, no
+    scatter: new points always are), else the ids themselves."""
+    if len(iids) and iids[-1] - iids[0] + 1 == len(iids):
+        return slice(int(iids[0]), int(iids[-1]) + 1)
+    return iids
 
 
 def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:

@@ -188,8 +188,4 @@ def lloyd_step(
     return labels, dist, sums, counts
 
 
-def squared_norms(x: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", x, x)
-
-
-__all__ = ["column_stats", "lloyd_step", "mean_variance", "squared_norms", "threads"]
+__all__ = ["column_stats", "lloyd_step", "mean_variance", "threads"]

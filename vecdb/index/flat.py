@@ -103,28 +103,3 @@ def _ranking_keys(
         products += norms[None, :]
         return products  # |x|^2 - 2 x.q ranks as |x - q|^2 does (|q|^2 is constant per query)
     return np.negative(products, out=products)
-
-
-class FlatIndex:
-    """A self-contained exact index with the common index interface (the test oracle)."""
-
-    def __init__(self, dim: int, distance: Distance) -> None:
-        self.dim = dim
-        self.distance = distance
-        self._vectors = np.zeros((0, dim), dtype=np.float32)
-        self._ids = np.zeros(0, dtype=np.int64)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._ids = np.concatenate([self._ids, np.asarray(ids, dtype=np.int64)])
-        self._vectors = np.vstack([self._vectors, np.asarray(vectors, dtype=np.float32)])
-
-    def search(
-        self, queries: np.ndarray, k: int, allowed: Optional[np.ndarray] = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        mask = None if allowed is None else np.isin(self._ids, allowed)
-        scores, rows = exact_search(self._vectors, queries, k, self.distance, mask)
-        ids = np.where(rows >= 0, self._ids[np.maximum(rows, 0)], -1)
-        return scores, ids
-
-    def memory_bytes(self) -> int:
-        return int(self._vectors.nbytes + self._ids.nbytes)

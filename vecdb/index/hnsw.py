@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import faiss
 import numpy as np
@@ -29,10 +29,17 @@ ADD_SLICE = 16384
 """Vectors per faiss ``add`` call; the build checks for a stop request between slices."""
 
 
+def allow_list(allowed: np.ndarray) -> tuple[Any, np.ndarray]:
+    """A faiss selector admitting the ids where ``allowed`` is true, and the bitmap it reads:
+    keep that alive until the search returns (faiss holds only a pointer)."""
+    keep = np.packbits(allowed, bitorder="little")
+    return faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep)), keep  # size in bytes
+
+
 class BuildInterrupted(Exception):
     """A build or growth was abandoned because its collection is closing."""
 
-_METRICS = {
+FAISS_METRICS = {
     Distance.COSINE: faiss.METRIC_INNER_PRODUCT,  # cosine vectors are normalised on write
     Distance.DOT: faiss.METRIC_INNER_PRODUCT,
     Distance.EUCLID: faiss.METRIC_L2,
@@ -41,11 +48,14 @@ _METRICS = {
 
 def supports(distance: Distance) -> bool:
     """Manhattan has no faiss HNSW metric; such spaces stay exact."""
-    return distance in _METRICS
+    return distance in FAISS_METRICS
 
 
 class HnswIndex:
     """An immutable-once-published HNSW graph plus its position -> internal id map."""
+
+    allows_by_position = True
+    """Its allow-lists are over graph positions (``allowed_iids[labels]``), not internal ids."""
 
     def __init__(self, index: faiss.IndexHNSWFlat, labels: np.ndarray, m: int, ef_construct: int) -> None:
         self.index = index
@@ -59,7 +69,7 @@ class HnswIndex:
         cls, dim: int, distance: Distance, m: int, ef_construct: int, labels: np.ndarray, vectors: np.ndarray,
         should_stop: Optional[Callable[[], bool]] = None,
     ) -> HnswIndex:
-        index = faiss.IndexHNSWFlat(dim, m, _METRICS[distance])
+        index = faiss.IndexHNSWFlat(dim, m, FAISS_METRICS[distance])
         index.hnsw.efConstruction = ef_construct
         out = cls(index, np.zeros(0, dtype=np.int64), m, ef_construct)
         out._add(labels, vectors, should_stop)
@@ -116,8 +126,7 @@ class HnswIndex:
         else:
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
-            keep = np.packbits(allowed, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # size in bytes
+            params.sel, keep = allow_list(allowed)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
         if queries.ndim != 2 or queries.shape[1] != self.index.d:

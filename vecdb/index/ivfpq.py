@@ -34,6 +34,8 @@ import numpy as np
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
 from vecdb.index.files import fsync_path, write_durably
+from vecdb.index.flat import higher_is_better
+from vecdb.index.hnsw import FAISS_METRICS, allow_list
 from vecdb.index.kmeans import assign_nearest, kmeans
 from vecdb.index.pq import ProductQuantizer, check_shape
 from vecdb.models.collections import Distance
@@ -47,11 +49,9 @@ PQ_TRAIN_POINTS = 32768
 _SCAN_ENTRIES = 1 << 22
 """Array-module search: queries are taken in groups scanning at most this many codes at once."""
 
-_IP = (Distance.COSINE, Distance.DOT)
-
-
 def supports(distance: Distance) -> bool:
-    return distance in (Distance.COSINE, Distance.DOT, Distance.EUCLID)
+    """The metrics faiss's IVF-PQ scans (as its HNSW: Manhattan stays exact)."""
+    return distance in FAISS_METRICS
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,9 @@ def shape_for(cfg: dict[str, Any], d: int, n: int) -> IvfPqShape:
 class IvfPqIndex:
     """Coarse centroids, a product quantizer, and the coded lists (host arrays are the truth)."""
 
+    allows_by_position = False
+    """Its allow-lists are over internal ids (faiss holds internal ids as its ids)."""
+
     def __init__(
         self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer, faiss_index: Optional[Any] = None,
         labels: Optional[np.ndarray] = None, stats: Optional[dict[str, float]] = None,
@@ -131,23 +134,19 @@ class IvfPqIndex:
         dev = resolve_device(device)
         xp = array_module(dev)
         rng = np.random.default_rng(seed)
-        coarse_n = min(n, shape.nlist * TRAIN_POINTS_PER_LIST)
-        rows = np.sort(rng.choice(n, size=coarse_n, replace=False)) if coarse_n < n else np.arange(n)
-        data = xp.asarray(sample[rows], dtype=xp.float32)
+        data = xp.asarray(sample[_sample_rows(rng, n, shape.nlist * TRAIN_POINTS_PER_LIST)], dtype=xp.float32)
         coarse = kmeans(data, shape.nlist, niter=COARSE_NITER, tol=0.0, init="random", seed=seed, device=dev)
         centroids = to_numpy(coarse.centroids)
         if distance is Distance.COSINE:
             # Unit vectors: unit centroids make "largest inner product" the same list as "nearest".
             norms = np.linalg.norm(centroids, axis=1, keepdims=True)
             centroids = (centroids / np.where(norms > 0, norms, 1)).astype(np.float32)
-        pq_n = min(n, PQ_TRAIN_POINTS)
-        pq_rows = np.sort(rng.choice(n, size=pq_n, replace=False)) if pq_n < n else np.arange(n)
-        pq_data = xp.asarray(sample[pq_rows], dtype=xp.float32)
-        assigned = _assign_lists(distance, pq_data, xp.asarray(centroids))
-        residuals = pq_data - xp.asarray(centroids)[assigned]
+        pq_data = xp.asarray(sample[_sample_rows(rng, n, PQ_TRAIN_POINTS)], dtype=xp.float32)
+        on_device = xp.asarray(centroids)
+        residuals = pq_data - on_device[_assign_lists(distance, pq_data, on_device)]
         pq = ProductQuantizer.train(residuals, shape.pq_m, shape.pq_bits, seed=seed + 1, device=dev)
         stats = {"trained_on": float(n), "train_residual": float((residuals * residuals).sum(axis=1).mean())}
-        return cls(distance, centroids, pq.to(np), stats=stats)
+        return cls(distance, centroids, pq, stats=stats)
 
     # --- contents --------------------------------------------------------------------------------
 
@@ -159,17 +158,17 @@ class IvfPqIndex:
     def nlist(self) -> int:
         return len(self.centroids)
 
-    @property
-    def shape(self) -> IvfPqShape:
-        return IvfPqShape(self.nlist, self.pq.m, int(np.log2(self.pq.ksub)))
-
     def encode(self, vectors: Any) -> tuple[Any, Any, float]:
         """(list of each vector, PQ codes of its residual, summed squared residual), on the vectors' module."""
         xp = module_of(vectors)
-        centroids = self.centroids if xp is np else self._tables(xp)["centroids"]
+        if xp is np:
+            centroids, pq = self.centroids, self.pq
+        else:
+            t = self._tables(xp)
+            centroids, pq = t["centroids"], t["pq"]
         lists = _assign_lists(self.distance, vectors, centroids)
         residuals = vectors - centroids[lists]
-        codes = self.pq.to(xp).encode(residuals)
+        codes = pq.encode(residuals)
         return lists.astype(xp.int32), codes, float((residuals * residuals).sum())
 
     def grown(self, labels: np.ndarray, vectors: Any, should_stop: Optional[Any] = None) -> IvfPqIndex:
@@ -219,8 +218,7 @@ class IvfPqIndex:
         params.nprobe = max(1, min(nprobe, self.nlist))
         keep = None
         if allowed is not None:
-            keep = np.packbits(allowed, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep))  # size in bytes
+            params.sel, keep = allow_list(allowed)
         scores, ids = self.faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del keep
         return scores, ids
@@ -232,14 +230,14 @@ class IvfPqIndex:
         xp = module_of(queries)
         nq = len(queries)
         nprobe = max(1, min(nprobe, self.nlist))
-        worst = xp.float32(-np.inf) if self.distance in _IP else xp.float32(np.inf)
+        ip = higher_is_better(self.distance)
+        worst = xp.float32(-np.inf) if ip else xp.float32(np.inf)
         out_s = xp.full((nq, k), worst, dtype=xp.float32)
         out_i = xp.full((nq, k), -1, dtype=xp.int64)
         if not self.ntotal:
             return out_s, out_i
         t = self._tables(xp)
         centroids = t["centroids"]
-        ip = self.distance in _IP
         if ip:
             coarse = queries @ centroids.T
             probe = xp.argsort(-coarse, axis=1)[:, :nprobe]
@@ -248,27 +246,25 @@ class IvfPqIndex:
             probe = xp.argsort(coarse, axis=1)[:, :nprobe]
         sizes = t["offsets"][probe + 1] - t["offsets"][probe]  # [nq, nprobe]
         per_query = sizes.sum(axis=1)
-        inner = self.pq.to(xp).inner_tables(queries)  # [nq, m, ksub]
-        m, ksub = self.pq.m, self.pq.ksub
+        inner = t["pq"].inner_tables(queries)  # [nq, m, ksub]
         lo = 0
-        budget = max(1, _SCAN_ENTRIES)
         counts = to_numpy(per_query)
         while lo < nq:
             hi = lo + 1
             total = int(counts[lo])
-            while hi < nq and total + int(counts[hi]) <= budget:
+            while hi < nq and total + int(counts[hi]) <= _SCAN_ENTRIES:
                 total += int(counts[hi])
                 hi += 1
-            self._scan(xp, t, queries, probe[lo:hi], sizes[lo:hi], coarse[lo:hi], inner[lo:hi], allowed, k,
-                       ip, worst, m, ksub, out_s[lo:hi], out_i[lo:hi])
+            self._scan(xp, t, probe[lo:hi], sizes[lo:hi], coarse[lo:hi], inner[lo:hi], allowed, k,
+                       ip, worst, out_s[lo:hi], out_i[lo:hi])
             lo = hi
         return out_s, out_i
 
-    def _scan(self, xp: Any, t: dict[str, Any], queries: Any, probe: Any, sizes: Any, coarse: Any, inner: Any,
-              allowed: Optional[Any], k: int, ip: bool, worst: Any, m: int, ksub: int, out_s: Any, out_i: Any
-              ) -> None:
+    def _scan(self, xp: Any, t: dict[str, Any], probe: Any, sizes: Any, coarse: Any, inner: Any,
+              allowed: Optional[Any], k: int, ip: bool, worst: Any, out_s: Any, out_i: Any) -> None:
         """Score every code of the probed lists of a group of queries; keep each query's top ``k``."""
         nq, nprobe = probe.shape
+        m, ksub = self.pq.m, self.pq.ksub
         flat_sizes = sizes.ravel()
         total = int(flat_sizes.sum())
         if total == 0:
@@ -329,6 +325,7 @@ class IvfPqIndex:
             "codes": xp.asarray(codes),
             "labels": xp.asarray(labels),
             "list_terms": xp.asarray(list_terms.astype(np.float32)),
+            "pq": self.pq.to(xp),  # codebooks on the device once, not per search
         }
         self._device_cache[key] = tables
         return tables
@@ -337,11 +334,10 @@ class IvfPqIndex:
 
     def _empty_faiss(self) -> Any:
         d = self.centroids.shape[1]
-        ip = self.distance in _IP
+        ip = higher_is_better(self.distance)
         quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
         quantizer.add(self.centroids)
-        metric = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
-        index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, int(np.log2(self.pq.ksub)), metric)
+        index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, self.pq.nbits, FAISS_METRICS[self.distance])
         index.own_fields = True
         quantizer.this.disown()  # the IVF index frees it
         faiss.copy_array_to_vector(np.ascontiguousarray(self.pq.codebooks, dtype=np.float32).ravel(),
@@ -361,6 +357,13 @@ class IvfPqIndex:
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             invlists.add_entries(int(lists[a]), int(b - a), faiss.swig_ptr(labels[a:b]), faiss.swig_ptr(codes[a:b]))
         self.faiss_index.ntotal += len(labels)
+
+    def list_ids(self) -> np.ndarray:
+        """The internal ids of every entry (no codes copied: what opening needs)."""
+        invlists = self.faiss_index.invlists
+        parts = [faiss.rev_swig_ptr(invlists.get_ids(i), size).copy()
+                 for i in range(self.nlist) if (size := invlists.list_size(i))]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every entry grouped by list: (codes ``[ntotal, m]``, internal ids, list sizes ``[nlist]``)."""
@@ -401,13 +404,18 @@ class IvfPqIndex:
         books = faiss.vector_to_array(index.pq.centroids).reshape(index.pq.M, index.pq.ksub, index.pq.dsub)
         out = cls(Distance(header["distance"]), centroids, ProductQuantizer(books), faiss_index=index,
                   stats=header.get("stats"))
-        out.labels = np.sort(out.lists()[1])
+        out.labels = np.sort(out.list_ids())
         return out
+
+
+def _sample_rows(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Ascending row numbers of a seeded sample of at most ``size`` of ``n`` rows (all when fewer)."""
+    return np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
 
 
 def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
     """List of each vector: nearest centroid (L2), or largest inner product (Cosine, Dot), as faiss."""
-    if distance not in _IP:
+    if not higher_is_better(distance):
         return assign_nearest(vectors, centroids)[0]
     xp = module_of(vectors)
     out = xp.empty(len(vectors), dtype=xp.int64)

@@ -33,7 +33,7 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 
 from vecdb.errors import InvalidInput
-from vecdb.index.device import Device, array_module, module_of, resolve_device
+from vecdb.index.device import Device, array_module, module_of, resolve_device, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def kmeans(
     dev = resolve_device(device)
     xp = array_module(dev)
     if dev == "cpu":
-        data = np.ascontiguousarray(_host(x), dtype=np.float32)
+        data = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
     else:
         data = xp.ascontiguousarray(xp.asarray(x, dtype=xp.float32))
     n, d = data.shape
@@ -270,19 +270,12 @@ def _kmeans_plus_plus(xp: ModuleType, data: Any, sq: Any, k: int, rng: np.random
 
 
 def _given_centres(xp: ModuleType, init: Any, k: int, d: int) -> Any:
-    centres = xp.asarray(_host(init) if xp is np else init, dtype=xp.float32)
+    centres = xp.asarray(to_numpy(init) if xp is np else init, dtype=xp.float32)
     if centres.shape != (k, d):
         raise InvalidInput(f"init: expected {k} starting centres of dimension {d}, got shape {tuple(centres.shape)}")
     if not bool(xp.isfinite(centres).all()):
         raise InvalidInput("init: starting centres contain NaN or infinite values")
     return centres.copy()
-
-
-def _host(x: Any) -> np.ndarray:
-    get = getattr(x, "get", None)
-    if not isinstance(x, np.ndarray) and callable(get):
-        return np.asarray(get())
-    return np.asarray(x)
 
 
 def _check_args(x: Any, k: int, niter: int, tol: float, init: str) -> None:
