@@ -7,6 +7,7 @@ operations, each as one durable transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.config import apply_update, collection_config, index_config, vector_spaces
+from vecdb.config import apply_update, collection_config, index_config, raise_missing_collection, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import gpu_available
 from vecdb.limits import NO_LIMITS, Limits
@@ -68,6 +69,11 @@ class Collection(WritePath, ReadPath):
         self.env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
         self.tables = PointsTables(self.env.dbs)
         self._write_lock = threading.Lock()
+        self.publishing = 0
+        """Odd while a write updates the payload indexes and publishes its snapshot (see ``ReadPath``)."""
+        self._users = 0
+        self._closed = False
+        self._users_changed = threading.Condition()
         self.settings: dict[str, Any] = {}
         self.spaces = []
         self.snapshot = Snapshot.empty([])
@@ -126,7 +132,8 @@ class Collection(WritePath, ReadPath):
             if not self.tables.check_format(txn):
                 raise Corruption(f"collection directory {self.path} holds no collection")
             self._use_settings(self.tables.get_meta_json(txn, "config"))
-            next_iid = self.tables.get_meta_json(txn, "counters")["next_iid"]
+            counters = self.tables.get_meta_json(txn, "counters")
+            next_iid = counters["next_iid"]
             legacy = False
 
             def id_chunks() -> Iterator[IdChunk]:
@@ -136,7 +143,9 @@ class Collection(WritePath, ReadPath):
                     yield chunk
 
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
-            self.snapshot = Snapshot.loaded(self.spaces, next_iid, id_chunks(), chunks, self._row_stores())
+            self.snapshot = Snapshot.loaded(
+                self.spaces, next_iid, id_chunks(), chunks, self._row_stores(), seq=counters["seq"]
+            )
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
         if legacy:  # once: later opens read versions from the ids table alone
             upgraded = self.env.write(self.tables.upgrade_ids)
@@ -155,8 +164,26 @@ class Collection(WritePath, ReadPath):
                 self.publish_ann(index, state)
                 log.info("collection %s space %d: loaded graph of %d points", self.name, index, state.index.ntotal)
 
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[Collection]:
+        """Count one request in; a closed collection answers "not found" (it was deleted meanwhile)."""
+        with self._users_changed:
+            if self._closed:
+                raise raise_missing_collection(self.name)
+            self._users += 1
+        try:
+            yield self
+        finally:
+            with self._users_changed:
+                self._users -= 1
+                self._users_changed.notify_all()
+
     def close(self, checkpoint: bool = True) -> None:
-        """Stop the optimizer (saving its graphs unless the collection is being deleted), then LMDB."""
+        """Wait for the requests in progress, stop the optimizer (saving its graphs unless the
+        collection is being deleted), then close LMDB. Later requests get "not found"."""
+        with self._users_changed:
+            self._closed = True
+            self._users_changed.wait_for(lambda: self._users == 0)
         self.optimizer.stop()
         if checkpoint:
             self.optimizer.flush()
@@ -237,7 +264,7 @@ class Collection(WritePath, ReadPath):
             spec = {"data_type": schema.value}
         settings = dict(self.settings)
         settings["payload_schema"] = {**(settings.get("payload_schema") or {}), req.field_name: spec}
-        with self._write_lock:  # no write may land between the scan and the schema change
+        with self._write_lock, self.publishing_change():  # no write lands between the scan and the schema change
             if req.field_name in self.payload_index.fields:
                 self.payload_index.drop_field(req.field_name)
             self._build_payload_index({req.field_name: spec})
@@ -249,7 +276,7 @@ class Collection(WritePath, ReadPath):
         settings["payload_schema"] = {
             k: v for k, v in (settings.get("payload_schema") or {}).items() if k != field_name
         }
-        with self._write_lock:
+        with self._write_lock, self.publishing_change():
             self._save_settings_locked(settings)
             if field_name in self.payload_index.fields:
                 self.payload_index.drop_field(field_name)

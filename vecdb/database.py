@@ -13,10 +13,12 @@ for loading one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -92,6 +94,14 @@ class Database:
         if coll is None:
             raise raise_missing_collection(name)
         return coll
+
+    @contextlib.contextmanager
+    def use(self, name: str) -> Iterator[Collection]:
+        """The collection for one request: a delete waits for the request to finish, and a
+        request that starts after the delete gets "not found", never a closed store."""
+        coll = self.get(name)
+        with coll.in_use():
+            yield coll
 
     def names(self) -> list[str]:
         return sorted(self._collections)

@@ -19,7 +19,12 @@ and per vector space:
   farther from their centroids than the training sample did (drift);
 * checkpoints the graph to ``<collection>/index/`` and records in the LMDB
   ``meta`` table which internal-id watermark it covers, so that an open loads
-  it and indexes only what came later.
+  it and indexes only what came later. A changed index is saved once writes
+  pause for a second, and while they go on at least every
+  ``optimizers_config.flush_interval_sec`` seconds (Qdrant's field, default 5),
+  stretched to ten times the last save's duration so that saving a large
+  graph never takes more than a tenth of the optimizer's time. A crash then
+  costs at most that interval of indexing work, never a full rebuild.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ log = logging.getLogger(__name__)
 
 CHUNK_MIN = 2048
 """Fresh points added per publish at least; at most a quarter of the graph more (clone cost)."""
-CHECKPOINT_INTERVAL_S = 30.0
+QUIET_S = 1.0
+"""Writes quiet this long: save a changed index now rather than at the next interval."""
+SAVE_SHARE = 10.0
+"""The interval between saves under writes is at least this many times the last save's duration."""
 IDLE_WAKE_S = 5.0
 INDEX_DIR = "index"
 RETRAIN_GROWTH = 4.0
@@ -98,6 +106,7 @@ class Optimizer:
         """Index manifests to load before any other work (set by the collection's open)."""
         self.loaded = threading.Event()
         self._last_checkpoint = time.monotonic()
+        self._last_save_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{coll.name}", daemon=True)
 
     def start(self) -> None:
@@ -117,6 +126,7 @@ class Optimizer:
         try:
             if self.to_load:
                 self.coll.load_checkpoints(self.to_load)
+            self._sweep_files()
         except Exception as exc:  # a bad file is logged and rebuilt; anything else shows in CollectionInfo
             log.exception("collection %s: loading index checkpoints failed", self.coll.name)
             self.error = f"{type(exc).__name__}: {exc}"
@@ -137,6 +147,16 @@ class Optimizer:
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._stop.wait(1.0)
 
+    def _sweep_files(self) -> None:
+        """Remove index files that no manifest names: a crash in a checkpoint leaves a temp file, or
+        the files the committed manifest superseded (they would otherwise stay until the next save)."""
+        folder = self.coll.path / INDEX_DIR
+        if not folder.is_dir():
+            return
+        for space in self.coll.spaces:
+            manifest = self.to_load.get(space.index)
+            _remove_other_files(folder, space.index, keep=manifest["file"] if manifest else None)
+
     def step(self) -> bool:
         """Do one unit of work (a chunk, a rebuild or a checkpoint); False when there is none."""
         self.busy = True
@@ -145,8 +165,9 @@ class Optimizer:
                 if self._stop.is_set():
                     return False
                 if self._index_space(space):
+                    self._checkpoint(force=False, caught_up=False)
                     return True
-            self._checkpoint(force=False)  # (saving is not a unit of work that asks for another step)
+            self._checkpoint(force=False, caught_up=True)  # (saving is not a unit of work that asks for another step)
             return False
         finally:
             self.busy = False
@@ -245,25 +266,34 @@ class Optimizer:
                 return True
         opt = settings["optimizers_config"]
         dead = state.dead_count(snap)
+        threshold = opt.get("deleted_threshold")
         return dead >= int(opt.get("vacuum_min_vector_number") or 0) and dead > float(
-            opt.get("deleted_threshold") or 0.2
+            0.2 if threshold is None else threshold
         ) * max(index.ntotal, 1)
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def _checkpoint(self, force: bool) -> None:
+    def _checkpoint(self, force: bool, caught_up: bool = True) -> None:
+        """Save the changed indexes when ``force``d, when caught up with writes that paused, or when
+        the flush interval has passed (so a long ingest is saved as it goes)."""
         if not self._dirty:
             return
-        if not force and time.monotonic() - self._last_checkpoint < CHECKPOINT_INTERVAL_S and self._busy_writes():
+        now = time.monotonic()
+        due = now - self._last_checkpoint >= self.interval_s()
+        quiet = caught_up and now - self.coll.last_write >= QUIET_S
+        if not (force or due or quiet):
             return
+        t0 = time.perf_counter()
         for space_index in sorted(self._dirty):
             self.checkpoint_space(space_index)
         self._dirty.clear()
+        self._last_save_s = time.perf_counter() - t0
         self._last_checkpoint = time.monotonic()
 
-    def _busy_writes(self) -> bool:
-        """Writes arrived in the last second: the graph will change again soon, save later."""
-        return time.monotonic() - self.coll.last_write < 1.0
+    def interval_s(self) -> float:
+        """The longest a changed index goes unsaved while writes continue."""
+        flush = self.coll.settings.get("optimizers_config", {}).get("flush_interval_sec")
+        return max(float(5 if flush is None else flush), SAVE_SHARE * self._last_save_s)
 
     def checkpoint_space(self, space_index: int) -> None:
         """Save the published graph, then record it in ``meta``; only then drop older files."""
@@ -338,7 +368,10 @@ def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: 
 
 
 def _remove_other_files(folder: Path, space_index: int, keep: Optional[str]) -> None:
+    """Remove a space's index files but ``keep`` and its sidecars (``keep.*`` that are not temp files)."""
     prefix = f"space{space_index}."
     for path in folder.iterdir():
-        if path.name.startswith(prefix) and (keep is None or not path.name.startswith(keep)):
+        name = path.name
+        kept = keep is not None and (name == keep or (name.startswith(keep + ".") and not name.endswith(".tmp")))
+        if name.startswith(prefix) and not kept:
             path.unlink(missing_ok=True)

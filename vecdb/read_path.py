@@ -1,16 +1,23 @@
 """The read path: query (exact top-k), scroll, count and retrieve.
 
 Searches read the in-memory snapshot without locks; a filter becomes a boolean
-mask over internal ids by one scan of the stored payloads (payload indexes will
-make that cheaper); only the final top-k points are read back from LMDB, in one
-read transaction.
+mask over internal ids from the payload indexes or a scan of the stored
+payloads; only the final top-k points are read back from LMDB, in one read
+transaction.
+
+A read sees one write's state whole: the snapshot, the payload indexes and the
+LMDB transaction it uses are all as of the same commit (``consistent_read``).
+A write lands between LMDB's commit and the snapshot's publication, so a read
+that meets such a moment starts again; a reader never sees part of a batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import lmdb
 import numpy as np
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 DEFAULT_SCROLL_LIMIT = 10
 _POINTS = TypeAdapter(list[ScoredPoint])
+READ_TRIES = 8
+"""Optimistic tries of a read that writes keep overtaking, before it holds writes off to finish."""
+T = TypeVar("T")
 
 
 class ReadPath:
@@ -51,6 +61,28 @@ class ReadPath:
     search_device: str
     _default_knobs: Optional[tuple[dict[str, Any], planner.SearchKnobs]] = None
     limits: Limits
+    publishing: int
+    _write_lock: threading.Lock
+
+    def consistent_read(self, body: Callable[[Snapshot, ReadOnDemand], T], eager: bool = False) -> T:
+        """Run ``body`` against one write's state: the snapshot, and a read transaction (opened on
+        demand, at once when ``eager``) of the same commit, while the payload indexes stay as that
+        commit left them. A write that overtakes it makes it start again; after ``READ_TRIES`` it
+        runs holding the write lock, so a storm of writes cannot starve it."""
+        for _ in range(READ_TRIES):
+            mark = self.publishing
+            snap = self.snapshot
+            try:
+                with ReadOnDemand(self.env, self.tables, snap.seq, lambda: self.publishing, mark) as reader:
+                    if eager:
+                        reader.txn()
+                    return body(snap, reader)
+            except StaleRead:
+                time.sleep(0)  # let the overtaking write publish
+        with self._write_lock:
+            snap = self.snapshot
+            with ReadOnDemand(self.env) as reader:
+                return body(snap, reader)
 
     # --- query ---------------------------------------------------------------------------
 
@@ -72,27 +104,29 @@ class ReadPath:
                 raise Unsupported("prefetch: multi-stage queries are not supported yet")
             if req.lookup_from is not None:
                 raise Unsupported("lookup_from: is not supported yet")
-        snap = self.snapshot
+        eager = not all(_nothing_stored_wanted(r.with_payload) and _nothing_stored_wanted(r.with_vector) for r in reqs)
+        return self.consistent_read(lambda snap, reader: self._query_batch(snap, reader, reqs), eager)
+
+    def _query_batch(self, snap: Snapshot, reader: ReadOnDemand, reqs: list[QueryRequest]) -> list[QueryResponse]:
         out: list[Optional[QueryResponse]] = [None] * len(reqs)
-        with ReadOnDemand(self.env) as reader:
-            groups: dict[Any, list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]]] = {}
-            for pos, req in enumerate(reqs):
-                if req.query is None:
-                    out[pos] = self._query_without_vector(reader.txn(), req)
-                    continue
-                space, vector, exclude = self._query_vector(reader, req)
-                key: Any = pos
-                if len(reqs) > 1:
-                    key = (
-                        space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
-                        req.filter.model_dump_json() if req.filter is not None else None,
-                    )
-                if exclude is not None:
-                    key = ("by-id", pos)  # its own point is left out: a mask of its own
-                groups.setdefault(key, []).append((pos, space, vector, exclude))
-            for members in groups.values():
-                for pos, response in self._query_group(reader, snap, [reqs[m[0]] for m in members], members):
-                    out[pos] = response
+        groups: dict[Any, list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]]] = {}
+        for pos, req in enumerate(reqs):
+            if req.query is None:
+                out[pos] = self._query_without_vector(reader.txn(), req)
+                continue
+            space, vector, exclude = self._query_vector(reader, req)
+            key: Any = pos
+            if len(reqs) > 1:
+                key = (
+                    space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
+                    req.filter.model_dump_json() if req.filter is not None else None,
+                )
+            if exclude is not None:
+                key = ("by-id", pos)  # its own point is left out: a mask of its own
+            groups.setdefault(key, []).append((pos, space, vector, exclude))
+        for members in groups.values():
+            for pos, response in self._query_group(reader, snap, [reqs[m[0]] for m in members], members):
+                out[pos] = response
         return [r for r in out if r is not None]
 
     def _query_group(
@@ -231,12 +265,14 @@ class ReadPath:
             return None
         assert flt is not None
         exact = self.payload_index.filter_mask(flt, snap.n)
+        reader.check_index()
         if exact is not None:
             return exact & snap.alive[: snap.n]
         view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
         txn = reader.txn()
         mask = np.zeros(snap.n, dtype=bool)
         candidates = self.payload_index.candidates_mask(flt, snap.n)
+        reader.check_index()
         if candidates is not None:
             for iid in np.flatnonzero(candidates & snap.alive[: snap.n]).tolist():
                 point = self.tables.get(txn, iid)
@@ -285,10 +321,11 @@ class ReadPath:
         return stored_has_vector(self.tables, txn, self.spaces, iid, name)
 
     def count(self, req: CountRequest) -> int:
-        snap = self.snapshot
-        with ReadOnDemand(self.env) as reader:
+        def body(snap: Snapshot, reader: ReadOnDemand) -> int:
             mask = self._filter_mask(reader, req.filter, snap)
-        return snap.count if mask is None else int(np.count_nonzero(mask))
+            return snap.count if mask is None else int(np.count_nonzero(mask))
+
+        return self.consistent_read(body)
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         with_payload = True if req.with_payload is None else req.with_payload
@@ -337,18 +374,41 @@ class ReadPath:
         return out
 
 
-class ReadOnDemand:
-    """A read transaction opened on first use and closed with the block."""
+class StaleRead(Exception):
+    """A write landed after the read took its snapshot (the read starts again)."""
 
-    def __init__(self, env: Environment) -> None:
+
+class ReadOnDemand:
+    """A read transaction opened on first use and closed with the block.
+
+    Given the snapshot's ``seq``, it checks that the transaction holds that same
+    commit; given the collection's ``publishing`` counter and its value when the
+    snapshot was taken (``mark``), :meth:`check_index` checks that no write has
+    since touched the payload indexes. Either raises :class:`StaleRead`.
+    """
+
+    def __init__(
+        self, env: Environment, tables: Optional[PointsTables] = None, seq: Optional[int] = None,
+        publishing: Optional[Callable[[], int]] = None, mark: int = 0,
+    ) -> None:
         self._env = env
+        self._tables = tables
+        self._seq = seq
+        self._publishing = publishing
+        self._mark = mark
         self._stack = contextlib.ExitStack()
         self._txn: Optional[lmdb.Transaction] = None
 
     def txn(self) -> lmdb.Transaction:
         if self._txn is None:
             self._txn = self._stack.enter_context(self._env.read())
+            if self._tables is not None and self._tables.committed_seq(self._txn) != self._seq:
+                raise StaleRead
         return self._txn
+
+    def check_index(self) -> None:
+        if self._publishing is not None and (self._mark % 2 or self._publishing() != self._mark):
+            raise StaleRead
 
     def __enter__(self) -> ReadOnDemand:
         return self

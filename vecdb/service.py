@@ -174,14 +174,16 @@ class LocalService(VectorService):
         return CollectionExistence(exists=self.db.exists(name))
 
     def get_collection(self, name: str) -> CollectionInfo:
-        return self.db.get(name).info()
+        with self.db.use(name) as coll:
+            return coll.info()
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         self.db.create(name, req)
         return True
 
     def update_collection(self, name: str, req: UpdateCollection) -> bool:
-        self.db.get(name).update(req)
+        with self.db.use(name) as coll:
+            coll.update(req)
         return True
 
     def delete_collection(self, name: str) -> bool:
@@ -198,65 +200,84 @@ class LocalService(VectorService):
         return CollectionsAliasesResponse(aliases=self.db.aliases(name))
 
     def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
-        return _done(self.db.get(name).create_payload_index(req))
+        with self.db.use(name) as coll:
+            return _done(coll.create_payload_index(req))
 
     def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
-        return _done(self.db.get(name).delete_payload_index(field_name))
+        with self.db.use(name) as coll:
+            return _done(coll.delete_payload_index(field_name))
 
     def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
-        return _done(self.db.get(name).upsert(req))
+        with self.db.use(name) as coll:
+            return _done(coll.upsert(req))
 
     def get_points(self, name: str, req: PointRequest) -> list[Record]:
-        return self.db.get(name).retrieve(req)
+        with self.db.use(name) as coll:
+            return coll.retrieve(req)
 
     def get_point(self, name: str, point_id: PointId) -> Record:
-        found = self.db.get(name).retrieve(PointRequest(ids=[point_id], with_payload=True, with_vector=True))
+        with self.db.use(name) as coll:
+            found = coll.retrieve(PointRequest(ids=[point_id], with_payload=True, with_vector=True))
         if not found:
             raise NotFound(f"No point with id {point_id} found")
         return found[0]
 
     def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
-        return _done(self.db.get(name).delete(req))
+        with self.db.use(name) as coll:
+            return _done(coll.delete(req))
 
     def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return _done(self.db.get(name).set_payload(req))
+        with self.db.use(name) as coll:
+            return _done(coll.set_payload(req))
 
     def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return _done(self.db.get(name).set_payload(req, overwrite=True))
+        with self.db.use(name) as coll:
+            return _done(coll.set_payload(req, overwrite=True))
 
     def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
-        return _done(self.db.get(name).delete_payload(req))
+        with self.db.use(name) as coll:
+            return _done(coll.delete_payload(req))
 
     def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
-        return _done(self.db.get(name).clear_payload(req))
+        with self.db.use(name) as coll:
+            return _done(coll.clear_payload(req))
 
     def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
-        return _done(self.db.get(name).update_vectors(req))
+        with self.db.use(name) as coll:
+            return _done(coll.update_vectors(req))
 
     def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
-        return _done(self.db.get(name).delete_vectors(req))
+        with self.db.use(name) as coll:
+            return _done(coll.delete_vectors(req))
 
     def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
-        seq = self.db.get(name).batch(req.operations)
+        with self.db.use(name) as coll:
+            seq = coll.batch(req.operations)
         return [_done(seq) for _ in req.operations]
 
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
-        return self.db.get(name).scroll(req)
+        with self.db.use(name) as coll:
+            return coll.scroll(req)
 
     def count_points(self, name: str, req: CountRequest) -> CountResult:
-        return CountResult(count=self.db.get(name).count(req))
+        with self.db.use(name) as coll:
+            return CountResult(count=coll.count(req))
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
-        return self.db.get(name).query(req)
+        with self.db.use(name) as coll:
+            return coll.query(req)
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
-        return self.db.get(name).query_batch(req.searches)
+        with self.db.use(name) as coll:
+            return coll.query_batch(req.searches)
 
     def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
-        return self.db.get(name).query(search_as_query(req)).points
+        with self.db.use(name) as coll:
+            return coll.query(search_as_query(req)).points
 
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
-        found = self.db.get(name).query_batch([search_as_query(r) for r in req.searches])
+        with self.db.use(name) as coll:
+            found = coll.query_batch([search_as_query(r) for r in req.searches])
         return [r.points for r in found]
 
     def close(self) -> None:

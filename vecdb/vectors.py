@@ -180,6 +180,7 @@ class Snapshot:
     spaces: tuple[SpaceData, ...]
     ids: PointIds  # external id and version of each internal id
     stores: tuple[RowStore, ...] = ()  # per space; empty: all in memory
+    seq: int = 0  # the write (``counters.seq`` in LMDB) this snapshot is the state after
 
     def live(self, space: int, lo: int = 0) -> np.ndarray:
         """Bool mask over internal ids ``lo .. n-1``: alive and holding a vector of ``space``."""
@@ -195,7 +196,7 @@ class Snapshot:
     @staticmethod
     def loaded(
         spaces: list[VectorSpace], next_iid: int, id_chunks: Iterable[IdChunk],
-        chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], stores: Sequence[RowStore] = (),
+        chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], stores: Sequence[RowStore] = (), seq: int = 0,
     ) -> Snapshot:
         """The snapshot of a collection read from storage: the live points' ``id_chunks``, then
         ``chunks`` of ``(space, ids, rows)``.
@@ -225,7 +226,7 @@ class Snapshot:
             SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])))
             for m, p, q in zip(matrices, presents, norms, strict=True)
         )
-        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores))
+        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores), seq)
 
     def apply(
         self,
@@ -271,7 +272,7 @@ class Snapshot:
             live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
             spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
-        return Snapshot(next_iid, alive, count, tuple(spaces), point_ids, self.stores)
+        return Snapshot(next_iid, alive, count, tuple(spaces), point_ids, self.stores, version)
 
 
 def _rows_at(iids: np.ndarray) -> Any:

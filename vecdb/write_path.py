@@ -9,8 +9,9 @@ could still be lost, and never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import lmdb
@@ -219,6 +220,7 @@ class WritePath:
     snapshot: Snapshot
     payload_index: PayloadIndex
     _write_lock: threading.Lock
+    publishing: int
 
     def _write(self, body: Callable[[WriteTxn], T]) -> tuple[int, T]:
         """Run ``body`` in one durable transaction, then publish the new snapshot."""
@@ -238,17 +240,28 @@ class WritePath:
                 for space, chunks in w.rows.items()
                 if chunks
             }
-            if self.payload_index.fields and w.payload_writes:
-                self.payload_index.update_many(
-                    [iid for iid, _ in w.payload_writes],
-                    [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
+            with self.publishing_change():
+                if self.payload_index.fields and w.payload_writes:
+                    self.payload_index.update_many(
+                        [iid for iid, _ in w.payload_writes],
+                        [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
+                    )
+                self.snapshot = self.snapshot.apply(
+                    w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows,
+                    born_keys=w.born_keys, version=w.seq, touched=w.touched,
                 )
-            self.snapshot = self.snapshot.apply(
-                w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows,
-                born_keys=w.born_keys, version=w.seq, touched=w.touched,
-            )
         self.written()
         return w.seq, result
+
+    @contextlib.contextmanager
+    def publishing_change(self) -> Iterator[None]:
+        """Mark the payload indexes and the snapshot as changing (``publishing`` odd) for the block:
+        a read that used the payload indexes meanwhile starts again (see ``ReadPath.consistent_read``)."""
+        self.publishing += 1
+        try:
+            yield
+        finally:
+            self.publishing += 1
 
     def written(self) -> None:
         """Hook run after each committed write (the collection wakes its optimizer)."""

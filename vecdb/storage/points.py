@@ -120,6 +120,10 @@ class PointsTables:
     def put_meta_json(self, txn: lmdb.Transaction, key: str, value: Any) -> None:
         txn.put(key.encode(), orjson.dumps(value), db=self.meta)
 
+    def committed_seq(self, txn: lmdb.Transaction) -> int:
+        """The sequence number of the last write committed as of ``txn``."""
+        return int(self.get_meta_json(txn, "counters")["seq"])
+
     def get_meta_json(self, txn: lmdb.Transaction, key: str, default: Any = None) -> Any:
         raw = txn.get(key.encode(), db=self.meta)
         return default if raw is None else orjson.loads(raw)
