@@ -64,8 +64,9 @@ class Op:
 class ThreadModel:
     """One writer's id space, its model, and the next request to send."""
 
-    def __init__(self, t: int, threads: int, seed: int) -> None:
+    def __init__(self, t: int, threads: int, seed: int, cap: Optional[int] = None) -> None:
         self.t = t
+        self.cap = cap  # at this many live points, upserts only overwrite (a soak's data stays bounded)
         self.threads = threads
         self.rng = np.random.default_rng([seed, t])
         self.state: State = {}
@@ -96,7 +97,8 @@ class ThreadModel:
         v = self.version
         roll = self.rng.random() if len(self.state) >= 10 else 0.0
         if roll < 0.35:
-            ids = self._new_ids(int(self.rng.integers(1, 21))) + self._existing(0, 5)
+            fresh = 0 if self.cap is not None and len(self.state) >= self.cap else int(self.rng.integers(1, 21))
+            ids = self._new_ids(fresh) + self._existing(0 if fresh else 1, 5)
             return Op("upsert", "PUT", "/points", {"points": self._points(ids, v)}, self._upserted(ids, v))
         if roll < 0.50:
             ids = self._existing(1, 5)

@@ -71,6 +71,8 @@ class Collection(WritePath, ReadPath):
         self._write_lock = threading.Lock()
         self.publishing = 0
         """Odd while a write updates the payload indexes and publishes its snapshot (see ``ReadPath``)."""
+        self.recent_snapshots: dict[int, Snapshot] = {}
+        """The last few snapshots by write sequence number, for reads whose transaction is a write behind."""
         self._users = 0
         self._closed = False
         self._users_changed = threading.Condition()

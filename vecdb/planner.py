@@ -221,6 +221,7 @@ def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivit
     boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
     if isinstance(index, HnswIndex):
         ef = math.ceil(max(knobs.hnsw_ef or knobs.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
+        ef = min(ef, max(index.ntotal, k, 1))  # a beam wider than the graph visits nothing more
         return _Probe("hnsw", ef, MAX_EF, k, True, index.search)
     nprobe = min(index.nlist, math.ceil((knobs.nprobe or default_nprobe(index.nlist)) * boost))
     fetch = k if not knobs.rescore else math.ceil(k * (knobs.oversampling or DEFAULT_OVERSAMPLING))

@@ -62,20 +62,32 @@ class ReadPath:
     _default_knobs: Optional[tuple[dict[str, Any], planner.SearchKnobs]] = None
     limits: Limits
     publishing: int
+    recent_snapshots: dict[int, Snapshot]
     _write_lock: threading.Lock
 
     def consistent_read(self, body: Callable[[Snapshot, ReadOnDemand], T], eager: bool = False) -> T:
-        """Run ``body`` against one write's state: the snapshot, and a read transaction (opened on
-        demand, at once when ``eager``) of the same commit, while the payload indexes stay as that
-        commit left them. A write that overtakes it makes it start again; after ``READ_TRIES`` it
-        runs holding the write lock, so a storm of writes cannot starve it."""
+        """Run ``body`` against one write's state: a snapshot, and a read transaction of the same
+        commit, while the payload indexes stay as that commit left them.
+
+        ``eager`` reads (those that will read LMDB) open the transaction first and take the
+        snapshot of its commit: the current one, or one of the few kept before it. Others take the
+        current snapshot and check a transaction opened later. A read that a write overtakes
+        anyway starts again; after ``READ_TRIES`` it runs holding the write lock, so a storm of
+        writes cannot starve it."""
         for _ in range(READ_TRIES):
             mark = self.publishing
-            snap = self.snapshot
+            reader = ReadOnDemand(self.env, self.tables, lambda: self.publishing, mark)
             try:
-                with ReadOnDemand(self.env, self.tables, snap.seq, lambda: self.publishing, mark) as reader:
+                with reader:
                     if eager:
-                        reader.txn()
+                        snap = self._snapshot_of(self.tables.committed_seq(reader.txn()))
+                        if snap is None:
+                            continue
+                        if snap is not self.snapshot:
+                            reader.index_is_newer()
+                    else:
+                        snap = self.snapshot
+                    reader.expect(snap.seq)
                     return body(snap, reader)
             except StaleRead:
                 time.sleep(0)  # let the overtaking write publish
@@ -83,6 +95,18 @@ class ReadPath:
             snap = self.snapshot
             with ReadOnDemand(self.env) as reader:
                 return body(snap, reader)
+
+    def _snapshot_of(self, seq: int) -> Optional[Snapshot]:
+        """The snapshot after write ``seq``: current, kept, or about to be published (LMDB commits a
+        write just before its snapshot is published); None if no longer kept."""
+        for _ in range(1000):
+            snap = self.snapshot
+            if snap.seq == seq:
+                return snap
+            if snap.seq > seq:
+                return self.recent_snapshots.get(seq)
+            time.sleep(0)
+        return None
 
     # --- query ---------------------------------------------------------------------------
 
@@ -104,7 +128,10 @@ class ReadPath:
                 raise Unsupported("prefetch: multi-stage queries are not supported yet")
             if req.lookup_from is not None:
                 raise Unsupported("lookup_from: is not supported yet")
-        eager = not all(_nothing_stored_wanted(r.with_payload) and _nothing_stored_wanted(r.with_vector) for r in reqs)
+        eager = not all(
+            r.filter is None and _nothing_stored_wanted(r.with_payload) and _nothing_stored_wanted(r.with_vector)
+            for r in reqs
+        )
         return self.consistent_read(lambda snap, reader: self._query_batch(snap, reader, reqs), eager)
 
     def _query_batch(self, snap: Snapshot, reader: ReadOnDemand, reqs: list[QueryRequest]) -> list[QueryResponse]:
@@ -264,15 +291,18 @@ class ReadPath:
         if predicate is None:
             return None
         assert flt is not None
+        uses_index = bool(self.payload_index.fields)
         exact = self.payload_index.filter_mask(flt, snap.n)
-        reader.check_index()
+        if uses_index:
+            reader.check_index()
         if exact is not None:
             return exact & snap.alive[: snap.n]
         view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
         txn = reader.txn()
         mask = np.zeros(snap.n, dtype=bool)
         candidates = self.payload_index.candidates_mask(flt, snap.n)
-        reader.check_index()
+        if uses_index:
+            reader.check_index()
         if candidates is not None:
             for iid in np.flatnonzero(candidates & snap.alive[: snap.n]).tolist():
                 point = self.tables.get(txn, iid)
@@ -325,7 +355,7 @@ class ReadPath:
             mask = self._filter_mask(reader, req.filter, snap)
             return snap.count if mask is None else int(np.count_nonzero(mask))
 
-        return self.consistent_read(body)
+        return self.consistent_read(body, eager=req.filter is not None)
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         with_payload = True if req.with_payload is None else req.with_payload
@@ -381,33 +411,48 @@ class StaleRead(Exception):
 class ReadOnDemand:
     """A read transaction opened on first use and closed with the block.
 
-    Given the snapshot's ``seq``, it checks that the transaction holds that same
-    commit; given the collection's ``publishing`` counter and its value when the
-    snapshot was taken (``mark``), :meth:`check_index` checks that no write has
-    since touched the payload indexes. Either raises :class:`StaleRead`.
+    After :meth:`expect`, it checks that the transaction holds that commit; given the
+    collection's ``publishing`` counter and its value when the read began (``mark``),
+    :meth:`check_index` checks that no write has since touched the payload indexes (and
+    :meth:`index_is_newer` says they are already past the read's snapshot). Each raises
+    :class:`StaleRead`.
     """
 
     def __init__(
-        self, env: Environment, tables: Optional[PointsTables] = None, seq: Optional[int] = None,
+        self, env: Environment, tables: Optional[PointsTables] = None,
         publishing: Optional[Callable[[], int]] = None, mark: int = 0,
     ) -> None:
         self._env = env
         self._tables = tables
-        self._seq = seq
+        self._seq: Optional[int] = None
         self._publishing = publishing
         self._mark = mark
+        self._index_newer = False
         self._stack = contextlib.ExitStack()
         self._txn: Optional[lmdb.Transaction] = None
+
+    def expect(self, seq: int) -> None:
+        self._seq = seq
+        if self._txn is not None:
+            self._check_txn()
+
+    def index_is_newer(self) -> None:
+        self._index_newer = True
 
     def txn(self) -> lmdb.Transaction:
         if self._txn is None:
             self._txn = self._stack.enter_context(self._env.read())
-            if self._tables is not None and self._tables.committed_seq(self._txn) != self._seq:
-                raise StaleRead
+            self._check_txn()
         return self._txn
 
+    def _check_txn(self) -> None:
+        if self._tables is not None and self._seq is not None and self._tables.committed_seq(self._txn) != self._seq:
+            raise StaleRead
+
     def check_index(self) -> None:
-        if self._publishing is not None and (self._mark % 2 or self._publishing() != self._mark):
+        if self._publishing is not None and (
+            self._index_newer or self._mark % 2 or self._publishing() != self._mark
+        ):
             raise StaleRead
 
     def __enter__(self) -> ReadOnDemand:

@@ -16,7 +16,7 @@ from typing import Any
 
 from vecdb import __version__
 from vecdb.database import Database
-from vecdb.errors import NotFound
+from vecdb.errors import InvalidInput, NotFound
 from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -140,6 +140,8 @@ def search_as_query(req: SearchRequest) -> QueryRequest:
         using, vector = vector.name, vector.vector
     elif isinstance(vector, dict):
         using, vector = vector.get("name"), vector.get("vector")
+        if not isinstance(using, str) or vector is None:
+            raise InvalidInput('vector: a named vector is {"name": <vector name>, "vector": <vector>}')
     return QueryRequest(
         query=NearestQuery(nearest=vector),
         using=using,

@@ -59,6 +59,9 @@ def encode_payload(payload: Optional[dict[str, Any]], field: str) -> bytes:
         raise InvalidInput(f"{field}: payload is not valid JSON: {exc}") from None
 
 
+KEPT_SNAPSHOTS = 4
+"""Snapshots kept after they are replaced, for reads that opened their LMDB transaction just before."""
+
 class PreparedPoints:
     """A validated upsert: canonical ids, encoded payloads and float32 rows per vector space."""
 
@@ -221,6 +224,7 @@ class WritePath:
     payload_index: PayloadIndex
     _write_lock: threading.Lock
     publishing: int
+    recent_snapshots: dict[int, Snapshot]
 
     def _write(self, body: Callable[[WriteTxn], T]) -> tuple[int, T]:
         """Run ``body`` in one durable transaction, then publish the new snapshot."""
@@ -246,10 +250,13 @@ class WritePath:
                         [iid for iid, _ in w.payload_writes],
                         [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
                     )
-                self.snapshot = self.snapshot.apply(
+                snap = self.snapshot.apply(
                     w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows,
                     born_keys=w.born_keys, version=w.seq, touched=w.touched,
                 )
+                kept = {seq: old for seq, old in self.recent_snapshots.items() if seq > w.seq - KEPT_SNAPSHOTS}
+                self.recent_snapshots = {**kept, w.seq: snap}
+                self.snapshot = snap
         self.written()
         return w.seq, result
 

@@ -93,7 +93,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(exc.status_code, str(exc.detail), getattr(request.state, "started", None))
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"Not found: no route for {request.method} {request.url.path}"
+        elif exc.status_code == 405 and message == "Method Not Allowed":
+            message = f"Method not allowed: {request.method} {request.url.path}"
+        return error_response(exc.status_code, message, getattr(request.state, "started", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -30,7 +30,7 @@ def is_read_only_request(method: str, path: str) -> bool:
 
 
 def _too_large_message(max_body: int) -> str:
-    return f"Payload too large: request body exceeds the limit of {max_body} bytes"
+    return f"Payload too large: request body exceeds the limit of {max_body} bytes (server option --max-request-bytes)"
 
 
 class _BodyTooLarge(HTTPException):

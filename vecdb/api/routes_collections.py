@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
+from vecdb.api.json_body import JsonRoute
 from vecdb.models.collections import (
     ChangeAliasesOperation,
     CreateCollection,
@@ -17,7 +18,7 @@ from vecdb.models.collections import (
 )
 from vecdb.service import VectorService
 
-router = APIRouter(tags=["collections"])
+router = APIRouter(tags=["collections"], route_class=JsonRoute)
 Svc = Depends(service)
 T0 = Depends(started)
 

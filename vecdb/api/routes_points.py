@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
+from vecdb.api.json_body import JsonRoute
 from vecdb.ids import parse_point_id
 from vecdb.models.points import (
     CountRequest,
@@ -26,7 +27,7 @@ from vecdb.models.points import (
 )
 from vecdb.service import VectorService
 
-router = APIRouter(tags=["points"])
+router = APIRouter(tags=["points"], route_class=JsonRoute)
 Svc = Depends(service)
 T0 = Depends(started)
 

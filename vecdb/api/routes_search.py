@@ -7,10 +7,11 @@ from starlette.responses import Response
 
 from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
+from vecdb.api.json_body import JsonRoute
 from vecdb.models.query import QueryRequest, QueryRequestBatch, SearchRequest, SearchRequestBatch
 from vecdb.service import VectorService
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=JsonRoute)
 Svc = Depends(service)
 T0 = Depends(started)
 

@@ -33,8 +33,10 @@ class SearchParams(RequestModel):
     """Per-query knobs: ``hnsw_ef`` widens the graph search, ``nprobe`` the IVF-PQ scan, ``exact`` forces a
     full exact scan; ``quantization`` steers IVF-PQ re-ranking (``rescore``, ``oversampling``, ``ignore``)."""
 
-    hnsw_ef: Optional[int] = Field(None, ge=1)
-    nprobe: Optional[int] = Field(None, ge=1, description="vecdb extension: IVF-PQ lists scanned per query")
+    hnsw_ef: Optional[int] = Field(None, ge=1, le=2**31 - 1, description="beyond the graph's size it visits no more")
+    nprobe: Optional[int] = Field(
+        None, ge=1, le=2**31 - 1, description="vecdb extension: IVF-PQ lists scanned per query"
+    )
     exact: Optional[bool] = False
     quantization: Optional[QuantizationSearchParams] = None
     indexed_only: Optional[bool] = False
