@@ -13,20 +13,21 @@ import logging
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import vecdb
+from tests.test_hnsw import wait_green
 from tests.workload import DIM, vector_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = textwrap.dedent("""
-    import os, shutil, signal, sys, time
+    import os, shutil, signal, sys
     import vecdb
+    from tests.test_hnsw import wait_green
     from tests.workload import vector_for
     from vecdb import optimizer
     from vecdb.collection import Collection
@@ -41,21 +42,12 @@ CHILD = textwrap.dedent("""
     def points(ids, version):
         return [{"id": i, "vector": vector_for(i, version).tolist(), "payload": {"v": version}} for i in ids]
 
-    def wait_green(client, n):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            info = client.get_collection("k")
-            if info.status == "green" and info.indexed_vectors_count == n:
-                return
-            time.sleep(0.05)
-        raise SystemExit("index did not catch up")
-
     if phase == "setup":
         client = vecdb.Client(path=path)
         client.create_collection("k", {"size": %(dim)d, "distance": "Euclid"}, hnsw_config={"m": 8, "ef_construct": 32},
                                  optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 3600})
         client.upsert("k", points(range(3000), 1))
-        wait_green(client, 3000)
+        wait_green(client, "k")
         client.close()  # saves the graph
         raise SystemExit(0)
 
@@ -99,7 +91,7 @@ CHILD = textwrap.dedent("""
     # one acknowledged write (a batch: 1000 new points and 100 deletes), then the step that dies
     client.batch_update_points("k", [{"upsert": {"points": points(range(3000, 4000), 2)}},
                                      {"delete": {"points": list(range(100))}}])
-    wait_green(client, 3900)
+    wait_green(client, "k")
     if stage.startswith("delete"):
         client.delete_collection("k")
     else:
@@ -154,16 +146,6 @@ def check_points(client: vecdb.Client) -> None:
         assert len(set(top.tolist()) & {p.id for p in graph.points}) >= 8
 
 
-def wait_green(client: vecdb.Client, n: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        info = client.get_collection("k")
-        if info.status == "green" and info.indexed_vectors_count == n:
-            return
-        assert time.monotonic() < deadline, info
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("stage", CHECKPOINT_STAGES)
 def test_kill_during_checkpoint(stage: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "data"
@@ -173,7 +155,8 @@ def test_kill_during_checkpoint(stage: str, tmp_path: Path, caplog: pytest.LogCa
         coll = client._service.db.get("k")
         assert coll.optimizer.loaded.wait(30)
         check_points(client)
-        wait_green(client, 3900)
+        wait_green(client, "k")
+        assert client.get_collection("k").indexed_vectors_count == 3900
         log = caplog.text
         assert "loaded graph of" in log and "built HNSW" not in log and "ignoring index checkpoint" not in log, log
     # after a close, the index folder holds the saved graph's two files and nothing else

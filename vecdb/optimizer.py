@@ -292,7 +292,7 @@ class Optimizer:
 
     def interval_s(self) -> float:
         """The longest a changed index goes unsaved while writes continue."""
-        flush = self.coll.settings.get("optimizers_config", {}).get("flush_interval_sec")
+        flush = self.coll.settings["optimizers_config"].get("flush_interval_sec")
         return max(float(5 if flush is None else flush), SAVE_SHARE * self._last_save_s)
 
     def checkpoint_space(self, space_index: int) -> None:

@@ -212,7 +212,7 @@ class ReadPath:
         return [
             self._scored(txn, stored, score, req.with_payload, req.with_vector)
             for (score, _), stored in zip(hits, self.tables.get_many(txn, iids))
-            if stored is not None  # None: deleted after this search's snapshot was taken
+            if stored is not None  # (a consistent read finds every hit; kept as a guard)
         ]
 
     def _knobs(self, req: QueryRequest) -> planner.SearchKnobs:
@@ -291,18 +291,15 @@ class ReadPath:
         if predicate is None:
             return None
         assert flt is not None
-        uses_index = bool(self.payload_index.fields)
         exact = self.payload_index.filter_mask(flt, snap.n)
-        if uses_index:
+        candidates = None if exact is not None else self.payload_index.candidates_mask(flt, snap.n)
+        if self.payload_index.fields:  # (with no field indexed there is nothing to be consistent with)
             reader.check_index()
         if exact is not None:
             return exact & snap.alive[: snap.n]
         view = StoredPointView(lambda iid, name: self._snapshot_has_vector(snap, iid, name))
         txn = reader.txn()
         mask = np.zeros(snap.n, dtype=bool)
-        candidates = self.payload_index.candidates_mask(flt, snap.n)
-        if uses_index:
-            reader.check_index()
         if candidates is not None:
             for iid in np.flatnonzero(candidates & snap.alive[: snap.n]).tolist():
                 point = self.tables.get(txn, iid)
@@ -413,9 +410,9 @@ class ReadOnDemand:
 
     After :meth:`expect`, it checks that the transaction holds that commit; given the
     collection's ``publishing`` counter and its value when the read began (``mark``),
-    :meth:`check_index` checks that no write has since touched the payload indexes (and
-    :meth:`index_is_newer` says they are already past the read's snapshot). Each raises
-    :class:`StaleRead`.
+    :meth:`check_index` checks that no write has since touched the payload indexes (an odd
+    mark fails it: a write was publishing, or :meth:`index_is_newer` said they are already
+    past the read's snapshot). Each raises :class:`StaleRead`.
     """
 
     def __init__(
@@ -427,7 +424,6 @@ class ReadOnDemand:
         self._seq: Optional[int] = None
         self._publishing = publishing
         self._mark = mark
-        self._index_newer = False
         self._stack = contextlib.ExitStack()
         self._txn: Optional[lmdb.Transaction] = None
 
@@ -437,7 +433,7 @@ class ReadOnDemand:
             self._check_txn()
 
     def index_is_newer(self) -> None:
-        self._index_newer = True
+        self._mark = -1  # odd: never matches
 
     def txn(self) -> lmdb.Transaction:
         if self._txn is None:
@@ -450,9 +446,7 @@ class ReadOnDemand:
             raise StaleRead
 
     def check_index(self) -> None:
-        if self._publishing is not None and (
-            self._index_newer or self._mark % 2 or self._publishing() != self._mark
-        ):
+        if self._publishing is not None and (self._mark % 2 or self._publishing() != self._mark):
             raise StaleRead
 
     def __enter__(self) -> ReadOnDemand:
