@@ -23,7 +23,7 @@ import lmdb
 import numpy as np
 from pydantic import TypeAdapter
 
-from vecdb import planner
+from vecdb import mmr, planner
 from vecdb.config import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
@@ -32,7 +32,7 @@ from vecdb.index.flat import higher_is_better
 from vecdb.limits import Limits
 from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
-from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse, ScoredPoint
+from vecdb.models.query import Mmr, NearestQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.payload import select_payload
 from vecdb.planner import AnnState, Explain
 from vecdb.point_view import StoredPointView, stored_has_vector
@@ -150,6 +150,8 @@ class ReadPath:
                 )
             if exclude is not None:
                 key = ("by-id", pos)  # its own point is left out: a mask of its own
+            if _mmr_of(req) is not None:
+                key = ("mmr", pos)  # its depth and re-ranking are its own
             groups.setdefault(key, []).append((pos, space, vector, exclude))
         for members in groups.values():
             for pos, response in self._query_group(reader, snap, [reqs[m[0]] for m in members], members):
@@ -174,18 +176,24 @@ class ReadPath:
                 mask[iid] = False
         plan.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
         queries = members[0][2][None, :] if len(members) == 1 else np.stack([m[2] for m in members])
+        diversify = _mmr_of(first)
+        depth = first.offset + first.limit
+        if diversify is not None:  # MMR re-ranks the nearest candidates; the offset applies after it
+            depth = diversify.candidates_limit if diversify.candidates_limit is not None else first.limit
         all_hits = planner.search(
-            snap, space, self.ann.get(space.index), queries, first.offset + first.limit, mask,
-            self._knobs(first), plan,
+            snap, space, self.ann.get(space.index), queries, depth, mask, self._knobs(first), plan,
         )
         better = higher_is_better(space.distance)
         t0 = time.perf_counter()
         out = []
         for (pos, *_), req, hits in zip(members, reqs, all_hits):
-            hits = hits[req.offset :]
+            if diversify is None:
+                hits = hits[req.offset :]
             if req.score_threshold is not None:
                 t = req.score_threshold
                 hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
+            if diversify is not None:
+                hits = _diversified(snap, space, hits, diversify, req.offset + req.limit)[req.offset :]
             out.append((pos, QueryResponse(points=self._scored_hits(reader, snap, hits, req))))
         plan.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
         if any(r.explain for r in reqs):
@@ -248,8 +256,8 @@ class ReadPath:
     ) -> tuple[VectorSpace, np.ndarray, Optional[PointId]]:
         query = req.query
         if isinstance(query, NearestQuery):
-            if query.mmr is not None:
-                raise Unsupported("query.mmr: maximal marginal relevance is not supported yet")
+            if query.mmr is not None and isinstance(query.nearest, SparseVector):
+                raise Unsupported("query.mmr: maximal marginal relevance over sparse vectors is not supported yet")
             query = query.nearest
         elif isinstance(query, dict):
             kind = next(iter(query), "?")
@@ -454,6 +462,25 @@ class ReadOnDemand:
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
+
+
+def _mmr_of(req: QueryRequest) -> Optional[Mmr]:
+    query = req.query
+    return query.mmr if isinstance(query, NearestQuery) else None
+
+
+def _diversified(
+    snap: Snapshot, space: VectorSpace, hits: list[tuple[float, int]], params: Mmr, limit: int
+) -> list[tuple[float, int]]:
+    """``hits`` (nearest first) re-ranked by maximal marginal relevance, scores unchanged."""
+    if not hits:
+        return []
+    iids = np.fromiter((i for _, i in hits), dtype=np.int64, count=len(hits))
+    scores = np.fromiter((s for s, _ in hits), dtype=np.float64, count=len(hits))
+    relevance = mmr.relevance_of(scores, space.distance)
+    rows = snap.spaces[space.index].matrix[iids]
+    diversity = mmr.DEFAULT_DIVERSITY if params.diversity is None else params.diversity
+    return [hits[j] for j in mmr.select(rows, relevance, space.distance, diversity, limit)]
 
 
 def _nothing_stored_wanted(selector: Any) -> bool:

@@ -48,8 +48,10 @@ VectorInput = Union[DenseVector, MultiDenseVector, SparseVector, ExtendedPointId
 
 
 class Mmr(RequestModel):
+    """Maximal marginal relevance (see :mod:`vecdb.mmr`): 0 diversity is plain relevance."""
+
     diversity: Optional[float] = Field(None, ge=0, le=1)
-    candidates_limit: Optional[int] = Field(None, ge=1)
+    candidates_limit: Optional[int] = Field(None, ge=0, le=16384)
 
 
 class NearestQuery(RequestModel):
