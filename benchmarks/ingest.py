@@ -24,6 +24,7 @@ from benchmarks.common import (
     Server,
     check,
     http_client,
+    load_dataset,
     make_clustered,
     markdown_table,
     payloads_for,
@@ -41,7 +42,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=100_000, help="points (default 100000)")
     p.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
     p.add_argument("--batch", type=int, default=1000, help="points per upsert (default 1000)")
-    p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default="Cosine")
+    p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default=None,
+                   help="default Cosine (or the data set's metric)")
+    p.add_argument("--dataset", choices=["synthetic", "sift5k", "glove50"], default="synthetic",
+                   help="ingest a real data set's base vectors (truncated to --n) instead of clustered data")
     p.add_argument("--no-rest", action="store_true", help="skip the REST rows")
 
 
@@ -83,10 +87,17 @@ def run(args: argparse.Namespace) -> Section:
     import vecdb
 
     t_start = time.perf_counter()
-    n, d = args.n, args.dim
-    base = make_clustered(n, d, seed=args.seed)
+    if getattr(args, "dataset", "synthetic") == "synthetic":
+        base = make_clustered(args.n, args.dim, seed=args.seed)
+        source = "clustered"
+        args.distance = args.distance or "Cosine"
+    else:
+        ds = load_dataset(args.dataset, args.datasets, n=args.n)
+        base, source = ds.base, ds.name
+        args.distance = args.distance or ds.distance
+    n, d = base.shape
     batches = _batches(n, args.batch)
-    print(f"[ingest] {n} x {d}, batches of {args.batch}", flush=True)
+    print(f"[ingest] {source}: {n} x {d}, batches of {args.batch}", flush=True)
     rows: list[tuple[str, float, str]] = []  # label, seconds, target note
     notes: list[str] = []
     profile_md = ""
@@ -212,7 +223,7 @@ def run(args: argparse.Namespace) -> Section:
     notes.append(f"Raw LMDB floor drift (after / before): {floor2 / floor1:.2f}x; ratios use the lower one.")
     notes.append(f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
                  f"{time.perf_counter() - t_start:.1f} s.")
-    md = (f"{n:,} points x {d} float32, payload `{{\"i\": i, \"tag\": \"t{{i%10}}\"}}`, {args.distance}, "
+    md = (f"{n:,} {source} points x {d} float32, payload `{{\"i\": i, \"tag\": \"t{{i%10}}\"}}`, {args.distance}, "
           f"{len(batches)} upserts of {args.batch}; every upsert is durable (fsync) before it returns. "
           f"Default collection settings: the HNSW optimizer indexes in the background while the "
           f"upserts run (each collection is deleted before the next row).\n\n"

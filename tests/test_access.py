@@ -29,7 +29,12 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/points/query/batch"),
     ("POST", "/collections/{collection_name}/points/search"),
     ("POST", "/collections/{collection_name}/points/search/batch"),
+    ("GET", "/collections/{collection_name}/snapshots"),
+    ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
+    ("GET", "/metrics"),
 }
+SNAPSHOT: dict[str, str] = {}
+"""The name of the snapshot ``keyed`` makes, so that its download route has something to serve."""
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -54,6 +59,7 @@ def keyed(tmp_path_factory):
     with httpx.Client(base_url=srv.url, headers={"api-key": FULL}) as admin:
         assert admin.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}}).status_code == 200
         admin.put("/collections/c/points", json={"points": [{"id": 1, "vector": [1, 0], "payload": {"a": 1}}]})
+        SNAPSHOT["name"] = admin.post("/collections/c/snapshots").json()["result"]["name"]
     yield srv
     srv.stop()
 
@@ -71,6 +77,7 @@ BODIES = {
 
 def _call(client: httpx.Client, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
     concrete = path.replace("{collection_name}", "c").replace("{point_id}", "1").replace("{field_name}", "a")
+    concrete = concrete.replace("{snapshot_name}", SNAPSHOT.get("name", "s"))
     body = BODIES.get((method, concrete), {})
     return client.request(method, concrete, json=body if method not in ("GET", "DELETE") else None, headers=headers)
 
@@ -160,3 +167,19 @@ def test_server_binds_loopback_by_default(server):
     with socket.socket() as s, pytest.raises(OSError):
         s.settimeout(2)
         s.connect((address, port))
+
+
+def test_keys_stay_out_of_the_lock_file_and_the_refusal(tmp_path: Path) -> None:
+    """The lock file (world-readable) names its holder's command line: without the keys' values."""
+    path = tmp_path / "data"
+    first = start_server(path, "--api-key", FULL, f"--read-only-api-key={READ}")
+    try:
+        holder = (path / ".lock").read_text()
+        assert "--api-key ***" in holder and "--read-only-api-key=***" in holder
+        assert FULL not in holder and READ not in holder
+        second = start_server(path, wait=False)
+        assert second.proc.wait(timeout=30) != 0
+        refusal = second.log.read_text()
+        assert "in use" in refusal and FULL not in refusal and READ not in refusal
+    finally:
+        first.stop()

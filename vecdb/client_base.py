@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Optional, TypeVar, Union
 
 import numpy as np
@@ -52,6 +53,7 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.models.query import QueryRequest, QueryRequestBatch, QueryResponse, SearchParams
+from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.service import VectorService
 
 M = TypeVar("M", bound=BaseModel)
@@ -225,9 +227,11 @@ class ClientBase:
         strict_mode_config: Any = None,
         metadata: Optional[dict[str, Any]] = None,
         index: Any = None,
+        embedding: Any = None,
     ) -> bool:
         """qdrant-client's ``create_collection``; ``index`` (vecdb) picks the ANN index:
-        ``{"type": "hnsw" | "flat" | "ivf_pq", "nlist", "pq_m", "pq_bits", "device"}``."""
+        ``{"type": "hnsw" | "flat" | "ivf_pq", "nlist", "pq_m", "pq_bits", "device"}``; ``embedding``
+        (vecdb) ``{"model": .., "vector": ..}`` makes the collection take ``{"text": ..}`` documents."""
         body = {
             "vectors": vectors_config,
             "sparse_vectors": sparse_vectors_config,
@@ -243,6 +247,7 @@ class ClientBase:
             "strict_mode_config": strict_mode_config,
             "metadata": metadata,
             "index": index,
+            "embedding": embedding,
         }
         req = parse_model(CreateCollection, {k: v for k, v in body.items() if v is not None}, "create_collection")
         return self._service.create_collection(collection_name, req)
@@ -419,6 +424,42 @@ class ClientBase:
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[QueryResponse]:
         reqs = [parse_model(QueryRequest, r, f"requests[{i}]") for i, r in enumerate(requests)]
         return self._service.query_batch_points(collection_name, QueryRequestBatch(searches=reqs))
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def create_snapshot(self, collection_name: str, wait: bool = True, **_: Any) -> Optional[SnapshotDescription]:
+        """A consistent snapshot of the collection (writes go on meanwhile); None when ``wait=False``."""
+        return self._service.create_snapshot(collection_name, wait=wait)
+
+    def list_snapshots(self, collection_name: str, **_: Any) -> list[SnapshotDescription]:
+        return self._service.list_snapshots(collection_name)
+
+    def delete_snapshot(
+        self, collection_name: str, snapshot_name: str, wait: bool = True, **_: Any
+    ) -> Optional[bool]:
+        return self._service.delete_snapshot(collection_name, snapshot_name)
+
+    def recover_snapshot(
+        self, collection_name: str, location: str, api_key: Optional[str] = None, checksum: Optional[str] = None,
+        priority: Any = None, wait: bool = True, **_: Any,
+    ) -> Optional[bool]:
+        """Restore ``collection_name`` (replacing it) from ``location``: ``file:///abs/path`` on the
+        machine holding the data, or the name of a snapshot it holds. ``checksum``: sha256 to verify."""
+        body = {"location": location, "api_key": api_key, "checksum": checksum, "priority": priority}
+        req = parse_model(SnapshotRecover, {k: v for k, v in body.items() if v is not None}, "recover_snapshot")
+        return self._service.recover_snapshot(collection_name, req, wait=wait)
+
+    def upload_snapshot(
+        self, collection_name: str, snapshot_path: str | Path, checksum: Optional[str] = None, wait: bool = True,
+        **_: Any,
+    ) -> Optional[bool]:
+        """vecdb: restore ``collection_name`` from a snapshot file on this machine (uploaded to a server)."""
+        with open(snapshot_path, "rb") as f:
+            return self._service.upload_snapshot(collection_name, f, checksum=checksum, wait=wait)
+
+    def download_snapshot(self, collection_name: str, snapshot_name: str, path: str | Path) -> Path:
+        """vecdb: copy a snapshot's archive to ``path`` on this machine."""
+        return self._service.download_snapshot(collection_name, snapshot_name, Path(path))
 
     @staticmethod
     def _query_request(

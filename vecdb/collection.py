@@ -12,10 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from vecdb.config import apply_update, collection_config, index_config, raise_missing_collection, vector_spaces
+from vecdb.documents import resolve_insert, resolve_update_vectors
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import gpu_available
 from vecdb.limits import NO_LIMITS, Limits
@@ -54,6 +56,17 @@ from vecdb.vectors import FileRowStore, RowStore, Snapshot
 from vecdb.write_path import PreparedPoints, WritePath, WriteTxn, encode_payload
 
 log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class CollectionStats:
+    name: str
+    points: int
+    indexed_vectors: int
+    status: str  # green, yellow or red, as CollectionInfo.status
+    index_backlog: int  # stored vectors no index holds yet
+    index_loaded: bool  # the saved index was read back after the open (False: searches scan exactly meanwhile)
+    payload_indexes: int
+
 
 VECTORS_DIR = "vectors"
 """Memory-mapped float32 rows of on_disk spaces (rebuilt from LMDB at every open)."""
@@ -199,20 +212,31 @@ class Collection(WritePath, ReadPath):
 
     # --- description ---------------------------------------------------------------------
 
-    def info(self) -> CollectionInfo:
+    def _status(self) -> CollectionStatus:
+        if self.optimizer.error:
+            return CollectionStatus.RED
+        if self.optimizer.busy or self.optimizer.pending():
+            return CollectionStatus.YELLOW
+        return CollectionStatus.GREEN
+
+    def _indexed(self) -> int:
         snap = self.snapshot
-        indexed = sum(s.index.ntotal - s.dead_count(snap) for s in self.ann.values())
+        return sum(s.index.ntotal - s.dead_count(snap) for s in self.ann.values())
+
+    def stats(self) -> CollectionStats:
+        """The figures ``/metrics`` and ``/readyz`` report, cheap enough for every scrape."""
+        return CollectionStats(
+            name=self.name, points=self.snapshot.count, indexed_vectors=self._indexed(), status=self._status().value,
+            index_backlog=self.optimizer.backlog(), index_loaded=self.optimizer.loaded.is_set(),
+            payload_indexes=len(self.settings.get("payload_schema") or {}),
+        )
+
+    def info(self) -> CollectionInfo:
         error = self.optimizer.error
-        if error:
-            status = CollectionStatus.RED
-        elif self.optimizer.busy or self.optimizer.pending():
-            status = CollectionStatus.YELLOW
-        else:
-            status = CollectionStatus.GREEN
         return CollectionInfo(
-            status=status,
+            status=self._status(),
             optimizer_status={"error": error} if error else "ok",
-            indexed_vectors_count=indexed,
+            indexed_vectors_count=self._indexed(),
             points_count=self.snapshot.count,
             segments_count=1,
             config=collection_config(self.settings),
@@ -294,6 +318,7 @@ class Collection(WritePath, ReadPath):
         return self._write(lambda w: self._upsert(w, op, prepared))[0]
 
     def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
+        op = resolve_insert(op, self.settings.get("embedding"), field)
         prepared = PreparedPoints.from_request(op, self.spaces)
         self.limits.check_points(len(prepared.ids), field)
         self.limits.check_payloads(prepared.payloads, f"{field}.payload")
@@ -313,6 +338,7 @@ class Collection(WritePath, ReadPath):
         return self._write(lambda w: self._clear_payload(w, selector))[0]
 
     def update_vectors(self, req: UpdateVectors) -> int:
+        req = resolve_update_vectors(req, self.settings.get("embedding"), "points")
         return self._write(lambda w: self._update_vectors(w, req))[0]
 
     def delete_vectors(self, req: DeleteVectors) -> int:
@@ -320,6 +346,13 @@ class Collection(WritePath, ReadPath):
 
     def batch(self, operations: list[UpdateOperation]) -> int:
         """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
+        embedding = self.settings.get("embedding")
+        operations = [  # texts embedded before the transaction, as upserts are prepared before it
+            UpdateVectorsOperation(update_vectors=resolve_update_vectors(
+                op.update_vectors, embedding, f"operations[{i}].update_vectors.points"))
+            if isinstance(op, UpdateVectorsOperation) else op
+            for i, op in enumerate(operations)
+        ]
         prepared = [
             self._prepared(op.upsert, f"operations[{i}].upsert") if isinstance(op, UpsertOperation) else None
             for i, op in enumerate(operations)

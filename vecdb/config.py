@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
+from vecdb.embed import check_installed, model_spec
+from vecdb.embed import describe as describe_embedding
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.index.device import resolve_device
 from vecdb.index.pq import SUPPORTED_BITS
@@ -63,6 +65,10 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
     """Validate a create request and turn it into the stored settings document."""
     if req.sparse_vectors:
         raise Unsupported("sparse_vectors: sparse vectors are not supported yet")
+    embedding = _embedding_settings(req)
+    if req.vectors is None and embedding is not None:  # the model says what the vectors are
+        spec = model_spec(embedding["model"])
+        req = req.model_copy(update={"vectors": VectorParams(size=spec.dim, distance=Distance(spec.distance))})
     if isinstance(req.vectors, VectorParams):
         echo: Any = req.vectors.model_dump(mode="json", exclude_unset=True)
         named = False
@@ -98,6 +104,7 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         },
         "payload_schema": {},
         "index": index_settings(req, params),
+        "embedding": _checked_embedding(embedding, params),
     }
 
 
@@ -206,7 +213,28 @@ def collection_config(settings: dict[str, Any]) -> CollectionConfig:
         strict_mode_config=settings.get("strict_mode_config"),
         metadata=settings.get("metadata"),
         index=index_config(settings),
+        embedding=describe_embedding(settings["embedding"]) if settings.get("embedding") else None,
     )
+
+
+def _embedding_settings(req: CreateCollection) -> Optional[dict[str, Any]]:
+    if req.embedding is None:
+        return None
+    spec = check_installed(req.embedding.model)  # refused now rather than at the first text
+    return {"model": spec.name, "vector": req.embedding.vector}
+
+
+def _checked_embedding(embedding: Optional[dict[str, Any]], params: dict[str, VectorParams]) -> Optional[dict[str, Any]]:
+    if embedding is None:
+        return None
+    name, spec = embedding["vector"], model_spec(embedding["model"])
+    vp = params.get(name)
+    if vp is None:
+        raise InvalidInput(f"embedding.vector: the collection has no vector named {name!r} for the model to fill")
+    if vp.size != spec.dim:
+        raise InvalidInput(f"embedding.model: {spec.name} makes {spec.dim}-dimensional vectors but vector "
+                           f"{name!r} has size {vp.size}")
+    return embedding
 
 
 def index_config(settings: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Layout::
     <root>/.lock                 ownership lock (see storage/lock.py)
     <root>/catalog/              LMDB: collection names and aliases
     <root>/collections/<name>/   one LMDB environment per collection
-    <root>/.trash/               directories on their way out
+    <root>/.trash/               directories on their way out (and restores being unpacked)
+    <root>/snapshots/<name>/     snapshot files of a collection (see snapshots.py)
 
 Every collection is opened when the database opens, so a request never pays
 for loading one.
@@ -34,6 +35,9 @@ from vecdb.models.collections import (
     DeleteAliasOperation,
     RenameAliasOperation,
 )
+from vecdb.models.snapshots import SnapshotDescription
+from vecdb.snapshot_archive import unpack
+from vecdb.snapshots import SNAPSHOTS_DIR, SnapshotStore, check_checksum, storage_errors, stored_checksum
 from vecdb.storage.catalog import CATALOG_DBS, Catalog
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.lock import DataDirLock
@@ -51,6 +55,7 @@ class Database:
         self._max_map_size = max_map_size
         self._limits = limits
         self._mutex = threading.RLock()  # guards the two dicts below and catalog changes
+        self.snapshots = SnapshotStore(self.root / SNAPSHOTS_DIR)
         try:
             self.catalog = Catalog(Environment(self.root / "catalog", CATALOG_DBS))
             self._collections: dict[str, Collection] = {}
@@ -67,6 +72,7 @@ class Database:
     def _sweep_and_open(self) -> None:
         """Open every catalogued collection; remove directories a crash left behind."""
         shutil.rmtree(self.root / ".trash", ignore_errors=True)
+        self.snapshots.sweep()
         self._collections_dir.mkdir(exist_ok=True)
         names = set(self.catalog.collection_names())
         for child in self._collections_dir.iterdir():
@@ -178,6 +184,91 @@ class Database:
                     aliases[new] = aliases.pop(old)
             self.catalog.replace_aliases(aliases)
             self._aliases = aliases
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def create_snapshot(self, name: str) -> SnapshotDescription:
+        """A snapshot of one commit of the collection; writes go on meanwhile, a delete waits for it."""
+        with self.use(name) as coll:
+            return self.snapshots.create(coll)
+
+    def list_snapshots(self, name: str) -> list[SnapshotDescription]:
+        return self.snapshots.list(self.get(name).name)
+
+    def snapshot_file(self, name: str, snapshot: str) -> Path:
+        return self.snapshots.path_of(self.get(name).name, snapshot)
+
+    def delete_snapshot(self, name: str, snapshot: str) -> bool:
+        return self.snapshots.delete(self.get(name).name, snapshot)
+
+    def locate_snapshot(self, name: str, location: str) -> Path:
+        """The archive a recover request's ``location`` names (see :meth:`SnapshotStore.locate`)."""
+        return self.snapshots.locate(self.resolve(name), location)
+
+    def restore_snapshot(
+        self, name: str, archive: Path, checksum: Optional[str] = None, label: Optional[str] = None,
+    ) -> None:
+        """Replace (or create) collection ``name`` with the snapshot in ``archive``.
+
+        The archive is checked against ``checksum`` (else the checksum stored beside it) and unpacked
+        into ``.trash/`` in one pass, and its LMDB opened, before anything is swapped: a bad file
+        never disturbs the collection it would replace. The index files come along, so the restored
+        collection loads its index instead of rebuilding it.
+        """
+        real = check_name(self.resolve(name))
+        label = label or f"`{archive.name}`"
+        expected = check_checksum(checksum) or stored_checksum(archive)
+        staging = self.root / ".trash" / f"restore-{uuid.uuid4().hex}"
+        try:
+            with storage_errors(f"the restore of collection {real}"):
+                unpack(archive, staging, label, expected)
+            self._install(real, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("collection %s restored from snapshot %s", real, label)
+
+    def _install(self, name: str, staged: Path) -> None:
+        """Swap ``staged`` in as collection ``name``: close the old one (waiting for its requests) and
+        move it to ``.trash/``, rename the new folder in, open it; if that fails the old one comes back.
+
+        Aliases of a replaced collection stay. A crash between the two renames leaves the catalog
+        naming a missing folder, which the next open drops (the snapshot file still holds the data):
+        never a mix of old and new.
+        """
+        trash: Optional[Path] = None
+        with self._mutex:
+            path = self._collections_dir / name
+            old = self._collections.pop(name, None)
+            if old is not None:
+                old.close(checkpoint=False)
+                trash = self.root / ".trash" / f"{name}.{uuid.uuid4().hex}"
+                trash.parent.mkdir(exist_ok=True)
+                old.path.rename(trash)
+            elif name in self._aliases:
+                raise AlreadyExists(f"Alias `{name}` already exists: a collection cannot take its name!")
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+            staged.rename(path)
+            try:
+                coll = Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
+                if old is None:
+                    try:
+                        self.catalog.add_collection(name)  # the commit that makes it exist
+                    except BaseException:
+                        coll.close(checkpoint=False)
+                        raise
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                if trash is not None:
+                    trash.rename(path)
+                    trash = None
+                    self._collections[name] = Collection.open(
+                        name, path, max_map_size=self._max_map_size, limits=self._limits)
+                raise
+            self._collections[name] = coll
+        coll.optimizer.notify()  # an index left out of the snapshot is rebuilt now, not at the next idle wake
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
         with self._mutex:

@@ -186,6 +186,19 @@ class Optimizer:
                 return True
         return False
 
+    def backlog(self) -> int:
+        """Stored vectors that no index holds yet, summed over spaces that want one (``/metrics``)."""
+        snap = self.coll.snapshot
+        total = 0
+        for space in self.coll.spaces:
+            state = self.coll.ann.get(space.index)
+            if state is None:
+                live = snap.spaces[space.index].live
+                total += live if wants_index(space, self.coll.settings, live) else 0
+            else:
+                total += int(np.count_nonzero(snap.live(space.index, state.covered)))
+        return total
+
     # --- work ------------------------------------------------------------------------------
 
     def _index_space(self, space: VectorSpace) -> bool:

@@ -12,11 +12,18 @@ embedded and the remote client behave the same by construction.
 from __future__ import annotations
 
 import abc
-from typing import Any
+import contextlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, Optional
 
 from vecdb import __version__
+from vecdb.collection import CollectionStats
 from vecdb.database import Database
-from vecdb.errors import InvalidInput, NotFound
+from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -55,6 +62,10 @@ from vecdb.models.query import (
     SearchRequest,
     SearchRequestBatch,
 )
+from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
+from vecdb.snapshots import check_checksum
+
+log = logging.getLogger(__name__)
 
 QDRANT_COMPAT_VERSION = "1.19.0"
 """The Qdrant version reported at ``GET /``: qdrant-client warns unless it is within one minor."""
@@ -73,6 +84,12 @@ class VectorService(abc.ABC):
     def collection_exists(self, name: str) -> CollectionExistence: ...
     @abc.abstractmethod
     def get_collection(self, name: str) -> CollectionInfo: ...
+
+    def collection_stats(self) -> list[CollectionStats]:
+        """Per-collection figures for ``/metrics`` and ``/readyz``: only a service over a database
+        in this process has them (a remote one reads them from its server's ``/metrics``)."""
+        raise Unsupported("collection stats: only a database opened in this process reports them")
+
     @abc.abstractmethod
     def create_collection(self, name: str, req: CreateCollection) -> bool: ...
     @abc.abstractmethod
@@ -128,6 +145,26 @@ class VectorService(abc.ABC):
     @abc.abstractmethod
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]: ...
 
+    # snapshots (``wait=False``: started in the background, None returned)
+    @abc.abstractmethod
+    def create_snapshot(self, name: str, wait: bool = True) -> Optional[SnapshotDescription]: ...
+    @abc.abstractmethod
+    def list_snapshots(self, name: str) -> list[SnapshotDescription]: ...
+    @abc.abstractmethod
+    def delete_snapshot(self, name: str, snapshot: str) -> bool: ...
+    @abc.abstractmethod
+    def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]: ...
+    @abc.abstractmethod
+    def upload_snapshot(
+        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+    ) -> Optional[bool]: ...
+    @abc.abstractmethod
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path: ...
+
+    def snapshot_file(self, name: str, snapshot: str) -> Path:
+        """The local file of a snapshot, for the server to stream; only a service holding the files has one."""
+        raise Unsupported("snapshot files are served only by the process that holds the data directory")
+
     def close(self) -> None:
         """Release what the service holds (files, connections)."""
 
@@ -164,6 +201,8 @@ class LocalService(VectorService):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._background: set[threading.Thread] = set()
+        self._background_lock = threading.Lock()
 
     def root_info(self) -> dict[str, Any]:
         return {"title": "qdrant - vector search engine", "version": QDRANT_COMPAT_VERSION,
@@ -178,6 +217,13 @@ class LocalService(VectorService):
     def get_collection(self, name: str) -> CollectionInfo:
         with self.db.use(name) as coll:
             return coll.info()
+
+    def collection_stats(self) -> list[CollectionStats]:
+        out = []
+        for name in self.db.names():
+            with contextlib.suppress(NotFound), self.db.use(name) as coll:  # (deleted since names() answered)
+                out.append(coll.stats())
+        return out
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         self.db.create(name, req)
@@ -282,7 +328,78 @@ class LocalService(VectorService):
             found = coll.query_batch([search_as_query(r) for r in req.searches])
         return [r.points for r in found]
 
+    # --- snapshots -------------------------------------------------------------------------
+
+    def create_snapshot(self, name: str, wait: bool = True) -> Optional[SnapshotDescription]:
+        if wait:
+            return self.db.create_snapshot(name)
+        self.db.get(name)  # a missing collection is a 404 now, not a log line later
+        self._in_background(f"snapshot of collection {name}", lambda: self.db.create_snapshot(name))
+        return None
+
+    def list_snapshots(self, name: str) -> list[SnapshotDescription]:
+        return self.db.list_snapshots(name)
+
+    def delete_snapshot(self, name: str, snapshot: str) -> bool:
+        return self.db.delete_snapshot(name, snapshot)
+
+    def snapshot_file(self, name: str, snapshot: str) -> Path:
+        return self.db.snapshot_file(name, snapshot)
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        shutil.copyfile(self.db.snapshot_file(name, snapshot), dest)
+        return dest
+
+    def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]:
+        checksum = check_checksum(req.checksum)  # mistakes in the request are answered now, even with wait=false
+        archive = self.db.locate_snapshot(name, req.location)
+        label = f"`{req.location}`"
+        return self._run(wait, f"recovery of collection {name}",
+                         lambda: self.db.restore_snapshot(name, archive, checksum, label))
+
+    def upload_snapshot(
+        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+    ) -> Optional[bool]:
+        checksum = check_checksum(checksum)
+        staged = self.db.snapshots.stage_upload(source)
+
+        def restore() -> None:
+            try:
+                self.db.restore_snapshot(name, staged, checksum, "`<uploaded file>`")
+            finally:
+                staged.unlink(missing_ok=True)
+
+        return self._run(wait, f"recovery of collection {name} from an upload", restore)
+
+    def _run(self, wait: bool, what: str, work: Callable[[], None]) -> Optional[bool]:
+        if not wait:
+            self._in_background(what, work)
+            return None
+        work()
+        return True
+
+    def _in_background(self, what: str, work: Callable[[], Any]) -> None:
+        """Run ``work`` on a thread that :meth:`close` waits for, so the store never closes under it."""
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("%s failed", what)
+            finally:
+                with self._background_lock:
+                    self._background.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=f"vecdb-{what}", daemon=True)
+        with self._background_lock:
+            self._background.add(thread)
+        thread.start()
+
     def close(self) -> None:
+        with self._background_lock:
+            pending = list(self._background)
+        for thread in pending:
+            thread.join()
         self.db.close()
 
 

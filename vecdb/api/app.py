@@ -8,12 +8,14 @@ from typing import Optional
 
 import orjson
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse, Response
 
 from vecdb import __version__
-from vecdb.api import routes_collections, routes_points, routes_search
+from vecdb.api import routes_collections, routes_dashboard, routes_points, routes_search, routes_snapshots
 from vecdb.api.errors import install_error_handlers
+from vecdb.api.metrics import Metrics
 from vecdb.api.middleware import ServerMiddleware
 from vecdb.api.settings import ServerSettings, request_limits
 from vecdb.database import Database
@@ -42,16 +44,36 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
     app.include_router(routes_collections.router)
     app.include_router(routes_points.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_snapshots.router)
+    app.include_router(routes_dashboard.router)
 
     @app.get("/", tags=["service"])
     def root() -> Response:
         return Response(orjson.dumps(app.state.service.root_info()), media_type="application/json")
 
-    for path in ("/healthz", "/livez", "/readyz"):
+    for path in ("/healthz", "/livez"):
         app.add_api_route(path, _health(path.strip("/")), methods=["GET"], tags=["service"], response_class=PlainTextResponse)
 
+    @app.get("/readyz", tags=["service"], response_class=PlainTextResponse)
+    def readyz() -> Response:
+        """503 until every collection has read its saved index back: before that, searches scan exactly
+        (correct but slow), so a load balancer should keep traffic on a ready replica."""
+        loading = [s.name for s in app.state.service.collection_stats() if not s.index_loaded]
+        if loading:
+            return PlainTextResponse(f"not ready: loading the index of {', '.join(loading)}", status_code=503)
+        return PlainTextResponse("all shards are ready")
+
+    metrics = Metrics(app.state.service)
+    app.state.metrics = metrics
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format: requests and latencies by route, points, index status, optimizer backlog."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     app.add_middleware(ServerMiddleware, max_body=settings.max_request_bytes, api_key=settings.api_key,
-                       read_only_api_key=settings.read_only_api_key)
+                       read_only_api_key=settings.read_only_api_key, metrics=metrics,
+                       access_log=settings.access_log, max_upload=settings.max_snapshot_upload_bytes)
     if settings.cors_origins:  # outermost, so that preflight requests need no API key
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request timing, body size limit, API key.
+"""Pure-ASGI middleware: request timing, metrics and logs, body size limit, API key.
 
 Written against ASGI directly (not BaseHTTPMiddleware) so the cost per request
 stays in microseconds and streamed bodies can be cut off at the limit.
@@ -14,10 +14,15 @@ from typing import Any, Optional
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vecdb.api.access_log import log_request
 from vecdb.api.errors import error_response
+from vecdb.api.metrics import UNMATCHED_ROUTE, Metrics
+from vecdb.api.routes_dashboard import DASHBOARD_PATHS
 
 OPEN_PATHS = {"/", "/healthz", "/livez", "/readyz"}
 """Routes served without an API key, as Qdrant does."""
+_UNGATED = OPEN_PATHS | DASHBOARD_PATHS
+"""Also the dashboard's static files (exact paths, no prefix match): its data comes from the gated API."""
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 _READ_POSTS = re.compile(r"^/collections/[^/]+/points(/(scroll|count|query|query/batch|search|search/batch))?$")
@@ -29,8 +34,12 @@ def is_read_only_request(method: str, path: str) -> bool:
     return method in _READ_METHODS or (method == "POST" and _READ_POSTS.match(path) is not None)
 
 
-def _too_large_message(max_body: int) -> str:
-    return f"Payload too large: request body exceeds the limit of {max_body} bytes (server option --max-request-bytes)"
+_UPLOADS = re.compile(r"^/collections/[^/]+/snapshots/upload$")
+"""Snapshot uploads: whole collections, bounded by their own limit, not by the JSON body limit."""
+
+
+def _too_large_message(max_body: int, option: str = "--max-request-bytes") -> str:
+    return f"Payload too large: request body exceeds the limit of {max_body} bytes (server option {option})"
 
 
 class _BodyTooLarge(HTTPException):
@@ -41,8 +50,8 @@ class _BodyTooLarge(HTTPException):
     app's handler answers 413, and the middleware does if nothing else did.
     """
 
-    def __init__(self, max_body: int) -> None:
-        super().__init__(413, _too_large_message(max_body))
+    def __init__(self, max_body: int, option: str) -> None:
+        super().__init__(413, _too_large_message(max_body, option))
 
 
 class ServerMiddleware:
@@ -55,9 +64,13 @@ class ServerMiddleware:
 
     def __init__(
         self, app: ASGIApp, *, max_body: int, api_key: Optional[str], read_only_api_key: Optional[str] = None,
+        metrics: Optional[Metrics] = None, access_log: bool = True, max_upload: Optional[int] = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
         self.max_body = max_body
+        self.max_upload = max_body if max_upload is None else max_upload
         self.api_key = api_key.encode() if api_key else None
         self.read_only_api_key = read_only_api_key.encode() if read_only_api_key else None
 
@@ -67,7 +80,27 @@ class ServerMiddleware:
             return
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
-        if (self.api_key is not None or self.read_only_api_key is not None) and scope["path"] not in OPEN_PATHS:
+        status = 500  # what the server answers if the app fails before a response starts
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, observed_send, started)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None)
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], template or UNMATCHED_ROUTE, status, seconds)
+            if self.access_log:
+                log_request(scope, template, status, seconds)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        if (self.api_key is not None or self.read_only_api_key is not None) and scope["path"] not in _UNGATED:
             access = self._access(scope)
             if access is None:
                 await _plain(send, 401, b"Must provide a valid API key or an Authorization bearer token")
@@ -76,10 +109,13 @@ class ServerMiddleware:
                 await _send_response(send, error_response(
                     403, f"Forbidden: the read-only API key cannot {scope['method']} {scope['path']}", started))
                 return
+        limit, option = self.max_body, "--max-request-bytes"
+        if scope["method"] == "POST" and _UPLOADS.match(scope["path"]):
+            limit, option = self.max_upload, "--max-snapshot-upload-bytes"
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._too_large(send, started)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, started, limit, option)
             return
         received = 0
         response_started = False
@@ -89,8 +125,8 @@ class ServerMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _BodyTooLarge(self.max_body)
+                if received > limit:
+                    raise _BodyTooLarge(limit, option)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -103,7 +139,7 @@ class ServerMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await self._too_large(send, started)
+                await self._too_large(send, started, limit, option)
 
     def _access(self, scope: Scope) -> Optional[str]:
         """``"full"``, ``"read"`` or None (no valid key) for the key the request presents."""
@@ -120,8 +156,8 @@ class ServerMiddleware:
         read = self.read_only_api_key is not None and hmac.compare_digest(presented, self.read_only_api_key)
         return "full" if full else "read" if read else None
 
-    async def _too_large(self, send: Send, started: float) -> None:
-        response = error_response(413, _too_large_message(self.max_body), started)
+    async def _too_large(self, send: Send, started: float, limit: int, option: str) -> None:
+        response = error_response(413, _too_large_message(limit, option), started)
         await _send_response(send, response)
 
 

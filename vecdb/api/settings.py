@@ -18,6 +18,11 @@ class ServerSettings:
     port: int = 6333
     """Qdrant's REST port, so clients work with their defaults."""
     log_level: str = "info"
+    log_format: str = "text"
+    """``text`` (one readable line per record) or ``json`` (one JSON object per line, for log pipelines)."""
+    access_log: bool = True
+    """One structured record per request on the ``vecdb.access`` logger (method, path, route, status,
+    duration, collection, client, ``x-request-id``), at INFO."""
     api_key: Optional[str] = field(default=None, repr=False)
     """When set, every route but ``/`` and the health checks requires it (``api-key`` header or Bearer token)."""
     read_only_api_key: Optional[str] = field(default=None, repr=False)
@@ -27,6 +32,9 @@ class ServerSettings:
     """Origins a browser may call the API from (``*`` for any); none by default: CORS stays off."""
     max_request_bytes: int = 32 * 1024 * 1024
     """Largest accepted request body (Qdrant's default); larger bodies get 413."""
+    max_snapshot_upload_bytes: int = 64 * 1024**3
+    """Largest snapshot file ``POST /collections/{c}/snapshots/upload`` accepts (a whole collection;
+    spooled to disk while it arrives). The JSON body limit above does not apply to it."""
     max_batch_points: int = 10_000
     """Points one write request may carry (an upsert, or all upserts of one ``points/batch``)."""
     max_payload_bytes: int = 1024 * 1024

@@ -4,3 +4,4 @@ from vecdb.models.collections import *  # noqa: F401,F403
 from vecdb.models.filters import *  # noqa: F401,F403
 from vecdb.models.points import *  # noqa: F401,F403
 from vecdb.models.query import *  # noqa: F401,F403
+from vecdb.models.snapshots import *  # noqa: F401,F403

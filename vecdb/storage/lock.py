@@ -17,6 +17,26 @@ from pathlib import Path
 from vecdb.errors import DataDirLocked
 
 
+def redacted(argv: list[str]) -> list[str]:
+    """The command line without the values of key options (``--api-key X``, ``--read-only-api-key=X``):
+    the lock file is world-readable and its text goes into error messages."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+        elif arg.startswith("--") and "key" in arg.split("=", 1)[0]:
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=***")
+            else:
+                out.append(arg)
+                hide_next = True
+        else:
+            out.append(arg)
+    return out
+
+
 class DataDirLock:
     """Holds the lock until :meth:`release`; raises DataDirLocked if another process has it."""
 
@@ -32,7 +52,7 @@ class DataDirLock:
                 f"data directory {root} is in use by another process ({holder}); "
                 "stop it or choose another --path"
             ) from None
-        owner = f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)[:200]}"
+        owner = f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(redacted(sys.argv))[:200]}"
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, owner.encode(), 0)
 

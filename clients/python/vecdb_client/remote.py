@@ -6,7 +6,9 @@ raises (mapped from the status code), so code handles both clients alike.
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypeVar
+import os
+from pathlib import Path
+from typing import Any, BinaryIO, Optional, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -51,6 +53,7 @@ from vecdb.models.query import (
     SearchRequest,
     SearchRequestBatch,
 )
+from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.service import VectorService
 
 T = TypeVar("T")
@@ -94,12 +97,19 @@ class RemoteService(VectorService):
         response = self._http.request(
             method, path, content=content, headers={"content-type": "application/json"} if content else None
         )
+        return self._result(response, result_type)
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
         if response.status_code >= 400:
             try:
                 message = response.json()["status"]["error"]
             except Exception:
                 message = response.text
             raise _error_for(response.status_code, message)
+
+    def _result(self, response: httpx.Response, result_type: Any = None) -> Any:
+        self._raise_for(response)
         payload = orjson.loads(response.content)
         result = payload["result"] if isinstance(payload, dict) and "result" in payload else payload
         return result if result_type is None else TypeAdapter(result_type).validate_python(result)
@@ -201,6 +211,59 @@ class RemoteService(VectorService):
 
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
         return self._call("POST", self._c(name) + "/points/search/batch", req, list[list[ScoredPoint]])  # type: ignore[no-any-return]
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    @staticmethod
+    def _snap(name: str, snapshot: str) -> str:
+        return RemoteService._c(name) + "/snapshots/" + quote(snapshot, safe="")
+
+    @staticmethod
+    def _wait(wait: bool) -> str:
+        return "?wait=" + ("true" if wait else "false")
+
+    def create_snapshot(self, name: str, wait: bool = True) -> Optional[SnapshotDescription]:
+        path = self._c(name) + "/snapshots" + self._wait(wait)
+        if not wait:
+            self._call("POST", path)
+            return None
+        return self._call("POST", path, result_type=SnapshotDescription)  # type: ignore[no-any-return]
+
+    def list_snapshots(self, name: str) -> list[SnapshotDescription]:
+        return self._call("GET", self._c(name) + "/snapshots", result_type=list[SnapshotDescription])  # type: ignore[no-any-return]
+
+    def delete_snapshot(self, name: str, snapshot: str) -> bool:
+        return bool(self._call("DELETE", self._snap(name, snapshot) + self._wait(True)))
+
+    def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]:
+        result = self._call("PUT", self._c(name) + "/snapshots/recover" + self._wait(wait), req)
+        return bool(result) if wait else None
+
+    def upload_snapshot(
+        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+    ) -> Optional[bool]:
+        params = {"wait": "true" if wait else "false", **({"checksum": checksum} if checksum else {})}
+        response = self._http.post(self._c(name) + "/snapshots/upload", params=params,
+                                   files={"snapshot": ("upload.snapshot", source, "application/octet-stream")})
+        result = self._result(response)
+        return bool(result) if wait else None
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        """Stream the archive to ``dest`` (through a temp file beside it, renamed when complete)."""
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".part")
+        try:
+            with self._http.stream("GET", self._snap(name, snapshot)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for(response)
+                with open(tmp, "wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
 
 
 class RemoteClient(ClientBase):

@@ -1,0 +1,243 @@
+"""The snapshot files of a data directory: names, locations, checksums, listing and deletion.
+
+Layout (beside ``collections/``, so a snapshot is never taken for a collection
+and the open's sweep of ``collections/`` never touches one)::
+
+    <root>/snapshots/<collection>/<collection>-<YYYY-MM-DD-HH-MM-SS>-<id>.snapshot
+    <root>/snapshots/<collection>/<same name>.sha256      "<hex>  <name>" (sha256sum -c reads it)
+    <root>/snapshots/**/.tmp-*                           snapshots and uploads in progress
+
+The checksum file is written (durably) before the archive is renamed into
+place, so a listed snapshot always has its checksum and listing never re-reads
+an archive. Leftovers of a crash (temp files, a checksum without its archive)
+are swept when the data directory opens, while its ownership lock is held.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Optional
+from urllib.parse import unquote, urlsplit
+
+from vecdb.config import check_name
+from vecdb.errors import InvalidInput, NotFound, StorageFull
+from vecdb.index.files import fsync_path, write_durably
+from vecdb.models.snapshots import SnapshotDescription
+from vecdb.snapshot_archive import pack
+
+if TYPE_CHECKING:
+    from vecdb.collection import Collection
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS_DIR = "snapshots"
+SUFFIX = ".snapshot"
+CHECKSUM_SUFFIX = ".sha256"
+TEMP_PREFIX = ".tmp-"
+_NAME_RE = re.compile(r"^(?!\.)[A-Za-z0-9_.\-]{1,255}$")
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+COPY_CHUNK = 1 << 20
+
+
+def check_snapshot_name(name: str) -> str:
+    """A snapshot name is a plain file name of ours: no '/', no leading '.', ending in ``.snapshot``."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or not name.endswith(SUFFIX):
+        raise InvalidInput(
+            f"snapshot name {name!r} is invalid: a snapshot name is a file name ending in {SUFFIX!r} "
+            "made of letters, digits, '_', '-' and '.', not starting with '.'"
+        )
+    return name
+
+
+def check_checksum(checksum: Optional[str]) -> Optional[str]:
+    """Lower-case hex sha256, or None; anything else is refused before any work starts."""
+    if checksum is None:
+        return None
+    if not isinstance(checksum, str) or not _SHA256_RE.match(checksum):
+        raise InvalidInput(f"checksum {checksum!r} is invalid: expected a sha256 as 64 hexadecimal digits")
+    return checksum.lower()
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """A full disk while writing a snapshot or a restore is a clear StorageFull, not a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(f"no space left on the device while writing {what}") from exc
+        raise
+
+
+class SnapshotStore:
+    """The ``snapshots/`` folder of one data directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, collection: str) -> Path:
+        return self.root / check_name(collection)
+
+    # --- create, list, delete ----------------------------------------------------------------
+
+    def create(self, coll: Collection) -> SnapshotDescription:
+        """Snapshot ``coll`` (a collection in use by the caller) into its folder."""
+        folder = self.folder(coll.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H-%M-%S")
+        name = f"{coll.name[:200]}-{stamp}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        tmp = folder / f"{TEMP_PREFIX}{name}"
+        work = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.work"
+        try:
+            with storage_errors(f"snapshot {name}"):
+                digest, meta = pack(coll, tmp, work)
+                line = f"{digest}  {name}\n"
+                write_durably(folder / (name + CHECKSUM_SUFFIX), lambda t: _write_text(t, line))
+                os.replace(tmp, folder / name)
+                fsync_path(folder)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            (folder / (name + CHECKSUM_SUFFIX)).unlink(missing_ok=True)
+            raise
+        log.info("collection %s: snapshot %s written (seq %s, index files of spaces %s)",
+                 coll.name, name, meta["seq"], sorted(meta["indexes"]))
+        return self.describe(folder / name)
+
+    def list(self, collection: str) -> list[SnapshotDescription]:
+        folder = self.folder(collection)
+        if not folder.is_dir():
+            return []
+        found = [self.describe(p) for p in folder.iterdir()
+                 if p.name.endswith(SUFFIX) and not p.name.startswith(".") and p.is_file()]
+        return sorted(found, key=lambda d: (d.creation_time or "", d.name))
+
+    def path_of(self, collection: str, snapshot: str) -> Path:
+        """The file of an existing snapshot of ``collection``; NotFound naming it otherwise."""
+        path = self.folder(collection) / check_snapshot_name(snapshot)
+        if not path.is_file():
+            raise NotFound(f"Snapshot `{snapshot}` of collection `{collection}` doesn't exist!")
+        return path
+
+    def delete(self, collection: str, snapshot: str) -> bool:
+        """Archive first, checksum after: a crash in between leaves a checksum the next open sweeps."""
+        path = self.path_of(collection, snapshot)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + CHECKSUM_SUFFIX).unlink(missing_ok=True)
+        return True
+
+    def describe(self, path: Path) -> SnapshotDescription:
+        st = path.stat()
+        created = datetime.fromtimestamp(st.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return SnapshotDescription(name=path.name, creation_time=created, size=st.st_size,
+                                   checksum=stored_checksum(path))
+
+    # --- locations and uploads ----------------------------------------------------------------
+
+    def locate(self, collection: str, location: str) -> Path:
+        """The file a recover request names: ``file:///abs/path`` (or an absolute path), or the name
+        of a snapshot held here (of ``collection``, else of any collection). URLs of other schemes
+        are refused: vecdb does not fetch from the network."""
+        try:
+            parts = urlsplit(location)
+        except ValueError as exc:
+            raise InvalidInput(f"location {location!r} is not a valid URL ({exc})") from None
+        if "\x00" in location:
+            raise InvalidInput(f"location {location!r}: a path cannot hold a NUL character")
+        if parts.scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise InvalidInput(f"location {location!r}: a file:// URL must name a path on the server, "
+                                   "as file:///absolute/path")
+            path = Path(unquote(parts.path))
+        elif location.startswith("/"):
+            path = Path(location)
+        elif parts.scheme:
+            raise InvalidInput(
+                f"location {location!r}: only file:// paths and snapshot names are accepted (vecdb does not "
+                "download snapshots); fetch the file yourself and upload it to "
+                f"POST /collections/{collection}/snapshots/upload"
+            )
+        else:
+            return self._named(collection, check_snapshot_name(location))
+        if not path.is_absolute():
+            raise InvalidInput(f"location {location!r}: the path of a file:// URL must be absolute")
+        if not path.is_file():
+            raise NotFound(f"Snapshot file `{path}` doesn't exist!")
+        return path
+
+    def _named(self, collection: str, snapshot: str) -> Path:
+        own = self.folder(collection) / snapshot
+        if own.is_file():
+            return own
+        if self.root.is_dir():
+            for folder in sorted(self.root.iterdir()):
+                if (folder / snapshot).is_file() and not folder.name.startswith("."):
+                    return folder / snapshot
+        raise NotFound(f"Snapshot `{snapshot}` doesn't exist!")
+
+    def stage_upload(self, source: BinaryIO) -> Path:
+        """Copy an uploaded archive into a temp file here (swept at open if a crash leaves it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{TEMP_PREFIX}upload-{uuid.uuid4().hex}{SUFFIX}"
+        try:
+            with storage_errors("an uploaded snapshot"), open(path, "wb") as out:
+                shutil.copyfileobj(source, out, COPY_CHUNK)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Remove what a crash left: temp files and folders, checksums whose archive is gone.
+        Called at open, under the data directory's lock, so no snapshot is in progress."""
+        if not self.root.is_dir():
+            return
+        for entry in [self.root, *(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))]:
+            for path in entry.iterdir():
+                stale = path.name.startswith(TEMP_PREFIX) or (path.name.endswith(".tmp") and path.is_file()) or (
+                    path.name.endswith(SUFFIX + CHECKSUM_SUFFIX)
+                    and not path.with_name(path.name[: -len(CHECKSUM_SUFFIX)]).exists()
+                )
+                if not stale:
+                    continue
+                log.warning("removing %s: left by an interrupted snapshot", path)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a whole file, read in chunks."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(COPY_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def stored_checksum(path: Path) -> Optional[str]:
+    """The sha256 recorded beside a snapshot file (``<file>.sha256``), if there is one."""
+    try:
+        text = path.with_name(path.name + CHECKSUM_SUFFIX).read_text().split()
+    except OSError:
+        return None
+    return text[0].lower() if text and _SHA256_RE.match(text[0]) else None
+
+
+__all__ = ["SNAPSHOTS_DIR", "SnapshotStore", "check_checksum", "check_snapshot_name", "file_sha256", "stored_checksum"]
