@@ -29,11 +29,11 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from benchmarks import exact, filtered, hnsw, ingest, ivfpq, kmeans, open_indexed, reopen  # noqa: E402
+from benchmarks import ecosystem, exact, filtered, hnsw, ingest, ivfpq, kmeans, open_indexed, reopen  # noqa: E402
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note  # noqa: E402
 
 BENCHES = {"exact": exact, "ingest": ingest, "reopen": reopen, "hnsw": hnsw, "filtered": filtered,
-           "open-indexed": open_indexed, "kmeans": kmeans, "ivfpq": ivfpq}
+           "open-indexed": open_indexed, "kmeans": kmeans, "ivfpq": ivfpq, "ecosystem": ecosystem}
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would
 # take it past 3 minutes, so they run only on their own.
