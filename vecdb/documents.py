@@ -29,15 +29,15 @@ def resolve_insert(op: PointInsertOperations, embedding: Optional[dict[str, Any]
             return op  # (the embedded client's array fast path never holds text)
         return _resolved(lambda visit: op.model_copy(update={"batch": _map_batch(op.batch, visit, field)}),
                          embedding)
-    if not any(_holds_document(p.vector) for p in op.points):
-        return op
-    return _resolved(lambda visit: op.model_copy(update={"points": [
-        p.model_copy(update={"vector": _map_struct(p.vector, visit, f"{field}[{i}].vector")})
-        for i, p in enumerate(op.points)
-    ]}), embedding)
+    return _resolved_points(op, embedding, field)
 
 
 def resolve_update_vectors(req: UpdateVectors, embedding: Optional[dict[str, Any]], field: str) -> UpdateVectors:
+    return _resolved_points(req, embedding, field)
+
+
+def _resolved_points(req: Any, embedding: Optional[dict[str, Any]], field: str) -> Any:
+    """``req`` (a points list or a vector update: both hold ``points`` with a ``vector``) with its texts embedded."""
     if not any(_holds_document(p.vector) for p in req.points):
         return req
     return _resolved(lambda visit: req.model_copy(update={"points": [
