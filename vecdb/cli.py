@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from vecdb import cli_bench, cli_data, cli_snapshots
 from vecdb.api.settings import ServerSettings
 
 app = typer.Typer(add_completion=False, help="vecdb: vector similarity database.")
@@ -50,7 +51,8 @@ def serve(
                               access_log=access_log, api_key=api_key,
                               read_only_api_key=read_only_api_key,
                               cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
-                              max_request_bytes=max_request_bytes, max_snapshot_upload_bytes=max_snapshot_upload_bytes, max_collection_bytes=max_collection_bytes,
+                              max_request_bytes=max_request_bytes, max_snapshot_upload_bytes=max_snapshot_upload_bytes,
+                              max_collection_bytes=max_collection_bytes,
                               max_batch_points=max_batch_points, max_payload_bytes=max_payload_bytes,
                               max_results=max_results)
     try:
@@ -63,15 +65,11 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False, log_config=None)
 
 
-from vecdb import cli_bench, cli_data  # noqa: E402  (data commands: import, export, collections, bench)
-
+# data commands (import, export, collections, bench) and snapshot commands (create, list, download, delete, restore)
 app.command("import")(cli_data.import_command)
 app.command("export")(cli_data.export_command)
 app.add_typer(cli_data.collections_app, name="collections")
 app.command("bench", context_settings=cli_bench.CONTEXT_SETTINGS)(cli_bench.bench_command)
-
-from vecdb import cli_snapshots  # noqa: E402  (snapshot commands: create, list, download, delete, restore)
-
 app.add_typer(cli_snapshots.app, name="snapshots")
 
 

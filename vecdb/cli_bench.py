@@ -28,9 +28,9 @@ def find_repo(explicit: Optional[Path]) -> Path:
     """The source tree holding ``benchmarks/__main__.py``, or a clear error saying how to get one."""
     candidates = [explicit] if explicit else [Path(__file__).resolve().parent.parent, Path.cwd()]
     for root in candidates:
-        if root is not None and (root / "benchmarks" / "__main__.py").is_file():
+        if (root / "benchmarks" / "__main__.py").is_file():
             return root.resolve()
-    where = str(explicit) if explicit else " or ".join(str(c) for c in candidates)
+    where = " or ".join(str(c) for c in candidates)
     raise FileNotFoundError(
         f"the benchmark harness (benchmarks/ in the vecdb source tree) is not under {where}: it is not installed "
         f"with the package; run this from a source checkout (git clone, pip install -e '.[bench]') or pass "

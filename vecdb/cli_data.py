@@ -100,15 +100,15 @@ def import_command(
     from vecdb.importers import ImportOptions, detect_format, file_signature, open_reader
 
     where = Target(url, api_key, path)
-    tracker: dict[str, Any] = {}
+    resumable: Optional[ImportState] = None  # the state file the hint after a failure points to
 
     def resume_hint() -> str:
-        st: Optional[ImportState] = tracker.get("state")
-        if st is None or not st.path.exists():
+        if resumable is None or not resumable.path.exists():
             return ""
-        record = json.loads(st.path.read_text())
+        record = json.loads(resumable.path.read_text())
         return (f"{record.get('rows_done', 0)} points are stored. The same command resumes at row "
-                f"{record['cursor'].get('row', 0)} (state file {st.path}); after editing the file, add --restart.")
+                f"{record['cursor'].get('row', 0)} (state file {resumable.path}); after editing the file, add "
+                f"--restart.")
 
     with reported_errors("import", url, hint=resume_hint):
         fmt_ = detect_format(file, fmt)
@@ -121,24 +121,24 @@ def import_command(
             if restart:
                 import_state.remove()
             record = import_state.load()
-            tracker["state"] = import_state
+            resumable = import_state
             cursor = record["cursor"] if record else None
             done_before = int(record.get("rows_done", 0)) if record else 0
             if cursor:
                 typer.echo(f"resuming at row {cursor.get('row', 0)} ({done_before} points imported by an earlier "
                            f"run; state file {import_state.path})", err=True)
-            initial = int((cursor or {}).get("byte" if reader.progress_unit == "B" else "row", 0))
-            bar = _progress(reader.progress_total, initial, reader.progress_unit, f"import {collection}", no_progress)
+            bar = _progress(reader.progress_total, reader.progress(cursor), reader.progress_unit,
+                            f"import {collection}", no_progress)
             t0 = time.perf_counter()
 
             def after_batch(batch: Any, rows_done: int) -> None:
                 import_state.save(batch.cursor, done_before + rows_done)
-                bar.update(batch.progress - bar.n)
+                bar.update(reader.progress(batch.cursor) - bar.n)
 
             try:
                 with where.client(must_exist=not create) as client:
                     if cursor and not client.collection_exists(collection):
-                        tracker.clear()  # no "the same command resumes" hint: it would not
+                        resumable = None  # no "the same command resumes" hint: it would not
                         raise ResumeRefused(f"{import_state.path} records {done_before} points imported into "
                                             f"{collection}, which no longer exists; pass --restart to import the "
                                             f"whole file again")
@@ -218,14 +218,16 @@ def _dimension(client: Any, collection: str, vector_name: Optional[str]) -> int:
     """The size of the exported vector, from the collection's config (a .npy needs it up front)."""
     from vecdb.importers import DataFileError
 
-    vectors = client.get_collection(collection).config.params.vectors
-    if isinstance(vectors, dict) and "size" in vectors and vector_name is None:
-        return int(vectors["size"])
-    if isinstance(vectors, dict) and vector_name is not None and isinstance(vectors.get(vector_name), dict):
-        return int(vectors[vector_name]["size"])
-    names = ", ".join(vectors) if isinstance(vectors, dict) and "size" not in vectors else ""
+    vectors: dict[str, Any] = client.get_collection(collection).config.params.vectors
+    if "size" in vectors:  # one unnamed vector
+        if vector_name is None:
+            return int(vectors["size"])
+        raise DataFileError(f"collection {collection} has no vector {vector_name!r}")
+    names = ", ".join(vectors)
     if vector_name is None and names:
         raise DataFileError(f"collection {collection} has named vectors ({names}): pass --vector-name")
+    if vector_name is not None and isinstance(vectors.get(vector_name), dict):
+        return int(vectors[vector_name]["size"])
     raise DataFileError(f"collection {collection} has no vector {vector_name!r}" + (f" (it has {names})" if names
                                                                                     else ""))
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
+
+from vecdb.cli_target import API_KEY_OPTION, DEFAULT_URL, Target
 
 if TYPE_CHECKING:
     from vecdb.client_base import ClientBase
@@ -23,8 +25,9 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Collection snapshots: create, list, download, delete, restore (into any data directory).")
 
-PATH_HELP = "Data directory, opened by this command (no server may be using it)."
-URL_HELP = "A vecdb server to work through, e.g. http://127.0.0.1:6333."
+PATH_OPTION: Any = typer.Option(None, "--path", help="Data directory, opened by this command (no server may be "
+                                                     "using it).")
+URL_OPTION: Any = typer.Option(None, "--url", help="A vecdb server to work through, e.g. http://127.0.0.1:6333.")
 
 
 def _fail(message: str) -> NoReturn:
@@ -42,29 +45,17 @@ def _client(path: Optional[Path], url: Optional[str], api_key: Optional[str], mu
 
     if (path is None) == (url is None):
         _fail("give exactly one of --path DIR (a data directory) or --url URL (a server)")
-    client: ClientBase
+    if must_exist and path is not None and not path.is_dir():
+        _fail(f"data directory {path} does not exist")
     try:
-        if url is not None:
-            from vecdb_client import RemoteClient
-
-            client = RemoteClient(url, api_key=api_key)
-        else:
-            assert path is not None
-            if must_exist and not path.is_dir():
-                _fail(f"data directory {path} does not exist")
-            import vecdb
-
-            client = vecdb.Client(path)
+        with Target(url or DEFAULT_URL, api_key, path).client(must_exist=False) as client:
+            yield client
     except DataDirLocked as exc:
         _fail(f"{exc}. A server holds it: run this command with --url pointing at that server")
-    try:
-        yield client
     except VecdbError as exc:
         _fail(str(exc))
     except httpx.HTTPError as exc:
         _fail(f"request to {url} failed: {exc}")
-    finally:
-        client.close()
 
 
 def _describe(d: SnapshotDescription) -> str:
@@ -74,9 +65,9 @@ def _describe(d: SnapshotDescription) -> str:
 @app.command()
 def create(
     collection: str = typer.Argument(..., help="Collection to snapshot."),
-    path: Optional[Path] = typer.Option(None, "--path", help=PATH_HELP),
-    url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server."),
+    path: Optional[Path] = PATH_OPTION,
+    url: Optional[str] = URL_OPTION,
+    api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Snapshot COLLECTION (a consistent copy, taken while writes go on)."""
     with _client(path, url, api_key) as client:
@@ -90,9 +81,9 @@ def create(
 @app.command("list")
 def list_(
     collection: str = typer.Argument(..., help="Collection whose snapshots to list."),
-    path: Optional[Path] = typer.Option(None, "--path", help=PATH_HELP),
-    url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server."),
+    path: Optional[Path] = PATH_OPTION,
+    url: Optional[str] = URL_OPTION,
+    api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """List the snapshots of COLLECTION: name, size, creation time (UTC), sha256."""
     with _client(path, url, api_key) as client:
@@ -107,9 +98,9 @@ def list_(
 def delete(
     collection: str = typer.Argument(..., help="Collection the snapshot belongs to."),
     snapshot: str = typer.Argument(..., help="Snapshot name, as `list` shows it."),
-    path: Optional[Path] = typer.Option(None, "--path", help=PATH_HELP),
-    url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server."),
+    path: Optional[Path] = PATH_OPTION,
+    url: Optional[str] = URL_OPTION,
+    api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Delete SNAPSHOT of COLLECTION."""
     with _client(path, url, api_key) as client:
@@ -122,9 +113,9 @@ def download(
     collection: str = typer.Argument(..., help="Collection the snapshot belongs to."),
     snapshot: str = typer.Argument(..., help="Snapshot name, as `list` shows it."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write it (default: ./SNAPSHOT)."),
-    url: Optional[str] = typer.Option(None, "--url", help=URL_HELP),
-    path: Optional[Path] = typer.Option(None, "--path", help=PATH_HELP),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server."),
+    url: Optional[str] = URL_OPTION,
+    path: Optional[Path] = PATH_OPTION,
+    api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Copy SNAPSHOT of COLLECTION to this machine, with its checksum beside it (FILE.sha256)."""
     dest = out if out is not None else Path.cwd() / Path(snapshot).name
@@ -153,7 +144,7 @@ def restore(
                                                   "an existing one is replaced."),
     checksum: Optional[str] = typer.Option(None, "--checksum",
                                            help="Expected sha256 (default: the FILE.sha256 beside it, if any)."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server."),
+    api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Restore a collection from SNAPSHOT_FILE into a data directory (offline) or a server."""
     from vecdb.errors import VecdbError

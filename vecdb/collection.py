@@ -57,8 +57,11 @@ from vecdb.write_path import PreparedPoints, WritePath, WriteTxn, encode_payload
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class CollectionStats:
+    """One collection's figures for ``/metrics`` and ``/readyz``."""
+
     name: str
     points: int
     indexed_vectors: int

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from vecdb.collection import Collection
 from vecdb.config import check_name, raise_missing_collection, settings_from_create
@@ -37,9 +37,9 @@ from vecdb.models.collections import (
 )
 from vecdb.models.snapshots import SnapshotDescription
 from vecdb.snapshot_archive import unpack
-from vecdb.snapshots import SNAPSHOTS_DIR, SnapshotStore, check_checksum, storage_errors, stored_checksum
+from vecdb.snapshots import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
 from vecdb.storage.catalog import CATALOG_DBS, Catalog
-from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
+from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment, storage_errors
 from vecdb.storage.lock import DataDirLock
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,15 @@ class Database:
     def _collections_dir(self) -> Path:
         return self.root / "collections"
 
+    def _trash(self, label: str) -> Path:
+        """A fresh path in ``.trash/`` (emptied at open) for a directory on its way out or being staged."""
+        folder = self.root / ".trash"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{label}.{uuid.uuid4().hex}"
+
+    def _open(self, name: str, path: Path) -> Collection:
+        return Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
+
     def _sweep_and_open(self) -> None:
         """Open every catalogued collection; remove directories a crash left behind."""
         shutil.rmtree(self.root / ".trash", ignore_errors=True)
@@ -85,7 +94,7 @@ class Database:
                 log.error("collection %s is in the catalog but its directory is missing; dropping it", name)
                 self.catalog.remove_collection(name)
                 continue
-            self._collections[name] = Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
+            self._collections[name] = self._open(name, path)
 
     # --- collections ---------------------------------------------------------------------
 
@@ -144,8 +153,7 @@ class Database:
             del self._collections[real]
             self._aliases = {a: c for a, c in self._aliases.items() if c != real}
             coll.close(checkpoint=False)
-            trash = self.root / ".trash" / f"{real}.{uuid.uuid4().hex}"
-            trash.parent.mkdir(exist_ok=True)
+            trash = self._trash(real)
             coll.path.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
             return True
@@ -195,8 +203,8 @@ class Database:
     def list_snapshots(self, name: str) -> list[SnapshotDescription]:
         return self.snapshots.list(self.get(name).name)
 
-    def snapshot_file(self, name: str, snapshot: str) -> Path:
-        return self.snapshots.path_of(self.get(name).name, snapshot)
+    def open_snapshot(self, name: str, snapshot: str) -> BinaryIO:
+        return self.snapshots.open_file(self.get(name).name, snapshot)
 
     def delete_snapshot(self, name: str, snapshot: str) -> bool:
         return self.snapshots.delete(self.get(name).name, snapshot)
@@ -205,20 +213,17 @@ class Database:
         """The archive a recover request's ``location`` names (see :meth:`SnapshotStore.locate`)."""
         return self.snapshots.locate(self.resolve(name), location)
 
-    def restore_snapshot(
-        self, name: str, archive: Path, checksum: Optional[str] = None, label: Optional[str] = None,
-    ) -> None:
-        """Replace (or create) collection ``name`` with the snapshot in ``archive``.
+    def restore_snapshot(self, name: str, archive: Path, checksum: Optional[str], label: str) -> bool:
+        """Replace (or create) collection ``name`` with the snapshot in ``archive``; True when done.
 
-        The archive is checked against ``checksum`` (else the checksum stored beside it) and unpacked
-        into ``.trash/`` in one pass, and its LMDB opened, before anything is swapped: a bad file
-        never disturbs the collection it would replace. The index files come along, so the restored
-        collection loads its index instead of rebuilding it.
+        The archive is checked against ``checksum`` (as ``check_checksum`` gives it; else the checksum
+        stored beside it) and unpacked into ``.trash/`` in one pass, and its LMDB opened, before
+        anything is swapped: a bad file never disturbs the collection it would replace. The index
+        files come along, so the restored collection loads its index instead of rebuilding it.
         """
         real = check_name(self.resolve(name))
-        label = label or f"`{archive.name}`"
-        expected = check_checksum(checksum) or stored_checksum(archive)
-        staging = self.root / ".trash" / f"restore-{uuid.uuid4().hex}"
+        expected = checksum or stored_checksum(archive)
+        staging = self._trash("restore")
         try:
             with storage_errors(f"the restore of collection {real}"):
                 unpack(archive, staging, label, expected)
@@ -226,6 +231,7 @@ class Database:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         log.info("collection %s restored from snapshot %s", real, label)
+        return True
 
     def _install(self, name: str, staged: Path) -> None:
         """Swap ``staged`` in as collection ``name``: close the old one (waiting for its requests) and
@@ -241,8 +247,7 @@ class Database:
             old = self._collections.pop(name, None)
             if old is not None:
                 old.close(checkpoint=False)
-                trash = self.root / ".trash" / f"{name}.{uuid.uuid4().hex}"
-                trash.parent.mkdir(exist_ok=True)
+                trash = self._trash(name)
                 old.path.rename(trash)
             elif name in self._aliases:
                 raise AlreadyExists(f"Alias `{name}` already exists: a collection cannot take its name!")
@@ -250,7 +255,7 @@ class Database:
                 shutil.rmtree(path, ignore_errors=True)
             staged.rename(path)
             try:
-                coll = Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
+                coll = self._open(name, path)
                 if old is None:
                     try:
                         self.catalog.add_collection(name)  # the commit that makes it exist
@@ -261,9 +266,7 @@ class Database:
                 shutil.rmtree(path, ignore_errors=True)
                 if trash is not None:
                     trash.rename(path)
-                    trash = None
-                    self._collections[name] = Collection.open(
-                        name, path, max_map_size=self._max_map_size, limits=self._limits)
+                    self._collections[name] = self._open(name, path)
                 raise
             self._collections[name] = coll
         coll.optimizer.notify()  # an index left out of the snapshot is rebuilt now, not at the next idle wake

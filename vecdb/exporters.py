@@ -14,23 +14,26 @@ import logging
 import os
 from array import array
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 import orjson
 
-from vecdb.importers import DataFileError, require_pyarrow
+from vecdb.ids import PointId
+from vecdb.importers import DataFileError, detect_format, require_pyarrow
 from vecdb.models.points import Record
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("jsonl", "npy", "parquet")
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".npy": "npy", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def detect_export_format(path: Path, explicit: Optional[str] = None) -> str:
-    fmt = (explicit or "").lower().lstrip(".") or _EXTENSIONS.get(path.suffix.lower(), "")
-    fmt = "jsonl" if fmt == "ndjson" else fmt
+    """As the import names formats (``--format`` or the extension), limited to those an export writes."""
+    try:
+        fmt = detect_format(path, explicit)
+    except DataFileError:
+        fmt = ""
     if fmt not in EXPORT_FORMATS:
         raise DataFileError(f"{path}: cannot tell the export format from {explicit or path.suffix!r}; "
                             f"use a .jsonl, .npy or .parquet name or pass --format")
@@ -131,40 +134,44 @@ class NpyWriter(Writer):
         if rows.ndim != 2 or rows.shape[1] != self.dim:
             raise DataFileError(f"point {records[0].id}: vectors are not {self.dim}-dimensional dense vectors")
         self.matrix[self.rows:self.rows + len(records)] = rows
-        for i, r in enumerate(records):
-            self._add_id(r.id, self.rows + i)
+        self._add_ids([r.id for r in records])
         if self.payloads is not None:
             self.payloads.write(b"".join(orjson.dumps(r.payload or {}, option=orjson.OPT_APPEND_NEWLINE)
                                          for r in records))
         self.rows += len(records)
 
-    def _add_id(self, point_id: Union[int, str], row: int) -> None:
-        if point_id != row:
+    def _add_ids(self, ids: list[PointId]) -> None:
+        """Note the ids of the page written at ``self.rows``: kept for ``--ids-output``, else only checked."""
+        if self.ids_are_rows and ids != list(range(self.rows, self.rows + len(ids))):
             self.ids_are_rows = False
-        if self.int_ids is not None and isinstance(point_id, int):
-            self.int_ids.append(point_id)
+        if self.ids_path is None:
+            return
+        ints = [i for i in ids if isinstance(i, int)]
+        if self.int_ids is not None and len(ints) == len(ids):
+            self.int_ids.extend(ints)
             return
         if self.str_ids is None:  # the first UUID: ids become strings from here on
             self.str_ids = [str(x) for x in (self.int_ids or [])]
             self.int_ids = None
-        self.str_ids.append(str(point_id))
+        self.str_ids.extend(str(i) for i in ids)
 
     def finish(self) -> None:
         self.matrix.flush()
         if self.rows < self.count:  # points were deleted meanwhile: cut the matrix to what was written
-            final = np.lib.format.open_memmap(_tmp(self.path).with_suffix(".cut"), mode="w+", dtype=np.float32,
-                                              shape=(self.rows, self.dim))
+            cut = self.tmp.with_suffix(".cut")
+            final = np.lib.format.open_memmap(cut, mode="w+", dtype=np.float32, shape=(self.rows, self.dim))
             final[:] = self.matrix[:self.rows]
             final.flush()
             del final
-            os.replace(_tmp(self.path).with_suffix(".cut"), self.tmp)
+            os.replace(cut, self.tmp)
         del self.matrix
         if self.ids_path is not None:
             ids = np.frombuffer(self.int_ids, dtype=np.uint64) if self.int_ids is not None \
                 else np.asarray(self.str_ids)
-            with open(_tmp(self.ids_path), "wb") as f:
+            ids_tmp = _tmp(self.ids_path)
+            with open(ids_tmp, "wb") as f:
                 np.save(f, ids)
-            os.replace(_tmp(self.ids_path), self.ids_path)
+            os.replace(ids_tmp, self.ids_path)
         elif not self.ids_are_rows:
             log.warning("the exported ids are not the row numbers 0..n-1; pass --ids-output to keep them")
         if self.payloads is not None and self.payloads_path is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vecdb.importers import Cursor, DataFileError
+from vecdb.index.files import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -86,32 +87,17 @@ class ImportState:
         record = {"version": VERSION, **self.identity, "cursor": cursor, "rows_done": rows_done,
                   "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_text(json.dumps(record, indent=1))
+        fsync_path(tmp)
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        with contextlib.suppress(OSError):  # where directories cannot be opened, the rename is all there is
+            fsync_path(self.path.parent)
 
     def remove(self) -> None:
         """Delete the record, and temp files a process killed mid-save left beside it."""
         for stale in [self.path, *self.path.parent.glob(f".{self.path.name}.*.tmp")]:
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["ImportState", "ResumeRefused", "default_state_path"]

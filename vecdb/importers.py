@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -77,8 +77,6 @@ class RowBatch:
     vectors: Union[np.ndarray, list[Any]]
     payloads: Optional[list[Optional[dict[str, Any]]]]
     cursor: Cursor
-    progress: int
-    """The reader's progress position after this batch (rows, or bytes for JSONL)."""
     lines: Optional[list[int]] = None
     """1-based line of each row, for text files."""
 
@@ -117,6 +115,8 @@ class Reader:
     options: ImportOptions = field(default_factory=ImportOptions)
     format = "?"
     progress_unit = "points"
+    progress_key = "row"
+    """The cursor entry that counts progress, in ``progress_unit`` (rows, or bytes for JSONL)."""
     progress_total: Optional[int] = None
 
     def __post_init__(self) -> None:
@@ -136,6 +136,35 @@ class Reader:
 
     def error(self, where: str, message: str) -> DataFileError:
         return DataFileError(f"{self.path}, {where}: {message}")
+
+    def progress(self, cursor: Optional[Cursor]) -> int:
+        """How far ``cursor`` is into the file, in the units of ``progress_total``."""
+        return int((cursor or {}).get(self.progress_key, 0))
+
+    def _row_ids(self, first_row: int, n: int) -> list[PointId]:
+        """Ids for a file without ids: the row numbers plus ``--id-offset``."""
+        lo = first_row + self.options.id_offset
+        if lo < 0 or lo + n - 1 >= 2**64:
+            raise self.error(f"row {first_row}", f"--id-offset {self.options.id_offset} gives ids outside 0..2^64-1")
+        return list(range(lo, lo + n))
+
+
+def _point_ids(values: Union[np.ndarray, Sequence[Any]], path: Path, first_row: int, id_field: str) -> list[PointId]:
+    """The ids of consecutive rows, checked as ``parse_point_id`` does; a bad one is named by its row.
+
+    An integer array is checked in one numpy pass (all that can be wrong with it is a negative id).
+    """
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "u" or (values.dtype.kind == "i" and (values >= 0).all()):
+            return values.tolist()
+        values = values.tolist()
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(parse_point_id(value, id_field))
+        except InvalidInput as exc:
+            raise DataFileError(f"{path}, row {first_row + i}: {exc}") from None
+    return out
 
 
 def _finite_rows(reader: Reader, matrix: np.ndarray, first_row: int, lines: Optional[list[int]] = None) -> None:
@@ -168,16 +197,9 @@ class _IdsFile:
 
     def take(self, lo: int, hi: int) -> list[PointId]:
         chunk = np.asarray(self.array[lo:hi])
-        values = chunk.tolist()
-        out = []
-        for i, value in enumerate(values):
-            if isinstance(value, bytes):
-                value = value.decode("ascii", "replace")
-            try:
-                out.append(parse_point_id(value, "id"))
-            except InvalidInput as exc:
-                raise DataFileError(f"{self.path}, row {lo + i}: {exc}") from None
-        return out
+        if chunk.dtype.kind == "S":
+            chunk = np.char.decode(chunk, "ascii", "replace")
+        return _point_ids(chunk, self.path, lo, "id")
 
 
 class _PayloadLines:
@@ -229,7 +251,6 @@ class _PayloadLines:
         self.file.close()
 
 
-@dataclass
 class _MatrixReader(Reader):
     """Shared by .npy and .fvecs: a row-major matrix with optional ids and payload side files."""
 
@@ -254,22 +275,16 @@ class _MatrixReader(Reader):
             hi = min(lo + batch_size, self.rows)
             vectors = self._rows(lo, hi)
             _finite_rows(self, vectors, lo)
-            ids = self.ids.take(lo, hi) if self.ids else self._row_ids(lo, hi)
+            ids = self.ids.take(lo, hi) if self.ids else self._row_ids(lo, hi - lo)
             next_cursor: Cursor = {"row": hi}
             payloads = None
             if self.payloads is not None:
                 payloads = self.payloads.take(hi - lo)
                 next_cursor.update(payloads_byte=self.payloads.byte, payloads_line=self.payloads.line)
-            yield RowBatch(lo, ids, vectors, payloads, next_cursor, hi)
+            yield RowBatch(lo, ids, vectors, payloads, next_cursor)
         if self.payloads is not None and self.payloads.leftover():
             log.warning("%s has more payload lines than %s has rows; the extra lines were ignored",
                         self.payloads.path, self.path)
-
-    def _row_ids(self, lo: int, hi: int) -> list[PointId]:
-        first, last = lo + self.options.id_offset, hi - 1 + self.options.id_offset
-        if first < 0 or last >= 2**64:
-            raise self.error(f"row {lo}", f"--id-offset {self.options.id_offset} gives ids outside 0..2^64-1")
-        return list(range(first, hi + self.options.id_offset))
 
     def close(self) -> None:
         if self.payloads is not None:
@@ -333,6 +348,7 @@ class JsonlReader(Reader):
 
     format = "jsonl"
     progress_unit = "B"
+    progress_key = "byte"
 
     def __post_init__(self) -> None:
         self.progress_total = self.path.stat().st_size
@@ -382,7 +398,7 @@ class JsonlReader(Reader):
             if not ids:
                 return
             yield RowBatch(first_row, ids, self._vectors(vectors, lines), payloads,
-                           {"row": row, "line": line, "byte": byte}, byte, lines)
+                           {"row": row, "line": line, "byte": byte}, lines)
 
     def _vectors(self, values: list[Any], lines: list[int]) -> Union[np.ndarray, list[Any]]:
         """A float32 matrix when every row is a flat list of numbers of one length; else the values as given."""
@@ -423,7 +439,6 @@ def require_pyarrow() -> Any:
     return pq
 
 
-@dataclass
 class ParquetReader(Reader):
     """Columns ``id`` (integers or UUID strings; optional), ``vector`` (list of floats) and ``payload``
     (JSON string or struct; optional), read one record batch at a time."""
@@ -509,25 +524,16 @@ class ParquetReader(Reader):
         _finite_rows(self, matrix, first_row)
         ids = self._ids(table, first_row) if o.id_column in table.column_names else self._row_ids(first_row, n)
         payloads = self._payloads(table, first_row) if o.payload_column in table.column_names else None
-        return RowBatch(first_row, ids, matrix, payloads, {"row": first_row + n}, first_row + n)
-
-    def _row_ids(self, first_row: int, n: int) -> list[PointId]:
-        lo = first_row + self.options.id_offset
-        if lo < 0 or lo + n - 1 >= 2**64:
-            raise self.error(f"row {first_row}", f"--id-offset {self.options.id_offset} gives ids outside 0..2^64-1")
-        return list(range(lo, lo + n))
+        return RowBatch(first_row, ids, matrix, payloads, {"row": first_row + n})
 
     def _ids(self, table: Any, first_row: int) -> list[PointId]:
+        import pyarrow as pa
+
         column = table.column(self.options.id_column).combine_chunks()
         if column.null_count:
             raise self.error(f"row {first_row + _first_true(column.is_null())}", "id is null")
-        out = []
-        for i, value in enumerate(column.to_pylist()):
-            try:
-                out.append(parse_point_id(value, self.options.id_column))
-            except InvalidInput as exc:
-                raise self.error(f"row {first_row + i}", str(exc)) from None
-        return out
+        values = column.to_numpy() if pa.types.is_integer(column.type) else column.to_pylist()
+        return _point_ids(values, self.path, first_row, self.options.id_column)
 
     def _payloads(self, table: Any, first_row: int) -> list[Optional[dict[str, Any]]]:
         out: list[Optional[dict[str, Any]]] = []

@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Optional, TypeVar
 
 from vecdb import __version__
 from vecdb.collection import CollectionStats
@@ -63,9 +63,11 @@ from vecdb.models.query import (
     SearchRequestBatch,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
+from vecdb.snapshot_archive import COPY_CHUNK
 from vecdb.snapshots import check_checksum
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QDRANT_COMPAT_VERSION = "1.19.0"
 """The Qdrant version reported at ``GET /``: qdrant-client warns unless it is within one minor."""
@@ -161,8 +163,8 @@ class VectorService(abc.ABC):
     @abc.abstractmethod
     def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path: ...
 
-    def snapshot_file(self, name: str, snapshot: str) -> Path:
-        """The local file of a snapshot, for the server to stream; only a service holding the files has one."""
+    def open_snapshot(self, name: str, snapshot: str) -> BinaryIO:
+        """A snapshot's archive, open for the server to stream; only a service holding the files has one."""
         raise Unsupported("snapshot files are served only by the process that holds the data directory")
 
     def close(self) -> None:
@@ -331,11 +333,8 @@ class LocalService(VectorService):
     # --- snapshots -------------------------------------------------------------------------
 
     def create_snapshot(self, name: str, wait: bool = True) -> Optional[SnapshotDescription]:
-        if wait:
-            return self.db.create_snapshot(name)
-        self.db.get(name)  # a missing collection is a 404 now, not a log line later
-        self._in_background(f"snapshot of collection {name}", lambda: self.db.create_snapshot(name))
-        return None
+        self.db.get(name)  # with wait=false too, a missing collection is a 404 now, not a log line later
+        return self._run(wait, f"snapshot of collection {name}", lambda: self.db.create_snapshot(name))
 
     def list_snapshots(self, name: str) -> list[SnapshotDescription]:
         return self.db.list_snapshots(name)
@@ -343,11 +342,12 @@ class LocalService(VectorService):
     def delete_snapshot(self, name: str, snapshot: str) -> bool:
         return self.db.delete_snapshot(name, snapshot)
 
-    def snapshot_file(self, name: str, snapshot: str) -> Path:
-        return self.db.snapshot_file(name, snapshot)
+    def open_snapshot(self, name: str, snapshot: str) -> BinaryIO:
+        return self.db.open_snapshot(name, snapshot)
 
     def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
-        shutil.copyfile(self.db.snapshot_file(name, snapshot), dest)
+        with self.db.open_snapshot(name, snapshot) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, COPY_CHUNK)
         return dest
 
     def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]:
@@ -363,23 +363,19 @@ class LocalService(VectorService):
         checksum = check_checksum(checksum)
         staged = self.db.snapshots.stage_upload(source)
 
-        def restore() -> None:
+        def restore() -> bool:
             try:
-                self.db.restore_snapshot(name, staged, checksum, "`<uploaded file>`")
+                return self.db.restore_snapshot(name, staged, checksum, "`<uploaded file>`")
             finally:
                 staged.unlink(missing_ok=True)
 
         return self._run(wait, f"recovery of collection {name} from an upload", restore)
 
-    def _run(self, wait: bool, what: str, work: Callable[[], None]) -> Optional[bool]:
-        if not wait:
-            self._in_background(what, work)
-            return None
-        work()
-        return True
-
-    def _in_background(self, what: str, work: Callable[[], Any]) -> None:
-        """Run ``work`` on a thread that :meth:`close` waits for, so the store never closes under it."""
+    def _run(self, wait: bool, what: str, work: Callable[[], T]) -> Optional[T]:
+        """``work()`` now; or, with ``wait=False``, on a thread that :meth:`close` waits for (so the
+        store never closes under it), returning None at once."""
+        if wait:
+            return work()
 
         def run() -> None:
             try:
@@ -394,6 +390,7 @@ class LocalService(VectorService):
         with self._background_lock:
             self._background.add(thread)
         thread.start()
+        return None
 
     def close(self) -> None:
         with self._background_lock:

@@ -102,6 +102,12 @@ class _HashingReader:
         return self.sha.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a whole file, read in chunks."""
+    with open(path, "rb") as f:
+        return _HashingReader(f).drain()
+
+
 # --- packing ------------------------------------------------------------------------------------
 
 
@@ -320,4 +326,4 @@ def _write_file(src: IO[bytes], path: Path) -> None:
         os.fsync(out.fileno())
 
 
-__all__ = ["FORMAT", "pack", "read_meta", "unpack"]
+__all__ = ["FORMAT", "file_sha256", "pack", "read_meta", "unpack"]

@@ -15,25 +15,22 @@ are swept when the data directory opens, while its ownership lock is held.
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import logging
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Optional
 from urllib.parse import unquote, urlsplit
 
 from vecdb.config import check_name
-from vecdb.errors import InvalidInput, NotFound, StorageFull
+from vecdb.errors import InvalidInput, NotFound
 from vecdb.index.files import fsync_path, write_durably
 from vecdb.models.snapshots import SnapshotDescription
-from vecdb.snapshot_archive import pack
+from vecdb.snapshot_archive import COPY_CHUNK, file_sha256, pack
+from vecdb.storage.env import storage_errors
 
 if TYPE_CHECKING:
     from vecdb.collection import Collection
@@ -44,19 +41,14 @@ SNAPSHOTS_DIR = "snapshots"
 SUFFIX = ".snapshot"
 CHECKSUM_SUFFIX = ".sha256"
 TEMP_PREFIX = ".tmp-"
-_NAME_RE = re.compile(r"^(?!\.)[A-Za-z0-9_.\-]{1,255}$")
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-COPY_CHUNK = 1 << 20
 
 
 def check_snapshot_name(name: str) -> str:
-    """A snapshot name is a plain file name of ours: no '/', no leading '.', ending in ``.snapshot``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or not name.endswith(SUFFIX):
-        raise InvalidInput(
-            f"snapshot name {name!r} is invalid: a snapshot name is a file name ending in {SUFFIX!r} "
-            "made of letters, digits, '_', '-' and '.', not starting with '.'"
-        )
-    return name
+    """A snapshot name is a plain file name of ours: a valid name (see check_name) ending in ``.snapshot``."""
+    if not isinstance(name, str) or not name.endswith(SUFFIX):
+        raise InvalidInput(f"snapshot name {name!r} is invalid: a snapshot name ends in {SUFFIX!r}")
+    return check_name(name, "snapshot")
 
 
 def check_checksum(checksum: Optional[str]) -> Optional[str]:
@@ -66,17 +58,6 @@ def check_checksum(checksum: Optional[str]) -> Optional[str]:
     if not isinstance(checksum, str) or not _SHA256_RE.match(checksum):
         raise InvalidInput(f"checksum {checksum!r} is invalid: expected a sha256 as 64 hexadecimal digits")
     return checksum.lower()
-
-
-@contextmanager
-def storage_errors(what: str) -> Iterator[None]:
-    """A full disk while writing a snapshot or a restore is a clear StorageFull, not a 500."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull(f"no space left on the device while writing {what}") from exc
-        raise
 
 
 class SnapshotStore:
@@ -125,8 +106,16 @@ class SnapshotStore:
         """The file of an existing snapshot of ``collection``; NotFound naming it otherwise."""
         path = self.folder(collection) / check_snapshot_name(snapshot)
         if not path.is_file():
-            raise NotFound(f"Snapshot `{snapshot}` of collection `{collection}` doesn't exist!")
+            raise _not_found(collection, snapshot)
         return path
+
+    def open_file(self, collection: str, snapshot: str) -> BinaryIO:
+        """An existing snapshot of ``collection``, open for reading: a delete racing the reader then
+        unlinks a file it keeps reading, instead of failing it halfway."""
+        try:
+            return open(self.path_of(collection, snapshot), "rb")
+        except FileNotFoundError:  # deleted since path_of looked
+            raise _not_found(collection, snapshot) from None
 
     def delete(self, collection: str, snapshot: str) -> bool:
         """Archive first, checksum after: a crash in between leaves a checksum the next open sweeps."""
@@ -218,17 +207,12 @@ class SnapshotStore:
                     path.unlink(missing_ok=True)
 
 
-def _write_text(path: Path, text: str) -> None:
+def _write_text(path: Path, text: str) -> None:  # write_durably wants a writer that returns None
     path.write_text(text)
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a whole file, read in chunks."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+def _not_found(collection: str, snapshot: str) -> NotFound:
+    return NotFound(f"Snapshot `{snapshot}` of collection `{collection}` doesn't exist!")
 
 
 def stored_checksum(path: Path) -> Optional[str]:

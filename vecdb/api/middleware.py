@@ -80,26 +80,25 @@ class ServerMiddleware:
             return
         started = time.perf_counter()
         scope.setdefault("state", {})["started"] = started
-        status = 500  # what the server answers if the app fails before a response starts
+        answered: list[int] = []  # the status, once a response has started
 
         async def observed_send(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                answered.append(message["status"])
             await send(message)
 
         try:
-            await self._serve(scope, receive, observed_send, started)
+            await self._serve(scope, receive, observed_send, started, answered)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None)
+            status = answered[0] if answered else 500  # (the app failed before answering)
+            template = getattr(scope.get("route"), "path", None)
             seconds = time.perf_counter() - started
             if self.metrics is not None:
                 self.metrics.observe(scope["method"], template or UNMATCHED_ROUTE, status, seconds)
             if self.access_log:
                 log_request(scope, template, status, seconds)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, started: float, answered: list[int]) -> None:
         if (self.api_key is not None or self.read_only_api_key is not None) and scope["path"] not in _UNGATED:
             access = self._access(scope)
             if access is None:
@@ -118,7 +117,6 @@ class ServerMiddleware:
             await self._too_large(send, started, limit, option)
             return
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -129,16 +127,10 @@ class ServerMiddleware:
                     raise _BodyTooLarge(limit, option)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            if not response_started:
+            if not answered:
                 await self._too_large(send, started, limit, option)
 
     def _access(self, scope: Scope) -> Optional[str]:

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
 from vecdb.api.json_body import JsonRoute
-from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.errors import InvalidInput, Unsupported
 from vecdb.models.snapshots import SnapshotPriority, SnapshotRecover
 from vecdb.service import VectorService
 
@@ -92,16 +92,11 @@ async def upload_snapshot(
 def download_snapshot(collection_name: str, snapshot_name: str, svc: VectorService = Svc) -> Response:
     """The archive itself, streamed in chunks (the body is not the JSON envelope, as in Qdrant).
 
-    The file is opened here, before answering: a delete racing the download then unlinks a file
-    this response keeps reading, instead of turning the answer into an error halfway.
+    The file is opened before answering, so a delete racing the download cannot fail it halfway.
     """
-    path = svc.snapshot_file(collection_name, snapshot_name)
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise NotFound(f"Snapshot `{snapshot_name}` of collection `{collection_name}` doesn't exist!") from None
+    f = svc.open_snapshot(collection_name, snapshot_name)
     size = os.fstat(f.fileno()).st_size
-    headers = {"content-length": str(size), "content-disposition": f'attachment; filename="{path.name}"'}
+    headers = {"content-length": str(size), "content-disposition": f'attachment; filename="{snapshot_name}"'}
     return StreamingResponse(_chunks(f), media_type="application/octet-stream", headers=headers)
 
 

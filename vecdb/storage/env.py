@@ -29,6 +29,21 @@ MIN_MAP_SIZE = 32 << 20
 DEFAULT_MAX_MAP_SIZE = 1 << 40
 
 
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """A full disk while writing ``what`` (a file, a copy) is a clear StorageFull, not a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(f"no space left on the device while writing {what}") from exc
+        raise
+    except lmdb.Error as exc:
+        if "No space left" in str(exc):
+            raise StorageFull(f"no space left on the device while writing {what}: {exc}") from exc
+        raise
+
+
 class _SharedExclusiveLock:
     """Many readers or one resizer; resizes are rare, so a simple condition variable suffices."""
 
@@ -154,12 +169,8 @@ class Environment:
         resize waits until the copy ends, since the caller holds a read transaction.
         """
         folder.mkdir(parents=True, exist_ok=True)
-        try:
+        with storage_errors(f"a copy of {self.path} to {folder}"):
             self.env.copy(str(folder), compact=True, txn=txn)
-        except lmdb.Error as exc:
-            if "No space left" in str(exc):
-                raise StorageFull(f"no space left to copy {self.path} to {folder}") from exc
-            raise
         return folder / "data.mdb"
 
     def _grow(self) -> None:

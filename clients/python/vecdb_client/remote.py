@@ -233,7 +233,7 @@ class RemoteService(VectorService):
         return self._call("GET", self._c(name) + "/snapshots", result_type=list[SnapshotDescription])  # type: ignore[no-any-return]
 
     def delete_snapshot(self, name: str, snapshot: str) -> bool:
-        return bool(self._call("DELETE", self._snap(name, snapshot) + self._wait(True)))
+        return bool(self._call("DELETE", self._snap(name, snapshot) + "?wait=true"))
 
     def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]:
         result = self._call("PUT", self._c(name) + "/snapshots/recover" + self._wait(wait), req)
