@@ -16,6 +16,7 @@ from vecdb.config import DEFAULT_VECTOR
 from vecdb.embed import embed_texts, model_spec
 from vecdb.errors import InvalidInput
 from vecdb.models.points import Batch, Document, PointInsertOperations, PointsBatch, UpdateVectors
+from vecdb.models.query import NearestQuery, QueryRequest
 
 Visit = Callable[[Document, str, str], Any]
 """(document, vector name, field path) -> what replaces it."""
@@ -46,10 +47,26 @@ def _resolved_points(req: Any, embedding: Optional[dict[str, Any]], field: str) 
     ]}), embedding)
 
 
-def query_vector(doc: Document, embedding: Optional[dict[str, Any]], using: Optional[str], field: str) -> np.ndarray:
-    _check(doc, using or DEFAULT_VECTOR, field, embedding)
-    assert embedding is not None
-    return embed_texts(embedding["model"], [doc.text], field)[0]
+def resolve_queries(reqs: list[QueryRequest], embedding: Optional[dict[str, Any]]) -> list[QueryRequest]:
+    """Queries with their texts embedded, all of a batch in one model call."""
+    if not any(isinstance(r.query, Document) or (isinstance(r.query, NearestQuery) and
+                                                 isinstance(r.query.nearest, Document)) for r in reqs):
+        return reqs
+
+    def rebuild(visit: Visit) -> list[QueryRequest]:
+        out = []
+        for i, req in enumerate(reqs):
+            field = "query" if len(reqs) == 1 else f"searches[{i}].query"
+            query, name = req.query, req.using or DEFAULT_VECTOR
+            if isinstance(query, NearestQuery) and isinstance(query.nearest, Document):
+                nearest = visit(query.nearest, name, f"{field}.nearest")
+                req = req.model_copy(update={"query": query.model_copy(update={"nearest": nearest})})
+            elif isinstance(query, Document):
+                req = req.model_copy(update={"query": visit(query, name, field)})
+            out.append(req)
+        return out
+
+    return _resolved(rebuild, embedding)
 
 
 def _resolved(rebuild: Callable[[Visit], Any], embedding: Optional[dict[str, Any]]) -> Any:

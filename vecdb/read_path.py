@@ -25,14 +25,14 @@ from pydantic import TypeAdapter
 
 from vecdb import mmr, planner
 from vecdb.config import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
-from vecdb.documents import query_vector
+from vecdb.documents import resolve_queries
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.filters import Predicate, compile_filter
 from vecdb.ids import PointId, id_to_key
 from vecdb.index.flat import higher_is_better
 from vecdb.limits import Limits
 from vecdb.models.filters import Filter
-from vecdb.models.points import CountRequest, Document, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
+from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import Mmr, NearestQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.payload import select_payload
 from vecdb.planner import AnnState, Explain
@@ -123,8 +123,8 @@ class ReadPath:
         (no payload, no vector, a filter the payload indexes answer) opens no
         transaction: ids and versions come from the snapshot.
         """
-        reqs = [self._text_embedded(req, "query" if len(reqs) == 1 else f"searches[{i}].query")
-                for i, req in enumerate(reqs)]
+        # texts embedded before the read starts: a read may run again, or end under the write lock
+        reqs = resolve_queries(reqs, self.settings.get("embedding"))
         for i, req in enumerate(reqs):
             self.limits.check_results(req.limit, req.offset, "limit" if len(reqs) == 1 else f"searches[{i}].limit")
             if req.prefetch:
@@ -136,18 +136,6 @@ class ReadPath:
             for r in reqs
         )
         return self.consistent_read(lambda snap, reader: self._query_batch(snap, reader, reqs), eager)
-
-    def _text_embedded(self, req: QueryRequest, field: str) -> QueryRequest:
-        """A text query with its text embedded, before the read starts (a read may run again, or
-        end under the write lock: no model runs inside one)."""
-        query = req.query
-        if isinstance(query, NearestQuery) and isinstance(query.nearest, Document):
-            vector = query_vector(query.nearest, self.settings.get("embedding"), req.using, f"{field}.nearest")
-            return req.model_copy(update={"query": query.model_copy(update={"nearest": vector})})
-        if isinstance(query, Document):
-            vector = query_vector(query, self.settings.get("embedding"), req.using, field)
-            return req.model_copy(update={"query": vector})
-        return req
 
     def _query_batch(self, snap: Snapshot, reader: ReadOnDemand, reqs: list[QueryRequest]) -> list[QueryResponse]:
         out: list[Optional[QueryResponse]] = [None] * len(reqs)

@@ -40,6 +40,8 @@ import orjson
 from vecdb import __version__
 from vecdb.config import vector_spaces
 from vecdb.errors import Corruption, InvalidInput
+from vecdb.index.hnsw import HnswIndex
+from vecdb.index.ivfpq import IvfPqIndex
 from vecdb.optimizer import INDEX_DIR, manifest_key
 from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, PointsTables
@@ -59,8 +61,8 @@ MAX_META_BYTES = 16 << 20
 COPY_CHUNK = 1 << 20
 
 _INDEX_FILE_RE = re.compile(r"^space\d+\.[A-Za-z0-9_.\-]{1,200}$")
-_SIDECARS = {"hnsw": (".labels.npy",), "ivf_pq": (".json",)}
-"""Files an index checkpoint writes beside its main file, by manifest kind (see HnswIndex/IvfPqIndex.save)."""
+_SIDECARS = {"hnsw": HnswIndex.SIDE_FILES, "ivf_pq": IvfPqIndex.SIDE_FILES}
+"""Files an index checkpoint writes beside its main file, by manifest kind."""
 
 
 @dataclass

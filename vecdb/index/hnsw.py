@@ -56,6 +56,8 @@ class HnswIndex:
 
     allows_by_position = True
     """Its allow-lists are over graph positions (``allowed_iids[labels]``), not internal ids."""
+    SIDE_FILES = (".labels.npy",)
+    """Suffixes of the files :meth:`save` writes beside ``path`` (a snapshot copies them along)."""
 
     def __init__(self, index: faiss.IndexHNSWFlat, labels: np.ndarray, m: int, ef_construct: int) -> None:
         self.index = index
@@ -157,7 +159,7 @@ class HnswIndex:
     def save(self, path: Path) -> None:
         """Write ``path`` (faiss graph) and ``path.labels.npy`` durably: temp file, fsync, rename."""
         write_durably(path, lambda tmp: faiss.write_index(self.index, str(tmp)))
-        write_durably(path.with_name(path.name + ".labels.npy"), self._save_labels)
+        write_durably(path.with_name(path.name + self.SIDE_FILES[0]), self._save_labels)
         fsync_path(path.parent)
 
     def _save_labels(self, tmp: Path) -> None:
@@ -167,7 +169,7 @@ class HnswIndex:
     @classmethod
     def load(cls, path: Path, m: int, ef_construct: int) -> HnswIndex:
         index = faiss.read_index(str(path))
-        labels = np.load(path.with_name(path.name + ".labels.npy"))
+        labels = np.load(path.with_name(path.name + cls.SIDE_FILES[0]))
         if len(labels) != index.ntotal:
             raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
         index.hnsw.efConstruction = ef_construct

@@ -102,6 +102,8 @@ class IvfPqIndex:
 
     allows_by_position = False
     """Its allow-lists are over internal ids (faiss holds internal ids as its ids)."""
+    SIDE_FILES = (".json",)
+    """Suffixes of the files :meth:`save` writes beside ``path`` (a snapshot copies them along)."""
 
     def __init__(
         self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer, faiss_index: Optional[Any] = None,
@@ -386,13 +388,13 @@ class IvfPqIndex:
         """The faiss index file (lists, centroids, codebooks) and a JSON header beside it, durably."""
         write_durably(path, lambda tmp: faiss.write_index(self.faiss_index, str(tmp)))
         header = {"format": FORMAT, "distance": self.distance.value, "stats": self.stats}
-        write_durably(path.with_name(path.name + ".json"), lambda tmp: tmp.write_text(json.dumps(header)))
+        write_durably(path.with_name(path.name + self.SIDE_FILES[0]), lambda tmp: tmp.write_text(json.dumps(header)))
         fsync_path(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> IvfPqIndex:
         try:
-            header = json.loads(path.with_name(path.name + ".json").read_text())
+            header = json.loads(path.with_name(path.name + cls.SIDE_FILES[0]).read_text())
             if header.get("format") != FORMAT:
                 raise Corruption(f"{path}: IVF-PQ format {header.get('format')!r}, expected {FORMAT}")
             index = faiss.read_index(str(path))  # already the concrete class: do not downcast again
