@@ -116,7 +116,7 @@ def _one(ds: Dataset, args: argparse.Namespace, k: int = 10) -> tuple[str, dict[
          f"{ours_bytes / raw_bytes:.2f}x"],
         ["compression vs float32 (4 d bytes)", f"{4 * d / ours_bytes:.1f}x", f"{4 * d / raw_bytes:.1f}x", "-"],
     ]
-    from vecdb.planner import DEFAULT_OVERSAMPLING
+    from vecdb.engine.planner import DEFAULT_OVERSAMPLING
 
     cand_k = int(round(k * (args.oversampling or DEFAULT_OVERSAMPLING)))
     rows: list[list[Any]] = []

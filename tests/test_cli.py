@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from vecdb_client import RemoteClient
 
 import vecdb
-import vecdb.bulk
-from vecdb.cli import app
+import vecdb.transfer.bulk
+from vecdb.cli.main import app
 
 from .conftest import free_port
 
@@ -225,7 +225,7 @@ def test_interrupted_import_resumes_without_resending(src: Source, tmp_path: Pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The 4th upsert fails (Ctrl-C, or the server gone): the state holds row 3 x 40; the re-run starts there."""
     sent: list[tuple[int, int]] = []
-    real = vecdb.bulk.upsert_batch
+    real = vecdb.transfer.bulk.upsert_batch
 
     def flaky(client: Any, collection: str, batch: Any, vector_name: Any = None) -> None:
         if failure is not None and len(sent) == 3:
@@ -233,7 +233,7 @@ def test_interrupted_import_resumes_without_resending(src: Source, tmp_path: Pat
         real(client, collection, batch, vector_name)
         sent.append((batch.first_row, len(batch)))
 
-    monkeypatch.setattr(vecdb.bulk, "upsert_batch", flaky)
+    monkeypatch.setattr(vecdb.transfer.bulk, "upsert_batch", flaky)
     db = ["--path", str(tmp_path / "db")]
     args = ["import", *_files(src, IMPORT_ARGS[fmt]), "-c", name, "--create", "--distance", "Euclid",
             "--batch-size", "40", "--no-progress", *db]

@@ -29,8 +29,8 @@ CHILD = textwrap.dedent("""
     import vecdb
     from tests.test_hnsw import wait_green
     from tests.workload import vector_for
-    from vecdb import optimizer
-    from vecdb.collection import Collection
+    from vecdb.engine import optimizer
+    from vecdb.engine.collection import Collection
     from vecdb.index import hnsw
     from vecdb.storage.catalog import Catalog
 

@@ -17,7 +17,7 @@ from qdrant_client import QdrantClient, models
 
 import vecdb
 from tests.conftest import ServerProcess
-from vecdb.embed import _hashing_bow
+from vecdb.engine.embed import _hashing_bow
 
 SENTENCES = [
     "the cat sleeps on the warm windowsill",

@@ -1,4 +1,4 @@
-"""Tests of the filter models (vecdb.models.filters) and their evaluation (vecdb.filters).
+"""Tests of the filter models (vecdb.models.filters) and their evaluation (vecdb.filtering.evaluate).
 
 The table-driven tests pin the semantics of section 7 of the API spec one rule
 at a time. The differential test at the end checks vecdb against qdrant-client's
@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from vecdb.errors import InvalidInput, Unsupported
-from vecdb.filters import compile_filter, extract_values, filter_ids, parse_key_path, point_slice
+from vecdb.filtering.evaluate import compile_filter, extract_values, filter_ids, parse_key_path, point_slice
 from vecdb.ids import PointId
 from vecdb.models.filters import (
     DatetimeRange,

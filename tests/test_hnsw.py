@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import vecdb
+from vecdb.engine.optimizer import manifest_key
 from vecdb.index.hnsw import HnswIndex
 from vecdb.models.collections import Distance
-from vecdb.optimizer import manifest_key
 
 from .brute import reference_top
 
@@ -233,7 +233,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     import vecdb
     sys.path.insert(0, {root!r})
     from tests.test_hnsw import clustered, fill, wait_green
-    from vecdb.optimizer import manifest_key
+    from vecdb.engine.optimizer import manifest_key
     base = clustered(6000)
     client = vecdb.Client(path={path!r})
     fill(client, "k", base[:4000])
@@ -359,8 +359,8 @@ def test_search_after_write_under_concurrent_ingest(local):
 
 def test_planner_scans_exactly_below_one_percent():
     """However large the collection (so past full_scan_threshold), a filter keeping under 1% is scanned."""
-    from vecdb.config import VectorSpace
-    from vecdb.planner import SearchKnobs, _exact_reason
+    from vecdb.engine.planner import SearchKnobs, _exact_reason
+    from vecdb.engine.settings import VectorSpace
 
     space = VectorSpace(index=0, name="", size=128, distance=Distance.COSINE)
     knobs = SearchKnobs(full_scan_threshold_kb=10_000)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import vecdb
+from vecdb.engine.optimizer import manifest_key
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.index import device as device_mod
 from vecdb.index.ivfpq import IvfPqIndex
-from vecdb.optimizer import manifest_key
 
 from .brute import reference_top
 from .test_hnsw import FORCE_INDEX, clustered, wait_green

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
+from vecdb_client import RemoteClient
 
 import vecdb
-from vecdb_client import RemoteClient
 
 
 def _clustered(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

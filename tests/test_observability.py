@@ -118,7 +118,7 @@ def test_request_log_is_structured_json_without_the_key(observed) -> None:
     denied = next(r for r in access if r["http_status"] == 401 and r["http_path"] != "/metrics")
     assert denied["http_path"] == "/collections/logged" and denied["http_route"] is None
     assert KEY not in text
-    assert any(r["logger"] == "vecdb.cli" for r in records)  # the server's own records share the format
+    assert any(r["logger"] == "vecdb.cli.main" for r in records)  # the server's own records share the format
 
 
 def test_readyz_waits_for_saved_indexes_and_backlog_counts_unindexed(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_readyz_waits_for_saved_indexes_and_backlog_counts_unindexed(tmp_path: P
 def test_bad_log_format_is_refused(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from vecdb.cli import app
+    from vecdb.cli.main import app
 
     result = CliRunner().invoke(app, ["serve", "--path", str(tmp_path / "x"), "--log-format", "xml"])
     assert result.exit_code == 2 and "--log-format" in result.output

@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 def test_wheel_carries_the_server_dashboard_and_clients(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
     for needed in ("vecdb/api/dashboard/index.html", "vecdb/api/dashboard/app.js", "vecdb/api/dashboard/style.css",
-                   "vecdb/py.typed", "vecdb/cli.py", "vecdb_client/remote.py"):
+                   "vecdb/py.typed", "vecdb/cli/main.py", "vecdb_client/remote.py"):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 

@@ -1,4 +1,4 @@
-"""Tests of vecdb.payload_index: masks from payload indexes must equal the scan evaluator.
+"""Tests of vecdb.filtering.payload_index: masks from payload indexes must equal the scan evaluator.
 
 The differential test drives a PayloadIndex through random writes (new points,
 payload replacement, forgetting) and compares, after each round, every random
@@ -18,11 +18,11 @@ from typing import Any, Optional
 import numpy as np
 import pytest
 
-import vecdb.payload_index as payload_index
+import vecdb.filtering.payload_index as payload_index
 from vecdb.errors import InvalidInput
-from vecdb.filters import compile_filter, extract_values
+from vecdb.filtering.evaluate import compile_filter, extract_values
+from vecdb.filtering.payload_index import PayloadIndex
 from vecdb.models.filters import Filter, parse_datetime
-from vecdb.payload_index import PayloadIndex
 
 from .test_filters import FakePoint
 

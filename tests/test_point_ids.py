@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 import vecdb
+from vecdb.engine.id_columns import PointIds
+from vecdb.engine.views import prepare_query
 from vecdb.errors import InvalidInput
 from vecdb.ids import id_to_key
 from vecdb.models.collections import Distance
-from vecdb.point_ids import PointIds
 from vecdb.storage.points import decode_iid
-from vecdb.vectors import prepare_query
 
 DIM = 8
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from vecdb_client import RemoteClient
 
 import vecdb
+from vecdb.engine.optimizer import INDEX_DIR, manifest_key
 from vecdb.errors import InvalidInput, NotFound
-from vecdb.optimizer import INDEX_DIR, manifest_key
 
 from .brute import reference_top
 from .conftest import ServerProcess
@@ -236,7 +236,7 @@ def _wait_index_saved(client: vecdb.Client, name: str, timeout: float = 20) -> d
 
 
 def test_cli_restore_into_another_data_dir_loads_the_copied_index(tmp_path: Path, server: ServerProcess) -> None:
-    from vecdb.cli import app
+    from vecdb.cli.main import app
 
     runner = CliRunner()
     src, dst = tmp_path / "src", tmp_path / "dst"
@@ -316,7 +316,7 @@ def _checkpoint_in_another_thread(coll: Any) -> None:
 
 def test_a_checkpoint_racing_the_snapshot_makes_it_retry_with_the_new_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vecdb import snapshot_archive
+    from vecdb.engine.backup import archive as snapshot_archive
 
     client, vectors, manifest = _indexed_client(tmp_path / "a")
     coll = client.service.db.get("c")
@@ -344,7 +344,7 @@ def test_a_checkpoint_racing_the_snapshot_makes_it_retry_with_the_new_files(
 
 def test_index_files_that_keep_vanishing_are_left_out_and_rebuilt(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vecdb import snapshot_archive
+    from vecdb.engine.backup import archive as snapshot_archive
 
     client, vectors, _ = _indexed_client(tmp_path / "a")
     coll = client.service.db.get("c")
@@ -394,7 +394,7 @@ def test_ivf_pq_index_files_travel_with_the_snapshot(tmp_path: Path) -> None:
 
 def test_restore_replaces_a_collection_and_checks_the_stored_checksum(tmp_path: Path) -> None:
     runner = CliRunner()
-    from vecdb.cli_snapshots import app
+    from vecdb.cli.snapshots import app
 
     data = tmp_path / "data"
     with vecdb.Client(data) as client:
@@ -449,7 +449,7 @@ def test_leftovers_of_a_crash_are_swept_at_open(tmp_path: Path) -> None:
 
 
 def test_remote_client_upload_download_and_cli_url(server: ServerProcess, tmp_path: Path) -> None:
-    from vecdb.cli_snapshots import app
+    from vecdb.cli.snapshots import app
 
     runner = CliRunner()
     name = new_name("up")

@@ -1,3 +1,3 @@
-from vecdb.cli import app
+from vecdb.cli.main import app
 
 app()

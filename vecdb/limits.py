@@ -15,6 +15,9 @@ from typing import Optional
 
 from vecdb.errors import InvalidInput
 
+DEFAULT_MAX_MAP_SIZE = 1 << 40
+"""Largest LMDB map of one collection unless told otherwise (``--max-collection-bytes``)."""
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -18,8 +18,9 @@ from vecdb.api.errors import install_error_handlers
 from vecdb.api.metrics import Metrics
 from vecdb.api.middleware import ServerMiddleware
 from vecdb.api.settings import ServerSettings, request_limits
-from vecdb.database import Database
-from vecdb.service import LocalService, VectorService
+from vecdb.engine.database import Database
+from vecdb.engine.service import LocalService
+from vecdb.service import VectorService
 
 
 def create_app(settings: Optional[ServerSettings] = None, service: Optional[VectorService] = None) -> FastAPI:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vecdb.limits import Limits
-from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
+from vecdb.limits import DEFAULT_MAX_MAP_SIZE, Limits
 
 
 @dataclass(frozen=True)

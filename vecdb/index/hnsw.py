@@ -21,7 +21,7 @@ from typing import Any, Optional
 import faiss
 import numpy as np
 
-from vecdb.index.files import fsync_path, write_durably
+from vecdb.durable import fsync_path, write_durably
 from vecdb.models.collections import Distance
 
 FORMAT = 1

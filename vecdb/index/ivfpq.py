@@ -31,9 +31,9 @@ from typing import Any, Optional
 import faiss
 import numpy as np
 
+from vecdb.durable import fsync_path, write_durably
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
-from vecdb.index.files import fsync_path, write_durably
 from vecdb.index.flat import higher_is_better
 from vecdb.index.hnsw import FAISS_METRICS, allow_list
 from vecdb.index.kmeans import assign_nearest, kmeans

@@ -13,7 +13,7 @@ picks exactly one member from the keys, so errors point at the right model.
 
 Validation here covers shape and types only. Things that depend on the
 evaluation engine (bad key paths, geo conditions that vecdb does not implement)
-are rejected by :func:`vecdb.filters.compile_filter`, which raises
+are rejected by :func:`vecdb.filtering.evaluate.compile_filter`, which raises
 :class:`vecdb.errors.InvalidInput` / :class:`vecdb.errors.Unsupported`.
 """
 

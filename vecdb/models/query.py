@@ -49,7 +49,7 @@ VectorInput = Union[DenseVector, MultiDenseVector, SparseVector, Document, Exten
 
 
 class Mmr(RequestModel):
-    """Maximal marginal relevance (see :mod:`vecdb.mmr`): 0 diversity is plain relevance."""
+    """Maximal marginal relevance (see :mod:`vecdb.engine.mmr`): 0 diversity is plain relevance."""
 
     diversity: Optional[float] = Field(None, ge=0, le=1)
     candidates_limit: Optional[int] = Field(None, ge=0, le=16384)

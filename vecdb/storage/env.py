@@ -25,8 +25,9 @@ from vecdb.errors import StorageFull
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+from vecdb.limits import DEFAULT_MAX_MAP_SIZE  # noqa: E402,F401  (re-exported)
+
 MIN_MAP_SIZE = 32 << 20
-DEFAULT_MAX_MAP_SIZE = 1 << 40
 
 
 @contextmanager

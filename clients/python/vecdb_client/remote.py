@@ -15,8 +15,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, TypeAdapter
 
-from vecdb.client_base import ClientBase
-from vecdb.config import check_name
+from vecdb.client.base import ClientBase
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound, StorageFull, Unsupported, VecdbError
 from vecdb.ids import PointId
 from vecdb.models.collections import (
@@ -54,6 +53,7 @@ from vecdb.models.query import (
     SearchRequestBatch,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
+from vecdb.names import check_name
 from vecdb.service import VectorService
 
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 Every writer writes to a temp file beside the output and renames it into
 place when the export finished, so an interrupted export never leaves a file
-that looks complete. The files read back with :mod:`vecdb.importers` into the
+that looks complete. The files read back with :mod:`vecdb.transfer.importers` into the
 same points: vectors are written as float32 (what vecdb stores), so they
 round-trip bit for bit.
 """
@@ -20,8 +20,8 @@ import numpy as np
 import orjson
 
 from vecdb.ids import PointId
-from vecdb.importers import DataFileError, detect_format, require_pyarrow
 from vecdb.models.points import Record
+from vecdb.transfer.importers import DataFileError, detect_format, require_pyarrow
 
 log = logging.getLogger(__name__)
 

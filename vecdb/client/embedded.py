@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vecdb.client_base import ClientBase
-from vecdb.database import Database
-from vecdb.service import LocalService
-from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
+from vecdb.client.base import ClientBase
+from vecdb.engine.database import Database
+from vecdb.engine.service import LocalService
+from vecdb.limits import DEFAULT_MAX_MAP_SIZE
 
 DEFAULT_PATH = "./vecdb_data"
 

@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from vecdb.config import DEFAULT_VECTOR
-from vecdb.embed import embed_texts, model_spec
+from vecdb.engine.embed import embed_texts, model_spec
+from vecdb.engine.settings import DEFAULT_VECTOR
 from vecdb.errors import InvalidInput
 from vecdb.models.points import Batch, Document, PointInsertOperations, PointsBatch, UpdateVectors
 from vecdb.models.query import NearestQuery, QueryRequest

@@ -1,6 +1,6 @@
 """Moving batches between files and a client: the loops behind ``vecdb import`` and ``vecdb export``.
 
-They work on any :class:`~vecdb.client_base.ClientBase` (the embedded client
+They work on any :class:`~vecdb.client.base.ClientBase` (the embedded client
 or the remote one), so the commands behave the same on ``--path`` and
 ``--url``. Progress and resume bookkeeping are callbacks: this module knows
 neither tqdm nor state files.
@@ -16,11 +16,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from vecdb.client_base import ClientBase
+from vecdb.client.base import ClientBase
 from vecdb.errors import InvalidInput, NotFound
-from vecdb.exporters import Writer
-from vecdb.importers import Cursor, DataFileError, Reader, RowBatch
 from vecdb.models.points import Record
+from vecdb.transfer.exporters import Writer
+from vecdb.transfer.importers import Cursor, DataFileError, Reader, RowBatch
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Optional
 from urllib.parse import unquote, urlsplit
 
-from vecdb.config import check_name
+from vecdb.durable import fsync_path, write_durably
+from vecdb.engine.backup.archive import COPY_CHUNK, file_sha256, pack
 from vecdb.errors import InvalidInput, NotFound
-from vecdb.index.files import fsync_path, write_durably
 from vecdb.models.snapshots import SnapshotDescription
-from vecdb.snapshot_archive import COPY_CHUNK, file_sha256, pack
+from vecdb.names import check_name
 from vecdb.storage.env import storage_errors
 
 if TYPE_CHECKING:
-    from vecdb.collection import Collection
+    from vecdb.engine.collection import Collection
 
 log = logging.getLogger(__name__)
 

@@ -23,22 +23,22 @@ import lmdb
 import numpy as np
 from pydantic import TypeAdapter
 
-from vecdb import mmr, planner
-from vecdb.config import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
-from vecdb.documents import resolve_queries
+from vecdb.engine import mmr, planner
+from vecdb.engine.documents import resolve_queries
+from vecdb.engine.planner import AnnState, Explain
+from vecdb.engine.point_view import StoredPointView, stored_has_vector
+from vecdb.engine.settings import DEFAULT_VECTOR, VectorSpace, index_config, space_by_name, space_index
+from vecdb.engine.views import Snapshot, prepare_query
 from vecdb.errors import InvalidInput, NotFound, Unsupported
-from vecdb.filters import Predicate, compile_filter
+from vecdb.filtering.evaluate import Predicate, compile_filter
+from vecdb.filtering.payload_ops import select_payload
 from vecdb.ids import PointId, id_to_key
 from vecdb.index.flat import higher_is_better
 from vecdb.limits import Limits
 from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult, SparseVector
 from vecdb.models.query import Mmr, NearestQuery, QueryRequest, QueryResponse, ScoredPoint
-from vecdb.payload import select_payload
-from vecdb.planner import AnnState, Explain
-from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
-from vecdb.vectors import Snapshot, prepare_query
 
 if TYPE_CHECKING:
     from vecdb.storage.env import Environment
@@ -51,7 +51,7 @@ T = TypeVar("T")
 
 
 class ReadPath:
-    """Mixin of :class:`vecdb.collection.Collection` holding every read."""
+    """Mixin of :class:`vecdb.engine.collection.Collection` holding every read."""
 
     env: Environment
     tables: PointsTables

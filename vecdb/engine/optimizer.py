@@ -38,16 +38,16 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from vecdb.config import VectorSpace, index_config
+from vecdb.engine.planner import AnnState
+from vecdb.engine.settings import VectorSpace, index_config
+from vecdb.engine.views import Snapshot
 from vecdb.errors import Corruption
 from vecdb.index import hnsw, ivfpq
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivfpq import IvfPqIndex
-from vecdb.planner import AnnState
-from vecdb.vectors import Snapshot
 
 if TYPE_CHECKING:
-    from vecdb.collection import Collection
+    from vecdb.engine.collection import Collection
 
 log = logging.getLogger(__name__)
 

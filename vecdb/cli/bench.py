@@ -57,7 +57,7 @@ def bench_command(
     Benchmarks that take a data set: exact, hnsw, ingest, ivfpq. `vecdb bench exact --dataset sift5k
     --queries 50 --no-rest` is a quick one.
     """
-    from vecdb.cli_target import reported_errors
+    from vecdb.cli.target import reported_errors
 
     with reported_errors("bench"):
         if name not in BENCHES:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 
-from vecdb.cli_target import API_KEY_OPTION, DEFAULT_URL, Target
+from vecdb.cli.target import API_KEY_OPTION, DEFAULT_URL, Target
 
 if TYPE_CHECKING:
-    from vecdb.client_base import ClientBase
+    from vecdb.client.base import ClientBase
     from vecdb.models.snapshots import SnapshotDescription
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -123,7 +123,7 @@ def download(
         checksum = next((d.checksum for d in client.list_snapshots(collection) if d.name == snapshot), None)
         client.download_snapshot(collection, snapshot, dest)
         if checksum:
-            from vecdb.snapshots import file_sha256
+            from vecdb.engine.backup.store import file_sha256
 
             actual = file_sha256(dest)
             if actual != checksum:
@@ -147,9 +147,9 @@ def restore(
     api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Restore a collection from SNAPSHOT_FILE into a data directory (offline) or a server."""
+    from vecdb.engine.backup.archive import read_meta
+    from vecdb.engine.backup.store import stored_checksum
     from vecdb.errors import VecdbError
-    from vecdb.snapshot_archive import read_meta
-    from vecdb.snapshots import stored_checksum
 
     if not snapshot_file.is_file():
         _fail(f"snapshot file {snapshot_file} does not exist")

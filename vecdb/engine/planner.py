@@ -22,12 +22,12 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from vecdb.config import DEFAULT_HNSW, VectorSpace
+from vecdb.engine.settings import DEFAULT_HNSW, VectorSpace
+from vecdb.engine.views import Snapshot
 from vecdb.index.flat import exact_search, higher_is_better
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivfpq import IvfPqIndex, default_nprobe
 from vecdb.models.collections import Distance
-from vecdb.vectors import Snapshot
 
 DEFAULT_EF = 256
 """Search beam when a query gives no ``hnsw_ef``: ``max(DEFAULT_EF, ef_construct)``. Qdrant uses

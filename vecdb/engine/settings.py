@@ -8,12 +8,11 @@ derived from it by :func:`vector_spaces`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from vecdb.embed import check_installed, model_spec
-from vecdb.embed import describe as describe_embedding
+from vecdb.engine.embed import check_installed, model_spec
+from vecdb.engine.embed import describe as describe_embedding
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.index.device import resolve_device
 from vecdb.index.pq import SUPPORTED_BITS
@@ -29,25 +28,15 @@ from vecdb.models.collections import (
     VectorParams,
     WalConfig,
 )
+from vecdb.names import check_name  # noqa: F401  (re-exported)
 
 DEFAULT_VECTOR = ""
 """Qdrant's name for the unnamed (default) vector."""
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]{0,254}$")
 
 DEFAULT_HNSW = {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000, "max_indexing_threads": 0, "on_disk": False}
 DEFAULT_OPTIMIZERS = OptimizersConfig().model_dump()
 DEFAULT_WAL = WalConfig().model_dump()
-
-
-def check_name(name: str, what: str = "collection") -> str:
-    """Names become directory names, so only a safe alphabet is allowed (no '/', no leading '.')."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise InvalidInput(
-            f"{what} name {name!r} is invalid: use 1-255 characters from letters, digits, "
-            "'_', '-' and '.', not starting with '.'"
-        )
-    return name
 
 
 @dataclass(frozen=True, slots=True)

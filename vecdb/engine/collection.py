@@ -12,13 +12,18 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.config import apply_update, collection_config, index_config, raise_missing_collection, vector_spaces
-from vecdb.documents import resolve_insert, resolve_update_vectors
+from vecdb.engine.documents import resolve_insert, resolve_update_vectors
+from vecdb.engine.optimizer import INDEX_DIR, Optimizer, load_checkpoint, manifest_key
+from vecdb.engine.planner import AnnState
+from vecdb.engine.read import ReadPath
+from vecdb.engine.settings import apply_update, collection_config, index_config, raise_missing_collection, vector_spaces
+from vecdb.engine.views import FileRowStore, RowStore, Snapshot
+from vecdb.engine.write import PreparedPoints, WritePath, WriteTxn, encode_payload
 from vecdb.errors import Corruption, InvalidInput
+from vecdb.filtering.payload_index import PayloadIndex
 from vecdb.index.device import gpu_available
 from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.collections import (
@@ -46,29 +51,11 @@ from vecdb.models.points import (
     UpdateVectorsOperation,
     UpsertOperation,
 )
-from vecdb.optimizer import INDEX_DIR, Optimizer, load_checkpoint, manifest_key
-from vecdb.payload_index import PayloadIndex
-from vecdb.planner import AnnState
-from vecdb.read_path import ReadPath
+from vecdb.models.stats import CollectionStats  # noqa: E402
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
 from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables
-from vecdb.vectors import FileRowStore, RowStore, Snapshot
-from vecdb.write_path import PreparedPoints, WritePath, WriteTxn, encode_payload
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CollectionStats:
-    """One collection's figures for ``/metrics`` and ``/readyz``."""
-
-    name: str
-    points: int
-    indexed_vectors: int
-    status: str  # green, yellow or red, as CollectionInfo.status
-    index_backlog: int  # stored vectors no index holds yet
-    index_loaded: bool  # the saved index was read back after the open (False: searches scan exactly meanwhile)
-    payload_indexes: int
 
 
 VECTORS_DIR = "vectors"

@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from vecdb.collection import Collection
-from vecdb.config import check_name, raise_missing_collection, settings_from_create
+from vecdb.engine.backup.archive import unpack
+from vecdb.engine.backup.store import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
+from vecdb.engine.collection import Collection
+from vecdb.engine.settings import raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound
 from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.collections import (
@@ -36,8 +38,7 @@ from vecdb.models.collections import (
     RenameAliasOperation,
 )
 from vecdb.models.snapshots import SnapshotDescription
-from vecdb.snapshot_archive import unpack
-from vecdb.snapshots import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
+from vecdb.names import check_name
 from vecdb.storage.catalog import CATALOG_DBS, Catalog
 from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment, storage_errors
 from vecdb.storage.lock import DataDirLock

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import lmdb
 import orjson
 
-from vecdb.config import VectorSpace, space_index
+from vecdb.engine.settings import VectorSpace, space_index
 from vecdb.ids import PointId
 from vecdb.storage.points import PointsTables, StoredPoint
 

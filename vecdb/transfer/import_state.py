@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.importers import Cursor, DataFileError
-from vecdb.index.files import fsync_path
+from vecdb.durable import fsync_path
+from vecdb.transfer.importers import Cursor, DataFileError
 
 log = logging.getLogger(__name__)
 

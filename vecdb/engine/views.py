@@ -24,11 +24,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from vecdb.config import DEFAULT_VECTOR, VectorSpace
+from vecdb.engine.id_columns import PointIds
+from vecdb.engine.settings import DEFAULT_VECTOR, VectorSpace
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.models.collections import Distance
 from vecdb.models.points import SparseVector
-from vecdb.point_ids import PointIds
 from vecdb.storage.points import IdChunk
 
 _MIN_CAPACITY = 1024

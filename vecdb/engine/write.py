@@ -18,9 +18,13 @@ import lmdb
 import numpy as np
 import orjson
 
-from vecdb.config import VectorSpace, space_by_name
+from vecdb.engine.point_view import StoredPointView, stored_has_vector
+from vecdb.engine.settings import VectorSpace, space_by_name
+from vecdb.engine.views import Snapshot, prepare_rows, split_point_vectors
 from vecdb.errors import InvalidInput, NotFound, Unsupported
-from vecdb.filters import compile_filter
+from vecdb.filtering.evaluate import compile_filter
+from vecdb.filtering.payload_index import PayloadIndex
+from vecdb.filtering.payload_ops import delete_path, set_at_key
 from vecdb.ids import PointId, id_to_key
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
@@ -35,11 +39,7 @@ from vecdb.models.points import (
     SetPayload,
     UpdateVectors,
 )
-from vecdb.payload import delete_path, set_at_key
-from vecdb.payload_index import PayloadIndex
-from vecdb.point_view import StoredPointView, stored_has_vector
 from vecdb.storage.points import PointsTables, StoredPoint
-from vecdb.vectors import Snapshot, prepare_rows, split_point_vectors
 
 if TYPE_CHECKING:
     from vecdb.storage.env import Environment
@@ -215,7 +215,7 @@ class WriteTxn:
 
 
 class WritePath:
-    """Mixin of :class:`vecdb.collection.Collection` holding every mutation."""
+    """Mixin of :class:`vecdb.engine.collection.Collection` holding every mutation."""
 
     env: Environment
     tables: PointsTables

@@ -1,13 +1,13 @@
 """Payload indexes: Qdrant filters answered as boolean masks over internal ids.
 
-A scan evaluates a compiled filter (:func:`vecdb.filters.compile_filter`) on
+A scan evaluates a compiled filter (:func:`vecdb.filtering.evaluate.compile_filter`) on
 every point, decoding each payload. With a payload index on a field, a
 condition on that field becomes a few ``searchsorted`` calls and one scatter
 into a numpy mask, so a selective filter costs microseconds per thousand
 points instead of a JSON decode per point.
 
 The answers must be exactly those of the evaluator, so the index stores the
-values the way the evaluator sees them (:func:`vecdb.filters.extract_values`:
+values the way the evaluator sees them (:func:`vecdb.filtering.evaluate.extract_values`:
 arrays flattened one level, ``a[].b`` paths) and keeps its type rules:
 
 * ``match`` compares within one type: a str only equals a str, an int (never a
@@ -56,7 +56,7 @@ from typing import Any, NamedTuple, Optional, Union
 import numpy as np
 
 from vecdb.errors import InvalidInput
-from vecdb.filters import compile_getter, is_int, is_number, parse_key_path
+from vecdb.filtering.evaluate import compile_getter, is_int, is_number, parse_key_path
 from vecdb.models.filters import (
     DatetimeRange,
     FieldCondition,
@@ -745,7 +745,7 @@ class PayloadIndex:
         return parts
 
     def _filter(self, flt: Filter, sel: _Selection) -> Optional[np.ndarray]:
-        """Mirror of ``vecdb.filters._compile_node`` on masks: must AND, must_not AND NOT
+        """Mirror of ``vecdb.filtering.evaluate._compile_node`` on masks: must AND, must_not AND NOT
         (relative to the known points), a non-empty should OR, min_should a count."""
         result = sel.known.copy()
         for condition in flt.must or []:

@@ -2,8 +2,8 @@
 data directory, from the shell.
 
 The commands are thin: argument parsing, the progress bar and the messages.
-Reading files is :mod:`vecdb.importers`, writing them :mod:`vecdb.exporters`,
-the loops :mod:`vecdb.bulk` and the resume record :mod:`vecdb.import_state`.
+Reading files is :mod:`vecdb.transfer.importers`, writing them :mod:`vecdb.transfer.exporters`,
+the loops :mod:`vecdb.transfer.bulk` and the resume record :mod:`vecdb.transfer.import_state`.
 Heavy modules are imported inside the commands so that ``vecdb serve`` does
 not pay for them.
 """
@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import typer
 
-from vecdb.cli_target import API_KEY_OPTION, PATH_OPTION, URL_OPTION, Target, reported_errors
+from vecdb.cli.target import API_KEY_OPTION, PATH_OPTION, URL_OPTION, Target, reported_errors
 
 
 class DistanceName(str, Enum):
@@ -95,9 +95,9 @@ def import_command(
     file; running the same command again continues from there (the file must
     be unchanged). The state file is removed when the import completes.
     """
-    from vecdb.bulk import run_import
-    from vecdb.import_state import ImportState, ResumeRefused, default_state_path
-    from vecdb.importers import ImportOptions, detect_format, file_signature, open_reader
+    from vecdb.transfer.bulk import run_import
+    from vecdb.transfer.import_state import ImportState, ResumeRefused, default_state_path
+    from vecdb.transfer.importers import ImportOptions, detect_format, file_signature, open_reader
 
     where = Target(url, api_key, path)
     resumable: Optional[ImportState] = None  # the state file the hint after a failure points to
@@ -180,9 +180,9 @@ def export_command(
     path: Optional[Path] = PATH_OPTION,
 ) -> None:
     """Write every point of a collection (ids, vectors, payloads) to a file that `vecdb import` reads back."""
-    from vecdb.bulk import run_export
-    from vecdb.exporters import JsonlWriter, NpyWriter, ParquetWriter, Writer, detect_export_format
-    from vecdb.importers import DataFileError
+    from vecdb.transfer.bulk import run_export
+    from vecdb.transfer.exporters import JsonlWriter, NpyWriter, ParquetWriter, Writer, detect_export_format
+    from vecdb.transfer.importers import DataFileError
 
     where = Target(url, api_key, path)
     with reported_errors("export", url):
@@ -216,7 +216,7 @@ def export_command(
 
 def _dimension(client: Any, collection: str, vector_name: Optional[str]) -> int:
     """The size of the exported vector, from the collection's config (a .npy needs it up front)."""
-    from vecdb.importers import DataFileError
+    from vecdb.transfer.importers import DataFileError
 
     vectors: dict[str, Any] = client.get_collection(collection).config.params.vectors
     if "size" in vectors:  # one unnamed vector

@@ -47,7 +47,7 @@ class Target:
         should not look like an empty database).
         """
         if self.path is not None:
-            from vecdb.client import Client
+            from vecdb.client.embedded import Client
 
             if must_exist and not self.path.is_dir():
                 raise VecdbError(f"no data directory at {self.path}")

@@ -38,16 +38,16 @@ import lmdb
 import orjson
 
 from vecdb import __version__
-from vecdb.config import vector_spaces
+from vecdb.engine.optimizer import INDEX_DIR, manifest_key
+from vecdb.engine.settings import vector_spaces
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.index.hnsw import HnswIndex
 from vecdb.index.ivfpq import IvfPqIndex
-from vecdb.optimizer import INDEX_DIR, manifest_key
 from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, PointsTables
 
 if TYPE_CHECKING:
-    from vecdb.collection import Collection
+    from vecdb.engine.collection import Collection
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,10 @@ from typing import Optional
 
 import typer
 
-from vecdb import cli_bench, cli_data, cli_snapshots
 from vecdb.api.settings import ServerSettings
+from vecdb.cli import bench as cli_bench
+from vecdb.cli import data as cli_data
+from vecdb.cli import snapshots as cli_snapshots
 
 app = typer.Typer(add_completion=False, help="vecdb: vector similarity database.")
 
