@@ -32,8 +32,17 @@ from pathlib import Path  # noqa: E402
 from benchmarks import ecosystem, exact, filtered, hnsw, ingest, ivfpq, kmeans, open_indexed, reopen  # noqa: E402
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note  # noqa: E402
 
-BENCHES = {"exact": exact, "ingest": ingest, "reopen": reopen, "hnsw": hnsw, "filtered": filtered,
-           "open-indexed": open_indexed, "kmeans": kmeans, "ivfpq": ivfpq, "ecosystem": ecosystem}
+BENCHES = {
+    "exact": exact,
+    "ingest": ingest,
+    "reopen": reopen,
+    "hnsw": hnsw,
+    "filtered": filtered,
+    "open-indexed": open_indexed,
+    "kmeans": kmeans,
+    "ivfpq": ivfpq,
+    "ecosystem": ecosystem,
+}
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would
 # take it past 3 minutes, so they run only on their own.
@@ -41,16 +50,27 @@ ALL = ("exact", "ingest", "reopen")
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS,
-                   help="folder of the shared .npy data sets (default ../shared/datasets from the repo root)")
+    p.add_argument(
+        "--datasets",
+        type=Path,
+        default=DEFAULT_DATASETS,
+        help="folder of the shared .npy data sets (default ../shared/datasets from the repo root)",
+    )
     p.add_argument("--tmp", default=None, help="where temporary data directories go (default: system temp dir)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
-    p.add_argument("--no-profile", dest="profile", action="store_false",
-                   help="skip the cProfile sections (they run outside the timed loops)")
+    p.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the cProfile sections (they run outside the timed loops)",
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the markdown report to this file")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS/OpenMP threads per process, this one and the server (default 1; 0 = libraries' "
-                        "defaults)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS/OpenMP threads per process, this one and the server (default 1; 0 = libraries' defaults)",
+    )
 
 
 def _plot(section: Section, path: Path) -> bool:
@@ -97,8 +117,10 @@ def _real_data_check(args: argparse.Namespace) -> list[Section]:
 def _write(path: Path, sections: list[Section], command: str, elapsed: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     threads = f"BLAS/OpenMP threads per process: {THREADS if THREADS > 0 else 'library default'}"
-    text = (f"# vecdb benchmarks\n\n`{command}`\n\n{environment_note()}; {threads}; total {elapsed:.0f} s.\n\n"
-            + "\n".join(s.render() for s in sections))
+    text = (
+        f"# vecdb benchmarks\n\n`{command}`\n\n{environment_note()}; {threads}; total {elapsed:.0f} s.\n\n"
+        + "\n".join(s.render() for s in sections)
+    )
     path.write_text(text)
     print(f"[written] {path}", flush=True)
 
@@ -111,10 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
         module.add_args(p)
         _common_args(p)
-        p.add_argument("--plot", action="store_true",
-                       help="(exact, hnsw, ivfpq) also save a PNG under benchmarks/results/")
-    p_all = sub.add_parser("all", help="exact, ingest and reopen (not hnsw, filtered); writes "
-                                        "benchmarks/results/<name>.md")
+        p.add_argument(
+            "--plot", action="store_true", help="(exact, hnsw, ivfpq) also save a PNG under benchmarks/results/"
+        )
+    p_all = sub.add_parser(
+        "all", help="exact, ingest and reopen (not hnsw, filtered); writes benchmarks/results/<name>.md"
+    )
     p_all.add_argument("--n", type=int, default=100_000, help="points for every benchmark (default 100000)")
     p_all.add_argument("--dim", type=int, default=128)
     p_all.add_argument("--queries", type=int, default=200)

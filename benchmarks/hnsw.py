@@ -58,31 +58,57 @@ _OPTS = orjson.OPT_SERIALIZE_NUMPY
 _JSON = {"content-type": "application/json"}
 
 EMB, BATCH, REST, FAISS, FAISS_BATCH = (
-    "vecdb embedded query_points", "vecdb embedded query_batch_points", "vecdb REST /points/query",
-    "raw faiss search (1 query)", "raw faiss batch search")
+    "vecdb embedded query_points",
+    "vecdb embedded query_batch_points",
+    "vecdb REST /points/query",
+    "raw faiss search (1 query)",
+    "raw faiss batch search",
+)
 EMB_DEFAULT = "vecdb embedded, default ef (no params)"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="sift5k,glove50",
-                   help="comma-separated: sift5k, glove50, synthetic (default sift5k,glove50)")
-    p.add_argument("--n", type=int, default=None,
-                   help="points: truncates a real data set (ground truth then recomputed by brute force); "
-                        "synthetic default 100000")
+    p.add_argument(
+        "--dataset",
+        default="sift5k,glove50",
+        help="comma-separated: sift5k, glove50, synthetic (default sift5k,glove50)",
+    )
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="points: truncates a real data set (ground truth then recomputed by brute force); "
+        "synthetic default 100000",
+    )
     p.add_argument("--dim", type=int, default=128, help="dimension of synthetic data (default 128)")
-    p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default="Cosine",
-                   help="metric of synthetic data (default Cosine; real data sets use their own)")
+    p.add_argument(
+        "--distance",
+        choices=["Cosine", "Dot", "Euclid"],
+        default="Cosine",
+        help="metric of synthetic data (default Cosine; real data sets use their own)",
+    )
     p.add_argument("--queries", type=int, default=1000, help="queries (default 1000, at most the data set's)")
-    p.add_argument("--exact-queries", type=int, default=200,
-                   help="queries for the exact (params.exact) reference row (default 200)")
+    p.add_argument(
+        "--exact-queries",
+        type=int,
+        default=200,
+        help="queries for the exact (params.exact) reference row (default 200)",
+    )
     p.add_argument("--k", type=int, default=10, help="top-k (default 10)")
     p.add_argument("--efs", default="16,32,64,128,256", help="hnsw_ef values (default 16,32,64,128,256)")
     p.add_argument("--m", type=int, default=16, help="hnsw_config.m (default 16)")
-    p.add_argument("--ef-construct", type=int, default=100,
-                   help="hnsw_config.ef_construct (default 100); vecdb's default search ef is read from "
-                        "explain")
-    p.add_argument("--indexing-threshold", type=int, default=1,
-                   help="optimizers_config.indexing_threshold in KB (default 1: index even sift5k)")
+    p.add_argument(
+        "--ef-construct",
+        type=int,
+        default=100,
+        help="hnsw_config.ef_construct (default 100); vecdb's default search ef is read from explain",
+    )
+    p.add_argument(
+        "--indexing-threshold",
+        type=int,
+        default=1,
+        help="optimizers_config.indexing_threshold in KB (default 1: index even sift5k)",
+    )
     p.add_argument("--batch-rounds", type=int, default=3, help="repetitions of each batch method (default 3)")
     p.add_argument("--no-rest", action="store_true", help="skip the REST server rows")
 
@@ -125,8 +151,10 @@ def wait_green(client: Any, name: str, timeout: float = 3600.0, poll: float = 0.
         if status == "red":
             raise RuntimeError(f"collection {name} is red: {info.optimizer_status}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"collection {name} still {status} after {timeout:.0f} s "
-                               f"({info.indexed_vectors_count} of {info.points_count} indexed)")
+            raise TimeoutError(
+                f"collection {name} still {status} after {timeout:.0f} s "
+                f"({info.indexed_vectors_count} of {info.points_count} indexed)"
+            )
         time.sleep(poll)
 
 
@@ -149,12 +177,19 @@ def _snapshot_capacity(client: Any, name: str) -> Optional[int]:
 def faiss_hnsw_bytes(index: Any) -> int:
     """The same accounting for a raw faiss IndexHNSWFlat: vectors, links, levels, offsets."""
     hnsw = index.hnsw
-    return int(index.ntotal * index.d * 4 + hnsw.neighbors.size() * 4 + hnsw.levels.size() * 4
-               + hnsw.offsets.size() * 8)
+    return int(
+        index.ntotal * index.d * 4 + hnsw.neighbors.size() * 4 + hnsw.levels.size() * 4 + hnsw.offsets.size() * 8
+    )
 
 
-def upsert_batches(client: Any, name: str, base: np.ndarray, lo_id: int = 0, batch: int = 1000,
-                   payloads: Optional[Callable[[int, int], list[dict[str, Any]]]] = None) -> float:
+def upsert_batches(
+    client: Any,
+    name: str,
+    base: np.ndarray,
+    lo_id: int = 0,
+    batch: int = 1000,
+    payloads: Optional[Callable[[int, int], list[dict[str, Any]]]] = None,
+) -> float:
     """Upsert ``base`` as ids ``lo_id..`` in batch dicts of ``batch``; returns seconds."""
     t0 = time.perf_counter()
     for lo in range(0, len(base), batch):
@@ -186,8 +221,7 @@ class RawHnsw:
         self.add_s = time.perf_counter() - t0
         after = rss_mib(settle=True)
         self.rss_delta = {key: after[key] - before.get(key, 0.0) for key in after}
-        self.flat = faiss.IndexFlatL2(self.xb.shape[1]) if distance == "Euclid" else faiss.IndexFlatIP(
-            self.xb.shape[1])
+        self.flat = faiss.IndexFlatL2(self.xb.shape[1]) if distance == "Euclid" else faiss.IndexFlatIP(self.xb.shape[1])
         self.flat.add(self.xb)
 
     def prep(self, queries: np.ndarray) -> np.ndarray:
@@ -242,14 +276,19 @@ def run(args: argparse.Namespace) -> CurveSection:
         targets.extend(tgt)
         curves[ds.name] = curve
     names = ", ".join(curves) or "no data set"
-    head = (f"HNSW m={args.m}, ef_construct={args.ef_construct}, top-{args.k}; the default row sends no "
-            f"hnsw_ef (the ef vecdb then uses is read from explain; raw faiss runs at the same ef); "
-            f"BLAS/OpenMP threads per process: {args.threads or 'library default'} (raw faiss included). "
-            f"QPS of single-query rows = 1 / mean latency; of batch rows = queries / median batch time.\n\n"
-            + markdown_table(["target", "data set", "measured", "verdict"], targets) + "\n")
+    head = (
+        f"HNSW m={args.m}, ef_construct={args.ef_construct}, top-{args.k}; the default row sends no "
+        f"hnsw_ef (the ef vecdb then uses is read from explain; raw faiss runs at the same ef); "
+        f"BLAS/OpenMP threads per process: {args.threads or 'library default'} (raw faiss included). "
+        f"QPS of single-query rows = 1 / mean latency; of batch rows = queries / median batch time.\n\n"
+        + markdown_table(["target", "data set", "measured", "verdict"], targets)
+        + "\n"
+    )
     md = head + "\n" + "\n".join(parts)
-    md += (f"\n* This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
-           f"{time.perf_counter() - t_start:.1f} s.\n")
+    md += (
+        f"\n* This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
+        f"{time.perf_counter() - t_start:.1f} s.\n"
+    )
     return CurveSection(f"HNSW recall vs QPS: {names}", md, curves=curves)
 
 
@@ -277,9 +316,12 @@ def _run_dataset(args: argparse.Namespace, ds: Dataset, efs: list[int]) -> tuple
         # --- vecdb: ingest while the optimizer builds, then wait for green ---------------------
         rss0 = rss_mib(settle=True)
         client = vecdb.Client(path=emb_path)
-        client.create_collection(COLLECTION, vectors_config={"size": d, "distance": distance},
-                                 hnsw_config={"m": args.m, "ef_construct": args.ef_construct},
-                                 optimizers_config={"indexing_threshold": args.indexing_threshold})
+        client.create_collection(
+            COLLECTION,
+            vectors_config={"size": d, "distance": distance},
+            hnsw_config={"m": args.m, "ef_construct": args.ef_construct},
+            optimizers_config={"indexing_threshold": args.indexing_threshold},
+        )
         print("[hnsw] vecdb: ingest + optimizer build", flush=True)
         t0 = time.perf_counter()
         ingest_s = upsert_batches(client, COLLECTION, base, payloads=payloads_for)
@@ -293,39 +335,65 @@ def _run_dataset(args: argparse.Namespace, ds: Dataset, efs: list[int]) -> tuple
             notes.append(f"**indexed_vectors_count is {info.indexed_vectors_count} at green, not {n}.**")
 
         # reference ingest with indexing disabled (same client, dropped afterwards)
-        client.create_collection(COLLECTION + "_noidx", vectors_config={"size": d, "distance": distance},
-                                 optimizers_config={"indexing_threshold": 0})
+        client.create_collection(
+            COLLECTION + "_noidx",
+            vectors_config={"size": d, "distance": distance},
+            optimizers_config={"indexing_threshold": 0},
+        )
         noidx_s = upsert_batches(client, COLLECTION + "_noidx", base, payloads=payloads_for)
         client.delete_collection(COLLECTION + "_noidx")
 
         build_rows += [
-            ["ingest, optimizer building concurrently (points/s)", n / ingest_s, f"{n / noidx_s:,.0f} "
-             "(vecdb, indexing_threshold=0)", f"{noidx_s / ingest_s:.2f}x"],
+            [
+                "ingest, optimizer building concurrently (points/s)",
+                n / ingest_s,
+                f"{n / noidx_s:,.0f} (vecdb, indexing_threshold=0)",
+                f"{noidx_s / ingest_s:.2f}x",
+            ],
             ["points indexed when the last upsert returned", indexed_at_ingest_end, "-", "-"],
-            ["build: first upsert -> green (s)", green_s, f"{raw.add_s:.2f} (raw faiss add, all at once)",
-             f"{green_s / raw.add_s:.2f}x"],
+            [
+                "build: first upsert -> green (s)",
+                green_s,
+                f"{raw.add_s:.2f} (raw faiss add, all at once)",
+                f"{green_s / raw.add_s:.2f}x",
+            ],
             ["build: last upsert -> green (s)", green_s - ingest_s, "-", "-"],
-            ["indexing rate (points/s, first upsert -> green)", n / green_s, f"{n / raw.add_s:,.0f}",
-             f"{raw.add_s / green_s:.2f}x"],
+            [
+                "indexing rate (points/s, first upsert -> green)",
+                n / green_s,
+                f"{n / raw.add_s:,.0f}",
+                f"{raw.add_s / green_s:.2f}x",
+            ],
         ]
         for key in ("VmRSS", "RssAnon", "RssFile"):
             if key in rss1 and key in raw.rss_delta:
                 v = (rss1[key] - rss0.get(key, 0.0)) * 2**20 / n
                 f = raw.rss_delta[key] * 2**20 / n
-                build_rows.append([f"process {key} delta per vector (bytes)", v, f"{f:,.0f}",
-                                   f"{v / f:.2f}x" if f >= 1 else "-"])
+                build_rows.append(
+                    [f"process {key} delta per vector (bytes)", v, f"{f:,.0f}", f"{v / f:.2f}x" if f >= 1 else "-"]
+                )
         faiss_bytes = faiss_hnsw_bytes(raw.index)
-        build_rows.append(["index's own accounting per vector (bytes)",
-                           None if vecdb_index_bytes is None else vecdb_index_bytes / n,
-                           f"{faiss_bytes / n:,.0f}",
-                           "-" if vecdb_index_bytes is None else f"{vecdb_index_bytes / faiss_bytes:.2f}x"])
-        notes.append(f"Memory: vector data alone is {d * 4} bytes per vector (float32). RSS deltas are taken "
-                     f"after gc + malloc_trim(0). vecdb's covers the client, the in-memory snapshot (matrix, "
-                     f"norms, masks), the HNSW graph (which holds a second copy of every vector), payloads and "
-                     f"touched LMDB pages (RssFile); raw faiss's covers the index only (its input matrix was "
-                     f"allocated before)."
-                     + (f" vecdb's snapshot matrix has room for {matrix_rows:,} rows (zeroed pages past the "
-                        f"{n:,} used ones are not resident)." if matrix_rows else ""))
+        build_rows.append(
+            [
+                "index's own accounting per vector (bytes)",
+                None if vecdb_index_bytes is None else vecdb_index_bytes / n,
+                f"{faiss_bytes / n:,.0f}",
+                "-" if vecdb_index_bytes is None else f"{vecdb_index_bytes / faiss_bytes:.2f}x",
+            ]
+        )
+        notes.append(
+            f"Memory: vector data alone is {d * 4} bytes per vector (float32). RSS deltas are taken "
+            f"after gc + malloc_trim(0). vecdb's covers the client, the in-memory snapshot (matrix, "
+            f"norms, masks), the HNSW graph (which holds a second copy of every vector), payloads and "
+            f"touched LMDB pages (RssFile); raw faiss's covers the index only (its input matrix was "
+            f"allocated before)."
+            + (
+                f" vecdb's snapshot matrix has room for {matrix_rows:,} rows (zeroed pages past the "
+                f"{n:,} used ones are not resident)."
+                if matrix_rows
+                else ""
+            )
+        )
 
         # --- REST server on a byte copy; reopen embedded (loads the checkpointed graph) -------
         t0 = time.perf_counter()
@@ -336,18 +404,24 @@ def _run_dataset(args: argparse.Namespace, ds: Dataset, efs: list[int]) -> tuple
         client = vecdb.Client(path=emb_path)
         info = client.get_collection(COLLECTION)
         reopen_s = time.perf_counter() - t0
-        notes.append(f"Close (checkpoints the graph) {close_s:.2f} s; reopen {reopen_s:.2f} s, then "
-                     f"{status_of(info)} with {info.indexed_vectors_count:,} indexed vectors.")
+        notes.append(
+            f"Close (checkpoints the graph) {close_s:.2f} s; reopen {reopen_s:.2f} s, then "
+            f"{status_of(info)} with {info.indexed_vectors_count:,} indexed vectors."
+        )
         t0 = time.perf_counter()
         info = wait_green(client, COLLECTION)  # the saved graph loads in the background: query it, not the scan
-        notes.append(f"The saved graph was loaded {time.perf_counter() - t0:.2f} s after the reopen returned "
-                     f"({info.indexed_vectors_count:,} indexed); every query below ran after that.")
+        notes.append(
+            f"The saved graph was loaded {time.perf_counter() - t0:.2f} s after the reopen returned "
+            f"({info.indexed_vectors_count:,} indexed); every query below ran after that."
+        )
         server: Optional[Server] = None if args.no_rest else Server(rest_path, tmp)
         http = http_client(server.url) if server else None
         if http is not None:
             rinfo = check(http.get(f"/collections/{COLLECTION}"))
-            notes.append(f"REST server startup (load + graph checkpoint) {server.startup_s:.2f} s, "  # type: ignore[union-attr]
-                         f"status {rinfo['status']}, {rinfo['indexed_vectors_count']:,} indexed.")
+            notes.append(
+                f"REST server startup (load + graph checkpoint) {server.startup_s:.2f} s, "  # type: ignore[union-attr]
+                f"status {rinfo['status']}, {rinfo['indexed_vectors_count']:,} indexed."
+            )
         try:
             rows, curve, summary = _queries(args, client, http, raw, queries, fq, truth, efs, notes)
         finally:
@@ -361,14 +435,25 @@ def _run_dataset(args: argparse.Namespace, ds: Dataset, efs: list[int]) -> tuple
     # --- targets --------------------------------------------------------------------------------
     rec, ratio, worst = summary["recall"], summary["ratio"], summary["worst"]
     targets = [
-        [f"recall@{k} >= {RECALL_TARGET} at the default ef ({summary['default_ef']}), embedded", ds.name,
-         f"{rec:.4f}", "MET" if rec >= RECALL_TARGET else "NOT MET"],
-        [f"embedded QPS >= {QPS_RATIO_TARGET}x raw faiss (1 thread) at equal recall, default ef", ds.name,
-         f"{ratio:.2f}x ({summary['how']}; same ef {summary['ratio_ef']:.2f}x, interpolated "
-         f"{summary['ratio_interp']:.2f}x)", "MET" if ratio >= QPS_RATIO_TARGET else "NOT MET"],
-        [f"the same, worst hnsw_ef of {','.join(map(str, efs))}", ds.name,
-         f"{worst[1]:.2f}x at ef={worst[0]} ({worst[2]})",
-         "MET" if worst[1] >= QPS_RATIO_TARGET else "NOT MET"],
+        [
+            f"recall@{k} >= {RECALL_TARGET} at the default ef ({summary['default_ef']}), embedded",
+            ds.name,
+            f"{rec:.4f}",
+            "MET" if rec >= RECALL_TARGET else "NOT MET",
+        ],
+        [
+            f"embedded QPS >= {QPS_RATIO_TARGET}x raw faiss (1 thread) at equal recall, default ef",
+            ds.name,
+            f"{ratio:.2f}x ({summary['how']}; same ef {summary['ratio_ef']:.2f}x, interpolated "
+            f"{summary['ratio_interp']:.2f}x)",
+            "MET" if ratio >= QPS_RATIO_TARGET else "NOT MET",
+        ],
+        [
+            f"the same, worst hnsw_ef of {','.join(map(str, efs))}",
+            ds.name,
+            f"{worst[1]:.2f}x at ef={worst[0]} ({worst[2]})",
+            "MET" if worst[1] >= QPS_RATIO_TARGET else "NOT MET",
+        ],
     ]
     if ds.gt_ids is None:
         notes.append(f"Recall vs {truth_note}" + (" (the base was truncated by --n)." if args.n else "."))
@@ -376,25 +461,42 @@ def _run_dataset(args: argparse.Namespace, ds: Dataset, efs: list[int]) -> tuple
         notes.append(f"Recall vs {truth_note}.")
     notes.append(f"Data set wall time {time.perf_counter() - t_ds:.1f} s.")
     source = "synthetic clusters" if ds.name.startswith("clustered") else ds.name
-    md = (f"### {source}: {n:,} x {d}, {distance}, {nq} queries\n\n"
-          f"Build (vecdb embedded, upserts of 1,000 with small payloads; raw faiss in the same process):\n\n"
-          + markdown_table(["measure", "vecdb", "reference", "vecdb / reference"], build_rows)
-          + "\n\nRecall and throughput (`ratio` = QPS / raw faiss QPS of the same kind, single or batch, "
-          "at the same ef; `eq. recall` = vecdb QPS / raw faiss single QPS interpolated at vecdb's recall; the "
-          f"QPS target uses the same-ef ratio where both recalls agree within {SAME_RECALL}, as that pair was "
-          "timed interleaved):\n\n"
-          + markdown_table(["search", "method", f"recall@{k}", "QPS", "p50 ms", "p99 ms", "ratio (same ef)",
-                            "ratio (eq. recall)"], rows)
-          + "\n\n" + "\n".join(f"* {x}" for x in notes) + "\n" + summary.get("profile", ""))
+    md = (
+        f"### {source}: {n:,} x {d}, {distance}, {nq} queries\n\n"
+        f"Build (vecdb embedded, upserts of 1,000 with small payloads; raw faiss in the same process):\n\n"
+        + markdown_table(["measure", "vecdb", "reference", "vecdb / reference"], build_rows)
+        + "\n\nRecall and throughput (`ratio` = QPS / raw faiss QPS of the same kind, single or batch, "
+        "at the same ef; `eq. recall` = vecdb QPS / raw faiss single QPS interpolated at vecdb's recall; the "
+        f"QPS target uses the same-ef ratio where both recalls agree within {SAME_RECALL}, as that pair was "
+        "timed interleaved):\n\n"
+        + markdown_table(
+            ["search", "method", f"recall@{k}", "QPS", "p50 ms", "p99 ms", "ratio (same ef)", "ratio (eq. recall)"],
+            rows,
+        )
+        + "\n\n"
+        + "\n".join(f"* {x}" for x in notes)
+        + "\n"
+        + summary.get("profile", "")
+    )
     return md, targets, curve
 
 
-def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, queries: np.ndarray,
-             fq: np.ndarray, truth: np.ndarray, efs: list[int], notes: list[str]) -> tuple[list, dict, dict]:
+def _queries(
+    args: argparse.Namespace,
+    client: Any,
+    http: Any,
+    raw: RawHnsw,
+    queries: np.ndarray,
+    fq: np.ndarray,
+    truth: np.ndarray,
+    efs: list[int],
+    notes: list[str],
+) -> tuple[list, dict, dict]:
     k, nq = args.k, len(queries)
     url = f"/collections/{COLLECTION}/points/query"
-    settings: list[tuple[str, Optional[int], Optional[dict[str, Any]]]] = [("exact (params.exact)", None,
-                                                                            {"exact": True})]
+    settings: list[tuple[str, Optional[int], Optional[dict[str, Any]]]] = [
+        ("exact (params.exact)", None, {"exact": True})
+    ]
     settings += [(f"hnsw_ef={ef}", ef, {"hnsw_ef": ef}) for ef in efs]
     default_ef = _default_ef(client, queries[0], k, args.ef_construct, notes)
     settings.append((f"default (no params; ef={default_ef})", default_ef, None))
@@ -418,8 +520,7 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
             return call
 
         def emb(i: int, _params: Optional[dict[str, Any]] = params) -> list[int]:
-            res = client.query_points(COLLECTION, query=queries[i], limit=k, search_params=_params,
-                                      with_payload=False)
+            res = client.query_points(COLLECTION, query=queries[i], limit=k, search_params=_params, with_payload=False)
             return [p.id for p in res.points]
 
         def rest(i: int, _params: Optional[dict[str, Any]] = params) -> list[int]:
@@ -430,6 +531,7 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
             return [p["id"] for p in res["points"]]
 
         if is_exact:
+
             def raw_one(i: int) -> np.ndarray:
                 return raw.flat.search(fq[i : i + 1], k)[1][0]
 
@@ -450,8 +552,10 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
         print(f"[hnsw] {label}: {len(methods)} single-query methods x {n_use}", flush=True)
         stats = interleaved(methods, n_use)
 
-        reqs = [{"query": queries[i], "limit": k, "with_payload": False, **({"params": params} if params else {})}
-                for i in range(n_use)]
+        reqs = [
+            {"query": queries[i], "limit": k, "with_payload": False, **({"params": params} if params else {})}
+            for i in range(n_use)
+        ]
 
         def emb_batch() -> np.ndarray:
             res = client.query_batch_points(COLLECTION, reqs)
@@ -466,7 +570,7 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
         for name, fn in bfns.items():
             found[name] = fn()  # warm-up
         for r in range(args.batch_rounds):
-            for name in (list(bfns) if r % 2 == 0 else list(bfns)[::-1]):
+            for name in list(bfns) if r % 2 == 0 else list(bfns)[::-1]:
                 t0 = time.perf_counter()
                 found[name] = fn_out = bfns[name]()
                 bstats[name].add(time.perf_counter() - t0)
@@ -489,8 +593,9 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
             ref = FAISS_BATCH if name in (BATCH, FAISS_BATCH) else FAISS
             ratio = f"{qps / res_here[ref][1]:.2f}x" if name not in (FAISS, FAISS_BATCH) else "ref"
             st = stats.get(name)
-            rows.append([label, name, f"{recall:.4f}", qps, st.p50_ms if st else "-", st.p99_ms if st else "-",
-                         ratio, "-"])
+            rows.append(
+                [label, name, f"{recall:.4f}", qps, st.p50_ms if st else "-", st.p99_ms if st else "-", ratio, "-"]
+            )
             if not is_exact and not label.startswith("default"):
                 curve[name].append((int(ef), recall, qps))  # type: ignore[arg-type]
             elif name == EMB and label.startswith("default"):
@@ -528,8 +633,7 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
                 else:
                     ratio, how = qps / fq_at, "interpolated" + flag
                 if label.startswith("default"):
-                    summary.update(recall=recall, ratio=ratio, how=how, ratio_ef=qps / f_qps,
-                                   ratio_interp=qps / fq_at)
+                    summary.update(recall=recall, ratio=ratio, how=how, ratio_ef=qps / f_qps, ratio_interp=qps / fq_at)
                 elif ratio < worst[1]:
                     worst = (ef, ratio, how)
     summary["worst"] = worst
@@ -538,18 +642,26 @@ def _queries(args: argparse.Namespace, client: Any, http: Any, raw: RawHnsw, que
     try:
         ex = client.query_points(COLLECTION, query=queries[0], limit=k, with_payload=False, explain=True).explain
         if ex:
-            notes.append(f"explain of a default query: plan {ex.get('plan')}, ef {ex.get('ef')}, indexed "
-                         f"{ex.get('indexed_vectors')}, fresh scanned {ex.get('fresh_scanned')}, timings ms "
-                         f"{ex.get('timings_ms')}.")
+            notes.append(
+                f"explain of a default query: plan {ex.get('plan')}, ef {ex.get('ef')}, indexed "
+                f"{ex.get('indexed_vectors')}, fresh scanned {ex.get('fresh_scanned')}, timings ms "
+                f"{ex.get('timings_ms')}."
+            )
     except TypeError:
         notes.append("explain=True is not accepted by this client version.")
     if args.profile:
         print("[hnsw] profiling embedded query_points at the default ef", flush=True)
         n_prof = min(nq, 500)
-        prof = profile_top(lambda: [client.query_points(COLLECTION, query=queries[i], limit=k, with_payload=False)
-                                    for i in range(n_prof)], limit=18)
-        summary["profile"] = (f"\ncProfile of {n_prof} embedded `query_points(..., with_payload=False)` calls at "
-                              f"the default ef (sorted by own time):\n\n{prof}\n")
+        prof = profile_top(
+            lambda: [
+                client.query_points(COLLECTION, query=queries[i], limit=k, with_payload=False) for i in range(n_prof)
+            ],
+            limit=18,
+        )
+        summary["profile"] = (
+            f"\ncProfile of {n_prof} embedded `query_points(..., with_payload=False)` calls at "
+            f"the default ef (sorted by own time):\n\n{prof}\n"
+        )
     return rows, curve, summary
 
 
@@ -561,8 +673,9 @@ def _default_ef(client: Any, query: np.ndarray, k: int, fallback: int, notes: li
         ex = {}
     if ex.get("plan") == "hnsw" and ex.get("ef"):
         return int(ex["ef"])
-    notes.append(f"**explain did not report a graph search ef for a default query ({ex}); assuming "
-                 f"ef_construct={fallback}.**")
+    notes.append(
+        f"**explain did not report a graph search ef for a default query ({ex}); assuming ef_construct={fallback}.**"
+    )
     return fallback
 
 
@@ -574,7 +687,14 @@ def plot(section: Section, path: Path) -> bool:
     curves = getattr(section, "curves", None)
     if not curves:
         return False
-    styles = {EMB: ("#3a7bd5", "o-"), BATCH: ("#3a7bd5", "s--"), REST: ("#2ca02c", "^-"),
-              FAISS: ("#d62728", "o-"), FAISS_BATCH: ("#d62728", "s--"), EMB_DEFAULT: ("#000000", "*")}
-    return plot_recall_qps(curves, path, section.title, RECALL_TARGET, styles, annotate=(EMB, "ef="),
-                           highlight=EMB_DEFAULT)
+    styles = {
+        EMB: ("#3a7bd5", "o-"),
+        BATCH: ("#3a7bd5", "s--"),
+        REST: ("#2ca02c", "^-"),
+        FAISS: ("#d62728", "o-"),
+        FAISS_BATCH: ("#d62728", "s--"),
+        EMB_DEFAULT: ("#000000", "*"),
+    }
+    return plot_recall_qps(
+        curves, path, section.title, RECALL_TARGET, styles, annotate=(EMB, "ef="), highlight=EMB_DEFAULT
+    )

@@ -42,10 +42,18 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=100_000, help="points (default 100000)")
     p.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
     p.add_argument("--batch", type=int, default=1000, help="points per upsert (default 1000)")
-    p.add_argument("--distance", choices=["Cosine", "Dot", "Euclid"], default=None,
-                   help="default Cosine (or the data set's metric)")
-    p.add_argument("--dataset", choices=["synthetic", "sift5k", "glove50"], default="synthetic",
-                   help="ingest a real data set's base vectors (truncated to --n) instead of clustered data")
+    p.add_argument(
+        "--distance",
+        choices=["Cosine", "Dot", "Euclid"],
+        default=None,
+        help="default Cosine (or the data set's metric)",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=["synthetic", "sift5k", "glove50"],
+        default="synthetic",
+        help="ingest a real data set's base vectors (truncated to --n) instead of clustered data",
+    )
     p.add_argument("--no-rest", action="store_true", help="skip the REST rows")
 
 
@@ -64,11 +72,17 @@ def raw_lmdb_floor(path: Any, base: np.ndarray, batches: list[tuple[int, int]]) 
         for i in range(lo, hi):
             key = b"\x00" + i.to_bytes(8, "big")
             payload = orjson.dumps({"i": i, "tag": f"t{i % 10}"})
-            rows.append((key, iid_s.pack(i), head_s.pack(1, len(key)) + key + payload, vec_s.pack(i, 0),
-                         base[i].astype("<f4").tobytes()))
+            rows.append(
+                (
+                    key,
+                    iid_s.pack(i),
+                    head_s.pack(1, len(key)) + key + payload,
+                    vec_s.pack(i, 0),
+                    base[i].astype("<f4").tobytes(),
+                )
+            )
         prepared.append(rows)
-    env = lmdb.open(str(path), map_size=1 << 34, max_dbs=5, sync=True, metasync=True, readahead=False,
-                    meminit=False)
+    env = lmdb.open(str(path), map_size=1 << 34, max_dbs=5, sync=True, metasync=True, readahead=False, meminit=False)
     ids, points, vectors, meta = (env.open_db(x) for x in (b"ids", b"points", b"vectors", b"meta"))
     t0 = time.perf_counter()
     for seq, ((_, hi), rows) in enumerate(zip(batches, prepared, strict=True)):
@@ -110,31 +124,37 @@ def run(args: argparse.Namespace) -> Section:
         bodies: list[bytes] = []
         t0 = time.perf_counter()
         for lo, hi in batches:
-            bodies.append(orjson.dumps({"batch": {"ids": list(range(lo, hi)), "vectors": base[lo:hi],
-                                                  "payloads": payloads_for(lo, hi)}}, option=_OPTS))
+            bodies.append(
+                orjson.dumps(
+                    {"batch": {"ids": list(range(lo, hi)), "vectors": base[lo:hi], "payloads": payloads_for(lo, hi)}},
+                    option=_OPTS,
+                )
+            )
         rows.append(("orjson.dumps of the REST bodies (client encode)", time.perf_counter() - t0, "reference"))
         t0 = time.perf_counter()
         for body in bodies:
             parsed = orjson.loads(body)["batch"]
             np.asarray(parsed["vectors"], dtype=np.float32)
-        rows.append(("orjson.loads + np.asarray(vectors) (server decode floor)", time.perf_counter() - t0,
-                     "reference"))
-        notes.append(f"REST body size: {sum(map(len, bodies)) / len(bodies) / 1e6:.2f} MB per batch of "
-                     f"{args.batch}.")
+        rows.append(("orjson.loads + np.asarray(vectors) (server decode floor)", time.perf_counter() - t0, "reference"))
+        notes.append(f"REST body size: {sum(map(len, bodies)) / len(bodies) / 1e6:.2f} MB per batch of {args.batch}.")
         del bodies
 
         # --- embedded ---
         client = vecdb.Client(path=tmp / "embedded")
         try:
+
             def emb_batch_dicts(name: str) -> None:
                 for lo, hi in batches:
-                    client.upsert(name, {"ids": list(range(lo, hi)), "vectors": base[lo:hi],
-                                         "payloads": payloads_for(lo, hi)})
+                    client.upsert(
+                        name, {"ids": list(range(lo, hi)), "vectors": base[lo:hi], "payloads": payloads_for(lo, hi)}
+                    )
 
             def emb_points(name: str) -> None:
                 for lo, hi in batches:
-                    client.upsert(name, [{"id": i, "vector": base[i], "payload": {"i": i, "tag": f"t{i % 10}"}}
-                                         for i in range(lo, hi)])
+                    client.upsert(
+                        name,
+                        [{"id": i, "vector": base[i], "payload": {"i": i, "tag": f"t{i % 10}"}} for i in range(lo, hi)],
+                    )
 
             for label, fn, coll in [
                 ("vecdb embedded upsert, batch dict {ids, vectors: ndarray, payloads}", emb_batch_dicts, "emb_b"),
@@ -151,11 +171,20 @@ def run(args: argparse.Namespace) -> Section:
             if args.profile:
                 client.create_collection("emb_prof", {"size": d, "distance": args.distance})
                 sub = batches[: max(1, min(len(batches), 20))]
-                prof = profile_top(lambda: [client.upsert("emb_prof", {
-                    "ids": list(range(lo, hi)), "vectors": base[lo:hi], "payloads": payloads_for(lo, hi)})
-                    for lo, hi in sub], limit=18)
-                profile_md = (f"\ncProfile of {len(sub)} embedded batch-dict upserts of {args.batch} "
-                              f"(sorted by own time):\n\n{prof}\n")
+                prof = profile_top(
+                    lambda: [
+                        client.upsert(
+                            "emb_prof",
+                            {"ids": list(range(lo, hi)), "vectors": base[lo:hi], "payloads": payloads_for(lo, hi)},
+                        )
+                        for lo, hi in sub
+                    ],
+                    limit=18,
+                )
+                profile_md = (
+                    f"\ncProfile of {len(sub)} embedded batch-dict upserts of {args.batch} "
+                    f"(sorted by own time):\n\n{prof}\n"
+                )
         finally:
             client.close()
 
@@ -165,24 +194,42 @@ def run(args: argparse.Namespace) -> Section:
                 setup = http_client(server.url)
 
                 def rest_ingest(coll: str, parts: list[list[tuple[int, int]]]) -> float:
-                    check(setup.put(f"/collections/{coll}", content=orjson.dumps(
-                        {"vectors": {"size": d, "distance": args.distance}}),
-                        headers={"content-type": "application/json"}))
+                    check(
+                        setup.put(
+                            f"/collections/{coll}",
+                            content=orjson.dumps({"vectors": {"size": d, "distance": args.distance}}),
+                            headers={"content-type": "application/json"},
+                        )
+                    )
                     clients = [http_client(server.url) for _ in parts]
                     errors: list[BaseException] = []
 
                     def worker(c: Any, mine: list[tuple[int, int]]) -> None:
                         try:
                             for lo, hi in mine:
-                                body = orjson.dumps({"batch": {"ids": list(range(lo, hi)), "vectors": base[lo:hi],
-                                                               "payloads": payloads_for(lo, hi)}}, option=_OPTS)
-                                check(c.put(f"/collections/{coll}/points?wait=true", content=body,
-                                            headers={"content-type": "application/json"}))
+                                body = orjson.dumps(
+                                    {
+                                        "batch": {
+                                            "ids": list(range(lo, hi)),
+                                            "vectors": base[lo:hi],
+                                            "payloads": payloads_for(lo, hi),
+                                        }
+                                    },
+                                    option=_OPTS,
+                                )
+                                check(
+                                    c.put(
+                                        f"/collections/{coll}/points?wait=true",
+                                        content=body,
+                                        headers={"content-type": "application/json"},
+                                    )
+                                )
                         except BaseException as exc:  # surfaced below
                             errors.append(exc)
 
-                    threads = [threading.Thread(target=worker, args=(c, m))
-                               for c, m in zip(clients, parts, strict=True)]
+                    threads = [
+                        threading.Thread(target=worker, args=(c, m)) for c, m in zip(clients, parts, strict=True)
+                    ]
                     t0 = time.perf_counter()
                     for t in threads:
                         t.start()
@@ -193,18 +240,33 @@ def run(args: argparse.Namespace) -> Section:
                         c.close()
                     if errors:
                         raise errors[0]
-                    count = check(setup.post(f"/collections/{coll}/points/count", content=b'{"exact":true}',
-                                             headers={"content-type": "application/json"}))["count"]
+                    count = check(
+                        setup.post(
+                            f"/collections/{coll}/points/count",
+                            content=b'{"exact":true}',
+                            headers={"content-type": "application/json"},
+                        )
+                    )["count"]
                     assert count == n, f"REST ingest stored {count} of {n} points"
                     check(setup.delete(f"/collections/{coll}"))  # stop its background indexing
                     return elapsed
 
                 print("[ingest] REST, 1 client", flush=True)
-                rows.append(("vecdb REST PUT /points (batch body, orjson), 1 client",
-                             rest_ingest("rest1", [batches]), f">= {REST_TARGET:,}/s"))
+                rows.append(
+                    (
+                        "vecdb REST PUT /points (batch body, orjson), 1 client",
+                        rest_ingest("rest1", [batches]),
+                        f">= {REST_TARGET:,}/s",
+                    )
+                )
                 print("[ingest] REST, 2 client threads", flush=True)
-                rows.append(("vecdb REST PUT /points, 2 concurrent client threads",
-                             rest_ingest("rest2", [batches[0::2], batches[1::2]]), f">= {REST_TARGET:,}/s"))
+                rows.append(
+                    (
+                        "vecdb REST PUT /points, 2 concurrent client threads",
+                        rest_ingest("rest2", [batches[0::2], batches[1::2]]),
+                        f">= {REST_TARGET:,}/s",
+                    )
+                )
                 setup.close()
             notes.append(f"Server process peak RSS: {server.peak_rss_mib or float('nan'):,.0f} MiB.")
 
@@ -221,11 +283,18 @@ def run(args: argparse.Namespace) -> Section:
         table_rows.append([label, rate, secs, f"{secs / floor:.2f}x", target])
     table = markdown_table(["method", "points/s", "seconds", "time vs raw LMDB floor", "target"], table_rows)
     notes.append(f"Raw LMDB floor drift (after / before): {floor2 / floor1:.2f}x; ratios use the lower one.")
-    notes.append(f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
-                 f"{time.perf_counter() - t_start:.1f} s.")
-    md = (f"{n:,} {source} points x {d} float32, payload `{{\"i\": i, \"tag\": \"t{{i%10}}\"}}`, {args.distance}, "
-          f"{len(batches)} upserts of {args.batch}; every upsert is durable (fsync) before it returns. "
-          f"Default collection settings: the HNSW optimizer indexes in the background while the "
-          f"upserts run (each collection is deleted before the next row).\n\n"
-          + table + "\n\n" + "\n".join(f"* {x}" for x in notes) + "\n" + profile_md)
+    notes.append(
+        f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time {time.perf_counter() - t_start:.1f} s."
+    )
+    md = (
+        f'{n:,} {source} points x {d} float32, payload `{{"i": i, "tag": "t{{i%10}}"}}`, {args.distance}, '
+        f"{len(batches)} upserts of {args.batch}; every upsert is durable (fsync) before it returns. "
+        f"Default collection settings: the HNSW optimizer indexes in the background while the "
+        f"upserts run (each collection is deleted before the next row).\n\n"
+        + table
+        + "\n\n"
+        + "\n".join(f"* {x}" for x in notes)
+        + "\n"
+        + profile_md
+    )
     return Section(f"ingest, {n:,} x {d}", md)

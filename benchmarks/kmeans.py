@@ -109,8 +109,9 @@ def exact_inertia(x: np.ndarray, centroids: np.ndarray) -> float:
     return total
 
 
-def _race(x: np.ndarray, k: int, methods: dict[str, Callable[[np.ndarray], Result]], repeats: int, seed: int
-          ) -> dict[str, tuple[list[float], list[tuple[float, int, Optional[int]]]]]:
+def _race(
+    x: np.ndarray, k: int, methods: dict[str, Callable[[np.ndarray], Result]], repeats: int, seed: int
+) -> dict[str, tuple[list[float], list[tuple[float, int, Optional[int]]]]]:
     """Median-worthy timings: every repeat draws k random rows as the common start of all methods."""
     rng = np.random.default_rng(seed)
     warm_init = x[np.sort(rng.choice(len(x), k, replace=False))]
@@ -127,21 +128,34 @@ def _race(x: np.ndarray, k: int, methods: dict[str, Callable[[np.ndarray], Resul
     return out
 
 
-def _table(times: dict[str, tuple[list[float], list[Any]]], flops_per_iter: float = 0.0
-           ) -> tuple[str, dict[str, float], dict[str, float], dict[str, float]]:
+def _table(
+    times: dict[str, tuple[list[float], list[Any]]], flops_per_iter: float = 0.0
+) -> tuple[str, dict[str, float], dict[str, float], dict[str, float]]:
     med = {name: float(np.median(t)) for name, (t, _) in times.items()}
     inertia = {name: float(np.median([r[0] for r in res])) for name, (_, res) in times.items()}
     iters = {name: float(np.median([r[1] for r in res])) for name, (_, res) in times.items()}
     rows = []
     for name, (_, results) in times.items():
         warm = None if results[0][2] is None else float(np.median([r[2] for r in results]))
-        row = [name, med[name] * 1e3, iters[name], warm, f"{inertia[name]:,.1f}",
-               f"{med[REF] / med[name]:.2f}x" if REF in med else "-"]
+        row = [
+            name,
+            med[name] * 1e3,
+            iters[name],
+            warm,
+            f"{inertia[name]:,.1f}",
+            f"{med[REF] / med[name]:.2f}x" if REF in med else "-",
+        ]
         if flops_per_iter:
             row.append(f"{iters[name] * flops_per_iter / med[name] / 1e9:.1f}")
         rows.append(row)
-    headers = ["method", "median ms", "iterations (all points)", "iterations (warm-start sample)",
-               "inertia (float64, median)", "speed vs scikit-learn"]
+    headers = [
+        "method",
+        "median ms",
+        "iterations (all points)",
+        "iterations (warm-start sample)",
+        "inertia (float64, median)",
+        "speed vs scikit-learn",
+    ]
     if flops_per_iter:
         headers.append("GFLOP/s (distance products)")
     return markdown_table(headers, rows), med, inertia, iters
@@ -163,9 +177,13 @@ def run(args: argparse.Namespace) -> Section:
     if REF in med_a:
         ratio = med_a[REF] / med_a[vec]
         ok = ratio >= TARGET_A and inertia_a[vec] <= inertia_a[REF] * (1 + 1e-9)
-        verdicts.append([f"(a) vecdb CPU >= {TARGET_A:.0f}x scikit-learn, inertia <= its",
-                         f"{ratio:.2f}x, inertia {inertia_a[vec]:,.1f} vs {inertia_a[REF]:,.1f}",
-                         "MET" if ok else "NOT MET"])
+        verdicts.append(
+            [
+                f"(a) vecdb CPU >= {TARGET_A:.0f}x scikit-learn, inertia <= its",
+                f"{ratio:.2f}x, inertia {inertia_a[vec]:,.1f} vs {inertia_a[REF]:,.1f}",
+                "MET" if ok else "NOT MET",
+            ]
+        )
 
     print(f"[kmeans] (b) {args.n_b:,} x {args.dim_b}, k={args.k_b}, 25 iterations", flush=True)
     xb = make_clustered(args.n_b, args.dim_b, n_clusters=args.k_b, seed=args.seed)
@@ -181,25 +199,42 @@ def run(args: argparse.Namespace) -> Section:
         prod_s.append(time.perf_counter() - t0)
     gemm = 25 * flops / float(np.median(prod_s)) / 1e9
     vec_gflops = iters_b[vec] * flops / med_b[vec] / 1e9
-    md.append(f"### (b) {args.n_b:,} x {args.dim_b}, k={args.k_b}, random init, 25 iterations, tol 0\n\n{table_b}\n\n"
-              f"Plain float32 product `x @ c.T` ({args.n_b:,} x {args.dim_b} by {args.dim_b} x {args.k_b}), 25 "
-              f"times: {float(np.median(prod_s)) * 1e3:.0f} ms = {gemm:.1f} GFLOP/s.\n")
+    md.append(
+        f"### (b) {args.n_b:,} x {args.dim_b}, k={args.k_b}, random init, 25 iterations, tol 0\n\n{table_b}\n\n"
+        f"Plain float32 product `x @ c.T` ({args.n_b:,} x {args.dim_b} by {args.dim_b} x {args.k_b}), 25 "
+        f"times: {float(np.median(prod_s)) * 1e3:.0f} ms = {gemm:.1f} GFLOP/s.\n"
+    )
     if REF in med_b:
         ratio = med_b[REF] / med_b[vec]
         ok = ratio >= TARGET_B and inertia_b[vec] <= inertia_b[REF] * (1 + 1e-9)
-        verdicts.append(["(b) vecdb CPU at least as fast as scikit-learn, inertia <= its",
-                         f"{ratio:.2f}x, inertia {inertia_b[vec]:,.1f} vs {inertia_b[REF]:,.1f}",
-                         "MET" if ok else "NOT MET"])
-    verdicts.append([f"(b) vecdb CPU GFLOP/s within {TARGET_GFLOPS}x of the plain product",
-                     f"{vec_gflops:.1f} vs {gemm:.1f} GFLOP/s ({gemm / vec_gflops:.2f}x)",
-                     "MET" if gemm / vec_gflops <= TARGET_GFLOPS else "NOT MET"])
+        verdicts.append(
+            [
+                "(b) vecdb CPU at least as fast as scikit-learn, inertia <= its",
+                f"{ratio:.2f}x, inertia {inertia_b[vec]:,.1f} vs {inertia_b[REF]:,.1f}",
+                "MET" if ok else "NOT MET",
+            ]
+        )
+    verdicts.append(
+        [
+            f"(b) vecdb CPU GFLOP/s within {TARGET_GFLOPS}x of the plain product",
+            f"{vec_gflops:.1f} vs {gemm:.1f} GFLOP/s ({gemm / vec_gflops:.2f}x)",
+            "MET" if gemm / vec_gflops <= TARGET_GFLOPS else "NOT MET",
+        ]
+    )
     if GPU in med_b:
-        verdicts.append(["(b) GPU >= 10x the CPU path", f"{med_b[vec] / med_b[GPU]:.1f}x",
-                         "MET" if med_b[vec] / med_b[GPU] >= 10 else "NOT MET"])
+        verdicts.append(
+            [
+                "(b) GPU >= 10x the CPU path",
+                f"{med_b[vec] / med_b[GPU]:.1f}x",
+                "MET" if med_b[vec] / med_b[GPU] >= 10 else "NOT MET",
+            ]
+        )
     else:
         md.append("No GPU in this process (CuPy missing or no device): no CUDA rows.\n")
-    md.append("Inertia is recomputed in float64 from each method's centres (scikit-learn's own float32 figure "
-              "was 150 below the exact value on (a)). Every repeat gives all methods the same k random rows as "
-              "starting centres. GFLOP/s counts 2 n d k per iteration over all points.\n")
+    md.append(
+        "Inertia is recomputed in float64 from each method's centres (scikit-learn's own float32 figure "
+        "was 150 below the exact value on (a)). Every repeat gives all methods the same k random rows as "
+        "starting centres. GFLOP/s counts 2 n d k per iteration over all points.\n"
+    )
     head = markdown_table(["target", "measured", "verdict"], verdicts)
     return Section("K-Means: vecdb vs scikit-learn vs faiss", head + "\n\n" + "\n".join(md))

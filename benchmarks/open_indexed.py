@@ -27,8 +27,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=1_000_000, help="points (default 1000000)")
     p.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
     p.add_argument("--rounds", type=int, default=3, help="fresh-process opens (default 3)")
-    p.add_argument("--keep", default=None, help="reuse/keep the built data directory here (skips the build "
-                                                "when it already holds the collection)")
+    p.add_argument(
+        "--keep",
+        default=None,
+        help="reuse/keep the built data directory here (skips the build when it already holds the collection)",
+    )
 
 
 _CHILD = r"""
@@ -114,25 +117,48 @@ def run(args: argparse.Namespace) -> Section:
             for mode in ("raw", "vecdb"):
                 runs[mode].append(run_child(_CHILD, mode, str(data_dir), str(d), timeout=900))
     rows = []
-    for mode, label in (("raw", "raw: faiss read_index + LMDB cursor pass, one faiss search"),
-                        ("vecdb", "vecdb: Client(path) + first query_points")):
+    for mode, label in (
+        ("raw", "raw: faiss read_index + LMDB cursor pass, one faiss search"),
+        ("vecdb", "vecdb: Client(path) + first query_points"),
+    ):
         best = min(runs[mode], key=lambda r: r["work_s"])
-        rows.append((label, f"{best['import_s'] * 1e3:,.0f}", f"{best['open_s']:.2f}",
-                     f"{best['work_s']:.2f}", f"{best['graph_s']:.2f}", f"{best['indexed']:,} / {best['points']:,}",
-                     best["plan"], f"{best['peak_rss_mib']:,.0f}"))
+        rows.append(
+            (
+                label,
+                f"{best['import_s'] * 1e3:,.0f}",
+                f"{best['open_s']:.2f}",
+                f"{best['work_s']:.2f}",
+                f"{best['graph_s']:.2f}",
+                f"{best['indexed']:,} / {best['points']:,}",
+                best["plan"],
+                f"{best['peak_rss_mib']:,.0f}",
+            )
+        )
     vec = min(r["work_s"] for r in runs["vecdb"])
     raw = min(r["work_s"] for r in runs["raw"])
     verdict = "MET" if vec < TARGET_S else "NOT MET"
-    md = (f"{n:,} x {d} Cosine, HNSW m=16 ef_construct=100, {args.rounds} fresh-process opens each "
-          f"(best shown; warm page cache). Collection directory: {size / 2**30:.2f} GiB.\n\n"
-          f"**Target: open of a {n:,}-point indexed collection in under {TARGET_S:.0f} s: {vec:.2f} s "
-          f"(open + first query) -> {verdict}; {vec / raw:.2f}x the raw floor.**\n\n"
-          + markdown_table(["fresh process", "import ms", "open s", "open + first query s",
-                            "open to graph loaded (green) s", "indexed / points once green",
-                            "plan of first query -> once green", "peak RSS MiB"], rows)
-          + "\n\nvecdb serves as soon as `Client(path)` returns (the snapshot of the vectors is read from "
-            "LMDB); the saved graph is loaded by the optimizer thread meanwhile, so a query in the first "
-            "seconds is an exact scan, and nothing is rebuilt.")
+    md = (
+        f"{n:,} x {d} Cosine, HNSW m=16 ef_construct=100, {args.rounds} fresh-process opens each "
+        f"(best shown; warm page cache). Collection directory: {size / 2**30:.2f} GiB.\n\n"
+        f"**Target: open of a {n:,}-point indexed collection in under {TARGET_S:.0f} s: {vec:.2f} s "
+        f"(open + first query) -> {verdict}; {vec / raw:.2f}x the raw floor.**\n\n"
+        + markdown_table(
+            [
+                "fresh process",
+                "import ms",
+                "open s",
+                "open + first query s",
+                "open to graph loaded (green) s",
+                "indexed / points once green",
+                "plan of first query -> once green",
+                "peak RSS MiB",
+            ],
+            rows,
+        )
+        + "\n\nvecdb serves as soon as `Client(path)` returns (the snapshot of the vectors is read from "
+        "LMDB); the saved graph is loaded by the optimizer thread meanwhile, so a query in the first "
+        "seconds is an exact scan, and nothing is rebuilt."
+    )
     if notes:
         md += "\n\nBuild of the collection (once):\n\n" + markdown_table(["step", "time"], notes)
     md += f"\n\nSection wall time {time.perf_counter() - t_start:.0f} s."

@@ -155,17 +155,37 @@ def run(args: argparse.Namespace) -> Section:
 
         ref = stats["lmdb"].p50_ms
         rows = [
-            ["reference: read data.mdb whole (page cache)", stats["file"].p50_ms, max(stats["file"].samples) * 1e3,
-             f"{stats['file'].p50_ms / ref:.2f}x"],
+            [
+                "reference: read data.mdb whole (page cache)",
+                stats["file"].p50_ms,
+                max(stats["file"].samples) * 1e3,
+                f"{stats['file'].p50_ms / ref:.2f}x",
+            ],
             ["reference: raw LMDB cursor over `vectors` -> ndarray", ref, max(stats["lmdb"].samples) * 1e3, "1.00x"],
-            ["vecdb.Client(path) constructor", stats["ctor"].p50_ms, max(stats["ctor"].samples) * 1e3,
-             f"{stats['ctor'].p50_ms / ref:.2f}x"],
-            ["vecdb first query after open", stats["first"].p50_ms, max(stats["first"].samples) * 1e3,
-             f"{stats['first'].p50_ms / ref:.2f}x"],
-            ["vecdb constructor + first query", stats["total"].p50_ms, max(stats["total"].samples) * 1e3,
-             f"{stats['total'].p50_ms / ref:.2f}x"],
-            ["(vecdb second query, steady state)", stats["second"].p50_ms, max(stats["second"].samples) * 1e3,
-             f"{stats['second'].p50_ms / ref:.2f}x"],
+            [
+                "vecdb.Client(path) constructor",
+                stats["ctor"].p50_ms,
+                max(stats["ctor"].samples) * 1e3,
+                f"{stats['ctor'].p50_ms / ref:.2f}x",
+            ],
+            [
+                "vecdb first query after open",
+                stats["first"].p50_ms,
+                max(stats["first"].samples) * 1e3,
+                f"{stats['first'].p50_ms / ref:.2f}x",
+            ],
+            [
+                "vecdb constructor + first query",
+                stats["total"].p50_ms,
+                max(stats["total"].samples) * 1e3,
+                f"{stats['total'].p50_ms / ref:.2f}x",
+            ],
+            [
+                "(vecdb second query, steady state)",
+                stats["second"].p50_ms,
+                max(stats["second"].samples) * 1e3,
+                f"{stats['second'].p50_ms / ref:.2f}x",
+            ],
         ]
         table = markdown_table(["step", "p50 ms", "max ms", "ratio vs raw LMDB read"], rows)
 
@@ -177,14 +197,30 @@ def run(args: argparse.Namespace) -> Section:
                 kids[mode].append(run_child(_CHILD, mode, str(data_dir), str(d), timeout=600))
         raw_k = min(kids["raw"], key=lambda x: x["work_s"])
         vec_k = min(kids["vecdb"], key=lambda x: x["work_s"])
-        child_rows.append(["raw: import numpy, lmdb; cursor read of `vectors` + one numpy query",
-                           raw_k["import_s"] * 1e3,
-                           raw_k["work_s"] * 1e3, raw_k["wall_s"] * 1e3, raw_k["peak_rss_mib"], "1.00x"])
-        child_rows.append(["vecdb: import numpy, vecdb; Client(path) + first query", vec_k["import_s"] * 1e3,
-                           vec_k["work_s"] * 1e3, vec_k["wall_s"] * 1e3, vec_k["peak_rss_mib"],
-                           f"{vec_k['work_s'] / raw_k['work_s']:.2f}x"])
-        ctable = markdown_table(["fresh process", "import ms", "open + query ms", "process wall ms",
-                                 "peak RSS MiB", "open+query ratio"], child_rows)
+        child_rows.append(
+            [
+                "raw: import numpy, lmdb; cursor read of `vectors` + one numpy query",
+                raw_k["import_s"] * 1e3,
+                raw_k["work_s"] * 1e3,
+                raw_k["wall_s"] * 1e3,
+                raw_k["peak_rss_mib"],
+                "1.00x",
+            ]
+        )
+        child_rows.append(
+            [
+                "vecdb: import numpy, vecdb; Client(path) + first query",
+                vec_k["import_s"] * 1e3,
+                vec_k["work_s"] * 1e3,
+                vec_k["wall_s"] * 1e3,
+                vec_k["peak_rss_mib"],
+                f"{vec_k['work_s'] / raw_k['work_s']:.2f}x",
+            ]
+        )
+        ctable = markdown_table(
+            ["fresh process", "import ms", "open + query ms", "process wall ms", "peak RSS MiB", "open+query ratio"],
+            child_rows,
+        )
         profile_md = ""
         if args.profile:
             print("[reopen] profiling the constructor", flush=True)
@@ -195,10 +231,12 @@ def run(args: argparse.Namespace) -> Section:
 
     matrix_mb = n * d * 4 / 2**20
     notes.append(f"data.mdb is {size_mb:,.0f} MiB on disk for {matrix_mb:,.0f} MiB of float32 vectors.")
-    notes.append(f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time "
-                 f"{time.perf_counter() - t_start:.1f} s.")
-    md = (f"{n:,} points x {d} ({args.distance}) with small payloads; median of {args.rounds} warm rounds "
-          f"(after one warm-up), interleaved.\n\n{table}\n\nIn fresh child processes (best of 2 each):\n\n"
-          f"{ctable}\n\n" + "\n".join(f"* {x}" for x in notes) + "\n" + profile_md)
+    notes.append(
+        f"This process peak RSS: {peak_rss_mib():,.0f} MiB. Section wall time {time.perf_counter() - t_start:.1f} s."
+    )
+    md = (
+        f"{n:,} points x {d} ({args.distance}) with small payloads; median of {args.rounds} warm rounds "
+        f"(after one warm-up), interleaved.\n\n{table}\n\nIn fresh child processes (best of 2 each):\n\n"
+        f"{ctable}\n\n" + "\n".join(f"* {x}" for x in notes) + "\n" + profile_md
+    )
     return Section(f"reopen, {n:,} x {d}", md)
-

@@ -21,8 +21,9 @@ def reference_scores(base: np.ndarray, query: np.ndarray, distance: str) -> np.n
     raise ValueError(distance)
 
 
-def reference_top(base: np.ndarray, ids: list, query: np.ndarray, distance: str, k: int,
-                  allowed: np.ndarray | None = None) -> list[tuple[object, float]]:
+def reference_top(
+    base: np.ndarray, ids: list, query: np.ndarray, distance: str, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[object, float]]:
     scores = reference_scores(base, query, distance)
     order = np.argsort(-scores if distance in ("Cosine", "Dot") else scores, kind="stable")
     if allowed is not None:

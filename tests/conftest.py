@@ -48,16 +48,30 @@ class ServerProcess:
                 self.kill()
 
 
-def start_server(path: Path, *extra: str, wait: bool = True, env: dict[str, str] | None = None,
-                 log_level: str = "warning") -> ServerProcess:
+def start_server(
+    path: Path, *extra: str, wait: bool = True, env: dict[str, str] | None = None, log_level: str = "warning"
+) -> ServerProcess:
     port = free_port()
     log = path.parent / f"server-{port}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(port),
-             "--log-level", log_level, *extra],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "vecdb",
+                "serve",
+                "--path",
+                str(path),
+                "--port",
+                str(port),
+                "--log-level",
+                log_level,
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", path, log)
     if wait:

@@ -21,11 +21,16 @@ FULL, READ = "full-key-7d1e", "read-key-93ab"
 REPO = Path(__file__).resolve().parent.parent
 
 READ_ROUTES = {
-    ("GET", "/collections"), ("GET", "/collections/{collection_name}"),
-    ("GET", "/collections/{collection_name}/exists"), ("GET", "/aliases"),
-    ("GET", "/collections/{collection_name}/aliases"), ("GET", "/collections/{collection_name}/points/{point_id}"),
-    ("POST", "/collections/{collection_name}/points"), ("POST", "/collections/{collection_name}/points/scroll"),
-    ("POST", "/collections/{collection_name}/points/count"), ("POST", "/collections/{collection_name}/points/query"),
+    ("GET", "/collections"),
+    ("GET", "/collections/{collection_name}"),
+    ("GET", "/collections/{collection_name}/exists"),
+    ("GET", "/aliases"),
+    ("GET", "/collections/{collection_name}/aliases"),
+    ("GET", "/collections/{collection_name}/points/{point_id}"),
+    ("POST", "/collections/{collection_name}/points"),
+    ("POST", "/collections/{collection_name}/points/scroll"),
+    ("POST", "/collections/{collection_name}/points/count"),
+    ("POST", "/collections/{collection_name}/points/query"),
     ("POST", "/collections/{collection_name}/points/query/batch"),
     ("POST", "/collections/{collection_name}/points/search"),
     ("POST", "/collections/{collection_name}/points/search/batch"),

@@ -44,10 +44,22 @@ def test_error_shape_is_qdrants(http):
         ("put", "/collections/c/points", {"points": [{"id": 1, "vector": [1, 2]}]}, 400, "dimension"),
         ("put", "/collections/c/points", {"points": [{"id": -1, "vector": [1, 2, 3, 4]}]}, 400, "id"),
         ("put", "/collections/c/points", {"points": [{"id": "x-y", "vector": [1, 2, 3, 4]}]}, 400, "x-y"),
-        ("put", "/collections/c/points", {"points": [{"id": 1, "vector": [1, 2, 3, 4], "payload": [1]}]}, 400, "payload"),
+        (
+            "put",
+            "/collections/c/points",
+            {"points": [{"id": 1, "vector": [1, 2, 3, 4], "payload": [1]}]},
+            400,
+            "payload",
+        ),
         ("post", "/collections/c/points/query", {"query": [1, 2, 3, 4], "limit": 0}, 422, "limit"),
         ("post", "/collections/c/points/query", {"query": [1, 2, 3, 4], "using": "zz"}, 400, "zz"),
-        ("post", "/collections/c/points/query", {"query": [1, 2, 3, 4], "filter": {"must": [{"key": "a"}]}}, 400, "filter"),
+        (
+            "post",
+            "/collections/c/points/query",
+            {"query": [1, 2, 3, 4], "filter": {"must": [{"key": "a"}]}},
+            400,
+            "filter",
+        ),
         ("post", "/collections/c/points/query", {"query": {"recommend": {"positive": [1]}}}, 400, "recommend"),
         ("post", "/collections/c/points/scroll", {"limit": -5}, 422, "limit"),
     ],
@@ -64,8 +76,11 @@ def test_invalid_json_and_nan(http):
     http.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
     r = http.put("/collections/c/points", content=b'{"points": [', headers={"content-type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["status"]["error"]
-    r = http.put("/collections/c/points", content=b'{"points": [{"id": 1, "vector": [NaN, 1]}]}',
-                 headers={"content-type": "application/json"})
+    r = http.put(
+        "/collections/c/points",
+        content=b'{"points": [{"id": 1, "vector": [NaN, 1]}]}',
+        headers={"content-type": "application/json"},
+    )
     assert 400 <= r.status_code < 500
 
 

@@ -70,18 +70,25 @@ class Source:
         with open(root / "v.jsonl", "wb") as f:
             for i in range(N):
                 raw_id = self.jsonl_ids[i] if i % 2 == 0 else self.uuids[i].upper()
-                f.write(orjson.dumps({"id": raw_id, "vector": self.vectors[i], "payload": self.payloads[i]},
-                                     option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+                f.write(
+                    orjson.dumps(
+                        {"id": raw_id, "vector": self.vectors[i], "payload": self.payloads[i]},
+                        option=orjson.OPT_SERIALIZE_NUMPY,
+                    )
+                    + b"\n"
+                )
                 if i == 10:
                     f.write(b"\n")  # blank lines are skipped
         if pa is None:
             return
         # Parquet: ids 1000.., payloads as a struct column, row groups that do not line up with batches
-        table = pa.table({
-            "id": pa.array(np.arange(N, dtype=np.uint64) + 1000),
-            "vector": pa.array(list(self.vectors), type=pa.list_(pa.float32())),
-            "payload": pa.array(self.payloads),
-        })
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(N, dtype=np.uint64) + 1000),
+                "vector": pa.array(list(self.vectors), type=pa.list_(pa.float32())),
+                "payload": pa.array(self.payloads),
+            }
+        )
         pq.write_table(table, root / "v.parquet", row_group_size=170)
 
     def expected(self, fmt: str) -> dict[Any, tuple[np.ndarray, dict[str, Any]]]:
@@ -121,8 +128,9 @@ runner = CliRunner()
 
 def cli(*args: str, code: int = 0, input: str | None = None) -> Any:
     result = runner.invoke(app, [str(a) for a in args], input=input)
-    assert result.exit_code == code, f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}" \
-                                     f"\n{result.exception!r}"
+    assert result.exit_code == code, (
+        f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}\n{result.exception!r}"
+    )
     assert "Traceback" not in result.output
     if code:  # an error we report, not an exception that escaped
         assert isinstance(result.exception, SystemExit), repr(result.exception)
@@ -163,8 +171,19 @@ def assert_same(got: dict[Any, Any], want: dict[Any, Any]) -> None:
 
 @pytest.mark.parametrize("fmt", ["npy", "fvecs", "jsonl", pytest.param("parquet", marks=NEEDS_PYARROW)])
 def test_import_each_format(src: Source, target: list[str], name: str, fmt: str) -> None:
-    result = cli("import", *_files(src, IMPORT_ARGS[fmt]), "-c", name, "--create", "--distance", "euclid",
-                 "--batch-size", "64", "--no-progress", *target)
+    result = cli(
+        "import",
+        *_files(src, IMPORT_ARGS[fmt]),
+        "-c",
+        name,
+        "--create",
+        "--distance",
+        "euclid",
+        "--batch-size",
+        "64",
+        "--no-progress",
+        *target,
+    )
     assert f"imported {N} points into {name} (created)" in result.stderr
     assert_same(stored(target, name), src.expected(fmt))
     assert not list(src.root.glob("*.vecdb-import-*")), "the state file is removed on completion"
@@ -180,8 +199,9 @@ def test_import_cosine_named_vectors_and_progress_bar(src: Source, tmp_path: Pat
     assert info["config"]["params"]["vectors"] == {"size": DIM, "distance": "Cosine"}
 
     named = tmp_path / "named.jsonl"
-    named.write_text("".join(json.dumps({"id": i, "vector": {"img": src.vectors[i].tolist()}}) + "\n"
-                             for i in range(20)))
+    named.write_text(
+        "".join(json.dumps({"id": i, "vector": {"img": src.vectors[i].tolist()}}) + "\n" for i in range(20))
+    )
     cli("import", named, "-c", name + "_n", "--create", "--distance", "Dot", "--no-progress", *db)
     info = json.loads(cli("collections", "info", name + "_n", "--json", *db).stdout)
     assert info["config"]["params"]["vectors"] == {"img": {"size": DIM, "distance": "Dot"}}
@@ -218,11 +238,18 @@ def test_bad_row_names_its_line_and_keeps_the_resume_point(src: Source, tmp_path
     assert_same(stored(db, name), src.expected("jsonl"))
 
 
-@pytest.mark.parametrize(("fmt", "failure"), [("npy", KeyboardInterrupt), ("fvecs", KeyboardInterrupt),
-                                              ("jsonl", "connect"),
-                                              pytest.param("parquet", KeyboardInterrupt, marks=NEEDS_PYARROW)])
-def test_interrupted_import_resumes_without_resending(src: Source, tmp_path: Path, name: str, fmt: str, failure: Any,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "failure"),
+    [
+        ("npy", KeyboardInterrupt),
+        ("fvecs", KeyboardInterrupt),
+        ("jsonl", "connect"),
+        pytest.param("parquet", KeyboardInterrupt, marks=NEEDS_PYARROW),
+    ],
+)
+def test_interrupted_import_resumes_without_resending(
+    src: Source, tmp_path: Path, name: str, fmt: str, failure: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The 4th upsert fails (Ctrl-C, or the server gone): the state holds row 3 x 40; the re-run starts there."""
     sent: list[tuple[int, int]] = []
     real = vecdb.transfer.bulk.upsert_batch
@@ -235,8 +262,19 @@ def test_interrupted_import_resumes_without_resending(src: Source, tmp_path: Pat
 
     monkeypatch.setattr(vecdb.transfer.bulk, "upsert_batch", flaky)
     db = ["--path", str(tmp_path / "db")]
-    args = ["import", *_files(src, IMPORT_ARGS[fmt]), "-c", name, "--create", "--distance", "Euclid",
-            "--batch-size", "40", "--no-progress", *db]
+    args = [
+        "import",
+        *_files(src, IMPORT_ARGS[fmt]),
+        "-c",
+        name,
+        "--create",
+        "--distance",
+        "Euclid",
+        "--batch-size",
+        "40",
+        "--no-progress",
+        *db,
+    ]
     result = cli(*args, code=130 if failure is KeyboardInterrupt else 1)
     assert ("interrupted" if failure is KeyboardInterrupt else "cannot reach") in result.stderr
     assert "The same command resumes at row 120" in result.stderr
@@ -256,8 +294,23 @@ def test_killed_import_process_resumes(src: Source, server: Any, tmp_path: Path,
     big = rng.standard_normal((10_000, 4)).astype(np.float32)
     np.save(tmp_path / "big.npy", big)
     state = tmp_path / f"big.npy.vecdb-import-{name}.json"
-    cmd = [sys.executable, "-m", "vecdb", "import", str(tmp_path / "big.npy"), "-c", name, "--create", "--distance",
-           "Euclid", "--batch-size", "100", "--no-progress", "--url", server.url]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vecdb",
+        "import",
+        str(tmp_path / "big.npy"),
+        "-c",
+        name,
+        "--create",
+        "--distance",
+        "Euclid",
+        "--batch-size",
+        "100",
+        "--no-progress",
+        "--url",
+        server.url,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     row = 0
@@ -284,8 +337,9 @@ def test_killed_import_process_resumes(src: Source, server: Any, tmp_path: Path,
     assert np.array_equal(np.stack([got[i][0] for i in range(10_000)]), big)
 
 
-def test_import_errors_are_one_line(src: Source, server: Any, tmp_path: Path, name: str,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_import_errors_are_one_line(
+    src: Source, server: Any, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli("import", src.root / "v.npy", "-c", name, "--url", server.url, code=1)  # no --create
     r = cli("import", src.root / "v.npy", "-c", name, "--path", str(server.path), code=1)
     assert "in use by another process" in r.stderr
@@ -294,10 +348,30 @@ def test_import_errors_are_one_line(src: Source, server: Any, tmp_path: Path, na
     odd = tmp_path / "v.txt"
     odd.write_text("1 2 3\n")
     assert "pass --format" in cli("import", odd, "-c", name, code=1).stderr
-    cli("import", src.root / "v.npy", "-c", name, "--create", "--distance", "Euclid", "--no-progress",
-        "--url", server.url)
-    r = cli("import", src.root / "v.jsonl", "-c", name, "--no-progress", "--url", server.url, "--vector-column", "vec",
-            code=1)
+    cli(
+        "import",
+        src.root / "v.npy",
+        "-c",
+        name,
+        "--create",
+        "--distance",
+        "Euclid",
+        "--no-progress",
+        "--url",
+        server.url,
+    )
+    r = cli(
+        "import",
+        src.root / "v.jsonl",
+        "-c",
+        name,
+        "--no-progress",
+        "--url",
+        server.url,
+        "--vector-column",
+        "vec",
+        code=1,
+    )
     assert "line 1: no 'vec' field" in r.stderr
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as if pyarrow were not installed
     (tmp_path / "x.parquet").write_bytes(b"PAR1")
@@ -313,8 +387,17 @@ def test_export_import_round_trip(src: Source, server: Any, tmp_path: Path, name
     """Export from the server, import the file into an embedded data directory: the same points."""
     remote = ["--url", server.url]
     source_fmt = fmt  # the JSONL source mixes integer and UUID ids, which one Parquet id column cannot hold
-    cli("import", *_files(src, IMPORT_ARGS[source_fmt]), "-c", name, "--create", "--distance", "Euclid",
-        "--no-progress", *remote)
+    cli(
+        "import",
+        *_files(src, IMPORT_ARGS[source_fmt]),
+        "-c",
+        name,
+        "--create",
+        "--distance",
+        "Euclid",
+        "--no-progress",
+        *remote,
+    )
     out = tmp_path / f"out.{fmt}"
     extra = ["--ids-output", tmp_path / "ids.npy", "--payloads-output", tmp_path / "p.jsonl"] if fmt == "npy" else []
     result = cli("export", "-c", name, "-o", out, "--batch-size", "128", *extra, *remote)
@@ -326,7 +409,8 @@ def test_export_import_round_trip(src: Source, server: Any, tmp_path: Path, name
     cli(*back, *local)
     assert_same(stored(local, "copy"), src.expected(source_fmt))
     assert cli("export", "-c", name, "-o", out, *extra, *remote, code=1).stderr.endswith(
-        "exists; pass --force to overwrite it\n")
+        "exists; pass --force to overwrite it\n"
+    )
     if fmt == "jsonl" and pa is not None:
         r = cli("export", "-c", name, "-o", tmp_path / "mixed.parquet", *remote, code=1)
         assert "mixes integer and UUID ids" in r.stderr
@@ -370,8 +454,9 @@ def test_embedded_commands_do_not_create_a_missing_directory(tmp_path: Path) -> 
 
 @pytest.mark.skipif(not (DATASETS / "sift5k_base.npy").exists(), reason="shared data sets not present")
 def test_bench_runs_on_a_chosen_dataset() -> None:
-    result = cli("bench", "exact", "--dataset", "sift5k", "--queries", "10", "--batch-rounds", "1", "--no-rest",
-                 "--no-profile")
+    result = cli(
+        "bench", "exact", "--dataset", "sift5k", "--queries", "10", "--batch-rounds", "1", "--no-rest", "--no-profile"
+    )
     assert "python -m benchmarks exact --dataset sift5k --queries 10" in result.stderr
     assert "sift5k: 5000 x 128" in result.stdout
     assert "Recall of vecdb embedded vs the data set's shipped ground truth: 1.0000" in result.stdout

@@ -22,7 +22,9 @@ def _fill(client, name: str, distance: str, n: int = 400, dim: int = 9, seed: in
     ids = list(range(n))
     payloads = [{"i": i, "group": f"g{i % 5}", "even": i % 2 == 0} for i in ids]
     for lo in range(0, n, 128):
-        client.upsert(name, {"ids": ids[lo:lo + 128], "vectors": base[lo:lo + 128], "payloads": payloads[lo:lo + 128]})
+        client.upsert(
+            name, {"ids": ids[lo : lo + 128], "vectors": base[lo : lo + 128], "payloads": payloads[lo : lo + 128]}
+        )
     return base, ids, rng
 
 
@@ -87,9 +89,15 @@ def test_uuid_spellings_and_scroll_order(client, name):
     u = "5C56C793-69F3-4FBF-87E6-C4BF54C28C26"
     canonical = u.lower()
     spellings = [u.replace("-", ""), "{" + u + "}", "urn:uuid:" + canonical]
-    client.upsert(name, [PointStruct(id=spellings[0], vector=[1, 0]), PointStruct(id=3, vector=[0, 1]),
-                         PointStruct(id="00000000-0000-0000-0000-000000000001", vector=[1, 1]),
-                         PointStruct(id=10, vector=[1, 1])])
+    client.upsert(
+        name,
+        [
+            PointStruct(id=spellings[0], vector=[1, 0]),
+            PointStruct(id=3, vector=[0, 1]),
+            PointStruct(id="00000000-0000-0000-0000-000000000001", vector=[1, 1]),
+            PointStruct(id=10, vector=[1, 1]),
+        ],
+    )
     for s in spellings:
         assert [r.id for r in client.retrieve(name, [s])] == [canonical]
     records, nxt = client.scroll(name, limit=3)
@@ -114,10 +122,12 @@ def test_payload_operations(client, name):
 
 
 def test_named_vectors(client, name):
-    client.create_collection(name, vectors_config={"": {"size": 2, "distance": "Dot"},
-                                                   "img": {"size": 3, "distance": "Euclid"}})
-    client.upsert(name, [PointStruct(id=1, vector={"": [1, 0], "img": [0, 0, 0]}),
-                         PointStruct(id=2, vector={"": [0, 1]})])
+    client.create_collection(
+        name, vectors_config={"": {"size": 2, "distance": "Dot"}, "img": {"size": 3, "distance": "Euclid"}}
+    )
+    client.upsert(
+        name, [PointStruct(id=1, vector={"": [1, 0], "img": [0, 0, 0]}), PointStruct(id=2, vector={"": [0, 1]})]
+    )
     info = client.get_collection(name)
     assert info.config.params.vectors == {"": {"size": 2, "distance": "Dot"}, "img": {"size": 3, "distance": "Euclid"}}
     assert [p.id for p in client.query_points(name, query=[0, 0, 1], using="img").points] == [1]
@@ -214,12 +224,15 @@ def test_point_list_columnar_path(client, name):
     client.create_collection(name, vectors_config={"size": 3, "distance": "Euclid"})
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(6, 3)).astype(np.float32)
-    client.upsert(name, [
-        {"id": 1, "vector": vecs[0], "payload": {"n": np.int64(7), "x": np.float32(0.5)}},
-        PointStruct(id=2, vector=vecs[1].tolist(), payload={"k": "a"}),
-        {"id": 3, "vector": vecs[2].tolist()},
-        {"id": 1, "vector": vecs[3], "payload": {"last": True}},  # a repeated id: the last one wins
-    ])
+    client.upsert(
+        name,
+        [
+            {"id": 1, "vector": vecs[0], "payload": {"n": np.int64(7), "x": np.float32(0.5)}},
+            PointStruct(id=2, vector=vecs[1].tolist(), payload={"k": "a"}),
+            {"id": 3, "vector": vecs[2].tolist()},
+            {"id": 1, "vector": vecs[3], "payload": {"last": True}},  # a repeated id: the last one wins
+        ],
+    )
     got = {r.id: r for r in client.retrieve(name, [1, 2, 3], with_vectors=True)}
     assert got[1].payload == {"last": True} and got[2].payload == {"k": "a"} and got[3].payload == {}
     np.testing.assert_allclose(got[1].vector, vecs[3], rtol=1e-6)
@@ -231,7 +244,9 @@ def test_point_list_columnar_path(client, name):
     with pytest.raises(InvalidInput, match=r"points\[1\]"):
         client.upsert(name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": [0.0, np.nan, 1.0]}])
     with pytest.raises(InvalidInput, match=r"points(\.vector)?\[1\].*dimension"):
-        client.upsert(name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": vecs[5][:2]}, {"id": 10, "vector": vecs[5][:2]}])
+        client.upsert(
+            name, [{"id": 8, "vector": vecs[4]}, {"id": 9, "vector": vecs[5][:2]}, {"id": 10, "vector": vecs[5][:2]}]
+        )
     with pytest.raises(InvalidInput, match=r"points\.0\.vector"):
         client.upsert(name, [{"id": 8, "vector": ["a", "b", "c"]}])
     assert client.count(name).count == 3
@@ -239,10 +254,13 @@ def test_point_list_columnar_path(client, name):
 
 def test_overwrites_within_one_batch_operation(client, name):
     """Several upserts of one id inside points/batch: each overwrite appends a fresh internal id."""
-    client.create_collection(name, vectors_config={"": {"size": 2, "distance": "Dot"},
-                                                   "b": {"size": 2, "distance": "Dot"}})
-    ops = [{"upsert": {"points": [{"id": i, "vector": {"": [float(k), 1.0], "b": [1.0, float(k)]}}
-                                  for i in range(5)]}} for k in range(3)]
+    client.create_collection(
+        name, vectors_config={"": {"size": 2, "distance": "Dot"}, "b": {"size": 2, "distance": "Dot"}}
+    )
+    ops = [
+        {"upsert": {"points": [{"id": i, "vector": {"": [float(k), 1.0], "b": [1.0, float(k)]}} for i in range(5)]}}
+        for k in range(3)
+    ]
     client.batch_update_points(name, ops)
     assert client.count(name).count == 5
     rec = client.retrieve(name, [4], with_vectors=True)[0]
@@ -270,7 +288,8 @@ def test_numpy_query_fast_path_matches_list_query(client, name):
         assert [(p.id, round(p.score, 5)) for p in got] == [(p.id, round(p.score, 5)) for p in as_list]
     ints = np.arange(base.shape[1])
     assert [p.id for p in client.query_points(name, query=ints, limit=3).points] == [
-        p.id for p in client.query_points(name, query=ints.tolist(), limit=3).points]
+        p.id for p in client.query_points(name, query=ints.tolist(), limit=3).points
+    ]
     bad = q.copy()
     bad[2] = np.nan
     with pytest.raises(InvalidInput, match="query.*(finite|NaN)"):

@@ -90,8 +90,10 @@ def test_create_delete_and_write_one_collection_from_many_threads(own_server: Se
             elif roll < 0.7:
                 with lock:
                     b = next(next_batch)
-                pts = [{"id": b * 20 + i, "vector": vector_for(b * 20 + i, b).tolist(), "payload": {"b": b}}
-                       for i in range(20)]
+                pts = [
+                    {"id": b * 20 + i, "vector": vector_for(b * 20 + i, b).tolist(), "payload": {"b": b}}
+                    for i in range(20)
+                ]
                 r = http.put("/collections/x/points", params={"wait": "true"}, json={"points": pts})
                 ok, what = {200, 404}, "upsert"
             elif roll < 0.85:
@@ -153,11 +155,13 @@ def batch_body(b: int) -> dict[str, Any]:
     born = [100 + i for i in range(60) if i % 2 == b % 2]
     dying = [100 + i for i in range(60) if i % 2 != b % 2]
     upserts += [{"id": i, "vector": vector_for(i, b).tolist(), "payload": {"b": b}} for i in born]
-    return {"operations": [
-        {"upsert": {"points": upserts}},
-        {"set_payload": {"payload": {"b": b}, "points": list(range(30, 60))}},
-        {"delete": {"points": dying}},
-    ]}
+    return {
+        "operations": [
+            {"upsert": {"points": upserts}},
+            {"set_payload": {"payload": {"b": b}, "points": list(range(30, 60))}},
+            {"delete": {"points": dying}},
+        ]
+    }
 
 
 def first_state() -> dict[str, Any]:
@@ -188,8 +192,9 @@ def test_readers_never_see_half_a_batch(own_server: ServerProcess, indexed: bool
     with httpx.Client(base_url=url, timeout=60) as http:
         assert http.put("/collections/h", json={"vectors": {"size": DIM, "distance": "Euclid"}}).status_code == 200
         if indexed:
-            r = http.put("/collections/h/index", params={"wait": "true"},
-                         json={"field_name": "b", "field_schema": "integer"})
+            r = http.put(
+                "/collections/h/index", params={"wait": "true"}, json={"field_name": "b", "field_schema": "integer"}
+            )
             assert r.status_code == 200, r.text
         assert http.put("/collections/h/points", params={"wait": "true"}, json=first_state()).status_code == 200
     counter = iter(range(1, 10**9))
@@ -217,8 +222,9 @@ def test_readers_never_see_half_a_batch(own_server: ServerProcess, indexed: bool
             if kind == 0:
                 check_one_batch(post("scroll", {"limit": 1000, "with_vector": True})["points"])
             elif kind == 1:
-                check_one_batch(post("query", {"query": query, "limit": 100, "with_payload": True,
-                                               "with_vector": True})["points"])
+                check_one_batch(
+                    post("query", {"query": query, "limit": 100, "with_payload": True, "with_vector": True})["points"]
+                )
             elif kind == 2:
                 b = check_one_batch(post("", {"ids": list(range(200)), "with_vector": True}), whole=True)
                 n = post("count", {"filter": {"must": [{"key": "b", "match": {"value": b}}]}, "exact": True})["count"]

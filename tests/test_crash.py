@@ -37,8 +37,9 @@ def batch_points(b: int) -> list[dict[str, Any]]:
     if b > 0:
         rng = np.random.default_rng(b)
         ids += [int(x) for x in rng.choice(b * NEW_PER_BATCH, size=REWRITES_PER_BATCH, replace=False)]
-    return [{"id": pid, "vector": vector_for(pid, b), "payload": {"id": pid, "batch": b, "tags": [b, "x"]}}
-            for pid in ids]
+    return [
+        {"id": pid, "vector": vector_for(pid, b), "payload": {"id": pid, "batch": b, "tags": [b, "x"]}} for pid in ids
+    ]
 
 
 class Writer(threading.Thread):
@@ -173,8 +174,10 @@ def test_kill9_while_writing_loses_nothing_acknowledged(tmp_path: Path) -> None:
             next_batch = writer.in_flight + 1
         # and the recovered store takes writes again
         before = httpx.post(f"{srv.url}/collections/c/points/count", json={}).json()["result"]["count"]
-        r = httpx.put(f"{srv.url}/collections/c/points?wait=true",
-                      json={"points": [{"id": 10**9, "vector": [0.5] * DIM, "payload": {"after": True}}]})
+        r = httpx.put(
+            f"{srv.url}/collections/c/points?wait=true",
+            json={"points": [{"id": 10**9, "vector": [0.5] * DIM, "payload": {"after": True}}]},
+        )
         assert r.status_code == 200, r.text
         assert httpx.post(f"{srv.url}/collections/c/points/count", json={}).json()["result"]["count"] == before + 1
     finally:
@@ -191,8 +194,10 @@ def test_second_server_on_same_path_is_refused_and_stale_lock_is_ignored(tmp_pat
     second: Optional[ServerProcess] = None
     try:
         create_collection(first.url, "kept")
-        r = httpx.put(f"{first.url}/collections/kept/points?wait=true",
-                      json={"points": [{"id": 1, "vector": [1.0] * DIM, "payload": {"k": 1}}]})
+        r = httpx.put(
+            f"{first.url}/collections/kept/points?wait=true",
+            json={"points": [{"id": 1, "vector": [1.0] * DIM, "payload": {"k": 1}}]},
+        )
         assert r.status_code == 200
         second = start_server(path, wait=False)
         rc = second.proc.wait(timeout=30)

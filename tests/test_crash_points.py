@@ -99,14 +99,14 @@ CHILD = textwrap.dedent("""
     print("survived", flush=True)
 """) % {"dim": DIM}
 
-CHECKPOINT_STAGES = ["index file half written", "labels not renamed", "manifest not committed",
-                     "old files not removed"]
+CHECKPOINT_STAGES = ["index file half written", "labels not renamed", "manifest not committed", "old files not removed"]
 DELETE_STAGES = ["delete before catalog commit", "delete after catalog commit", "delete during removal"]
 
 
 def run_child(stage: str, path: Path, phase: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", CHILD, stage, str(path), phase], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, stage, str(path), phase], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def crash_at(stage: str, path: Path) -> None:

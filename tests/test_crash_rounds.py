@@ -37,8 +37,14 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int) -> dict[str, int]:
     path = tmp_path / "data"
     rng = np.random.default_rng(seed)
     models = [ThreadModel(t, WRITERS, seed) for t in range(WRITERS)]
-    stats = {"rounds": 0, "acknowledged": 0, "unanswered_applied": 0, "unanswered_absent": 0,
-             "points_verified": 0, "checkpoint_loads": 0}
+    stats = {
+        "rounds": 0,
+        "acknowledged": 0,
+        "unanswered_applied": 0,
+        "unanswered_absent": 0,
+        "points_verified": 0,
+        "checkpoint_loads": 0,
+    }
     checkpointed = False  # once an index was saved, every restart must load one
     srv = start_server(path, log_level="info")
     try:

@@ -54,7 +54,8 @@ def _dataset() -> tuple[list[object], np.ndarray, list[dict[str, object]]]:
     ids: list[object] = [*range(1, N), UUID]
     vectors = rng.standard_normal((N, DIM)).astype(np.float32)
     payloads: list[dict[str, object]] = [
-        {"city": CITIES[i % 3], "n": i, "title": f"document {i}", "tags": ["a", "b"][: i % 3]} for i in range(N)]
+        {"city": CITIES[i % 3], "n": i, "title": f"document {i}", "tags": ["a", "b"][: i % 3]} for i in range(N)
+    ]
     payloads[12]["title"] = XSS  # point 13: user data that looks like markup
     return ids, vectors, payloads
 
@@ -105,8 +106,11 @@ def page(browser, dash_server):  # type: ignore[no-untyped-def]
 
 def _rest(srv: ServerProcess, method: str, path: str, body: object = None, key: str | None = None) -> dict:
     r = httpx.request(method, srv.url + path, json=body, headers={"api-key": key} if key else {})
-    return {"status": r.status_code, "json": r.json() if r.headers["content-type"].startswith("application/json")
-            else None, "text": r.text}
+    return {
+        "status": r.status_code,
+        "json": r.json() if r.headers["content-type"].startswith("application/json") else None,
+        "text": r.text,
+    }
 
 
 def _open_collection(pg) -> None:  # type: ignore[no-untyped-def]
@@ -168,8 +172,10 @@ def test_search_by_vector_with_filter_matches_rest_and_brute_force(page, dash_se
     _search(page, json.dumps(query), json.dumps(BERLIN), limit=5)
     shown = _results(page)
     body = {"query": query, "filter": BERLIN, "limit": 5, "with_payload": True}
-    rest = [(p["id"], p["score"]) for p in _rest(dash_server, "POST", f"/collections/{COLL}/points/query", body)
-            ["json"]["result"]["points"]]
+    rest = [
+        (p["id"], p["score"])
+        for p in _rest(dash_server, "POST", f"/collections/{COLL}/points/query", body)["json"]["result"]["points"]
+    ]
     assert shown == rest  # ids and scores, exactly what the API answers
     berlin = np.array([p["city"] == "Berlin" for p in payloads])
     exact = reference_top(vectors, ids, np.array(query), "Cosine", 5, allowed=berlin)
@@ -209,8 +215,12 @@ def test_named_vectors_pick_the_space(page, dash_server):
     expect(page.locator("#points tbody tr")).to_have_count(5)
     page.select_option("#using", label="image")
     _search(page, "[0, 2.2, -2.2]", limit=2)
-    rest = _rest(dash_server, "POST", f"/collections/{name}/points/query",
-                 {"query": [0, 2.2, -2.2], "using": "image", "limit": 2})["json"]["result"]["points"]
+    rest = _rest(
+        dash_server,
+        "POST",
+        f"/collections/{name}/points/query",
+        {"query": [0, 2.2, -2.2], "using": "image", "limit": 2},
+    )["json"]["result"]["points"]
     assert _results(page) == [(p["id"], p["score"]) for p in rest]
     assert [p["id"] for p in rest] == [2, 3]
 
@@ -256,8 +266,12 @@ def test_static_routes_and_no_path_traversal(dash_server):
             assert b"://" not in http.get(path).content, path  # no external resource of any kind
         slash = http.get("/dashboard/")
         assert slash.status_code == 308 and slash.headers["location"] == "../dashboard"
-        for bad in ("/dashboard/index.html", "/dashboard/..%2Froutes_dashboard.py", "/dashboard/%2e%2e",
-                    "/dashboard/__init__.py"):
+        for bad in (
+            "/dashboard/index.html",
+            "/dashboard/..%2Froutes_dashboard.py",
+            "/dashboard/%2e%2e",
+            "/dashboard/__init__.py",
+        ):
             assert http.get(bad).status_code == 404, bad
 
 
@@ -271,8 +285,14 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def test_dashboard_files_are_open_and_data_routes_are_not(keyed):
     for path in ("/dashboard", "/dashboard/", "/dashboard/app.js", "/dashboard/style.css"):
         assert httpx.get(keyed.url + path).status_code in (200, 308), path
-    for path in ("/dashboard/nothing", "/dashboard/..%2Fcollections", "/dashboardx", "/dashboard/app.js/x",
-                 "/collections", f"/collections/{COLL}"):
+    for path in (
+        "/dashboard/nothing",
+        "/dashboard/..%2Fcollections",
+        "/dashboardx",
+        "/dashboard/app.js/x",
+        "/collections",
+        f"/collections/{COLL}",
+    ):
         assert httpx.get(keyed.url + path).status_code == 401, path
     assert _rest(keyed, "POST", f"/collections/{COLL}/points/scroll", {})["status"] == 401
     assert _rest(keyed, "POST", f"/collections/{COLL}/points/scroll", {}, key=KEY)["status"] == 200

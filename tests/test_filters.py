@@ -45,9 +45,7 @@ class FakePoint:
         return name in self.vectors
 
 
-def passes(
-    flt: Any, payload: dict[str, Any], point_id: PointId = 1, vectors: tuple[str, ...] = ()
-) -> bool:
+def passes(flt: Any, payload: dict[str, Any], point_id: PointId = 1, vectors: tuple[str, ...] = ()) -> bool:
     """Evaluate ``flt`` on one point; a filter that compiles to None passes everything."""
     predicate = compile_filter(flt)
     if predicate is None:
@@ -665,8 +663,27 @@ DATE_BOUNDS: list[str] = [
 TEXTS: list[str] = ["Hello world", "hello, World!", "the brown fox", "foo_bar baz", "", "a b c", "über Straße"]
 QUERIES: list[str] = ["hello", "world hello", "brown fox", "fox brown", "bar", "", "a", "straße", "b c"]
 TOP_KEYS: list[str] = [
-    "a", "b", "c", "flag", "z", "missing", "tags", "tags[]", "tags[0]", "n.x", "n.y", "n",
-    "arr[].x", "arr[0].x", "arr[].s", "arr[].sub[].x", "arr", "arr.x", '"dot.key"', "d", "t",
+    "a",
+    "b",
+    "c",
+    "flag",
+    "z",
+    "missing",
+    "tags",
+    "tags[]",
+    "tags[0]",
+    "n.x",
+    "n.y",
+    "n",
+    "arr[].x",
+    "arr[0].x",
+    "arr[].s",
+    "arr[].sub[].x",
+    "arr",
+    "arr.x",
+    '"dot.key"',
+    "d",
+    "t",
 ]
 INNER_KEYS: list[str] = ["x", "s", "sub", "sub[].x", "sub[0].x", "missing"]
 VECTOR_NAMES: list[str] = ["", "text", "image"]
@@ -848,8 +865,32 @@ def test_slice_hash_matches_qdrant_client() -> None:
 def test_datetime_parser_matches_qdrant_client() -> None:
     datetime_utils = pytest.importorskip("qdrant_client.local.datetime_utils")
     rng = random.Random(11)
-    parts = ["2024", "-", "01", "-", "1", "02", "T", " ", "t", "10", ":", "00", "5", ".", "123", "1234567",
-             "Z", "z", "+01", "+01:00", "-0130", " UTC", " ", "x"]
+    parts = [
+        "2024",
+        "-",
+        "01",
+        "-",
+        "1",
+        "02",
+        "T",
+        " ",
+        "t",
+        "10",
+        ":",
+        "00",
+        "5",
+        ".",
+        "123",
+        "1234567",
+        "Z",
+        "z",
+        "+01",
+        "+01:00",
+        "-0130",
+        " UTC",
+        " ",
+        "x",
+    ]
     samples = set(DATES)
     for _ in range(1200):
         samples.add("".join(rng.choice(parts) for _ in range(rng.randint(1, 12))))

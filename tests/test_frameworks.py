@@ -85,8 +85,9 @@ def test_langchain_memory(server: ServerProcess) -> None:
     texts, metadatas = _corpus()
     ids = [str(uuid.UUID(int=i + 1)) for i in range(len(texts))]
     name = "lc_" + uuid.uuid4().hex[:8]
-    store = store_cls.from_texts(texts, WordEmbeddings(), metadatas=metadatas, ids=ids, url=server.url,
-                                 collection_name=name)
+    store = store_cls.from_texts(
+        texts, WordEmbeddings(), metadatas=metadatas, ids=ids, url=server.url, collection_name=name
+    )
     client = QdrantClient(url=server.url)
     assert client.count(name).count == len(texts)
 
@@ -96,10 +97,12 @@ def test_langchain_memory(server: ServerProcess) -> None:
     _assert_top_k(texts, query, [True] * len(texts), 4, [d.page_content for d in got])
     assert all(d.metadata["topic"] == "cats" for d in got)
     assert got[0].metadata["_id"] in ids and got[0].metadata["_collection_name"] == name
-    flt = models.Filter(must=[
-        models.FieldCondition(key="metadata.user", match=models.MatchValue(value="ann")),
-        models.FieldCondition(key="metadata.n", range=models.Range(gte=3)),
-    ])
+    flt = models.Filter(
+        must=[
+            models.FieldCondition(key="metadata.user", match=models.MatchValue(value="ann")),
+            models.FieldCondition(key="metadata.n", range=models.Range(gte=3)),
+        ]
+    )
     got = store.similarity_search("dogs fetch", k=5, filter=flt)
     keep = [m["user"] == "ann" and m["n"] >= 3 for m in metadatas]
     _assert_top_k(texts, "dogs fetch", keep, 5, [d.page_content for d in got])
@@ -113,8 +116,12 @@ def test_langchain_memory(server: ServerProcess) -> None:
     assert varied[0].page_content == plain[0].page_content
     assert len({d.metadata["topic"] for d in varied}) >= 3
     filtered = store.max_marginal_relevance_search(
-        "cats purr note", k=3, fetch_k=30, lambda_mult=0.9,
-        filter=models.Filter(must=[models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="rust"))]))
+        "cats purr note",
+        k=3,
+        fetch_k=30,
+        lambda_mult=0.9,
+        filter=models.Filter(must=[models.FieldCondition(key="metadata.topic", match=models.MatchValue(value="rust"))]),
+    )
     assert [d.metadata["topic"] for d in filtered] == ["rust"] * 3
 
     # get_by_ids and delete
@@ -159,15 +166,20 @@ def test_llamaindex_memory(server: ServerProcess) -> None:
     assert [by_id[i] for i in result.ids] == [n.get_content() for n in result.nodes]
     np.testing.assert_allclose(result.similarities, sorted(result.similarities, reverse=True))
 
-    filters = MetadataFilters(filters=[
-        MetadataFilter(key="user", value="bob"),
-        MetadataFilter(key="n", value=2, operator=FilterOperator.GTE),
-        MetadataFilter(key="topic", value=["coffee", "python"], operator=FilterOperator.IN),
-    ])
-    result = store.query(VectorStoreQuery(query_embedding=embed("coffee espresso"), similarity_top_k=10,
-                                          filters=filters))
-    keep = [n.metadata["user"] == "bob" and n.metadata["n"] >= 2 and n.metadata["topic"] in ("coffee", "python")
-            for n in nodes]
+    filters = MetadataFilters(
+        filters=[
+            MetadataFilter(key="user", value="bob"),
+            MetadataFilter(key="n", value=2, operator=FilterOperator.GTE),
+            MetadataFilter(key="topic", value=["coffee", "python"], operator=FilterOperator.IN),
+        ]
+    )
+    result = store.query(
+        VectorStoreQuery(query_embedding=embed("coffee espresso"), similarity_top_k=10, filters=filters)
+    )
+    keep = [
+        n.metadata["user"] == "bob" and n.metadata["n"] >= 2 and n.metadata["topic"] in ("coffee", "python")
+        for n in nodes
+    ]
     _assert_top_k(texts, "coffee espresso", keep, 10, [by_id[i] for i in result.ids])
     assert len(result.ids) == 4
 

@@ -40,9 +40,15 @@ def ensure_target(url: str) -> None:
     if httpx.get(f"{url}/collections/{TARGET}/exists").json()["result"]["exists"]:
         return
     httpx.put(f"{url}/collections/{TARGET}", json={"vectors": {"size": 4, "distance": "Cosine"}})
-    httpx.put(f"{url}/collections/{TARGET}/points?wait=true", json={"points": [
-        {"id": i, "vector": [1.0, float(i), 0.5, -1.0], "payload": {"k": i, "tag": ["a", "b"][i % 2]}}
-        for i in range(20)]})
+    httpx.put(
+        f"{url}/collections/{TARGET}/points?wait=true",
+        json={
+            "points": [
+                {"id": i, "vector": [1.0, float(i), 0.5, -1.0], "payload": {"k": i, "tag": ["a", "b"][i % 2]}}
+                for i in range(20)
+            ]
+        },
+    )
 
 
 def run_fuzz(url: str, examples: int) -> dict[str, int]:
@@ -54,8 +60,13 @@ def run_fuzz(url: str, examples: int) -> dict[str, int]:
         for mode in schemathesis.GenerationMode:
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def check(case: schemathesis.Case) -> None:
                 params = case.path_parameters or {}
                 if "collection_name" in params and zlib.crc32(repr(case.body).encode()) % 2:

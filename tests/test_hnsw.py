@@ -48,16 +48,24 @@ def wait_green(client, name: str, timeout: float = 60) -> None:
 
 
 def fill(client, name: str, base: np.ndarray, distance: str = "Cosine", payloads=None, **create) -> None:
-    client.create_collection(name, {"size": base.shape[1], "distance": distance},
-                             optimizers_config=FORCE_INDEX, **create)
+    client.create_collection(
+        name, {"size": base.shape[1], "distance": distance}, optimizers_config=FORCE_INDEX, **create
+    )
     for lo in range(0, len(base), 1000):
         hi = min(lo + 1000, len(base))
-        client.upsert(name, {"ids": list(range(lo, hi)), "vectors": base[lo:hi],
-                             "payloads": None if payloads is None else payloads[lo:hi]})
+        client.upsert(
+            name,
+            {
+                "ids": list(range(lo, hi)),
+                "vectors": base[lo:hi],
+                "payloads": None if payloads is None else payloads[lo:hi],
+            },
+        )
 
 
-def recall(client, name: str, base: np.ndarray, queries: np.ndarray, distance: str, allowed=None,
-           query_filter=None, **kw) -> float:
+def recall(
+    client, name: str, base: np.ndarray, queries: np.ndarray, distance: str, allowed=None, query_filter=None, **kw
+) -> float:
     hits = total = 0
     for q in queries:
         want = {i for i, _ in reference_top(base, list(range(len(base))), q, distance, 10, allowed)}
@@ -76,6 +84,7 @@ def local(tmp_path):
 
 
 # --- the index alone ------------------------------------------------------------------------
+
 
 def test_index_grows_by_clone_and_round_trips(tmp_path):
     base = clustered(3000)
@@ -98,6 +107,7 @@ def test_index_grows_by_clone_and_round_trips(tmp_path):
 
 
 # --- through the collection -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid"])
 def test_recall_floor_and_info(local, distance):
@@ -191,7 +201,6 @@ def test_graph_search_widens_under_a_tight_allow_list(local):
     assert plan["plan"] == "hnsw" and plan["ef"] > 256
 
 
-
 def test_hnsw_config_patch_rebuilds(local):
     base = clustered(3000)
     fill(local, "h", base, hnsw_config={"m": 8, "ef_construct": 32})
@@ -257,8 +266,12 @@ def test_checkpoint_and_replay_after_kill9(tmp_path):
     """Killed after a checkpoint and more writes: reopen loads the graph, indexes only what came later."""
     path = str(tmp_path / "db")
     root = str(Path(__file__).resolve().parent.parent)
-    proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT.format(root=root, path=path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT.format(root=root, path=path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=root,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == b"ready", line + proc.stdout.read()
@@ -317,8 +330,9 @@ def test_batch_queries_match_single_queries(local):
     batch = local.query_batch_points("b", requests)
     assert len(batch) == len(requests)
     for r, got in zip(requests, batch):
-        single = local.query_points("b", query=r["query"], limit=r["limit"], query_filter=r.get("filter"),
-                                    search_params=r.get("params"))
+        single = local.query_points(
+            "b", query=r["query"], limit=r["limit"], query_filter=r.get("filter"), search_params=r.get("params")
+        )
         assert [p.id for p in got.points] == [p.id for p in single.points]
         np.testing.assert_allclose([p.score for p in got.points], [p.score for p in single.points], rtol=1e-5)
     assert [p.id for p in batch[0].points][0] == 9000
@@ -337,7 +351,7 @@ def test_search_after_write_under_concurrent_ingest(local):
     def writer() -> None:
         try:
             for lo in range(3000, 9000, 500):
-                local.upsert("v", {"ids": list(range(lo, lo + 500)), "vectors": base[lo:lo + 500]})
+                local.upsert("v", {"ids": list(range(lo, lo + 500)), "vectors": base[lo : lo + 500]})
                 acked.append(lo + 500)
         except BaseException as exc:  # surfaced below
             errors.append(exc)

@@ -35,8 +35,9 @@ class HnswModel(RuleBasedStateMachine):
 
     @initialize()
     def create(self) -> None:
-        self.client.create_collection("s", {"size": DIM, "distance": "Euclid"},
-                                      optimizers_config={"indexing_threshold": 1})
+        self.client.create_collection(
+            "s", {"size": DIM, "distance": "Euclid"}, optimizers_config={"indexing_threshold": 1}
+        )
 
     @rule(points=st.lists(st.tuples(IDS, VECTOR), min_size=1, max_size=25))
     def upsert(self, points: list[tuple[int, list[int]]]) -> None:

@@ -145,8 +145,12 @@ def test_training_is_seeded(data):
 
 @pytest.mark.parametrize(
     ("shape", "field"),
-    [(IvfPqShape(nlist=8, pq_m=5), "pq_m"), (IvfPqShape(nlist=8, pq_m=4, pq_bits=4), "pq_bits"),
-     (IvfPqShape(nlist=0, pq_m=4), "nlist"), (IvfPqShape(nlist=100_000, pq_m=4), "nlist")],
+    [
+        (IvfPqShape(nlist=8, pq_m=5), "pq_m"),
+        (IvfPqShape(nlist=8, pq_m=4, pq_bits=4), "pq_bits"),
+        (IvfPqShape(nlist=0, pq_m=4), "nlist"),
+        (IvfPqShape(nlist=100_000, pq_m=4), "nlist"),
+    ],
 )
 def test_bad_shapes_name_the_field(data, shape, field):
     base, _ = data

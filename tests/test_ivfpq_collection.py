@@ -17,15 +17,30 @@ from .test_hnsw import FORCE_INDEX, clustered, wait_green
 IVF = {"type": "ivf_pq", "nlist": 16, "pq_m": 8}
 
 
-def _fill(client, name: str, base: np.ndarray, distance: str = "Euclid", index=IVF, payloads=None, lo_id: int = 0,
-          create: bool = True) -> None:
+def _fill(
+    client,
+    name: str,
+    base: np.ndarray,
+    distance: str = "Euclid",
+    index=IVF,
+    payloads=None,
+    lo_id: int = 0,
+    create: bool = True,
+) -> None:
     if create:
-        client.create_collection(name, {"size": base.shape[1], "distance": distance}, optimizers_config=FORCE_INDEX,
-                                 index=index)
+        client.create_collection(
+            name, {"size": base.shape[1], "distance": distance}, optimizers_config=FORCE_INDEX, index=index
+        )
     for lo in range(0, len(base), 1000):
         hi = min(lo + 1000, len(base))
-        client.upsert(name, {"ids": list(range(lo_id + lo, lo_id + hi)), "vectors": base[lo:hi],
-                             "payloads": None if payloads is None else payloads[lo:hi]})
+        client.upsert(
+            name,
+            {
+                "ids": list(range(lo_id + lo, lo_id + hi)),
+                "vectors": base[lo:hi],
+                "payloads": None if payloads is None else payloads[lo:hi],
+            },
+        )
 
 
 def _recall(client, name, base, queries, distance, allowed=None, query_filter=None, **kw) -> float:
@@ -55,8 +70,9 @@ def test_ivf_pq_collection_trains_in_background_and_recalls(client, name, distan
     narrow = client.query_points(name, query=queries[0], limit=10, search_params={"nprobe": 4}, explain=True)
     assert narrow.explain["nprobe"] == 4
     # ignore the codes: an exact scan
-    exact = client.query_points(name, query=queries[0], limit=10, explain=True,
-                                search_params={"quantization": {"ignore": True}})
+    exact = client.query_points(
+        name, query=queries[0], limit=10, explain=True, search_params={"quantization": {"ignore": True}}
+    )
     assert exact.explain["plan"] == "exact"
     want = reference_top(base, list(range(4000)), queries[0], distance, 10)
     assert [p.id for p in exact.points] == [i for i, _ in want]
@@ -67,8 +83,9 @@ def test_rescore_off_ranks_by_codes_and_fresh_points_are_found(client, name):
     base, queries = data[:3000], data[3000:]
     _fill(client, name, base)
     wait_green(client, name)
-    rough = client.query_points(name, query=queries[0], limit=10, explain=True,
-                                search_params={"quantization": {"rescore": False}})
+    rough = client.query_points(
+        name, query=queries[0], limit=10, explain=True, search_params={"quantization": {"rescore": False}}
+    )
     assert rough.explain["candidates_rescored"] == 0 and len(rough.points) == 10
     # a point written just now is found before the optimizer encodes it
     target = queries[1] + 1e-3
@@ -145,10 +162,15 @@ def test_flat_collections_never_index(client, name):
 
 
 def test_product_quantization_shorthand(client, name):
-    client.create_collection(name, {"size": 32, "distance": "Cosine"},
-                             quantization_config={"product": {"compression": "x16"}})
-    assert client.get_collection(name).config.index == {"type": "ivf_pq", "compression": 16, "pq_bits": 8,
-                                                        "device": "auto"}
+    client.create_collection(
+        name, {"size": 32, "distance": "Cosine"}, quantization_config={"product": {"compression": "x16"}}
+    )
+    assert client.get_collection(name).config.index == {
+        "type": "ivf_pq",
+        "compression": 16,
+        "pq_bits": 8,
+        "device": "auto",
+    }
 
 
 @pytest.mark.parametrize(

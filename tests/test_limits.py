@@ -11,8 +11,15 @@ from tests.conftest import start_server
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("limits") / "data", "--max-batch-points", "50",
-                       "--max-payload-bytes", "100", "--max-results", "20")
+    srv = start_server(
+        tmp_path_factory.mktemp("limits") / "data",
+        "--max-batch-points",
+        "50",
+        "--max-payload-bytes",
+        "100",
+        "--max-results",
+        "20",
+    )
     with httpx.Client(base_url=srv.url, timeout=30) as http:
         http.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}})
         yield http
@@ -32,8 +39,9 @@ def test_points_per_request(limited):
     r = limited.put("/collections/c/points", json={"points": _points(100, 51)})
     assert r.status_code == 400 and "51 points" in r.json()["status"]["error"]
     assert "--max-batch-points" in r.json()["status"]["error"]
-    r = limited.put("/collections/c/points", json={"batch": {"ids": list(range(100, 160)),
-                                                             "vectors": [[1.0, 0.0]] * 60}})
+    r = limited.put(
+        "/collections/c/points", json={"batch": {"ids": list(range(100, 160)), "vectors": [[1.0, 0.0]] * 60}}
+    )
     assert r.status_code == 400
     ops = [{"upsert": {"points": _points(200 + 30 * k, 30)}} for k in range(2)]  # 60 in one transaction
     r = limited.post("/collections/c/points/batch", json={"operations": ops})
@@ -58,8 +66,10 @@ def test_results_per_query(limited):
         assert r.status_code == 400 and "--max-results" in r.json()["status"]["error"]
     r = limited.post("/collections/c/points/search", json={"vector": [1, 0], "limit": 30})
     assert r.status_code == 400
-    r = limited.post("/collections/c/points/query/batch", json={"searches": [{"query": [1, 0], "limit": 5},
-                                                                           {"query": [1, 0], "limit": 25}]})
+    r = limited.post(
+        "/collections/c/points/query/batch",
+        json={"searches": [{"query": [1, 0], "limit": 5}, {"query": [1, 0], "limit": 25}]},
+    )
     assert r.status_code == 400 and "searches[1].limit" in r.json()["status"]["error"]
     assert limited.post("/collections/c/points/scroll", json={"limit": 21}).status_code == 400
     assert len(limited.post("/collections/c/points/scroll", json={"limit": 20}).json()["result"]["points"]) == 20

@@ -22,15 +22,18 @@ def _clustered(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 def _load(c: object, name: str, vectors: np.ndarray, distance: models.Distance) -> None:
     c.create_collection(name, vectors_config=models.VectorParams(size=vectors.shape[1], distance=distance))
-    c.upsert(name, points=[
-        models.PointStruct(id=i, vector=v.tolist(), payload={"group": i % 3}) for i, v in enumerate(vectors)
-    ])
+    c.upsert(
+        name,
+        points=[models.PointStruct(id=i, vector=v.tolist(), payload={"group": i % 3}) for i, v in enumerate(vectors)],
+    )
 
 
-@pytest.mark.parametrize("distance", [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID,
-                                      models.Distance.MANHATTAN])
-def test_mmr_equals_qdrant_local_mode(client: vecdb.Client | RemoteClient, name: str,
-                                      distance: models.Distance) -> None:
+@pytest.mark.parametrize(
+    "distance", [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
+)
+def test_mmr_equals_qdrant_local_mode(
+    client: vecdb.Client | RemoteClient, name: str, distance: models.Distance
+) -> None:
     rng = np.random.default_rng(7)
     vectors = _clustered(rng, 300, 16)
     reference = QdrantClient(":memory:")
@@ -42,14 +45,20 @@ def test_mmr_equals_qdrant_local_mode(client: vecdb.Client | RemoteClient, name:
         dict(diversity=0.0, candidates_limit=30, limit=5, offset=0, flt=None),
         dict(diversity=1.0, candidates_limit=50, limit=6, offset=0, flt=None),
         dict(diversity=None, candidates_limit=None, limit=7, offset=0, flt=None),
-        dict(diversity=0.7, candidates_limit=60, limit=9, offset=1,
-             flt=models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=1))])),
+        dict(
+            diversity=0.7,
+            candidates_limit=60,
+            limit=9,
+            offset=1,
+            flt=models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=1))]),
+        ),
     ]
     for q in range(6):
         query = (vectors[q * 40] + 0.02 * rng.normal(size=16)).astype(np.float32).tolist()
         for case in cases:
             nearest = models.NearestQuery(
-                nearest=query, mmr=models.Mmr(diversity=case["diversity"], candidates_limit=case["candidates_limit"]))
+                nearest=query, mmr=models.Mmr(diversity=case["diversity"], candidates_limit=case["candidates_limit"])
+            )
             args = dict(query=nearest, limit=case["limit"], offset=case["offset"], query_filter=case["flt"])
             want = reference.query_points(name, **args).points
             got = client.query_points(name, **args).points
@@ -58,18 +67,24 @@ def test_mmr_equals_qdrant_local_mode(client: vecdb.Client | RemoteClient, name:
 
 
 def test_mmr_spreads_over_clusters_and_zero_diversity_is_plain_search(
-    client: vecdb.Client | RemoteClient, name: str,
+    client: vecdb.Client | RemoteClient,
+    name: str,
 ) -> None:
     rng = np.random.default_rng(3)
     vectors = _clustered(rng, 300, 16)
     _load(client, name, vectors, models.Distance.COSINE)
     query = vectors[0].tolist()
     plain = client.query_points(name, query=query, limit=6).points
-    same = client.query_points(name, query=models.NearestQuery(
-        nearest=query, mmr=models.Mmr(diversity=0.0, candidates_limit=50)), limit=6).points
+    same = client.query_points(
+        name, query=models.NearestQuery(nearest=query, mmr=models.Mmr(diversity=0.0, candidates_limit=50)), limit=6
+    ).points
     assert [p.id for p in same] == [p.id for p in plain]
-    varied = client.query_points(name, query=models.NearestQuery(
-        nearest=query, mmr=models.Mmr(diversity=0.8, candidates_limit=300)), limit=6, with_vectors=True).points
+    varied = client.query_points(
+        name,
+        query=models.NearestQuery(nearest=query, mmr=models.Mmr(diversity=0.8, candidates_limit=300)),
+        limit=6,
+        with_vectors=True,
+    ).points
     assert varied[0].id == plain[0].id  # the most relevant point is always taken first
     normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -87,12 +102,18 @@ def test_mmr_bounds_and_threshold(client: vecdb.Client | RemoteClient, name: str
     vectors = _clustered(rng, 100, 8)
     _load(client, name, vectors, models.Distance.COSINE)
     query = vectors[1].tolist()
-    none = client.query_points(name, query=models.NearestQuery(
-        nearest=query, mmr=models.Mmr(candidates_limit=0)), limit=5).points
+    none = client.query_points(
+        name, query=models.NearestQuery(nearest=query, mmr=models.Mmr(candidates_limit=0)), limit=5
+    ).points
     assert none == []
-    few = client.query_points(name, query=models.NearestQuery(
-        nearest=query, mmr=models.Mmr(candidates_limit=3)), limit=5).points
+    few = client.query_points(
+        name, query=models.NearestQuery(nearest=query, mmr=models.Mmr(candidates_limit=3)), limit=5
+    ).points
     assert len(few) == 3  # never more than the candidates
-    kept = client.query_points(name, query=models.NearestQuery(
-        nearest=query, mmr=models.Mmr(diversity=0.9, candidates_limit=100)), limit=10, score_threshold=0.9).points
+    kept = client.query_points(
+        name,
+        query=models.NearestQuery(nearest=query, mmr=models.Mmr(diversity=0.9, candidates_limit=100)),
+        limit=10,
+        score_threshold=0.9,
+    ).points
     assert kept and all(p.score > 0.9 for p in kept)

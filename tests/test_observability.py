@@ -38,8 +38,9 @@ def value(page: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory):
-    srv = start_server(tmp_path_factory.mktemp("obs") / "data", "--log-format", "json", "--api-key", KEY,
-                       log_level="info")
+    srv = start_server(
+        tmp_path_factory.mktemp("obs") / "data", "--log-format", "json", "--api-key", KEY, log_level="info"
+    )
     yield srv
     srv.stop()
 
@@ -53,10 +54,18 @@ def test_metrics_count_requests_points_and_index(observed) -> None:
     client.upsert("m", points=[{"id": i, "vector": v.tolist()} for i, v in enumerate(vectors)])
     before = samples(httpx.get(observed.url + "/metrics", headers=headers).text)
     for q in vectors[:7]:
-        assert httpx.post(observed.url + "/collections/m/points/query", headers=headers,
-                          json={"query": q.tolist(), "limit": 3}).status_code == 200
-    assert httpx.post(observed.url + "/collections/nope/points/query", headers=headers,
-                      json={"query": [0.0] * 16}).status_code == 404
+        assert (
+            httpx.post(
+                observed.url + "/collections/m/points/query", headers=headers, json={"query": q.tolist(), "limit": 3}
+            ).status_code
+            == 200
+        )
+    assert (
+        httpx.post(
+            observed.url + "/collections/nope/points/query", headers=headers, json={"query": [0.0] * 16}
+        ).status_code
+        == 404
+    )
     assert httpx.get(observed.url + "/no/such/route", headers=headers).status_code == 404
     wait_green(client, "m")
     response = httpx.get(observed.url + "/metrics", headers=headers)
@@ -106,7 +115,10 @@ def test_request_log_is_structured_json_without_the_key(observed) -> None:
         text = observed.log.read_text()
         records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         access = [r for r in records if r["logger"] == "vecdb.access"]
-        if any(r["http_status"] == 401 and r["http_path"] == "/collections/logged" for r in access) or time.monotonic() > deadline:
+        if (
+            any(r["http_status"] == 401 and r["http_path"] == "/collections/logged" for r in access)
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(0.05)
     assert all(line.startswith("{") for line in text.splitlines() if line.strip()), "every line is one JSON object"

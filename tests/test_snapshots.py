@@ -42,8 +42,10 @@ def _make_collection(http: httpx.Client, name: str, n: int = 200, **config: Any)
     body = {"vectors": {"size": DIM, "distance": "Cosine"}, **config}
     assert http.put(f"/collections/{name}", json=body).status_code == 200
     ids, vectors, payloads = _points(n, seed=len(name))
-    r = http.put(f"/collections/{name}/points?wait=true",
-                 json={"batch": {"ids": ids, "vectors": vectors.tolist(), "payloads": payloads}})
+    r = http.put(
+        f"/collections/{name}/points?wait=true",
+        json={"batch": {"ids": ids, "vectors": vectors.tolist(), "payloads": payloads}},
+    )
     assert r.status_code == 200, r.text
     r = http.put(f"/collections/{name}/index?wait=true", json={"field_name": "kind", "field_schema": "keyword"})
     assert r.status_code == 200, r.text
@@ -51,8 +53,9 @@ def _make_collection(http: httpx.Client, name: str, n: int = 200, **config: Any)
 
 
 def _scroll_all(http: httpx.Client, name: str) -> list[dict[str, Any]]:
-    r = http.post(f"/collections/{name}/points/scroll",
-                  json={"limit": 10_000, "with_payload": True, "with_vector": True})
+    r = http.post(
+        f"/collections/{name}/points/scroll", json={"limit": 10_000, "with_payload": True, "with_vector": True}
+    )
     assert r.status_code == 200, r.text
     return sorted(r.json()["result"]["points"], key=lambda p: p["id"])
 
@@ -162,8 +165,10 @@ def test_snapshot_while_writing_restores_one_whole_commit(http: httpx.Client, na
     """A writer overwrites all N points per request (one transaction), stamping version v into every
     payload and every vector; snapshots taken meanwhile must each restore exactly one version."""
     n = 60
-    create = {"vectors": {"size": DIM, "distance": "Euclid"},
-              "optimizers_config": {"indexing_threshold": 1, "flush_interval_sec": 0}}  # index + checkpoints churn
+    create = {
+        "vectors": {"size": DIM, "distance": "Euclid"},
+        "optimizers_config": {"indexing_threshold": 1, "flush_interval_sec": 0},
+    }  # index + checkpoints churn
     assert http.put(f"/collections/{name}", json=create).status_code == 200
     stop = threading.Event()
     done: list[int] = []
@@ -175,8 +180,16 @@ def test_snapshot_while_writing_restores_one_whole_commit(http: httpx.Client, na
             while not stop.is_set():
                 v += 1
                 vectors = [[float(v), float(i)] + [0.5] * (DIM - 2) for i in range(n)]
-                r = w.put(f"/collections/{name}/points?wait=true", json={"batch": {
-                    "ids": list(range(n)), "vectors": vectors, "payloads": [{"v": v, "i": i} for i in range(n)]}})
+                r = w.put(
+                    f"/collections/{name}/points?wait=true",
+                    json={
+                        "batch": {
+                            "ids": list(range(n)),
+                            "vectors": vectors,
+                            "payloads": [{"v": v, "i": i} for i in range(n)],
+                        }
+                    },
+                )
                 if r.status_code != 200:
                     failures.append(r.text)
                     return
@@ -227,8 +240,11 @@ def _wait_index_saved(client: vecdb.Client, name: str, timeout: float = 20) -> d
         with coll.env.read() as txn:
             manifest = coll.tables.get_meta_json(txn, manifest_key(0))
         state = coll.ann.get(0)
-        saved = manifest is not None and state is not None and (manifest["covered"], manifest["ntotal"]) == (
-            state.covered, state.index.ntotal)
+        saved = (
+            manifest is not None
+            and state is not None
+            and (manifest["covered"], manifest["ntotal"]) == (state.covered, state.index.ntotal)
+        )
         if saved and state.covered == coll.snapshot.n and not coll.optimizer.pending():
             return manifest  # type: ignore[no-any-return]
         assert time.monotonic() < deadline, "index never checkpointed"
@@ -243,8 +259,12 @@ def test_cli_restore_into_another_data_dir_loads_the_copied_index(tmp_path: Path
     n = 1500
     ids, vectors, payloads = _points(n, seed=3, dim=16)
     with vecdb.Client(src) as client:
-        client.create_collection("docs", {"size": 16, "distance": "Cosine"}, hnsw_config={"m": 8, "ef_construct": 32},
-                                 optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0})
+        client.create_collection(
+            "docs",
+            {"size": 16, "distance": "Cosine"},
+            hnsw_config={"m": 8, "ef_construct": 32},
+            optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0},
+        )
         client.upsert("docs", points={"ids": ids, "vectors": vectors, "payloads": payloads})
         client.create_payload_index("docs", "kind", "keyword")
         client.delete("docs", [0, 1, 2])
@@ -277,13 +297,16 @@ def test_cli_restore_into_another_data_dir_loads_the_copied_index(tmp_path: Path
         state = coll.ann[0]  # loaded from the copied file, not rebuilt
         assert (state.index.ntotal, state.covered) == (manifest["ntotal"], manifest["covered"])
         assert sorted(os.listdir(dst / "collections" / "copy" / INDEX_DIR)) == [
-            manifest["file"], manifest["file"] + ".labels.npy"]
+            manifest["file"],
+            manifest["file"] + ".labels.npy",
+        ]
         restored = client.scroll("copy", limit=n, with_payload=True, with_vectors=True)[0]
         assert [(p.id, p.payload, p.vector) for p in restored] == [(p.id, p.payload, p.vector) for p in original]
         info2 = client.get_collection("copy")
         assert info2.config == info.config and info2.points_count == n - 3
         assert {k: (v.data_type, v.points) for k, v in info2.payload_schema.items()} == {
-            k: (v.data_type, v.points) for k, v in info.payload_schema.items()} and "kind" in info2.payload_schema
+            k: (v.data_type, v.points) for k, v in info.payload_schema.items()
+        } and "kind" in info2.payload_schema
         live_ids = [p.id for p in original]
         live = np.array([vectors[i] for i in live_ids])
         for q, before in zip(queries, ann_before, strict=True):
@@ -299,8 +322,12 @@ def test_cli_restore_into_another_data_dir_loads_the_copied_index(tmp_path: Path
 
 def _indexed_client(path: Path, n: int = 600) -> tuple[vecdb.Client, np.ndarray, dict[str, Any]]:
     client = vecdb.Client(path)
-    client.create_collection("c", {"size": DIM, "distance": "Cosine"}, hnsw_config={"m": 8, "ef_construct": 32},
-                             optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0})
+    client.create_collection(
+        "c",
+        {"size": DIM, "distance": "Cosine"},
+        hnsw_config={"m": 8, "ef_construct": 32},
+        optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0},
+    )
     ids, vectors, payloads = _points(n, seed=11)
     client.upsert("c", points={"ids": ids, "vectors": vectors, "payloads": payloads})
     return client, vectors, _wait_index_saved(client, "c")
@@ -315,7 +342,8 @@ def _checkpoint_in_another_thread(coll: Any) -> None:
 
 
 def test_a_checkpoint_racing_the_snapshot_makes_it_retry_with_the_new_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from vecdb.engine.backup import archive as snapshot_archive
 
     client, vectors, manifest = _indexed_client(tmp_path / "a")
@@ -343,7 +371,8 @@ def test_a_checkpoint_racing_the_snapshot_makes_it_retry_with_the_new_files(
 
 
 def test_index_files_that_keep_vanishing_are_left_out_and_rebuilt(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from vecdb.engine.backup import archive as snapshot_archive
 
     client, vectors, _ = _indexed_client(tmp_path / "a")
@@ -373,9 +402,12 @@ def test_ivf_pq_index_files_travel_with_the_snapshot(tmp_path: Path) -> None:
     n = 1500  # IVF-PQ trains from 1024 points on
     ids, vectors, _ = _points(n, seed=13, dim=16)
     with vecdb.Client(tmp_path / "a") as client:
-        client.create_collection("v", {"size": 16, "distance": "Cosine"},
-                                 index={"type": "ivf_pq", "nlist": 8, "pq_m": 4},
-                                 optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0})
+        client.create_collection(
+            "v",
+            {"size": 16, "distance": "Cosine"},
+            index={"type": "ivf_pq", "nlist": 8, "pq_m": 4},
+            optimizers_config={"indexing_threshold": 1, "flush_interval_sec": 0},
+        )
         client.upsert("v", points={"ids": ids, "vectors": vectors})
         manifest = _wait_index_saved(client, "v")
         before = [p.id for p in client.query_points("v", vectors[5], limit=10).points]
@@ -388,7 +420,9 @@ def test_ivf_pq_index_files_travel_with_the_snapshot(tmp_path: Path) -> None:
         assert coll.optimizer.loaded.wait(10)
         assert type(coll.ann[0].index).__name__ == "IvfPqIndex" and coll.ann[0].covered == manifest["covered"]
         assert sorted(os.listdir(tmp_path / "b" / "collections" / "v" / INDEX_DIR)) == [
-            manifest["file"], manifest["file"] + ".json"]
+            manifest["file"],
+            manifest["file"] + ".json",
+        ]
         assert [p.id for p in other.query_points("v", vectors[5], limit=10).points] == before
 
 
@@ -422,8 +456,9 @@ def test_restore_replaces_a_collection_and_checks_the_stored_checksum(tmp_path: 
     assert result.exit_code == 1 and "checksum mismatch" in result.output
     result = runner.invoke(app, ["restore", str(snap_file), "--path", str(tmp_path / "other"), "--checksum", "ab" * 32])
     assert result.exit_code == 1 and "checksum mismatch" in result.output
-    result = runner.invoke(app, ["restore", str(snap_file), "--path", str(tmp_path / "other"),
-                                 "--checksum", desc.checksum])
+    result = runner.invoke(
+        app, ["restore", str(snap_file), "--path", str(tmp_path / "other"), "--checksum", desc.checksum]
+    )
     assert result.exit_code == 0 and "restored collection c" in result.output
 
 
@@ -504,8 +539,10 @@ def test_qdrant_client_snapshot_calls(server: ServerProcess) -> None:
 
         path = server.path / "snapshots" / name / desc.name
         target = new_name("qcr")
-        assert qc.recover_snapshot(target, path.as_uri(), checksum=desc.checksum,
-                                   priority=m.SnapshotPriority.SNAPSHOT) is True
+        assert (
+            qc.recover_snapshot(target, path.as_uri(), checksum=desc.checksum, priority=m.SnapshotPriority.SNAPSHOT)
+            is True
+        )
         assert qc.count(target).count == 30
         hits = qc.query_points(target, query=vectors[4].tolist(), limit=1).points
         assert hits[0].id == 4 and hits[0].payload == payloads[4]
@@ -532,23 +569,33 @@ def test_uploads_have_their_own_size_limit(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=srv.url, timeout=60) as http:
             name = new_name()
-            assert http.put(f"/collections/{name}", json={"vectors": {"size": DIM, "distance": "Dot"}}).status_code == 200
+            assert (
+                http.put(f"/collections/{name}", json={"vectors": {"size": DIM, "distance": "Dot"}}).status_code == 200
+            )
             for lo in range(0, 300, 20):  # each body under 4096 bytes
                 ids, vectors, _ = _points(20, seed=lo)
-                r = http.put(f"/collections/{name}/points?wait=true",
-                             json={"batch": {"ids": [i + lo for i in ids], "vectors": vectors.round(3).tolist()}})
+                r = http.put(
+                    f"/collections/{name}/points?wait=true",
+                    json={"batch": {"ids": [i + lo for i in ids], "vectors": vectors.round(3).tolist()}},
+                )
                 assert r.status_code == 200, r.text
             desc = http.post(f"/collections/{name}/snapshots").json()["result"]
             data = http.get(f"/collections/{name}/snapshots/{desc['name']}").content
             assert 4096 < len(data) < 200_000
-            r = http.post(f"/collections/{name}_copy/snapshots/upload", params={"checksum": desc["checksum"]},
-                          files={"snapshot": ("s.snapshot", data)})
+            r = http.post(
+                f"/collections/{name}_copy/snapshots/upload",
+                params={"checksum": desc["checksum"]},
+                files={"snapshot": ("s.snapshot", data)},
+            )
             assert r.status_code == 200, r.text
             assert http.post(f"/collections/{name}_copy/points/count", json={}).json()["result"]["count"] == 300
             r = http.post(f"/collections/{name}_big/snapshots/upload", files={"snapshot": ("s", b"\0" * 300_000)})
             assert r.status_code == 413 and "--max-snapshot-upload-bytes" in _error(r)
-            r = http.put(f"/collections/{name}/points", content=b"{" + b" " * 5000 + b"}",
-                         headers={"content-type": "application/json"})
+            r = http.put(
+                f"/collections/{name}/points",
+                content=b"{" + b" " * 5000 + b"}",
+                headers={"content-type": "application/json"},
+            )
             assert r.status_code == 413 and "--max-request-bytes" in _error(r)
     finally:
         srv.stop()

@@ -67,8 +67,12 @@ class Reader(threading.Thread):
             return "query", "POST", "/points/query", {"query": q, "limit": 10}
         if roll < 0.6:
             flt = {"must": [{"key": "g", "match": {"value": int(self.rng.integers(0, 5))}}]}
-            return "query_filtered", "POST", "/points/query", {"query": q, "limit": 10, "filter": flt,
-                                                               "with_payload": True}
+            return (
+                "query_filtered",
+                "POST",
+                "/points/query",
+                {"query": q, "limit": 10, "filter": flt, "with_payload": True},
+            )
         if roll < 0.75:
             return "scroll", "POST", "/points/scroll", {"limit": 50, "with_payload": True}
         if roll < 0.9:
@@ -116,11 +120,20 @@ def soak(tmp_path: Path, seconds: float) -> dict[str, Any]:
                 latencies.setdefault(kind, []).extend(xs)
         requests = sum(len(xs) for xs in latencies.values())
         report = {
-            "seconds": seconds, "requests": requests, "failed": 0, "points": len(stored),
-            "rss_mib_after_warmup": round(warm[0], 1), "rss_growth_mib": round(growth, 1),
-            "ms": {k: {"p50": round(1e3 * float(np.percentile(xs, 50)), 2),
-                       "p99": round(1e3 * float(np.percentile(xs, 99)), 2), "n": len(xs)}
-                   for k, xs in latencies.items()},
+            "seconds": seconds,
+            "requests": requests,
+            "failed": 0,
+            "points": len(stored),
+            "rss_mib_after_warmup": round(warm[0], 1),
+            "rss_growth_mib": round(growth, 1),
+            "ms": {
+                k: {
+                    "p50": round(1e3 * float(np.percentile(xs, 50)), 2),
+                    "p99": round(1e3 * float(np.percentile(xs, 99)), 2),
+                    "n": len(xs),
+                }
+                for k, xs in latencies.items()
+            },
         }
         assert growth <= GROWTH_BOUND_MIB, report
         assert "Traceback" not in srv.log.read_text()

@@ -24,8 +24,14 @@ def test_put_new_writes_rows_in_order(tables):
     rows0 = np.arange(6, dtype=np.float32).reshape(3, 2)
     rows1 = np.full((1, 3), 7, dtype=np.float32)
     with env.begin(write=True) as txn:
-        t.put_new(txn, 10, 1, [id_to_key(5), id_to_key(1), id_to_key(9)], [b"{}", b'{"a":1}', b"{}"],
-                  {0: (np.arange(3), rows0), 1: (np.array([1]), rows1)})
+        t.put_new(
+            txn,
+            10,
+            1,
+            [id_to_key(5), id_to_key(1), id_to_key(9)],
+            [b"{}", b'{"a":1}', b"{}"],
+            {0: (np.arange(3), rows0), 1: (np.array([1]), rows1)},
+        )
     with env.begin() as txn:
         assert [t.iid_of(txn, id_to_key(i)) for i in (5, 1, 9)] == [10, 11, 12]
         assert [(p.iid, p.id, p.payload) for p in t.iter_points(txn)] == [(10, 5, {}), (11, 1, {"a": 1}), (12, 9, {})]

@@ -14,8 +14,16 @@ DIM = 64
 
 
 def _batch(lo: int, n: int, rng: np.random.Generator) -> dict:
-    return {"points": [{"id": lo + i, "vector": rng.standard_normal(DIM).round(4).tolist(),
-                        "payload": {"text": "x" * 200, "n": lo + i}} for i in range(n)]}
+    return {
+        "points": [
+            {
+                "id": lo + i,
+                "vector": rng.standard_normal(DIM).round(4).tolist(),
+                "payload": {"text": "x" * 200, "n": lo + i},
+            }
+            for i in range(n)
+        ]
+    }
 
 
 def test_full_map_is_507_and_recoverable(tmp_path):
@@ -25,8 +33,10 @@ def test_full_map_is_507_and_recoverable(tmp_path):
     acknowledged = 0
     try:
         with httpx.Client(base_url=srv.url, timeout=30) as http:
-            http.put("/collections/c", json={"vectors": {"size": DIM, "distance": "Cosine"},
-                                             "optimizers_config": {"indexing_threshold": 0}})
+            http.put(
+                "/collections/c",
+                json={"vectors": {"size": DIM, "distance": "Cosine"}, "optimizers_config": {"indexing_threshold": 0}},
+            )
             for _ in range(200):
                 r = http.put("/collections/c/points", json=_batch(acknowledged, 200, rng))
                 if r.status_code != 200:

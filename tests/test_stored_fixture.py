@@ -43,7 +43,11 @@ def test_store_written_before_the_restructuring_answers_identically(store: Path,
                 time.sleep(0.05)
         messages = [r.getMessage() for r in caplog.records]
         assert sum("loaded graph" in m for m in messages) == len(names), messages
-        assert not [m for m in messages if "built HNSW" in m or "built IVF" in m or "rebuilt" in m or "ignoring index checkpoint" in m]
+        assert not [
+            m
+            for m in messages
+            if "built HNSW" in m or "built IVF" in m or "rebuilt" in m or "ignoring index checkpoint" in m
+        ]
         flt = {"must": [{"key": "group", "match": {"value": "a"}}, {"key": "n", "range": {"gte": 100}}]}
         for name in names:
             want = recorded["answers"][name]

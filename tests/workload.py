@@ -45,8 +45,12 @@ def collection_body(**optimizers: Any) -> dict[str, Any]:
     return {
         "vectors": {"size": DIM, "distance": "Euclid"},
         "hnsw_config": {"m": 8, "ef_construct": 32},
-        "optimizers_config": {"indexing_threshold": 1, "flush_interval_sec": 1,
-                              "vacuum_min_vector_number": 10**9, **optimizers},
+        "optimizers_config": {
+            "indexing_threshold": 1,
+            "flush_interval_sec": 1,
+            "vacuum_min_vector_number": 10**9,
+            **optimizers,
+        },
     }
 
 
@@ -107,18 +111,32 @@ class ThreadModel:
         if roll < 0.63:
             ids = self._existing(1, 5)
             payload = {"p": v, "g": v % 5}
-            return Op("set_payload", "POST", "/points/payload", {"payload": payload, "points": ids},
-                      self._payload_set(ids, payload, merge=True))
+            return Op(
+                "set_payload",
+                "POST",
+                "/points/payload",
+                {"payload": payload, "points": ids},
+                self._payload_set(ids, payload, merge=True),
+            )
         if roll < 0.71:
             ids = self._existing(1, 3)
             payload = {"t": self.t, "o": v, "g": v % 5}
-            return Op("overwrite_payload", "PUT", "/points/payload", {"payload": payload, "points": ids},
-                      self._payload_set(ids, payload, merge=False))
+            return Op(
+                "overwrite_payload",
+                "PUT",
+                "/points/payload",
+                {"payload": payload, "points": ids},
+                self._payload_set(ids, payload, merge=False),
+            )
         if roll < 0.78:
             ids = self._existing(1, 3)
-            return Op("update_vectors", "PUT", "/points/vectors",
-                      {"points": [{"id": pid, "vector": vector_for(pid, v).tolist()} for pid in ids]},
-                      self._vectors_set(ids, v))
+            return Op(
+                "update_vectors",
+                "PUT",
+                "/points/vectors",
+                {"points": [{"id": pid, "vector": vector_for(pid, v).tolist()} for pid in ids]},
+                self._vectors_set(ids, v),
+            )
         if roll < 0.83:
             g = int(self.rng.integers(0, 5))
             flt = {"must": [{"key": "t", "match": {"value": self.t}}, {"key": "g", "match": {"value": g}}]}
@@ -150,6 +168,7 @@ class ThreadModel:
         def apply(state: State) -> None:
             for pid in ids:
                 state[pid] = (v, self._payload(v))
+
         return apply
 
     @staticmethod
@@ -157,6 +176,7 @@ class ThreadModel:
         def apply(state: State) -> None:
             for pid in ids:
                 state.pop(pid, None)
+
         return apply
 
     @staticmethod
@@ -165,6 +185,7 @@ class ThreadModel:
             for pid in ids:
                 vv, old = state[pid]
                 state[pid] = (vv, {**old, **payload} if merge else dict(payload))
+
         return apply
 
     @staticmethod
@@ -172,6 +193,7 @@ class ThreadModel:
         def apply(state: State) -> None:
             for pid in ids:
                 state[pid] = (v, state[pid][1])
+
         return apply
 
 
@@ -275,8 +297,10 @@ def check_search(http: httpx.Client, state: State, rng: np.random.Generator, que
     for _ in range(queries):
         q = rng.normal(size=DIM).astype(np.float32)
         dist = np.sqrt(((base - q.astype(np.float64)) ** 2).sum(axis=1))
-        for flt, mask in ((None, np.ones(len(ids), bool)),
-                          ({"must": [{"key": "g", "match": {"value": 2}}]}, groups == 2)):
+        for flt, mask in (
+            (None, np.ones(len(ids), bool)),
+            ({"must": [{"key": "g", "match": {"value": 2}}]}, groups == 2),
+        ):
             body: dict[str, Any] = {"query": q.tolist(), "limit": 10, "params": {"exact": True}}
             if flt:
                 body["filter"] = flt

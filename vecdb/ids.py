@@ -38,9 +38,7 @@ def parse_point_id(value: object, field: str = "id") -> PointId:
             raise InvalidInput(
                 f"{field}: {value!r} is not a valid point id: expected an unsigned integer or a UUID"
             ) from None
-    raise InvalidInput(
-        f"{field}: point id must be an unsigned integer or a UUID, got {type(value).__name__}"
-    )
+    raise InvalidInput(f"{field}: point id must be an unsigned integer or a UUID, got {type(value).__name__}")
 
 
 def id_to_key(point_id: PointId) -> bytes:

@@ -30,21 +30,27 @@ class Limits:
 
     def check_points(self, count: int, field: str) -> None:
         if self.max_points is not None and count > self.max_points:
-            raise InvalidInput(f"{field}: {count} points in one request; the limit is {self.max_points} "
-                               "(server option --max-batch-points)")
+            raise InvalidInput(
+                f"{field}: {count} points in one request; the limit is {self.max_points} "
+                "(server option --max-batch-points)"
+            )
 
     def check_payloads(self, payloads: list[bytes], field: str) -> None:
         if self.max_payload_bytes is None:
             return
         for i, payload in enumerate(payloads):
             if len(payload) > self.max_payload_bytes:
-                raise InvalidInput(f"{field}[{i}]: payload of {len(payload)} bytes; the limit is "
-                                   f"{self.max_payload_bytes} (server option --max-payload-bytes)")
+                raise InvalidInput(
+                    f"{field}[{i}]: payload of {len(payload)} bytes; the limit is "
+                    f"{self.max_payload_bytes} (server option --max-payload-bytes)"
+                )
 
     def check_results(self, limit: int, offset: int, field: str) -> None:
         if self.max_results is not None and limit + offset > self.max_results:
-            raise InvalidInput(f"{field}: limit + offset = {limit + offset}; the limit is {self.max_results} "
-                               "(server option --max-results)")
+            raise InvalidInput(
+                f"{field}: limit + offset = {limit + offset}; the limit is {self.max_results} "
+                "(server option --max-results)"
+            )
 
 
 NO_LIMITS = Limits()

@@ -149,7 +149,11 @@ class VectorService(abc.ABC):
     def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]: ...
     @abc.abstractmethod
     def upload_snapshot(
-        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+        self,
+        name: str,
+        source: BinaryIO,
+        checksum: Optional[str] = None,
+        wait: bool = True,
     ) -> Optional[bool]: ...
     @abc.abstractmethod
     def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path: ...

@@ -38,8 +38,13 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         version=__version__,
         description="Vector similarity database with a Qdrant-compatible REST API.",
     )
-    app.state.service = service if service is not None else LocalService(
-        Database(settings.path, max_map_size=settings.max_collection_bytes, limits=request_limits(settings)))
+    app.state.service = (
+        service
+        if service is not None
+        else LocalService(
+            Database(settings.path, max_map_size=settings.max_collection_bytes, limits=request_limits(settings))
+        )
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(routes_collections.router)
@@ -53,7 +58,9 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         return Response(orjson.dumps(app.state.service.root_info()), media_type="application/json")
 
     for path in ("/healthz", "/livez"):
-        app.add_api_route(path, _health(path.strip("/")), methods=["GET"], tags=["service"], response_class=PlainTextResponse)
+        app.add_api_route(
+            path, _health(path.strip("/")), methods=["GET"], tags=["service"], response_class=PlainTextResponse
+        )
 
     @app.get("/readyz", tags=["service"], response_class=PlainTextResponse)
     def readyz() -> Response:
@@ -72,12 +79,19 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         """Prometheus text format: requests and latencies by route, points, index status, optimizer backlog."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(ServerMiddleware, max_body=settings.max_request_bytes, api_key=settings.api_key,
-                       read_only_api_key=settings.read_only_api_key, metrics=metrics,
-                       access_log=settings.access_log, max_upload=settings.max_snapshot_upload_bytes)
+    app.add_middleware(
+        ServerMiddleware,
+        max_body=settings.max_request_bytes,
+        api_key=settings.api_key,
+        read_only_api_key=settings.read_only_api_key,
+        metrics=metrics,
+        access_log=settings.access_log,
+        max_upload=settings.max_snapshot_upload_bytes,
+    )
     if settings.cors_origins:  # outermost, so that preflight requests need no API key
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
     return app
 
 

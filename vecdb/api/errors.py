@@ -44,8 +44,15 @@ STATUS_BY_ERROR: list[tuple[type[VecdbError], int, str]] = [
 
 # Pydantic error types that mean "well-formed but out of range": Qdrant answers those 422.
 _VALIDATION_TYPES = {
-    "greater_than", "greater_than_equal", "less_than", "less_than_equal",
-    "too_short", "too_long", "string_too_short", "string_too_long", "multiple_of",
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "too_short",
+    "too_long",
+    "string_too_short",
+    "string_too_long",
+    "multiple_of",
 }
 
 

@@ -37,15 +37,24 @@ class _CollectionsCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         stats = self.service.collection_stats()
         points = GaugeMetricFamily("vecdb_collection_points", "Points stored in the collection", labels=["collection"])
-        indexed = GaugeMetricFamily("vecdb_collection_indexed_vectors",
-                                    "Vectors an ANN index (HNSW or IVF-PQ) holds", labels=["collection"])
-        backlog = GaugeMetricFamily("vecdb_optimizer_backlog_vectors",
-                                    "Stored vectors the background optimizer has not indexed yet", labels=["collection"])
-        status = GaugeMetricFamily("vecdb_collection_status",
-                                   "1 for the collection's current status (green: indexed; yellow: optimizer at work; "
-                                   "red: optimizer failed)", labels=["collection", "status"])
-        loaded = GaugeMetricFamily("vecdb_collection_index_loaded",
-                                   "1 once the saved index was read back after the open", labels=["collection"])
+        indexed = GaugeMetricFamily(
+            "vecdb_collection_indexed_vectors", "Vectors an ANN index (HNSW or IVF-PQ) holds", labels=["collection"]
+        )
+        backlog = GaugeMetricFamily(
+            "vecdb_optimizer_backlog_vectors",
+            "Stored vectors the background optimizer has not indexed yet",
+            labels=["collection"],
+        )
+        status = GaugeMetricFamily(
+            "vecdb_collection_status",
+            "1 for the collection's current status (green: indexed; yellow: optimizer at work; red: optimizer failed)",
+            labels=["collection", "status"],
+        )
+        loaded = GaugeMetricFamily(
+            "vecdb_collection_index_loaded",
+            "1 once the saved index was read back after the open",
+            labels=["collection"],
+        )
         payload = GaugeMetricFamily("vecdb_collection_payload_indexes", "Indexed payload fields", labels=["collection"])
         for s in stats:
             points.add_metric([s.name], s.points)
@@ -69,10 +78,16 @@ class Metrics:
 
     def __init__(self, service: VectorService) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.requests = Counter("vecdb_http_requests", "HTTP requests answered", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("vecdb_http_request_duration_seconds", "Time to answer a request, body sent",
-                                 ["method", "route"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "vecdb_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "vecdb_http_request_duration_seconds",
+            "Time to answer a request, body sent",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_CollectionsCollector(service, time.monotonic()))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -63,8 +63,15 @@ class ServerMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_body: int, api_key: Optional[str], read_only_api_key: Optional[str] = None,
-        metrics: Optional[Metrics] = None, access_log: bool = True, max_upload: Optional[int] = None,
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        api_key: Optional[str],
+        read_only_api_key: Optional[str] = None,
+        metrics: Optional[Metrics] = None,
+        access_log: bool = True,
+        max_upload: Optional[int] = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -105,8 +112,12 @@ class ServerMiddleware:
                 await _plain(send, 401, b"Must provide a valid API key or an Authorization bearer token")
                 return
             if access == "read" and not is_read_only_request(scope["method"], scope["path"]):
-                await _send_response(send, error_response(
-                    403, f"Forbidden: the read-only API key cannot {scope['method']} {scope['path']}", started))
+                await _send_response(
+                    send,
+                    error_response(
+                        403, f"Forbidden: the read-only API key cannot {scope['method']} {scope['path']}", started
+                    ),
+                )
                 return
         limit, option = self.max_body, "--max-request-bytes"
         if scope["method"] == "POST" and _UPLOADS.match(scope["path"]):
@@ -154,12 +165,16 @@ class ServerMiddleware:
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": text})
 
 
 async def _send_response(send: Send, response: Any) -> None:
     await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
-

@@ -83,7 +83,5 @@ def create_field_index(
 
 
 @router.delete("/collections/{collection_name}/index/{field_name}")
-def delete_field_index(
-    collection_name: str, field_name: str, svc: VectorService = Svc, t0: float = T0
-) -> Response:
+def delete_field_index(collection_name: str, field_name: str, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.delete_field_index(collection_name, field_name), t0)

@@ -32,7 +32,7 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # defence in depth: the script renders data as text, and even if it did not, no inline script could run
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
 

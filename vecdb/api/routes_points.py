@@ -51,9 +51,7 @@ def get_point(collection_name: str, point_id: str, svc: VectorService = Svc, t0:
 
 
 @router.post("/collections/{collection_name}/points/delete")
-def delete_points(
-    collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0
-) -> Response:
+def delete_points(collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.delete_points(collection_name, body), t0)
 
 
@@ -73,9 +71,7 @@ def delete_payload(collection_name: str, body: DeletePayload, svc: VectorService
 
 
 @router.post("/collections/{collection_name}/points/payload/clear")
-def clear_payload(
-    collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0
-) -> Response:
+def clear_payload(collection_name: str, body: PointsSelector, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.clear_payload(collection_name, body), t0)
 
 

@@ -56,7 +56,11 @@ def create_snapshot(collection_name: str, wait: bool = True, svc: VectorService 
 
 @router.put("/collections/{collection_name}/snapshots/recover")
 def recover_snapshot(
-    collection_name: str, body: SnapshotRecover, wait: bool = True, svc: VectorService = Svc, t0: float = T0,
+    collection_name: str,
+    body: SnapshotRecover,
+    wait: bool = True,
+    svc: VectorService = Svc,
+    t0: float = T0,
 ) -> Response:
     return _answer(svc.recover_snapshot(collection_name, body, wait=wait), wait, t0)
 
@@ -75,8 +79,9 @@ async def upload_snapshot(
     try:
         import python_multipart  # noqa: F401  (starlette parses forms with it)
     except ImportError:
-        raise Unsupported("snapshot upload needs the python-multipart package on the server; "
-                          "recover from a file:// location instead") from None
+        raise Unsupported(
+            "snapshot upload needs the python-multipart package on the server; recover from a file:// location instead"
+        ) from None
     form = await request.form(max_files=1, max_fields=8)
     try:
         upload = form.get(UPLOAD_FIELD)
@@ -108,7 +113,11 @@ def _chunks(f: BinaryIO) -> Iterator[bytes]:
 
 @router.delete("/collections/{collection_name}/snapshots/{snapshot_name:path}")
 def delete_snapshot(
-    collection_name: str, snapshot_name: str, wait: bool = True, svc: VectorService = Svc, t0: float = T0,
+    collection_name: str,
+    snapshot_name: str,
+    wait: bool = True,
+    svc: VectorService = Svc,
+    t0: float = T0,
 ) -> Response:
     """Deleting is quick, so it is done before answering even with ``wait=false`` (202 then)."""
     return _answer(svc.delete_snapshot(collection_name, snapshot_name), wait, t0)

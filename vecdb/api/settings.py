@@ -46,5 +46,8 @@ class ServerSettings:
 
 
 def request_limits(settings: ServerSettings) -> Limits:
-    return Limits(max_points=settings.max_batch_points, max_payload_bytes=settings.max_payload_bytes,
-                  max_results=settings.max_results)
+    return Limits(
+        max_points=settings.max_batch_points,
+        max_payload_bytes=settings.max_payload_bytes,
+        max_results=settings.max_results,
+    )

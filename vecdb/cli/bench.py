@@ -34,7 +34,8 @@ def find_repo(explicit: Optional[Path]) -> Path:
     raise FileNotFoundError(
         f"the benchmark harness (benchmarks/ in the vecdb source tree) is not under {where}: it is not installed "
         f"with the package; run this from a source checkout (git clone, pip install -e '.[bench]') or pass "
-        f"--repo DIR")
+        f"--repo DIR"
+    )
 
 
 def available_datasets(root: Path) -> list[str]:
@@ -44,13 +45,18 @@ def available_datasets(root: Path) -> list[str]:
 def bench_command(
     ctx: typer.Context,
     name: str = typer.Argument("exact", help=f"Benchmark: {', '.join(BENCHES)}."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set: sift5k, glove50, ... (any "
-                                                                  "<name>_base.npy under --datasets), or synthetic."),
-    datasets: Optional[Path] = typer.Option(None, "--datasets", envvar="VECDB_DATASETS",
-                                            help="Folder of the .npy data sets (default: the harness's, "
-                                                 "../shared/datasets from the repo root)."),
-    repo: Optional[Path] = typer.Option(None, "--repo", envvar="VECDB_REPO", help="vecdb source checkout holding "
-                                                                                  "benchmarks/."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="Data set: sift5k, glove50, ... (any <name>_base.npy under --datasets), or synthetic."
+    ),
+    datasets: Optional[Path] = typer.Option(
+        None,
+        "--datasets",
+        envvar="VECDB_DATASETS",
+        help="Folder of the .npy data sets (default: the harness's, ../shared/datasets from the repo root).",
+    ),
+    repo: Optional[Path] = typer.Option(
+        None, "--repo", envvar="VECDB_REPO", help="vecdb source checkout holding benchmarks/."
+    ),
 ) -> None:
     """Run one benchmark of the harness; other options (e.g. --queries 50 --no-rest) go to the benchmark.
 
@@ -66,15 +72,19 @@ def bench_command(
         argv = [name]
         if dataset is not None:
             if name not in DATASET_FLAG:
-                raise typer.BadParameter(f"benchmark {name!r} runs on synthetic data only; these take a data "
-                                         f"set: {', '.join(DATASET_FLAG)}", param_hint="--dataset")
+                raise typer.BadParameter(
+                    f"benchmark {name!r} runs on synthetic data only; these take a data set: {', '.join(DATASET_FLAG)}",
+                    param_hint="--dataset",
+                )
             folder = (datasets or root / ".." / "shared" / "datasets").resolve()
             names = [n.strip() for n in dataset.split(",") if n.strip()]
             missing = [n for n in names if n != "synthetic" and not (folder / f"{n}_base.npy").is_file()]
             if missing:
                 have = ", ".join(available_datasets(folder)) or "none"
-                raise typer.BadParameter(f"no data set {', '.join(missing)} in {folder} (available: {have}; "
-                                         f"pass --datasets DIR)", param_hint="--dataset")
+                raise typer.BadParameter(
+                    f"no data set {', '.join(missing)} in {folder} (available: {have}; pass --datasets DIR)",
+                    param_hint="--dataset",
+                )
             argv += [DATASET_FLAG[name], ",".join(names)]
         if datasets is not None:
             argv += ["--datasets", str(datasets.resolve())]
@@ -89,8 +99,15 @@ def run_harness(root: Path, argv: list[str]) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     typer.echo(f"[vecdb bench] python -m benchmarks {' '.join(argv)}  (in {root})", err=True)
-    with subprocess.Popen([sys.executable, "-m", "benchmarks", *argv], cwd=root, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", *argv],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
         assert proc.stdout is not None
         try:
             for line in proc.stdout:

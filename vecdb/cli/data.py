@@ -51,8 +51,18 @@ def _progress(total: Optional[int], initial: int, unit: str, desc: str, disable:
     except ImportError:
         return _NoBar(initial)
     scale = unit == "B"
-    return tqdm(total=total, initial=initial, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
-                desc=desc, file=sys.stderr, disable=disable, dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit=unit,
+        unit_scale=scale,
+        unit_divisor=1024 if scale else 1000,
+        desc=desc,
+        file=sys.stderr,
+        disable=disable,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
 # --- import ------------------------------------------------------------------------------------
@@ -61,28 +71,36 @@ def _progress(total: Optional[int], initial: int, unit: str, desc: str, disable:
 def import_command(
     file: Path = typer.Argument(..., help="Data file: .npy, .fvecs, .jsonl/.ndjson or .parquet.", show_default=False),
     collection: str = typer.Option(..., "--collection", "-c", help="Collection to upsert into."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="npy, fvecs, jsonl or parquet (default: from the "
-                                                             "file's extension)."),
-    create: bool = typer.Option(False, "--create", help="Create the collection when missing (vector size "
-                                                        "from the data)."),
-    distance: DistanceName = typer.Option(DistanceName.Cosine, "--distance", case_sensitive=False,
-                                          help="Distance of a collection made by --create."),
-    batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Points per upsert (each one durable "
-                                                                     "before the next)."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", help="npy, fvecs, jsonl or parquet (default: from the file's extension)."
+    ),
+    create: bool = typer.Option(
+        False, "--create", help="Create the collection when missing (vector size from the data)."
+    ),
+    distance: DistanceName = typer.Option(
+        DistanceName.Cosine, "--distance", case_sensitive=False, help="Distance of a collection made by --create."
+    ),
+    batch_size: int = typer.Option(
+        1000, "--batch-size", min=1, help="Points per upsert (each one durable before the next)."
+    ),
     id_offset: int = typer.Option(0, "--id-offset", help="Ids are row number + this, where the file has no ids."),
-    ids: Optional[Path] = typer.Option(None, "--ids", help=".npy/.fvecs: a 1-D .npy of ids, one per row "
-                                                           "(integers or UUID strings)."),
-    payloads: Optional[Path] = typer.Option(None, "--payloads", help=".npy/.fvecs: a JSONL file with one "
-                                                                     "payload object per row."),
+    ids: Optional[Path] = typer.Option(
+        None, "--ids", help=".npy/.fvecs: a 1-D .npy of ids, one per row (integers or UUID strings)."
+    ),
+    payloads: Optional[Path] = typer.Option(
+        None, "--payloads", help=".npy/.fvecs: a JSONL file with one payload object per row."
+    ),
     id_column: str = typer.Option("id", "--id-column", help="JSONL key / Parquet column of the ids."),
-    vector_column: str = typer.Option("vector", "--vector-column", help="JSONL key / Parquet column of the "
-                                                                        "vectors."),
-    payload_column: str = typer.Option("payload", "--payload-column", help="JSONL key / Parquet column of "
-                                                                           "the payloads."),
-    vector_name: Optional[str] = typer.Option(None, "--vector-name", help="Store the vectors under this name "
-                                                                          "(collections with named vectors)."),
-    state: Optional[Path] = typer.Option(None, "--state", help="Resume file (default "
-                                                               "<FILE>.vecdb-import-<collection>.json)."),
+    vector_column: str = typer.Option("vector", "--vector-column", help="JSONL key / Parquet column of the vectors."),
+    payload_column: str = typer.Option(
+        "payload", "--payload-column", help="JSONL key / Parquet column of the payloads."
+    ),
+    vector_name: Optional[str] = typer.Option(
+        None, "--vector-name", help="Store the vectors under this name (collections with named vectors)."
+    ),
+    state: Optional[Path] = typer.Option(
+        None, "--state", help="Resume file (default <FILE>.vecdb-import-<collection>.json)."
+    ),
     restart: bool = typer.Option(False, "--restart", help="Ignore a recorded resume point; import from row 0."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     url: str = URL_OPTION,
@@ -106,17 +124,30 @@ def import_command(
         if resumable is None or not resumable.path.exists():
             return ""
         record = json.loads(resumable.path.read_text())
-        return (f"{record.get('rows_done', 0)} points are stored. The same command resumes at row "
-                f"{record['cursor'].get('row', 0)} (state file {resumable.path}); after editing the file, add "
-                f"--restart.")
+        return (
+            f"{record.get('rows_done', 0)} points are stored. The same command resumes at row "
+            f"{record['cursor'].get('row', 0)} (state file {resumable.path}); after editing the file, add "
+            f"--restart."
+        )
 
     with reported_errors("import", url, hint=resume_hint):
         fmt_ = detect_format(file, fmt)
-        options = ImportOptions(id_offset=id_offset, ids_path=ids, payloads_path=payloads, id_column=id_column,
-                                vector_column=vector_column, payload_column=payload_column)
+        options = ImportOptions(
+            id_offset=id_offset,
+            ids_path=ids,
+            payloads_path=payloads,
+            id_column=id_column,
+            vector_column=vector_column,
+            payload_column=payload_column,
+        )
         with open_reader(file, fmt_, options) as reader:
-            identity = {"file": file_signature(file), "collection": collection, "target": where.describe(),
-                        "format": fmt_, "options": {**options.fingerprint(), "vector_name": vector_name}}
+            identity = {
+                "file": file_signature(file),
+                "collection": collection,
+                "target": where.describe(),
+                "format": fmt_,
+                "options": {**options.fingerprint(), "vector_name": vector_name},
+            }
             import_state = ImportState(state or default_state_path(file, collection), identity)
             if restart:
                 import_state.remove()
@@ -125,10 +156,18 @@ def import_command(
             cursor = record["cursor"] if record else None
             done_before = int(record.get("rows_done", 0)) if record else 0
             if cursor:
-                typer.echo(f"resuming at row {cursor.get('row', 0)} ({done_before} points imported by an earlier "
-                           f"run; state file {import_state.path})", err=True)
-            bar = _progress(reader.progress_total, reader.progress(cursor), reader.progress_unit,
-                            f"import {collection}", no_progress)
+                typer.echo(
+                    f"resuming at row {cursor.get('row', 0)} ({done_before} points imported by an earlier "
+                    f"run; state file {import_state.path})",
+                    err=True,
+                )
+            bar = _progress(
+                reader.progress_total,
+                reader.progress(cursor),
+                reader.progress_unit,
+                f"import {collection}",
+                no_progress,
+            )
             t0 = time.perf_counter()
 
             def after_batch(batch: Any, rows_done: int) -> None:
@@ -139,12 +178,21 @@ def import_command(
                 with where.client(must_exist=not create) as client:
                     if cursor and not client.collection_exists(collection):
                         resumable = None  # no "the same command resumes" hint: it would not
-                        raise ResumeRefused(f"{import_state.path} records {done_before} points imported into "
-                                            f"{collection}, which no longer exists; pass --restart to import the "
-                                            f"whole file again")
-                    result = run_import(client, collection, reader, cursor=cursor, batch_size=batch_size,
-                                        create_distance=distance.value if create else None,
-                                        vector_name=vector_name, after_batch=after_batch)
+                        raise ResumeRefused(
+                            f"{import_state.path} records {done_before} points imported into "
+                            f"{collection}, which no longer exists; pass --restart to import the "
+                            f"whole file again"
+                        )
+                    result = run_import(
+                        client,
+                        collection,
+                        reader,
+                        cursor=cursor,
+                        batch_size=batch_size,
+                        create_distance=distance.value if create else None,
+                        vector_name=vector_name,
+                        after_batch=after_batch,
+                    )
             finally:
                 bar.close()
         import_state.remove()
@@ -155,8 +203,11 @@ def import_command(
         elapsed = time.perf_counter() - t0
         rate = result.rows / elapsed if elapsed > 0 else 0.0
         made = " (created)" if result.created else ""
-        typer.echo(f"imported {result.rows} points into {collection}{made} from {file} in {elapsed:.1f} s "
-                   f"({rate:,.0f} points/s; {result.batches} batches from row {result.first_row})", err=True)
+        typer.echo(
+            f"imported {result.rows} points into {collection}{made} from {file} in {elapsed:.1f} s "
+            f"({rate:,.0f} points/s; {result.batches} batches from row {result.first_row})",
+            err=True,
+        )
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -166,12 +217,15 @@ def export_command(
     collection: str = typer.Option(..., "--collection", "-c", help="Collection to export."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file: .jsonl, .npy or .parquet."),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, npy or parquet (default: from the name)."),
-    ids_output: Optional[Path] = typer.Option(None, "--ids-output", help=".npy export: also write the ids "
-                                                                         "(a 1-D .npy) here."),
-    payloads_output: Optional[Path] = typer.Option(None, "--payloads-output", help=".npy export: also write the "
-                                                                                   "payloads (JSONL) here."),
-    vector_name: Optional[str] = typer.Option(None, "--vector-name", help="Export this named vector (.npy and "
-                                                                          "Parquet hold one vector per point)."),
+    ids_output: Optional[Path] = typer.Option(
+        None, "--ids-output", help=".npy export: also write the ids (a 1-D .npy) here."
+    ),
+    payloads_output: Optional[Path] = typer.Option(
+        None, "--payloads-output", help=".npy export: also write the payloads (JSONL) here."
+    ),
+    vector_name: Optional[str] = typer.Option(
+        None, "--vector-name", help="Export this named vector (.npy and Parquet hold one vector per point)."
+    ),
     batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Points per scrolled page."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
@@ -188,8 +242,10 @@ def export_command(
     with reported_errors("export", url):
         fmt_ = detect_export_format(output, fmt)
         if fmt_ != "npy" and (ids_output or payloads_output):
-            raise DataFileError("--ids-output and --payloads-output go with a .npy export (JSONL and Parquet hold "
-                                "ids and payloads themselves)")
+            raise DataFileError(
+                "--ids-output and --payloads-output go with a .npy export (JSONL and Parquet hold "
+                "ids and payloads themselves)"
+            )
         for out in (output, ids_output, payloads_output):
             if out is not None and out.exists() and not force:
                 raise DataFileError(f"{out} exists; pass --force to overwrite it")
@@ -201,17 +257,23 @@ def export_command(
             elif fmt_ == "parquet":
                 writer = ParquetWriter(output, vector_name=vector_name)
             else:
-                writer = NpyWriter(output, count, _dimension(client, collection, vector_name), vector_name,
-                                   ids_output, payloads_output)
+                writer = NpyWriter(
+                    output, count, _dimension(client, collection, vector_name), vector_name, ids_output, payloads_output
+                )
             bar = _progress(count, 0, "points", f"export {collection}", no_progress)
             t0 = time.perf_counter()
             try:
-                rows = run_export(client, collection, writer, page_size=batch_size, vector_name=vector_name,
-                                  on_page=lambda page: bar.update(len(page)))
+                rows = run_export(
+                    client,
+                    collection,
+                    writer,
+                    page_size=batch_size,
+                    vector_name=vector_name,
+                    on_page=lambda page: bar.update(len(page)),
+                )
             finally:
                 bar.close()
-        typer.echo(f"exported {rows} points of {collection} to {output} in {time.perf_counter() - t0:.1f} s",
-                   err=True)
+        typer.echo(f"exported {rows} points of {collection} to {output} in {time.perf_counter() - t0:.1f} s", err=True)
 
 
 def _dimension(client: Any, collection: str, vector_name: Optional[str]) -> int:
@@ -228,8 +290,9 @@ def _dimension(client: Any, collection: str, vector_name: Optional[str]) -> int:
         raise DataFileError(f"collection {collection} has named vectors ({names}): pass --vector-name")
     if vector_name is not None and isinstance(vectors.get(vector_name), dict):
         return int(vectors[vector_name]["size"])
-    raise DataFileError(f"collection {collection} has no vector {vector_name!r}" + (f" (it has {names})" if names
-                                                                                    else ""))
+    raise DataFileError(
+        f"collection {collection} has no vector {vector_name!r}" + (f" (it has {names})" if names else "")
+    )
 
 
 # --- collections -------------------------------------------------------------------------------
@@ -246,8 +309,13 @@ def _vectors_text(vectors: Any) -> str:
 
 
 def _summary(name: str, info: Any) -> dict[str, Any]:
-    return {"name": name, "status": str(getattr(info.status, "value", info.status)), "points": info.points_count,
-            "indexed_vectors": info.indexed_vectors_count, "vectors": _vectors_text(info.config.params.vectors)}
+    return {
+        "name": name,
+        "status": str(getattr(info.status, "value", info.status)),
+        "points": info.points_count,
+        "indexed_vectors": info.indexed_vectors_count,
+        "vectors": _vectors_text(info.config.params.vectors),
+    }
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -300,10 +368,16 @@ def collection_info(
         ("indexed vectors", info.indexed_vectors_count),
         ("segments", info.segments_count),
         ("vectors", _vectors_text(config.params.vectors)),
-        ("index", f"{index} (m={config.hnsw_config.m}, ef_construct={config.hnsw_config.ef_construct})"
-         if index == "hnsw" else index),
-        ("payload indexes", ", ".join(f"{k} ({v.data_type}, {v.points} points)"
-                                      for k, v in info.payload_schema.items()) or "-"),
+        (
+            "index",
+            f"{index} (m={config.hnsw_config.m}, ef_construct={config.hnsw_config.ef_construct})"
+            if index == "hnsw"
+            else index,
+        ),
+        (
+            "payload indexes",
+            ", ".join(f"{k} ({v.data_type}, {v.points} points)" for k, v in info.payload_schema.items()) or "-",
+        ),
     ]
     width = max(len(k) for k, _ in fields)
     typer.echo("\n".join(f"{k.ljust(width)}  {v}" for k, v in fields))

@@ -23,20 +23,63 @@ def main() -> None:
 @app.command()
 def serve(
     path: str = typer.Option(ServerSettings.path, envvar="VECDB_PATH", help="Data directory (created if missing)."),
-    host: str = typer.Option(ServerSettings.host, envvar="VECDB_HOST", help="Bind address; loopback unless told otherwise."),
+    host: str = typer.Option(
+        ServerSettings.host, envvar="VECDB_HOST", help="Bind address; loopback unless told otherwise."
+    ),
     port: int = typer.Option(ServerSettings.port, envvar="VECDB_PORT", help="TCP port of the REST API."),
-    log_level: str = typer.Option(ServerSettings.log_level, envvar="VECDB_LOG_LEVEL", help="debug, info, warning or error."),
-    log_format: str = typer.Option(ServerSettings.log_format, envvar="VECDB_LOG_FORMAT", help="text, or json: one JSON object per line."),
-    access_log: bool = typer.Option(ServerSettings.access_log, "--access-log/--no-access-log", envvar="VECDB_ACCESS_LOG", help="Log one structured record per request (logger vecdb.access, INFO)."),
-    api_key: Optional[str] = typer.Option(None, envvar="VECDB_API_KEY", help="Require this key on every route but / and health checks."),
-    read_only_api_key: Optional[str] = typer.Option(None, envvar="VECDB_READ_ONLY_API_KEY", help="A key that may only read (writes with it get 403)."),
-    cors_origins: str = typer.Option("", envvar="VECDB_CORS_ORIGINS", help="Comma-separated origins browsers may call from ('*' for any); CORS is off when empty."),
-    max_request_bytes: int = typer.Option(ServerSettings.max_request_bytes, envvar="VECDB_MAX_REQUEST_BYTES", help="Largest request body accepted (413 beyond)."),
-    max_snapshot_upload_bytes: int = typer.Option(ServerSettings.max_snapshot_upload_bytes, envvar="VECDB_MAX_SNAPSHOT_UPLOAD_BYTES", help="Largest snapshot file an upload may carry (413 beyond)."),
-    max_batch_points: int = typer.Option(ServerSettings.max_batch_points, envvar="VECDB_MAX_BATCH_POINTS", help="Points one write request may carry (400 beyond)."),
-    max_payload_bytes: int = typer.Option(ServerSettings.max_payload_bytes, envvar="VECDB_MAX_PAYLOAD_BYTES", help="Bytes of one point's payload as JSON (400 beyond)."),
-    max_results: int = typer.Option(ServerSettings.max_results, envvar="VECDB_MAX_RESULTS", help="limit + offset of one query, search or scroll (400 beyond)."),
-    max_collection_bytes: int = typer.Option(ServerSettings.max_collection_bytes, envvar="VECDB_MAX_COLLECTION_BYTES", help="Largest LMDB map of one collection; writes beyond it get 507."),
+    log_level: str = typer.Option(
+        ServerSettings.log_level, envvar="VECDB_LOG_LEVEL", help="debug, info, warning or error."
+    ),
+    log_format: str = typer.Option(
+        ServerSettings.log_format, envvar="VECDB_LOG_FORMAT", help="text, or json: one JSON object per line."
+    ),
+    access_log: bool = typer.Option(
+        ServerSettings.access_log,
+        "--access-log/--no-access-log",
+        envvar="VECDB_ACCESS_LOG",
+        help="Log one structured record per request (logger vecdb.access, INFO).",
+    ),
+    api_key: Optional[str] = typer.Option(
+        None, envvar="VECDB_API_KEY", help="Require this key on every route but / and health checks."
+    ),
+    read_only_api_key: Optional[str] = typer.Option(
+        None, envvar="VECDB_READ_ONLY_API_KEY", help="A key that may only read (writes with it get 403)."
+    ),
+    cors_origins: str = typer.Option(
+        "",
+        envvar="VECDB_CORS_ORIGINS",
+        help="Comma-separated origins browsers may call from ('*' for any); CORS is off when empty.",
+    ),
+    max_request_bytes: int = typer.Option(
+        ServerSettings.max_request_bytes,
+        envvar="VECDB_MAX_REQUEST_BYTES",
+        help="Largest request body accepted (413 beyond).",
+    ),
+    max_snapshot_upload_bytes: int = typer.Option(
+        ServerSettings.max_snapshot_upload_bytes,
+        envvar="VECDB_MAX_SNAPSHOT_UPLOAD_BYTES",
+        help="Largest snapshot file an upload may carry (413 beyond).",
+    ),
+    max_batch_points: int = typer.Option(
+        ServerSettings.max_batch_points,
+        envvar="VECDB_MAX_BATCH_POINTS",
+        help="Points one write request may carry (400 beyond).",
+    ),
+    max_payload_bytes: int = typer.Option(
+        ServerSettings.max_payload_bytes,
+        envvar="VECDB_MAX_PAYLOAD_BYTES",
+        help="Bytes of one point's payload as JSON (400 beyond).",
+    ),
+    max_results: int = typer.Option(
+        ServerSettings.max_results,
+        envvar="VECDB_MAX_RESULTS",
+        help="limit + offset of one query, search or scroll (400 beyond).",
+    ),
+    max_collection_bytes: int = typer.Option(
+        ServerSettings.max_collection_bytes,
+        envvar="VECDB_MAX_COLLECTION_BYTES",
+        help="Largest LMDB map of one collection; writes beyond it get 507.",
+    ),
 ) -> None:
     """Serve the Qdrant-compatible REST API over the data directory at PATH."""
     import uvicorn
@@ -49,14 +92,23 @@ def serve(
         typer.echo(f"vecdb: --log-format must be text or json, not {log_format!r}", err=True)
         raise typer.Exit(code=2)
     configure_logging(log_level, log_format)
-    settings = ServerSettings(path=path, host=host, port=port, log_level=log_level, log_format=log_format,
-                              access_log=access_log, api_key=api_key,
-                              read_only_api_key=read_only_api_key,
-                              cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
-                              max_request_bytes=max_request_bytes, max_snapshot_upload_bytes=max_snapshot_upload_bytes,
-                              max_collection_bytes=max_collection_bytes,
-                              max_batch_points=max_batch_points, max_payload_bytes=max_payload_bytes,
-                              max_results=max_results)
+    settings = ServerSettings(
+        path=path,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_format=log_format,
+        access_log=access_log,
+        api_key=api_key,
+        read_only_api_key=read_only_api_key,
+        cors_origins=tuple(o.strip() for o in cors_origins.split(",") if o.strip()),
+        max_request_bytes=max_request_bytes,
+        max_snapshot_upload_bytes=max_snapshot_upload_bytes,
+        max_collection_bytes=max_collection_bytes,
+        max_batch_points=max_batch_points,
+        max_payload_bytes=max_payload_bytes,
+        max_results=max_results,
+    )
     try:
         application = create_app(settings)
     except VecdbError as exc:

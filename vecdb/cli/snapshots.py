@@ -22,11 +22,15 @@ if TYPE_CHECKING:
     from vecdb.client.base import ClientBase
     from vecdb.models.snapshots import SnapshotDescription
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Collection snapshots: create, list, download, delete, restore (into any data directory).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Collection snapshots: create, list, download, delete, restore (into any data directory).",
+)
 
-PATH_OPTION: Any = typer.Option(None, "--path", help="Data directory, opened by this command (no server may be "
-                                                     "using it).")
+PATH_OPTION: Any = typer.Option(
+    None, "--path", help="Data directory, opened by this command (no server may be using it)."
+)
 URL_OPTION: Any = typer.Option(None, "--url", help="A vecdb server to work through, e.g. http://127.0.0.1:6333.")
 
 
@@ -36,8 +40,12 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def _client(path: Optional[Path], url: Optional[str], api_key: Optional[str], must_exist: bool = True,
-            ) -> Iterator[ClientBase]:
+def _client(
+    path: Optional[Path],
+    url: Optional[str],
+    api_key: Optional[str],
+    must_exist: bool = True,
+) -> Iterator[ClientBase]:
     """The embedded client on ``path`` or the remote one on ``url``; errors become one line and exit 1."""
     import httpx
 
@@ -136,14 +144,19 @@ def download(
 @app.command()
 def restore(
     snapshot_file: Path = typer.Argument(..., help="A snapshot file (.snapshot) on this machine."),
-    path: Optional[Path] = typer.Option(None, "--path", help="Data directory to restore into (created if missing; "
-                                                             "no server may be using it)."),
+    path: Optional[Path] = typer.Option(
+        None, "--path", help="Data directory to restore into (created if missing; no server may be using it)."
+    ),
     url: Optional[str] = typer.Option(None, "--url", help="Restore through this server instead (uploads the file)."),
-    collection: Optional[str] = typer.Option(None, "--collection", "-c",
-                                             help="Collection to restore into (default: the snapshot's own name); "
-                                                  "an existing one is replaced."),
-    checksum: Optional[str] = typer.Option(None, "--checksum",
-                                           help="Expected sha256 (default: the FILE.sha256 beside it, if any)."),
+    collection: Optional[str] = typer.Option(
+        None,
+        "--collection",
+        "-c",
+        help="Collection to restore into (default: the snapshot's own name); an existing one is replaced.",
+    ),
+    checksum: Optional[str] = typer.Option(
+        None, "--checksum", help="Expected sha256 (default: the FILE.sha256 beside it, if any)."
+    ),
     api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Restore a collection from SNAPSHOT_FILE into a data directory (offline) or a server."""

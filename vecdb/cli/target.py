@@ -22,11 +22,15 @@ from vecdb.errors import VecdbError
 
 DEFAULT_URL = "http://127.0.0.1:6333"
 
-URL_OPTION: Any = typer.Option(DEFAULT_URL, "--url", envvar="VECDB_URL",
-                               help="vecdb server to talk to (ignored with --path).")
+URL_OPTION: Any = typer.Option(
+    DEFAULT_URL, "--url", envvar="VECDB_URL", help="vecdb server to talk to (ignored with --path)."
+)
 API_KEY_OPTION: Any = typer.Option(None, "--api-key", envvar="VECDB_API_KEY", help="API key of the server.")
-PATH_OPTION: Any = typer.Option(None, "--path", help="Open this data directory in-process instead of talking to "
-                                                     "a server (it must not be in use by a server).")
+PATH_OPTION: Any = typer.Option(
+    None,
+    "--path",
+    help="Open this data directory in-process instead of talking to a server (it must not be in use by a server).",
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,7 @@ class Target:
 
 
 @contextlib.contextmanager
-def reported_errors(command: str, url: str = DEFAULT_URL,
-                    hint: Optional[Callable[[], str]] = None) -> Iterator[None]:
+def reported_errors(command: str, url: str = DEFAULT_URL, hint: Optional[Callable[[], str]] = None) -> Iterator[None]:
     """Turn expected failures into ``vecdb COMMAND: error: ...`` on stderr and exit code 1.
 
     ``hint()`` (say, how to resume) is printed after the error or interruption
@@ -90,8 +93,12 @@ def reported_errors(command: str, url: str = DEFAULT_URL,
             message += " (lower --batch-size)"
         _fail(command, message, hint)
     except httpx.TransportError as exc:
-        _fail(command, f"cannot reach the vecdb server at {url} ({exc}); start it with `vecdb serve`, or pass "
-                       f"--path DIR to open a data directory directly", hint)
+        _fail(
+            command,
+            f"cannot reach the vecdb server at {url} ({exc}); start it with `vecdb serve`, or pass "
+            f"--path DIR to open a data directory directly",
+            hint,
+        )
     except OSError as exc:
         _fail(command, str(exc), hint)
 

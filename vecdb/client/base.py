@@ -285,7 +285,9 @@ class ClientBase:
     def delete_collection(self, collection_name: str, timeout: Optional[int] = None) -> bool:
         return self._service.delete_collection(collection_name)
 
-    def update_collection_aliases(self, change_aliases_operations: Sequence[Any], timeout: Optional[int] = None) -> bool:
+    def update_collection_aliases(
+        self, change_aliases_operations: Sequence[Any], timeout: Optional[int] = None
+    ) -> bool:
         req = parse_model(ChangeAliasesOperation, {"actions": list(change_aliases_operations)}, "actions")
         return self._service.update_aliases(req)
 
@@ -307,8 +309,12 @@ class ClientBase:
     # --- points --------------------------------------------------------------------------
 
     def upsert(
-        self, collection_name: str, points: Union[Batch, Sequence[Any], dict[str, Any]], wait: bool = True,
-        update_filter: Any = None, **_: Any,
+        self,
+        collection_name: str,
+        points: Union[Batch, Sequence[Any], dict[str, Any]],
+        wait: bool = True,
+        update_filter: Any = None,
+        **_: Any,
     ) -> UpdateResult:
         extra = {} if update_filter is None else {"update_filter": update_filter}
         if not isinstance(points, (dict, Batch)):
@@ -343,36 +349,56 @@ class ClientBase:
             self.upsert(collection_name, batch)
 
     def upload_collection(
-        self, collection_name: str, vectors: Any, payload: Optional[Iterable[Any]] = None,
-        ids: Optional[Iterable[Any]] = None, batch_size: int = 64, wait: bool = True, **_: Any,
+        self,
+        collection_name: str,
+        vectors: Any,
+        payload: Optional[Iterable[Any]] = None,
+        ids: Optional[Iterable[Any]] = None,
+        batch_size: int = 64,
+        wait: bool = True,
+        **_: Any,
     ) -> None:
         vectors = list(vectors)
         ids_list = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in vectors]
         payloads = list(payload) if payload is not None else [None] * len(vectors)
         for lo in range(0, len(vectors), batch_size):
             hi = lo + batch_size
-            self.upsert(collection_name, {"ids": ids_list[lo:hi], "vectors": vectors[lo:hi], "payloads": payloads[lo:hi]})
+            self.upsert(
+                collection_name, {"ids": ids_list[lo:hi], "vectors": vectors[lo:hi], "payloads": payloads[lo:hi]}
+            )
 
     def retrieve(
         self, collection_name: str, ids: Sequence[Any], with_payload: Any = True, with_vectors: Any = False, **_: Any
     ) -> list[Record]:
-        req = parse_model(PointRequest, {"ids": list(ids), "with_payload": with_payload, "with_vector": with_vectors}, "retrieve")
+        req = parse_model(
+            PointRequest, {"ids": list(ids), "with_payload": with_payload, "with_vector": with_vectors}, "retrieve"
+        )
         return self._service.get_points(collection_name, req)
 
     def delete(self, collection_name: str, points_selector: Any, wait: bool = True, **_: Any) -> UpdateResult:
         return self._service.delete_points(collection_name, _selector(points_selector))
 
     def set_payload(
-        self, collection_name: str, payload: dict[str, Any], points: Any, key: Optional[str] = None, wait: bool = True, **_: Any
+        self,
+        collection_name: str,
+        payload: dict[str, Any],
+        points: Any,
+        key: Optional[str] = None,
+        wait: bool = True,
+        **_: Any,
     ) -> UpdateResult:
         req = parse_model(SetPayload, {"payload": payload, "key": key, **_ids_or_filter(points)}, "set_payload")
         return self._service.set_payload(collection_name, req)
 
-    def overwrite_payload(self, collection_name: str, payload: dict[str, Any], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+    def overwrite_payload(
+        self, collection_name: str, payload: dict[str, Any], points: Any, wait: bool = True, **_: Any
+    ) -> UpdateResult:
         req = parse_model(SetPayload, {"payload": payload, **_ids_or_filter(points)}, "overwrite_payload")
         return self._service.overwrite_payload(collection_name, req)
 
-    def delete_payload(self, collection_name: str, keys: Sequence[str], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+    def delete_payload(
+        self, collection_name: str, keys: Sequence[str], points: Any, wait: bool = True, **_: Any
+    ) -> UpdateResult:
         req = parse_model(DeletePayload, {"keys": list(keys), **_ids_or_filter(points)}, "delete_payload")
         return self._service.delete_payload(collection_name, req)
 
@@ -380,23 +406,42 @@ class ClientBase:
         return self._service.clear_payload(collection_name, _selector(points_selector))
 
     def update_vectors(self, collection_name: str, points: Sequence[Any], wait: bool = True, **_: Any) -> UpdateResult:
-        req = parse_model(UpdateVectors, {"points": [parse_model(PointVectors, p, "points") for p in points]}, "update_vectors")
+        req = parse_model(
+            UpdateVectors, {"points": [parse_model(PointVectors, p, "points") for p in points]}, "update_vectors"
+        )
         return self._service.update_vectors(collection_name, req)
 
-    def delete_vectors(self, collection_name: str, vectors: Sequence[str], points: Any, wait: bool = True, **_: Any) -> UpdateResult:
+    def delete_vectors(
+        self, collection_name: str, vectors: Sequence[str], points: Any, wait: bool = True, **_: Any
+    ) -> UpdateResult:
         req = parse_model(DeleteVectors, {"vector": list(vectors), **_ids_or_filter(points)}, "delete_vectors")
         return self._service.delete_vectors(collection_name, req)
 
-    def batch_update_points(self, collection_name: str, update_operations: Sequence[Any], wait: bool = True, **_: Any) -> list[UpdateResult]:
+    def batch_update_points(
+        self, collection_name: str, update_operations: Sequence[Any], wait: bool = True, **_: Any
+    ) -> list[UpdateResult]:
         ops = parse_as(list[UpdateOperation], list(update_operations), "update_operations")
         return self._service.batch_update(collection_name, UpdateOperations(operations=ops))
 
     def scroll(
-        self, collection_name: str, scroll_filter: Any = None, limit: int = 10, order_by: Any = None,
-        offset: Any = None, with_payload: Any = True, with_vectors: Any = False, **_: Any,
+        self,
+        collection_name: str,
+        scroll_filter: Any = None,
+        limit: int = 10,
+        order_by: Any = None,
+        offset: Any = None,
+        with_payload: Any = True,
+        with_vectors: Any = False,
+        **_: Any,
     ) -> tuple[list[Record], Optional[PointId]]:
-        body = {"filter": scroll_filter, "limit": limit, "order_by": order_by, "offset": offset,
-                "with_payload": with_payload, "with_vector": with_vectors}
+        body = {
+            "filter": scroll_filter,
+            "limit": limit,
+            "order_by": order_by,
+            "offset": offset,
+            "with_payload": with_payload,
+            "with_vector": with_vectors,
+        }
         req = parse_model(ScrollRequest, {k: v for k, v in body.items() if v is not None}, "scroll")
         result = self._service.scroll_points(collection_name, req)
         return result.points, result.next_page_offset
@@ -409,14 +454,36 @@ class ClientBase:
     # --- search --------------------------------------------------------------------------
 
     def query_points(
-        self, collection_name: str, query: Any = None, using: Optional[str] = None, prefetch: Any = None,
-        query_filter: Any = None, search_params: Any = None, limit: int = 10, offset: Optional[int] = None,
-        with_payload: Any = True, with_vectors: Any = False, score_threshold: Optional[float] = None,
-        lookup_from: Any = None, explain: bool = False, **_: Any,
+        self,
+        collection_name: str,
+        query: Any = None,
+        using: Optional[str] = None,
+        prefetch: Any = None,
+        query_filter: Any = None,
+        search_params: Any = None,
+        limit: int = 10,
+        offset: Optional[int] = None,
+        with_payload: Any = True,
+        with_vectors: Any = False,
+        score_threshold: Optional[float] = None,
+        lookup_from: Any = None,
+        explain: bool = False,
+        **_: Any,
     ) -> QueryResponse:
         """qdrant-client's ``query_points``; ``explain=True`` (vecdb) also returns the query plan."""
-        req = self._query_request(query, using, prefetch, query_filter, search_params, limit, offset,
-                                  with_payload, with_vectors, score_threshold, lookup_from)
+        req = self._query_request(
+            query,
+            using,
+            prefetch,
+            query_filter,
+            search_params,
+            limit,
+            offset,
+            with_payload,
+            with_vectors,
+            score_threshold,
+            lookup_from,
+        )
         if explain:
             req.explain = True
         return self._service.query_points(collection_name, req)
@@ -434,14 +501,18 @@ class ClientBase:
     def list_snapshots(self, collection_name: str, **_: Any) -> list[SnapshotDescription]:
         return self._service.list_snapshots(collection_name)
 
-    def delete_snapshot(
-        self, collection_name: str, snapshot_name: str, wait: bool = True, **_: Any
-    ) -> Optional[bool]:
+    def delete_snapshot(self, collection_name: str, snapshot_name: str, wait: bool = True, **_: Any) -> Optional[bool]:
         return self._service.delete_snapshot(collection_name, snapshot_name)
 
     def recover_snapshot(
-        self, collection_name: str, location: str, api_key: Optional[str] = None, checksum: Optional[str] = None,
-        priority: Any = None, wait: bool = True, **_: Any,
+        self,
+        collection_name: str,
+        location: str,
+        api_key: Optional[str] = None,
+        checksum: Optional[str] = None,
+        priority: Any = None,
+        wait: bool = True,
+        **_: Any,
     ) -> Optional[bool]:
         """Restore ``collection_name`` (replacing it) from ``location``: ``file:///abs/path`` on the
         machine holding the data, or the name of a snapshot it holds. ``checksum``: sha256 to verify."""
@@ -450,7 +521,11 @@ class ClientBase:
         return self._service.recover_snapshot(collection_name, req, wait=wait)
 
     def upload_snapshot(
-        self, collection_name: str, snapshot_path: str | Path, checksum: Optional[str] = None, wait: bool = True,
+        self,
+        collection_name: str,
+        snapshot_path: str | Path,
+        checksum: Optional[str] = None,
+        wait: bool = True,
         **_: Any,
     ) -> Optional[bool]:
         """vecdb: restore ``collection_name`` from a snapshot file on this machine (uploaded to a server)."""
@@ -463,8 +538,17 @@ class ClientBase:
 
     @staticmethod
     def _query_request(
-        query: Any, using: Optional[str], prefetch: Any, query_filter: Any, search_params: Any, limit: int,
-        offset: Optional[int], with_payload: Any, with_vectors: Any, score_threshold: Optional[float], lookup_from: Any,
+        query: Any,
+        using: Optional[str],
+        prefetch: Any,
+        query_filter: Any,
+        search_params: Any,
+        limit: int,
+        offset: Optional[int],
+        with_payload: Any,
+        with_vectors: Any,
+        score_threshold: Optional[float],
+        lookup_from: Any,
     ) -> QueryRequest:
         if isinstance(query, (PointStruct,)):
             raise InvalidInput("query: pass a vector, a point id or a NearestQuery")
@@ -475,13 +559,19 @@ class ClientBase:
             if not np.isfinite(array).all():
                 raise InvalidInput("query: vector contains NaN or infinite components")
         body = {
-            "query": query, "using": using, "prefetch": prefetch, "filter": query_filter,
-            "limit": limit, "offset": offset, "with_payload": with_payload, "with_vector": with_vectors,
-            "score_threshold": score_threshold, "lookup_from": lookup_from,
+            "query": query,
+            "using": using,
+            "prefetch": prefetch,
+            "filter": query_filter,
+            "limit": limit,
+            "offset": offset,
+            "with_payload": with_payload,
+            "with_vector": with_vectors,
+            "score_threshold": score_threshold,
+            "lookup_from": lookup_from,
         }
         # only structured values need _plain's walk; a plain search's body is a few scalars
-        body = {k: v if isinstance(v, (bool, int, float, str)) else _plain(v)
-                for k, v in body.items() if v is not None}
+        body = {k: v if isinstance(v, (bool, int, float, str)) else _plain(v) for k, v in body.items() if v is not None}
         try:
             req = QueryRequest.model_validate(body)
         except ValidationError as exc:

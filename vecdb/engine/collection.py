@@ -64,7 +64,12 @@ VECTORS_DIR = "vectors"
 
 class Collection(WritePath, ReadPath):
     def __init__(
-        self, name: str, path: Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE, limits: Limits = NO_LIMITS,
+        self,
+        name: str,
+        path: Path,
+        *,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        limits: Limits = NO_LIMITS,
     ) -> None:
         self.name = name
         self.path = path
@@ -157,8 +162,12 @@ class Collection(WritePath, ReadPath):
             log.info("collection %s: stored the version beside %d internal ids", self.name, upgraded)
         self._build_payload_index(self.settings.get("payload_schema") or {})
         self.optimizer.to_load = {k: v for k, v in manifests.items() if v}
-        log.info("opened collection %s: %d points; %d index checkpoints load in the background",
-                 self.name, self.snapshot.count, len(self.optimizer.to_load))
+        log.info(
+            "opened collection %s: %d points; %d index checkpoints load in the background",
+            self.name,
+            self.snapshot.count,
+            len(self.optimizer.to_load),
+        )
 
     def load_checkpoints(self, manifests: dict[int, Any]) -> None:
         """Load saved graphs (the optimizer thread does this first, so that opening does not wait)."""
@@ -216,8 +225,12 @@ class Collection(WritePath, ReadPath):
     def stats(self) -> CollectionStats:
         """The figures ``/metrics`` and ``/readyz`` report, cheap enough for every scrape."""
         return CollectionStats(
-            name=self.name, points=self.snapshot.count, indexed_vectors=self._indexed(), status=self._status().value,
-            index_backlog=self.optimizer.backlog(), index_loaded=self.optimizer.loaded.is_set(),
+            name=self.name,
+            points=self.snapshot.count,
+            indexed_vectors=self._indexed(),
+            status=self._status().value,
+            index_backlog=self.optimizer.backlog(),
+            index_loaded=self.optimizer.loaded.is_set(),
             payload_indexes=len(self.settings.get("payload_schema") or {}),
         )
 
@@ -251,8 +264,13 @@ class Collection(WritePath, ReadPath):
             items = [(p.iid, p.payload) for p in self.tables.iter_points(txn)]
         for field, spec in schema.items():
             self.payload_index.add_field(field, spec["data_type"], items)
-        log.info("collection %s: payload indexes on %s built from %d points in %.2f s",
-                 self.name, sorted(schema), len(items), time.perf_counter() - t0)
+        log.info(
+            "collection %s: payload indexes on %s built from %d points in %.2f s",
+            self.name,
+            sorted(schema),
+            len(items),
+            time.perf_counter() - t0,
+        )
 
     def update(self, req: UpdateCollection) -> None:
         self._save_settings(apply_update(self.settings, req))
@@ -269,7 +287,7 @@ class Collection(WritePath, ReadPath):
     def create_payload_index(self, req: CreateFieldIndex) -> int:
         schema = req.field_schema
         if schema is None:
-            raise InvalidInput("field_schema: a payload index needs a type, e.g. \"keyword\"")
+            raise InvalidInput('field_schema: a payload index needs a type, e.g. "keyword"')
         if isinstance(schema, dict):
             try:
                 data_type = PayloadSchemaType(schema.get("type")).value
@@ -338,9 +356,13 @@ class Collection(WritePath, ReadPath):
         """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
         embedding = self.settings.get("embedding")
         operations = [  # texts embedded before the transaction, as upserts are prepared before it
-            UpdateVectorsOperation(update_vectors=resolve_update_vectors(
-                op.update_vectors, embedding, f"operations[{i}].update_vectors.points"))
-            if isinstance(op, UpdateVectorsOperation) else op
+            UpdateVectorsOperation(
+                update_vectors=resolve_update_vectors(
+                    op.update_vectors, embedding, f"operations[{i}].update_vectors.points"
+                )
+            )
+            if isinstance(op, UpdateVectorsOperation)
+            else op
             for i, op in enumerate(operations)
         ]
         prepared = [

@@ -48,7 +48,11 @@ log = logging.getLogger(__name__)
 
 class Database:
     def __init__(
-        self, root: str | Path, *, max_map_size: int = DEFAULT_MAX_MAP_SIZE, limits: Limits = NO_LIMITS,
+        self,
+        root: str | Path,
+        *,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        limits: Limits = NO_LIMITS,
     ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -164,7 +168,9 @@ class Database:
     def aliases(self, collection: Optional[str] = None) -> list[AliasDescription]:
         if collection is not None:
             real = self.get(collection).name
-            return [AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items()) if c == real]
+            return [
+                AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items()) if c == real
+            ]
         return [AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items())]
 
     def change_aliases(self, req: ChangeAliasesOperation) -> None:

@@ -28,8 +28,7 @@ def resolve_insert(op: PointInsertOperations, embedding: Optional[dict[str, Any]
         columns = vectors.values() if isinstance(vectors, dict) else [vectors]
         if isinstance(vectors, np.ndarray) or not any(isinstance(v, Document) for c in columns for v in c):
             return op  # (the embedded client's array fast path never holds text)
-        return _resolved(lambda visit: op.model_copy(update={"batch": _map_batch(op.batch, visit, field)}),
-                         embedding)
+        return _resolved(lambda visit: op.model_copy(update={"batch": _map_batch(op.batch, visit, field)}), embedding)
     return _resolved_points(op, embedding, field)
 
 
@@ -41,16 +40,25 @@ def _resolved_points(req: Any, embedding: Optional[dict[str, Any]], field: str) 
     """``req`` (a points list or a vector update: both hold ``points`` with a ``vector``) with its texts embedded."""
     if not any(_holds_document(p.vector) for p in req.points):
         return req
-    return _resolved(lambda visit: req.model_copy(update={"points": [
-        p.model_copy(update={"vector": _map_struct(p.vector, visit, f"{field}[{i}].vector")})
-        for i, p in enumerate(req.points)
-    ]}), embedding)
+    return _resolved(
+        lambda visit: req.model_copy(
+            update={
+                "points": [
+                    p.model_copy(update={"vector": _map_struct(p.vector, visit, f"{field}[{i}].vector")})
+                    for i, p in enumerate(req.points)
+                ]
+            }
+        ),
+        embedding,
+    )
 
 
 def resolve_queries(reqs: list[QueryRequest], embedding: Optional[dict[str, Any]]) -> list[QueryRequest]:
     """Queries with their texts embedded, all of a batch in one model call."""
-    if not any(isinstance(r.query, Document) or (isinstance(r.query, NearestQuery) and
-                                                 isinstance(r.query.nearest, Document)) for r in reqs):
+    if not any(
+        isinstance(r.query, Document) or (isinstance(r.query, NearestQuery) and isinstance(r.query.nearest, Document))
+        for r in reqs
+    ):
         return reqs
 
     def rebuild(visit: Visit) -> list[QueryRequest]:
@@ -87,11 +95,15 @@ def _resolved(rebuild: Callable[[Visit], Any], embedding: Optional[dict[str, Any
 
 def _check(doc: Document, name: str, path: str, embedding: Optional[dict[str, Any]]) -> None:
     if embedding is None:
-        raise InvalidInput(f"{path}: a text document needs a collection created with an embedding model "
-                           "(\"embedding\": {\"model\": \"all-MiniLM-L6-v2\"})")
+        raise InvalidInput(
+            f"{path}: a text document needs a collection created with an embedding model "
+            '("embedding": {"model": "all-MiniLM-L6-v2"})'
+        )
     if name != embedding["vector"]:
-        raise InvalidInput(f"{path}: vector {name!r} has no embedding model; the collection embeds text "
-                           f"into vector {embedding['vector']!r}")
+        raise InvalidInput(
+            f"{path}: vector {name!r} has no embedding model; the collection embeds text "
+            f"into vector {embedding['vector']!r}"
+        )
     if doc.model is not None and model_spec(doc.model, f"{path}.model").name != embedding["model"]:
         raise InvalidInput(f"{path}.model: the collection embeds with {embedding['model']}, not {doc.model}")
 
@@ -112,11 +124,15 @@ def _map_batch(batch: Batch, visit: Visit, field: str) -> Batch:
     vectors = batch.vectors
     if isinstance(vectors, dict):
         new: Any = {
-            name: [visit(v, name, f"{field}.vectors.{name}[{i}]") if isinstance(v, Document) else v
-                   for i, v in enumerate(column)]
+            name: [
+                visit(v, name, f"{field}.vectors.{name}[{i}]") if isinstance(v, Document) else v
+                for i, v in enumerate(column)
+            ]
             for name, column in vectors.items()
         }
     else:
-        new = [visit(v, DEFAULT_VECTOR, f"{field}.vectors[{i}]") if isinstance(v, Document) else v
-               for i, v in enumerate(vectors)]
+        new = [
+            visit(v, DEFAULT_VECTOR, f"{field}.vectors[{i}]") if isinstance(v, Document) else v
+            for i, v in enumerate(vectors)
+        ]
     return batch.model_copy(update={"vectors": new})

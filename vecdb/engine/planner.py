@@ -174,8 +174,13 @@ def _codes_ignored(ann: Optional[AnnState], knobs: SearchKnobs) -> bool:
 
 
 def _exact_reason(
-    ann: Optional[AnnState], knobs: SearchKnobs, filtered: bool, bytes_to_scan: int, space: VectorSpace,
-    candidates: int, total: int,
+    ann: Optional[AnnState],
+    knobs: SearchKnobs,
+    filtered: bool,
+    bytes_to_scan: int,
+    space: VectorSpace,
+    candidates: int,
+    total: int,
 ) -> str:
     if knobs.exact:
         return "params.exact"
@@ -198,10 +203,7 @@ def _exact(
     data = snap.spaces[space.index]
     n = snap.n
     scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n])
-    return [
-        [(s, i) for s, i in zip(row_s, row_i) if i >= 0]
-        for row_s, row_i in zip(scores.tolist(), iids.tolist())
-    ]
+    return [[(s, i) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores.tolist(), iids.tolist())]
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,11 @@ def _graph(
         if explain.fresh_scanned:
             data = snap.spaces[space.index]
             _, rows = exact_search(
-                data.matrix[covered : snap.n], queries, k, space.distance, fresh_allowed,
+                data.matrix[covered : snap.n],
+                queries,
+                k,
+                space.distance,
+                fresh_allowed,
                 data.sq_norms[covered : snap.n],
             )
             fresh = np.where(rows >= 0, rows + covered, -1)

@@ -148,7 +148,9 @@ class ReadPath:
             key: Any = pos
             if len(reqs) > 1:
                 key = (
-                    space.index, req.offset + req.limit, req.params.model_dump_json() if req.params else None,
+                    space.index,
+                    req.offset + req.limit,
+                    req.params.model_dump_json() if req.params else None,
                     req.filter.model_dump_json() if req.filter is not None else None,
                 )
             if exclude is not None:
@@ -162,7 +164,10 @@ class ReadPath:
         return [r for r in out if r is not None]
 
     def _query_group(
-        self, reader: ReadOnDemand, snap: Snapshot, reqs: list[QueryRequest],
+        self,
+        reader: ReadOnDemand,
+        snap: Snapshot,
+        reqs: list[QueryRequest],
         members: list[tuple[int, VectorSpace, np.ndarray, Optional[PointId]]],
     ) -> list[tuple[int, QueryResponse]]:
         first = reqs[0]
@@ -184,7 +189,14 @@ class ReadPath:
         if diversify is not None:  # MMR re-ranks the nearest candidates; the offset applies after it
             depth = diversify.candidates_limit if diversify.candidates_limit is not None else first.limit
         all_hits = planner.search(
-            snap, space, self.ann.get(space.index), queries, depth, mask, self._knobs(first), plan,
+            snap,
+            space,
+            self.ann.get(space.index),
+            queries,
+            depth,
+            mask,
+            self._knobs(first),
+            plan,
         )
         better = higher_is_better(space.distance)
         t0 = time.perf_counter()
@@ -215,10 +227,12 @@ class ReadPath:
         if _nothing_stored_wanted(req.with_payload) and _nothing_stored_wanted(req.with_vector):
             # ids and versions as of the search's snapshot: no transaction, no B-tree lookups
             where = np.asarray(iids, dtype=np.int64)
-            return _POINTS.validate_python([  # one validator call for all hits
-                {"id": point_id, "version": version, "score": score}
-                for (score, _), point_id, version in zip(hits, snap.ids.ids_of(where), snap.ids.versions_of(where))
-            ])
+            return _POINTS.validate_python(
+                [  # one validator call for all hits
+                    {"id": point_id, "version": version, "score": score}
+                    for (score, _), point_id, version in zip(hits, snap.ids.ids_of(where), snap.ids.versions_of(where))
+                ]
+            )
         txn = reader.txn()
         return [
             self._scored(txn, stored, score, req.with_payload, req.with_vector)
@@ -427,8 +441,11 @@ class ReadOnDemand:
     """
 
     def __init__(
-        self, env: Environment, tables: Optional[PointsTables] = None,
-        publishing: Optional[Callable[[], int]] = None, mark: int = 0,
+        self,
+        env: Environment,
+        tables: Optional[PointsTables] = None,
+        publishing: Optional[Callable[[], int]] = None,
+        mark: int = 0,
     ) -> None:
         self._env = env
         self._tables = tables
@@ -496,4 +513,3 @@ def _payload_out(point: StoredPoint, with_payload: Any) -> Any:
     if _nothing_stored_wanted(with_payload):
         return None
     return select_payload(point.payload, with_payload)
-

@@ -77,8 +77,12 @@ class LocalService(VectorService):
         self._background_lock = threading.Lock()
 
     def root_info(self) -> dict[str, Any]:
-        return {"title": "qdrant - vector search engine", "version": QDRANT_COMPAT_VERSION,
-                "commit": "0" * 40, "vecdb_version": __version__}
+        return {
+            "title": "qdrant - vector search engine",
+            "version": QDRANT_COMPAT_VERSION,
+            "commit": "0" * 40,
+            "vecdb_version": __version__,
+        }
 
     def get_collections(self) -> CollectionsResponse:
         return CollectionsResponse(collections=[CollectionDescription(name=n) for n in self.db.names()])
@@ -224,11 +228,16 @@ class LocalService(VectorService):
         checksum = check_checksum(req.checksum)  # mistakes in the request are answered now, even with wait=false
         archive = self.db.locate_snapshot(name, req.location)
         label = f"`{req.location}`"
-        return self._run(wait, f"recovery of collection {name}",
-                         lambda: self.db.restore_snapshot(name, archive, checksum, label))
+        return self._run(
+            wait, f"recovery of collection {name}", lambda: self.db.restore_snapshot(name, archive, checksum, label)
+        )
 
     def upload_snapshot(
-        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+        self,
+        name: str,
+        source: BinaryIO,
+        checksum: Optional[str] = None,
+        wait: bool = True,
     ) -> Optional[bool]:
         checksum = check_checksum(checksum)
         staged = self.db.snapshots.stage_upload(source)
@@ -268,7 +277,6 @@ class LocalService(VectorService):
         for thread in pending:
             thread.join()
         self.db.close()
-
 
 
 __all__ = ["LocalService"]

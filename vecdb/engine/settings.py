@@ -75,8 +75,12 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         "vectors_echo": echo,
         "named": named,
         "spaces": [
-            {"name": n, "size": vp.size, "distance": vp.distance.value,
-             "on_disk": vp.on_disk if vp.on_disk is not None else _ivf_pq_asked(req)}
+            {
+                "name": n,
+                "size": vp.size,
+                "distance": vp.distance.value,
+                "on_disk": vp.on_disk if vp.on_disk is not None else _ivf_pq_asked(req),
+            }
             for n, vp in params.items()
         ],
         "hnsw_config": {**DEFAULT_HNSW, **_diff(req.hnsw_config)},
@@ -213,7 +217,9 @@ def _embedding_settings(req: CreateCollection) -> Optional[dict[str, Any]]:
     return {"model": spec.name, "vector": req.embedding.vector}
 
 
-def _checked_embedding(embedding: Optional[dict[str, Any]], params: dict[str, VectorParams]) -> Optional[dict[str, Any]]:
+def _checked_embedding(
+    embedding: Optional[dict[str, Any]], params: dict[str, VectorParams]
+) -> Optional[dict[str, Any]]:
     if embedding is None:
         return None
     name, spec = embedding["vector"], model_spec(embedding["model"])
@@ -221,8 +227,9 @@ def _checked_embedding(embedding: Optional[dict[str, Any]], params: dict[str, Ve
     if vp is None:
         raise InvalidInput(f"embedding.vector: the collection has no vector named {name!r} for the model to fill")
     if vp.size != spec.dim:
-        raise InvalidInput(f"embedding.model: {spec.name} makes {spec.dim}-dimensional vectors but vector "
-                           f"{name!r} has size {vp.size}")
+        raise InvalidInput(
+            f"embedding.model: {spec.name} makes {spec.dim}-dimensional vectors but vector {name!r} has size {vp.size}"
+        )
     return embedding
 
 

@@ -42,9 +42,7 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     """
     if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind in "fiu":
         if rows.shape[1] != space.size:  # an array is validated whole: no per-row Python loop
-            raise InvalidInput(
-                f"{field}[0]: Vector dimension error: expected dim: {space.size}, got {rows.shape[1]}"
-            )
+            raise InvalidInput(f"{field}[0]: Vector dimension error: expected dim: {space.size}, got {rows.shape[1]}")
         matrix = rows.astype(np.float32, copy=False)
     else:
         for i, row in enumerate(rows):
@@ -53,9 +51,7 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
             if len(row) and isinstance(row[0], (list, tuple)):
                 raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
             if len(row) != space.size:
-                raise InvalidInput(
-                    f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}"
-                )
+                raise InvalidInput(f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}")
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
@@ -195,8 +191,12 @@ class Snapshot:
 
     @staticmethod
     def loaded(
-        spaces: list[VectorSpace], next_iid: int, id_chunks: Iterable[IdChunk],
-        chunks: Iterable[tuple[int, np.ndarray, np.ndarray]], stores: Sequence[RowStore] = (), seq: int = 0,
+        spaces: list[VectorSpace],
+        next_iid: int,
+        id_chunks: Iterable[IdChunk],
+        chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
+        stores: Sequence[RowStore] = (),
+        seq: int = 0,
     ) -> Snapshot:
         """The snapshot of a collection read from storage: the live points' ``id_chunks``, then
         ``chunks`` of ``(space, ids, rows)``.

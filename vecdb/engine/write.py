@@ -62,6 +62,7 @@ def encode_payload(payload: Optional[dict[str, Any]], field: str) -> bytes:
 KEPT_SNAPSHOTS = 4
 """Snapshots kept after they are replaced, for reads that opened their LMDB transaction just before."""
 
+
 class PreparedPoints:
     """A validated upsert: canonical ids, encoded payloads and float32 rows per vector space."""
 
@@ -238,9 +239,9 @@ class WritePath:
         with self._write_lock:
             w, result = self.env.write(run)
             rows = {
-                space: chunks[0] if len(chunks) == 1 else (
-                    np.concatenate([c[0] for c in chunks]), np.vstack([c[1] for c in chunks])
-                )
+                space: chunks[0]
+                if len(chunks) == 1
+                else (np.concatenate([c[0] for c in chunks]), np.vstack([c[1] for c in chunks]))
                 for space, chunks in w.rows.items()
                 if chunks
             }
@@ -251,8 +252,13 @@ class WritePath:
                         [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
                     )
                 snap = self.snapshot.apply(
-                    w.next_iid, np.asarray(w.born, dtype=np.int64), np.asarray(w.died, dtype=np.int64), rows,
-                    born_keys=w.born_keys, version=w.seq, touched=w.touched,
+                    w.next_iid,
+                    np.asarray(w.born, dtype=np.int64),
+                    np.asarray(w.died, dtype=np.int64),
+                    rows,
+                    born_keys=w.born_keys,
+                    version=w.seq,
+                    touched=w.touched,
                 )
                 kept = {seq: old for seq, old in self.recent_snapshots.items() if seq > w.seq - KEPT_SNAPSHOTS}
                 self.recent_snapshots = {**kept, w.seq: snap}
@@ -315,7 +321,11 @@ class WritePath:
     def _set_payload(self, w: WriteTxn, req: SetPayload, overwrite: bool) -> None:
         for point in self._payload_targets(w, req.points, req.filter):
             if overwrite:
-                new = set_at_key({}, None, req.payload) if req.key is None else set_at_key(point.payload, req.key, req.payload)
+                new = (
+                    set_at_key({}, None, req.payload)
+                    if req.key is None
+                    else set_at_key(point.payload, req.key, req.payload)
+                )
             else:
                 new = set_at_key(point.payload, req.key, req.payload)
             w.rewrite_payload(point, new)

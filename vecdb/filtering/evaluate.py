@@ -467,11 +467,7 @@ def _any_value(get: _Getter, test: _ValueTest, nested: bool) -> _Node:
 
 def _compile_field(condition: FieldCondition, nested: bool) -> _Node:
     key = condition.key
-    if (
-        condition.geo_bounding_box is not None
-        or condition.geo_radius is not None
-        or condition.geo_polygon is not None
-    ):
+    if condition.geo_bounding_box is not None or condition.geo_radius is not None or condition.geo_polygon is not None:
         raise Unsupported("geo filters are not supported yet")
     if condition.match is not None:
         return _any_value(compile_getter(key, flat=True), _match_test(condition.match), nested)

@@ -65,8 +65,10 @@ def exact_search(
         if allowed is not None:
             keys[:, ~allowed] = np.inf
         take = min(n_rows, k_eff + (_RESCORE_MARGIN if distance is Distance.EUCLID else 0))
-        cand = np.argpartition(keys, take - 1, axis=1)[:, :take] if take < n_rows else np.tile(
-            np.arange(n_rows), (len(block), 1)
+        cand = (
+            np.argpartition(keys, take - 1, axis=1)[:, :take]
+            if take < n_rows
+            else np.tile(np.arange(n_rows), (len(block), 1))
         )
         if distance is Distance.EUCLID:
             diff = matrix[cand] - block[:, None, :]

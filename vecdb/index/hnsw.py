@@ -39,6 +39,7 @@ def allow_list(allowed: np.ndarray) -> tuple[Any, np.ndarray]:
 class BuildInterrupted(Exception):
     """A build or growth was abandoned because its collection is closing."""
 
+
 FAISS_METRICS = {
     Distance.COSINE: faiss.METRIC_INNER_PRODUCT,  # cosine vectors are normalised on write
     Distance.DOT: faiss.METRIC_INNER_PRODUCT,
@@ -68,7 +69,13 @@ class HnswIndex:
 
     @classmethod
     def build(
-        cls, dim: int, distance: Distance, m: int, ef_construct: int, labels: np.ndarray, vectors: np.ndarray,
+        cls,
+        dim: int,
+        distance: Distance,
+        m: int,
+        ef_construct: int,
+        labels: np.ndarray,
+        vectors: np.ndarray,
         should_stop: Optional[Callable[[], bool]] = None,
     ) -> HnswIndex:
         index = faiss.IndexHNSWFlat(dim, m, FAISS_METRICS[distance])
@@ -91,9 +98,7 @@ class HnswIndex:
         out._add(labels, vectors, should_stop)
         return out
 
-    def _add(
-        self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None
-    ) -> None:
+    def _add(self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None) -> None:
         """Insert in slices, so that a closing collection need not wait for a whole build."""
         labels = np.asarray(labels, dtype=np.int64)
         if len(self.labels) and len(labels) and labels[0] <= self.labels[-1]:

@@ -49,6 +49,7 @@ PQ_TRAIN_POINTS = 32768
 _SCAN_ENTRIES = 1 << 22
 """Array-module search: queries are taken in groups scanning at most this many codes at once."""
 
+
 def supports(distance: Distance) -> bool:
     """The metrics faiss's IVF-PQ scans (as its HNSW: Manhattan stays exact)."""
     return distance in FAISS_METRICS
@@ -106,8 +107,13 @@ class IvfPqIndex:
     """Suffixes of the files :meth:`save` writes beside ``path`` (a snapshot copies them along)."""
 
     def __init__(
-        self, distance: Distance, centroids: np.ndarray, pq: ProductQuantizer, faiss_index: Optional[Any] = None,
-        labels: Optional[np.ndarray] = None, stats: Optional[dict[str, float]] = None,
+        self,
+        distance: Distance,
+        centroids: np.ndarray,
+        pq: ProductQuantizer,
+        faiss_index: Optional[Any] = None,
+        labels: Optional[np.ndarray] = None,
+        stats: Optional[dict[str, float]] = None,
     ) -> None:
         self.distance = distance
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
@@ -124,7 +130,13 @@ class IvfPqIndex:
 
     @classmethod
     def train(
-        cls, sample: np.ndarray, distance: Distance, shape: IvfPqShape, *, seed: int = 0, device: str = "auto",
+        cls,
+        sample: np.ndarray,
+        distance: Distance,
+        shape: IvfPqShape,
+        *,
+        seed: int = 0,
+        device: str = "auto",
     ) -> IvfPqIndex:
         """An empty index whose centroids and codebooks come from ``sample`` (float32 ``[n, d]``)."""
         if not supports(distance):
@@ -184,8 +196,14 @@ class IvfPqIndex:
         stats = dict(self.stats)
         stats["added_residual"] += residual
         stats["added"] += len(labels)
-        out = IvfPqIndex(self.distance, self.centroids, self.pq, faiss_index=faiss.clone_index(self.faiss_index),
-                         labels=np.concatenate([self.labels, labels]), stats=stats)
+        out = IvfPqIndex(
+            self.distance,
+            self.centroids,
+            self.pq,
+            faiss_index=faiss.clone_index(self.faiss_index),
+            labels=np.concatenate([self.labels, labels]),
+            stats=stats,
+        )
         out._fill_faiss(lists, labels, codes)
         return out
 
@@ -203,7 +221,12 @@ class IvfPqIndex:
     # --- search ----------------------------------------------------------------------------------
 
     def search(
-        self, queries: np.ndarray, k: int, nprobe: int, allowed: Optional[np.ndarray] = None, device: str = "cpu",
+        self,
+        queries: np.ndarray,
+        k: int,
+        nprobe: int,
+        allowed: Optional[np.ndarray] = None,
+        device: str = "cpu",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-``k`` as ``(scores, internal ids)``; missing slots hold id -1.
 
@@ -212,8 +235,9 @@ class IvfPqIndex:
         """
         if device != "cpu":
             xp = array_module(resolve_device(device))
-            scores, ids = self.search_arrays(xp.asarray(queries, dtype=xp.float32), k, nprobe,
-                                             None if allowed is None else xp.asarray(allowed))
+            scores, ids = self.search_arrays(
+                xp.asarray(queries, dtype=xp.float32), k, nprobe, None if allowed is None else xp.asarray(allowed)
+            )
             return to_numpy(scores), to_numpy(ids)
         k = max(1, k)
         params = faiss.SearchParametersIVF()
@@ -225,9 +249,7 @@ class IvfPqIndex:
         del keep
         return scores, ids
 
-    def search_arrays(
-        self, queries: Any, k: int, nprobe: int, allowed: Optional[Any] = None
-    ) -> tuple[Any, Any]:
+    def search_arrays(self, queries: Any, k: int, nprobe: int, allowed: Optional[Any] = None) -> tuple[Any, Any]:
         """:meth:`search` written with array operations, for CuPy (and NumPy, to test it anywhere)."""
         xp = module_of(queries)
         nq = len(queries)
@@ -257,13 +279,38 @@ class IvfPqIndex:
             while hi < nq and total + int(counts[hi]) <= _SCAN_ENTRIES:
                 total += int(counts[hi])
                 hi += 1
-            self._scan(xp, t, probe[lo:hi], sizes[lo:hi], coarse[lo:hi], inner[lo:hi], allowed, k,
-                       ip, worst, out_s[lo:hi], out_i[lo:hi])
+            self._scan(
+                xp,
+                t,
+                probe[lo:hi],
+                sizes[lo:hi],
+                coarse[lo:hi],
+                inner[lo:hi],
+                allowed,
+                k,
+                ip,
+                worst,
+                out_s[lo:hi],
+                out_i[lo:hi],
+            )
             lo = hi
         return out_s, out_i
 
-    def _scan(self, xp: Any, t: dict[str, Any], probe: Any, sizes: Any, coarse: Any, inner: Any,
-              allowed: Optional[Any], k: int, ip: bool, worst: Any, out_s: Any, out_i: Any) -> None:
+    def _scan(
+        self,
+        xp: Any,
+        t: dict[str, Any],
+        probe: Any,
+        sizes: Any,
+        coarse: Any,
+        inner: Any,
+        allowed: Optional[Any],
+        k: int,
+        ip: bool,
+        worst: Any,
+        out_s: Any,
+        out_i: Any,
+    ) -> None:
         """Score every code of the probed lists of a group of queries; keep each query's top ``k``."""
         nq, nprobe = probe.shape
         m, ksub = self.pq.m, self.pq.ksub
@@ -342,8 +389,9 @@ class IvfPqIndex:
         index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, self.pq.nbits, FAISS_METRICS[self.distance])
         index.own_fields = True
         quantizer.this.disown()  # the IVF index frees it
-        faiss.copy_array_to_vector(np.ascontiguousarray(self.pq.codebooks, dtype=np.float32).ravel(),
-                                   index.pq.centroids)
+        faiss.copy_array_to_vector(
+            np.ascontiguousarray(self.pq.codebooks, dtype=np.float32).ravel(), index.pq.centroids
+        )
         index.is_trained = True
         if not ip:
             index.use_precomputed_table = 1
@@ -363,8 +411,11 @@ class IvfPqIndex:
     def list_ids(self) -> np.ndarray:
         """The internal ids of every entry (no codes copied: what opening needs)."""
         invlists = self.faiss_index.invlists
-        parts = [faiss.rev_swig_ptr(invlists.get_ids(i), size).copy()
-                 for i in range(self.nlist) if (size := invlists.list_size(i))]
+        parts = [
+            faiss.rev_swig_ptr(invlists.get_ids(i), size).copy()
+            for i in range(self.nlist)
+            if (size := invlists.list_size(i))
+        ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -404,8 +455,13 @@ class IvfPqIndex:
             raise Corruption(f"{path}: not an IVF-PQ index")
         centroids = index.quantizer.reconstruct_n(0, index.nlist)
         books = faiss.vector_to_array(index.pq.centroids).reshape(index.pq.M, index.pq.ksub, index.pq.dsub)
-        out = cls(Distance(header["distance"]), centroids, ProductQuantizer(books), faiss_index=index,
-                  stats=header.get("stats"))
+        out = cls(
+            Distance(header["distance"]),
+            centroids,
+            ProductQuantizer(books),
+            faiss_index=index,
+            stats=header.get("stats"),
+        )
         out.labels = np.sort(out.list_ids())
         return out
 

@@ -116,13 +116,13 @@ def kmeans(
         centroids, _, _, warm_iter = _lloyd(xp, step, sample, sq[rows], centroids, niter, tol_abs)
     centroids, labels, dist, n_iter = _lloyd(xp, step, data, sq, centroids, niter, tol_abs)
     inertia = float(dist.astype(xp.float64).sum())
-    log.debug("kmeans: n=%d d=%d k=%d on %s, %d+%d iterations, inertia %.6g", n, d, k, dev, warm_iter, n_iter,
-              inertia)
+    log.debug("kmeans: n=%d d=%d k=%d on %s, %d+%d iterations, inertia %.6g", n, d, k, dev, warm_iter, n_iter, inertia)
     return KMeansResult(centroids, labels, inertia, n_iter, dev, warm_iter)
 
 
-def _lloyd(xp: ModuleType, step: Any, data: Any, sq: Any, centroids: Any, niter: int, tol_abs: float
-           ) -> tuple[Any, Any, Any, int]:
+def _lloyd(
+    xp: ModuleType, step: Any, data: Any, sq: Any, centroids: Any, niter: int, tol_abs: float
+) -> tuple[Any, Any, Any, int]:
     """Lloyd iterations from ``centroids``: (centres, their labels, squared distances, iterations)."""
     labels = None
     n_iter = 0

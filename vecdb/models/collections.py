@@ -140,7 +140,8 @@ class CreateCollection(RequestModel):
     init_from: Optional[dict[str, Any]] = None
     index: Optional[IndexConfig] = Field(None, description="vecdb extension: the ANN index (default hnsw)")
     embedding: Optional[EmbeddingConfig] = Field(
-        None, description="vecdb extension: embed {\"text\": ..} documents with this model (vectors default to its size)")
+        None, description='vecdb extension: embed {"text": ..} documents with this model (vectors default to its size)'
+    )
 
 
 class UpdateCollection(RequestModel):

@@ -167,8 +167,7 @@ Match = Annotated[
         _match_tag,
         custom_error_type="invalid_match",
         custom_error_message=(
-            "match must be an object with one of: value, any, except, text, text_any, "
-            "phrase, prefix, substring"
+            "match must be an object with one of: value, any, except, text, text_any, phrase, prefix, substring"
         ),
     ),
 ]

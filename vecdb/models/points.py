@@ -74,8 +74,12 @@ class PointStruct(RequestModel):
 
 class Batch(RequestModel):
     ids: list[ExtendedPointId]
-    vectors: Union[list[DenseVector], list[MultiDenseVector], list[Union[DenseVector, Document]],
-                   dict[StrictStr, list[VectorValue]]]
+    vectors: Union[
+        list[DenseVector],
+        list[MultiDenseVector],
+        list[Union[DenseVector, Document]],
+        dict[StrictStr, list[VectorValue]],
+    ]
     payloads: Optional[list[Optional[dict[str, Any]]]] = None
 
 

@@ -49,8 +49,7 @@ class DataDirLock:
             holder = self._read_holder()
             os.close(self._fd)
             raise DataDirLocked(
-                f"data directory {root} is in use by another process ({holder}); "
-                "stop it or choose another --path"
+                f"data directory {root} is in use by another process ({holder}); stop it or choose another --path"
             ) from None
         owner = f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(redacted(sys.argv))[:200]}"
         os.ftruncate(self._fd, 0)

@@ -154,7 +154,12 @@ class PointsTables:
         txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
 
     def put_new(
-        self, txn: lmdb.Transaction, first_iid: int, version: int, keys: list[bytes], payloads: list[bytes],
+        self,
+        txn: lmdb.Transaction,
+        first_iid: int,
+        version: int,
+        keys: list[bytes],
+        payloads: list[bytes],
         vectors: dict[int, tuple[np.ndarray, np.ndarray]],
     ) -> None:
         """Write fresh points under internal ids ``first_iid, first_iid + 1, ...`` in bulk.
@@ -225,8 +230,8 @@ class PointsTables:
         else:  # written before versions were kept beside the internal id: read them from the records
             iids = np.array([decode_iid(v) for v in values], dtype=np.int64)
             versions = np.array(
-                [_ID_VALUE.unpack(v)[1] if len(v) == _ID_VALUE.size else self._stored_version(txn, v)
-                 for v in values], dtype=np.int64,
+                [_ID_VALUE.unpack(v)[1] if len(v) == _ID_VALUE.size else self._stored_version(txn, v) for v in values],
+                dtype=np.int64,
             )
             return IdChunk(iids, versions, keys, legacy=True)
         return IdChunk(iids, versions, keys)
@@ -234,8 +239,9 @@ class PointsTables:
     def upgrade_ids(self, txn: lmdb.Transaction) -> int:
         """Rewrite ``ids`` values that hold the internal id alone as ``internal id | version``
         (once per store written before versions were kept there); returns how many changed."""
-        legacy = [(k, v) for k, v in txn.cursor(db=self.ids).iternext(keys=True, values=True)
-                  if len(v) != _ID_VALUE.size]
+        legacy = [
+            (k, v) for k, v in txn.cursor(db=self.ids).iternext(keys=True, values=True) if len(v) != _ID_VALUE.size
+        ]
         for key, value in legacy:
             txn.put(key, id_value(decode_iid(value), self._stored_version(txn, value)), db=self.ids)
         return len(legacy)

@@ -41,11 +41,15 @@ def vectors_config_for(batch: RowBatch, distance: str, vector_name: Optional[str
         params = {"size": int(batch.vectors.shape[1]), "distance": distance}
         return {vector_name: params} if vector_name else params
     first = batch.vectors[0]
-    if isinstance(first, dict) and first and all(isinstance(v, list) and v and not isinstance(v[0], list)
-                                                 for v in first.values()):
+    if (
+        isinstance(first, dict)
+        and first
+        and all(isinstance(v, list) and v and not isinstance(v[0], list) for v in first.values())
+    ):
         return {name: {"size": len(v), "distance": distance} for name, v in first.items()}
-    raise DataFileError(f"{batch.where(0)}: cannot infer the vector size for --create from this row; "
-                        f"create the collection first")
+    raise DataFileError(
+        f"{batch.where(0)}: cannot infer the vector size for --create from this row; create the collection first"
+    )
 
 
 def upsert_batch(client: ClientBase, collection: str, batch: RowBatch, vector_name: Optional[str] = None) -> None:
@@ -59,8 +63,10 @@ def upsert_batch(client: ClientBase, collection: str, batch: RowBatch, vector_na
             client.upsert(collection, body, wait=True)
         else:
             payloads = batch.payloads or [None] * len(batch)
-            points = [{"id": i, "vector": {vector_name: v} if vector_name else v, "payload": p}
-                      for i, v, p in zip(batch.ids, vectors, payloads, strict=True)]
+            points = [
+                {"id": i, "vector": {vector_name: v} if vector_name else v, "payload": p}
+                for i, v, p in zip(batch.ids, vectors, payloads, strict=True)
+            ]
             client.upsert(collection, points, wait=True)
     except InvalidInput as exc:
         message = str(exc)
@@ -126,8 +132,9 @@ def run_export(
     with_vectors: Any = [vector_name] if vector_name else True
     try:
         while True:
-            points, offset = client.scroll(collection, limit=page_size, offset=offset, with_payload=True,
-                                           with_vectors=with_vectors)
+            points, offset = client.scroll(
+                collection, limit=page_size, offset=offset, with_payload=True, with_vectors=with_vectors
+            )
             if points:
                 writer.write(points)
                 if on_page is not None:

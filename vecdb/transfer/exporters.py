@@ -35,8 +35,10 @@ def detect_export_format(path: Path, explicit: Optional[str] = None) -> str:
     except DataFileError:
         fmt = ""
     if fmt not in EXPORT_FORMATS:
-        raise DataFileError(f"{path}: cannot tell the export format from {explicit or path.suffix!r}; "
-                            f"use a .jsonl, .npy or .parquet name or pass --format")
+        raise DataFileError(
+            f"{path}: cannot tell the export format from {explicit or path.suffix!r}; "
+            f"use a .jsonl, .npy or .parquet name or pass --format"
+        )
     return fmt
 
 
@@ -53,8 +55,10 @@ def _select(record: Record, vector_name: Optional[str]) -> Any:
         return vector[vector_name]
     if isinstance(vector, dict):
         names = ", ".join(vector) or "none"
-        raise DataFileError(f"point {record.id} has named vectors ({names}): pass --vector-name for "
-                            f".npy and Parquet, or export to JSONL")
+        raise DataFileError(
+            f"point {record.id} has named vectors ({names}): pass --vector-name for "
+            f".npy and Parquet, or export to JSONL"
+        )
     return vector
 
 
@@ -95,9 +99,12 @@ class JsonlWriter(Writer):
 
     def write(self, records: list[Record]) -> None:
         opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-        self.file.write(b"".join(
-            orjson.dumps({"id": r.id, "vector": _float32(r.vector), "payload": r.payload or {}}, option=opts)
-            for r in records))
+        self.file.write(
+            b"".join(
+                orjson.dumps({"id": r.id, "vector": _float32(r.vector), "payload": r.payload or {}}, option=opts)
+                for r in records
+            )
+        )
         self.rows += len(records)
 
     def finish(self) -> None:
@@ -114,8 +121,15 @@ class NpyWriter(Writer):
     (``ids.npy``: uint64, or UUID strings; ``payloads.jsonl``: one object per row), the
     shapes ``vecdb import --ids --payloads`` reads back."""
 
-    def __init__(self, path: Path, count: int, dim: int, vector_name: Optional[str] = None,
-                 ids_path: Optional[Path] = None, payloads_path: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        count: int,
+        dim: int,
+        vector_name: Optional[str] = None,
+        ids_path: Optional[Path] = None,
+        payloads_path: Optional[Path] = None,
+    ) -> None:
         super().__init__(path)
         self.count, self.dim, self.vector_name = count, dim, vector_name
         self.matrix = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(count, dim))
@@ -128,16 +142,19 @@ class NpyWriter(Writer):
 
     def write(self, records: list[Record]) -> None:
         if self.rows + len(records) > self.count:
-            raise DataFileError(f"the collection grew during the export (more than the {self.count} points counted "
-                                f"at the start); export again while no one writes to it")
+            raise DataFileError(
+                f"the collection grew during the export (more than the {self.count} points counted "
+                f"at the start); export again while no one writes to it"
+            )
         rows = np.asarray([_select(r, self.vector_name) for r in records], dtype=np.float32)
         if rows.ndim != 2 or rows.shape[1] != self.dim:
             raise DataFileError(f"point {records[0].id}: vectors are not {self.dim}-dimensional dense vectors")
-        self.matrix[self.rows:self.rows + len(records)] = rows
+        self.matrix[self.rows : self.rows + len(records)] = rows
         self._add_ids([r.id for r in records])
         if self.payloads is not None:
-            self.payloads.write(b"".join(orjson.dumps(r.payload or {}, option=orjson.OPT_APPEND_NEWLINE)
-                                         for r in records))
+            self.payloads.write(
+                b"".join(orjson.dumps(r.payload or {}, option=orjson.OPT_APPEND_NEWLINE) for r in records)
+            )
         self.rows += len(records)
 
     def _add_ids(self, ids: list[PointId]) -> None:
@@ -160,14 +177,13 @@ class NpyWriter(Writer):
         if self.rows < self.count:  # points were deleted meanwhile: cut the matrix to what was written
             cut = self.tmp.with_suffix(".cut")
             final = np.lib.format.open_memmap(cut, mode="w+", dtype=np.float32, shape=(self.rows, self.dim))
-            final[:] = self.matrix[:self.rows]
+            final[:] = self.matrix[: self.rows]
             final.flush()
             del final
             os.replace(cut, self.tmp)
         del self.matrix
         if self.ids_path is not None:
-            ids = np.frombuffer(self.int_ids, dtype=np.uint64) if self.int_ids is not None \
-                else np.asarray(self.str_ids)
+            ids = np.frombuffer(self.int_ids, dtype=np.uint64) if self.int_ids is not None else np.asarray(self.str_ids)
             ids_tmp = _tmp(self.ids_path)
             with open(ids_tmp, "wb") as f:
                 np.save(f, ids)
@@ -219,18 +235,22 @@ class ParquetWriter(Writer):
         if self.id_type is None:
             self.id_type = kind
         if kind is None or kind != self.id_type:
-            raise DataFileError("the collection mixes integer and UUID ids, which one Parquet id column cannot "
-                                "hold: export to JSONL instead")
+            raise DataFileError(
+                "the collection mixes integer and UUID ids, which one Parquet id column cannot "
+                "hold: export to JSONL instead"
+            )
         vectors = np.asarray([_select(r, self.vector_name) for r in records], dtype=np.float32)
         if vectors.ndim != 2:
             raise DataFileError(f"point {records[0].id}: only dense vectors of one size go to Parquet; use JSONL")
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
-        table = pa.table({
-            "id": pa.array(ids, type=self.id_type),
-            "vector": pa.ListArray.from_arrays(offsets, flat),
-            "payload": pa.array([orjson.dumps(r.payload or {}).decode() for r in records], type=pa.string()),
-        })
+        table = pa.table(
+            {
+                "id": pa.array(ids, type=self.id_type),
+                "vector": pa.ListArray.from_arrays(offsets, flat),
+                "payload": pa.array([orjson.dumps(r.payload or {}).decode() for r in records], type=pa.string()),
+            }
+        )
         if self.writer is None:
             self.writer = self.pq.ParquetWriter(self.tmp, table.schema)
         self.writer.write_table(table)

@@ -61,31 +61,44 @@ class ImportState:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise ResumeRefused(f"state file {self.path} is unreadable ({exc}); pass --restart to import "
-                                f"from the start") from None
+            raise ResumeRefused(
+                f"state file {self.path} is unreadable ({exc}); pass --restart to import from the start"
+            ) from None
         if not isinstance(record, dict) or record.get("version") != VERSION or "cursor" not in record:
-            raise ResumeRefused(f"state file {self.path} is not a vecdb import state (version {VERSION}); "
-                                f"pass --restart to import from the start")
+            raise ResumeRefused(
+                f"state file {self.path} is not a vecdb import state (version {VERSION}); "
+                f"pass --restart to import from the start"
+            )
         saved_file, now_file = record.get("file", {}), self.identity["file"]
         if (saved_file.get("size"), saved_file.get("mtime_ns")) != (now_file["size"], now_file["mtime_ns"]):
-            how = (f"its size went from {saved_file.get('size')} to {now_file['size']} bytes"
-                   if saved_file.get("size") != now_file["size"] else "its modification time differs")
+            how = (
+                f"its size went from {saved_file.get('size')} to {now_file['size']} bytes"
+                if saved_file.get("size") != now_file["size"]
+                else "its modification time differs"
+            )
             raise ResumeRefused(
                 f"{now_file['path']} changed since the interrupted import recorded in {self.path} ({how}), so "
                 f"the recorded position no longer applies. Pass --restart to import the file from the start "
-                f"(upserts by id overwrite what the first run stored)")
-        differing = [k for k in ("collection", "target", "format", "options")
-                     if record.get(k) != self.identity.get(k)]
+                f"(upserts by id overwrite what the first run stored)"
+            )
+        differing = [k for k in ("collection", "target", "format", "options") if record.get(k) != self.identity.get(k)]
         if differing:
-            raise ResumeRefused(f"state file {self.path} records an import with other {', '.join(differing)} "
-                                f"(it has {', '.join(f'{k}={record.get(k)!r}' for k in differing)}); "
-                                f"pass --restart to start over, or --state to use another file")
+            raise ResumeRefused(
+                f"state file {self.path} records an import with other {', '.join(differing)} "
+                f"(it has {', '.join(f'{k}={record.get(k)!r}' for k in differing)}); "
+                f"pass --restart to start over, or --state to use another file"
+            )
         return record
 
     def save(self, cursor: Cursor, rows_done: int) -> None:
         """Record ``cursor`` atomically: write a temp file beside it, fsync, rename over the old one."""
-        record = {"version": VERSION, **self.identity, "cursor": cursor, "rows_done": rows_done,
-                  "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        record = {
+            "version": VERSION,
+            **self.identity,
+            "cursor": cursor,
+            "rows_done": rows_done,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(record, indent=1))
         fsync_path(tmp)

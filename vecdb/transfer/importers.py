@@ -30,8 +30,14 @@ from vecdb.ids import PointId, parse_point_id
 log = logging.getLogger(__name__)
 
 FORMATS = ("npy", "fvecs", "jsonl", "parquet")
-_EXTENSIONS = {".npy": "npy", ".fvecs": "fvecs", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-               ".pq": "parquet"}
+_EXTENSIONS = {
+    ".npy": "npy",
+    ".fvecs": "fvecs",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 Cursor = dict[str, int]
 """Where a reader resumes: always ``{"row": n}``, plus format-specific byte offsets."""
@@ -51,8 +57,9 @@ def detect_format(path: Path, explicit: Optional[str] = None) -> str:
         return fmt
     fmt_ = _EXTENSIONS.get(path.suffix.lower())
     if fmt_ is None:
-        raise DataFileError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-                            f"pass --format ({', '.join(FORMATS)})")
+        raise DataFileError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; pass --format ({', '.join(FORMATS)})"
+        )
     return fmt_
 
 
@@ -100,8 +107,12 @@ class ImportOptions:
     payload_column: str = "payload"
 
     def fingerprint(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id_offset": self.id_offset, "id_column": self.id_column,
-                               "vector_column": self.vector_column, "payload_column": self.payload_column}
+        out: dict[str, Any] = {
+            "id_offset": self.id_offset,
+            "id_column": self.id_column,
+            "vector_column": self.vector_column,
+            "payload_column": self.payload_column,
+        }
         out["ids"] = file_signature(self.ids_path) if self.ids_path else None
         out["payloads"] = file_signature(self.payloads_path) if self.payloads_path else None
         return out
@@ -228,11 +239,14 @@ class _PayloadLines:
             try:
                 value = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
-                raise DataFileError(f"{self.path}, line {self.line}: invalid JSON: {exc.msg} "
-                                    f"(at character {exc.pos + 1})") from None
+                raise DataFileError(
+                    f"{self.path}, line {self.line}: invalid JSON: {exc.msg} (at character {exc.pos + 1})"
+                ) from None
             if value is not None and not isinstance(value, dict):
-                raise DataFileError(f"{self.path}, line {self.line}: a payload must be a JSON object or null, "
-                                    f"got {type(value).__name__}")
+                raise DataFileError(
+                    f"{self.path}, line {self.line}: a payload must be a JSON object or null, "
+                    f"got {type(value).__name__}"
+                )
             out.append(value)
         return out
 
@@ -283,8 +297,11 @@ class _MatrixReader(Reader):
                 next_cursor.update(payloads_byte=self.payloads.byte, payloads_line=self.payloads.line)
             yield RowBatch(lo, ids, vectors, payloads, next_cursor)
         if self.payloads is not None and self.payloads.leftover():
-            log.warning("%s has more payload lines than %s has rows; the extra lines were ignored",
-                        self.payloads.path, self.path)
+            log.warning(
+                "%s has more payload lines than %s has rows; the extra lines were ignored",
+                self.payloads.path,
+                self.path,
+            )
 
     def close(self) -> None:
         if self.payloads is not None:
@@ -324,8 +341,10 @@ class FvecsReader(_MatrixReader):
         dim = int(np.frombuffer(head, dtype="<i4")[0]) if len(head) == 4 else 0
         row_bytes = 4 * (dim + 1)
         if dim <= 0 or size % row_bytes:
-            raise DataFileError(f"{self.path}: not an .fvecs file (first row says dimension {dim}, but "
-                                f"the size {size} is not a multiple of {row_bytes} bytes)")
+            raise DataFileError(
+                f"{self.path}: not an .fvecs file (first row says dimension {dim}, but "
+                f"the size {size} is not a multiple of {row_bytes} bytes)"
+            )
         self.dim = dim
         return np.memmap(self.path, dtype="<i4", mode="r", shape=(size // row_bytes, dim + 1))
 
@@ -389,16 +408,19 @@ class JsonlReader(Reader):
                     raise self.error(f"line {line}", str(exc)) from None
                 payload = obj.get(o.payload_column)
                 if payload is not None and not isinstance(payload, dict):
-                    raise self.error(f"line {line}", f"{o.payload_column!r} must be a JSON object or null, "
-                                                     f"got {type(payload).__name__}")
+                    raise self.error(
+                        f"line {line}",
+                        f"{o.payload_column!r} must be a JSON object or null, got {type(payload).__name__}",
+                    )
                 vectors.append(obj[o.vector_column])
                 payloads.append(payload)
                 lines.append(line)
                 row += 1
             if not ids:
                 return
-            yield RowBatch(first_row, ids, self._vectors(vectors, lines), payloads,
-                           {"row": row, "line": line, "byte": byte}, lines)
+            yield RowBatch(
+                first_row, ids, self._vectors(vectors, lines), payloads, {"row": row, "line": line, "byte": byte}, lines
+            )
 
     def _vectors(self, values: list[Any], lines: list[int]) -> Union[np.ndarray, list[Any]]:
         """A float32 matrix when every row is a flat list of numbers of one length; else the values as given."""
@@ -434,8 +456,9 @@ def require_pyarrow() -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataFileError("Parquet files need pyarrow: pip install 'vecdb[parquet]' (or pip install pyarrow)") \
-            from None
+        raise DataFileError(
+            "Parquet files need pyarrow: pip install 'vecdb[parquet]' (or pip install pyarrow)"
+        ) from None
     return pq
 
 
@@ -454,8 +477,9 @@ class ParquetReader(Reader):
         names = self.file.schema_arrow.names
         o = self.options
         if o.vector_column not in names:
-            raise DataFileError(f"{self.path}: no column {o.vector_column!r} (columns: {', '.join(names)}); "
-                                f"pass --vector-column")
+            raise DataFileError(
+                f"{self.path}: no column {o.vector_column!r} (columns: {', '.join(names)}); pass --vector-column"
+            )
         self.columns = [c for c in (o.id_column, o.vector_column, o.payload_column) if c in names]
         self.progress_total = self.file.metadata.num_rows
 
@@ -474,8 +498,9 @@ class ParquetReader(Reader):
         pending: list[Any] = []
         pending_rows = 0
         row = start
-        stream = self.file.iter_batches(batch_size=batch_size, row_groups=list(range(group, meta.num_row_groups)),
-                                        columns=self.columns)
+        stream = self.file.iter_batches(
+            batch_size=batch_size, row_groups=list(range(group, meta.num_row_groups)), columns=self.columns
+        )
         for record_batch in stream:
             if skip:
                 cut = min(skip, record_batch.num_rows)
@@ -510,8 +535,9 @@ class ParquetReader(Reader):
             bad = np.flatnonzero(lengths != dim)
             if len(bad):
                 i = int(bad[0])
-                raise self.error(f"row {first_row + i}", f"vector has {int(lengths[i])} components, "
-                                                         f"row {first_row} has {dim}")
+                raise self.error(
+                    f"row {first_row + i}", f"vector has {int(lengths[i])} components, row {first_row} has {dim}"
+                )
         else:
             raise DataFileError(f"{self.path}: column {o.vector_column!r} must be a list of floats, got {kind}")
         values = column.flatten()
@@ -555,8 +581,12 @@ def _first_true(mask: Any) -> int:
     return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0])
 
 
-_READERS: dict[str, type[Reader]] = {"npy": NpyReader, "fvecs": FvecsReader, "jsonl": JsonlReader,
-                                      "parquet": ParquetReader}
+_READERS: dict[str, type[Reader]] = {
+    "npy": NpyReader,
+    "fvecs": FvecsReader,
+    "jsonl": JsonlReader,
+    "parquet": ParquetReader,
+}
 
 
 def open_reader(path: Path, fmt: str, options: ImportOptions) -> Reader:
@@ -564,13 +594,24 @@ def open_reader(path: Path, fmt: str, options: ImportOptions) -> Reader:
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
     if fmt not in ("npy", "fvecs") and (options.ids_path or options.payloads_path):
-        raise DataFileError("--ids and --payloads go with .npy and .fvecs files; JSONL and Parquet rows carry "
-                            "their own ids and payloads")
+        raise DataFileError(
+            "--ids and --payloads go with .npy and .fvecs files; JSONL and Parquet rows carry "
+            "their own ids and payloads"
+        )
     for side in (options.ids_path, options.payloads_path):
         if side is not None and not side.is_file():
             raise DataFileError(f"{side}: no such file")
     return _READERS[fmt](path, options)
 
 
-__all__ = ["FORMATS", "DataFileError", "ImportOptions", "Reader", "RowBatch", "detect_format", "file_signature",
-           "open_reader", "require_pyarrow"]
+__all__ = [
+    "FORMATS",
+    "DataFileError",
+    "ImportOptions",
+    "Reader",
+    "RowBatch",
+    "detect_format",
+    "file_signature",
+    "open_reader",
+    "require_pyarrow",
+]

@@ -240,11 +240,18 @@ class RemoteService(VectorService):
         return bool(result) if wait else None
 
     def upload_snapshot(
-        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True,
+        self,
+        name: str,
+        source: BinaryIO,
+        checksum: Optional[str] = None,
+        wait: bool = True,
     ) -> Optional[bool]:
         params = {"wait": "true" if wait else "false", **({"checksum": checksum} if checksum else {})}
-        response = self._http.post(self._c(name) + "/snapshots/upload", params=params,
-                                   files={"snapshot": ("upload.snapshot", source, "application/octet-stream")})
+        response = self._http.post(
+            self._c(name) + "/snapshots/upload",
+            params=params,
+            files={"snapshot": ("upload.snapshot", source, "application/octet-stream")},
+        )
         result = self._result(response)
         return bool(result) if wait else None
 

@@ -120,8 +120,12 @@ def pack(coll: Collection, dest: Path, work: Path) -> tuple[str, dict[str, Any]]
     try:
         state, pinned, missing = _copy_consistent(coll, work)
         if missing:
-            log.warning("snapshot of %s: index files of spaces %s were replaced while copying; "
-                        "a restore rebuilds those indexes", coll.name, missing)
+            log.warning(
+                "snapshot of %s: index files of spaces %s were replaced while copying; "
+                "a restore rebuilds those indexes",
+                coll.name,
+                missing,
+            )
         meta = {
             "format": FORMAT,
             "vecdb_version": __version__,
@@ -250,8 +254,9 @@ def unpack(archive: Path, dest: Path, label: str, expected_sha256: Optional[str]
             problem = str(exc) or type(exc).__name__
         digest = reader.drain()
     if expected_sha256 is not None and digest != expected_sha256.lower():
-        raise InvalidInput(f"snapshot {label}: checksum mismatch: expected {expected_sha256.lower()}, "
-                           f"the file's sha256 is {digest}")
+        raise InvalidInput(
+            f"snapshot {label}: checksum mismatch: expected {expected_sha256.lower()}, the file's sha256 is {digest}"
+        )
     if problem is None:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             problem = f"{META_MEMBER} is missing or not of format {FORMAT}"
@@ -315,8 +320,8 @@ def _target_of(member: tarfile.TarInfo, seen: set[str]) -> Optional[str]:
         return None
     if name == DATA_MEMBER:
         return "data.mdb"
-    if name.startswith(INDEX_PREFIX) and _INDEX_FILE_RE.match(name[len(INDEX_PREFIX):]):
-        return f"{INDEX_DIR}/{name[len(INDEX_PREFIX):]}"
+    if name.startswith(INDEX_PREFIX) and _INDEX_FILE_RE.match(name[len(INDEX_PREFIX) :]):
+        return f"{INDEX_DIR}/{name[len(INDEX_PREFIX) :]}"
     raise ValueError(f"unexpected member {name!r}")
 
 

@@ -90,16 +90,24 @@ class SnapshotStore:
             tmp.unlink(missing_ok=True)
             (folder / (name + CHECKSUM_SUFFIX)).unlink(missing_ok=True)
             raise
-        log.info("collection %s: snapshot %s written (seq %s, index files of spaces %s)",
-                 coll.name, name, meta["seq"], sorted(meta["indexes"]))
+        log.info(
+            "collection %s: snapshot %s written (seq %s, index files of spaces %s)",
+            coll.name,
+            name,
+            meta["seq"],
+            sorted(meta["indexes"]),
+        )
         return self.describe(folder / name)
 
     def list(self, collection: str) -> list[SnapshotDescription]:
         folder = self.folder(collection)
         if not folder.is_dir():
             return []
-        found = [self.describe(p) for p in folder.iterdir()
-                 if p.name.endswith(SUFFIX) and not p.name.startswith(".") and p.is_file()]
+        found = [
+            self.describe(p)
+            for p in folder.iterdir()
+            if p.name.endswith(SUFFIX) and not p.name.startswith(".") and p.is_file()
+        ]
         return sorted(found, key=lambda d: (d.creation_time or "", d.name))
 
     def path_of(self, collection: str, snapshot: str) -> Path:
@@ -127,8 +135,9 @@ class SnapshotStore:
     def describe(self, path: Path) -> SnapshotDescription:
         st = path.stat()
         created = datetime.fromtimestamp(st.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        return SnapshotDescription(name=path.name, creation_time=created, size=st.st_size,
-                                   checksum=stored_checksum(path))
+        return SnapshotDescription(
+            name=path.name, creation_time=created, size=st.st_size, checksum=stored_checksum(path)
+        )
 
     # --- locations and uploads ----------------------------------------------------------------
 
@@ -144,8 +153,9 @@ class SnapshotStore:
             raise InvalidInput(f"location {location!r}: a path cannot hold a NUL character")
         if parts.scheme == "file":
             if parts.netloc not in ("", "localhost"):
-                raise InvalidInput(f"location {location!r}: a file:// URL must name a path on the server, "
-                                   "as file:///absolute/path")
+                raise InvalidInput(
+                    f"location {location!r}: a file:// URL must name a path on the server, as file:///absolute/path"
+                )
             path = Path(unquote(parts.path))
         elif location.startswith("/"):
             path = Path(location)
@@ -194,9 +204,13 @@ class SnapshotStore:
             return
         for entry in [self.root, *(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))]:
             for path in entry.iterdir():
-                stale = path.name.startswith(TEMP_PREFIX) or (path.name.endswith(".tmp") and path.is_file()) or (
-                    path.name.endswith(SUFFIX + CHECKSUM_SUFFIX)
-                    and not path.with_name(path.name[: -len(CHECKSUM_SUFFIX)]).exists()
+                stale = (
+                    path.name.startswith(TEMP_PREFIX)
+                    or (path.name.endswith(".tmp") and path.is_file())
+                    or (
+                        path.name.endswith(SUFFIX + CHECKSUM_SUFFIX)
+                        and not path.with_name(path.name[: -len(CHECKSUM_SUFFIX)]).exists()
+                    )
                 )
                 if not stale:
                     continue
