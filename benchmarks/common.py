@@ -11,8 +11,6 @@ import platform
 import pstats
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from tests.harness import start_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASETS = REPO_ROOT / ".." / "shared" / "datasets"
@@ -299,68 +299,27 @@ def run_child(script: str, *args: str, timeout: float = 600) -> dict[str, Any]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
-    """``python -m vecdb serve`` on a free loopback port, as a child process."""
+    """``python -m vecdb serve`` on a free loopback port, as a child process (``tests/harness.py`` starts it).
+
+    Adds what a benchmark reports: ``startup_s`` (spawn to healthy, loading included) and the child's
+    ``peak_rss_mib``, read just before it is stopped.
+    """
 
     def __init__(self, path: Path, log_dir: Path, timeout: float = 60.0) -> None:
-        import httpx  # noqa: PLC0415
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"server-{self.port}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        t0 = time.perf_counter()
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vecdb",
-                    "serve",
-                    "--path",
-                    str(path),
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO_ROOT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start: {self.log.read_text()}")
-            time.sleep(0.05)
-        self.startup_s = time.perf_counter() - t0
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        self._child = start_server(path, env=env, log_dir=log_dir, timeout=timeout, cwd=REPO_ROOT)
+        self.proc = self._child.proc
+        self.port = self._child.port
+        self.url = self._child.url
+        self.log = self._child.log
+        self.startup_s = self._child.startup_s
         self.peak_rss_mib: Optional[float] = None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.peak_rss_mib = proc_peak_rss_mib(self.proc.pid)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            self._child.stop(timeout=30)
 
     def __enter__(self) -> Server:
         return self

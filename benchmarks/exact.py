@@ -352,7 +352,7 @@ def _direct_search(client: Any, k: int, distance: str) -> Optional[Callable[[np.
         return None
 
     def search(q: np.ndarray) -> np.ndarray:
-        snap = coll.snapshot
+        snap = coll.view
         data = snap.spaces[0]
         allowed = snap.live(0)
         qv = normalise(q) if distance == "Cosine" else q

@@ -169,7 +169,7 @@ def index_memory_bytes(client: Any, name: str) -> Optional[int]:
 
 def _snapshot_capacity(client: Any, name: str) -> Optional[int]:
     try:
-        return int(client._service.db.get(name).snapshot.spaces[0].matrix.shape[0])
+        return int(client._service.db.get(name).view.spaces[0].matrix.shape[0])
     except Exception:
         return None
 

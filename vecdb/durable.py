@@ -19,7 +19,7 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, write: Callable[[Path], None]) -> None:
+def write_durably(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)`` fills a temp file beside ``path``, which then replaces ``path`` once on disk.
     The caller fsyncs the folder after its last file (one directory sync per checkpoint)."""
     tmp = path.with_name(path.name + ".tmp")

@@ -163,12 +163,13 @@ class VectorService(abc.ABC):
         raise Unsupported("snapshot files are served only by the process that holds the data directory")
 
     def close(self) -> None:
-        """Release what the service holds (files, connections)."""
+        """Release what the service holds (files, connections); nothing by default."""
+        return None
 
 
 def search_as_query(req: SearchRequest) -> QueryRequest:
     """The legacy ``points/search`` body, restated as a universal query."""
-    vector = req.vector
+    vector: Any = req.vector
     using = None
     if isinstance(vector, NamedVector):
         using, vector = vector.name, vector.vector

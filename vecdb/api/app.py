@@ -13,7 +13,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse, Response
 
 from vecdb import __version__
-from vecdb.api import routes_collections, routes_dashboard, routes_points, routes_search, routes_snapshots
+from vecdb.api import (
+    routes_collections,
+    routes_dashboard,
+    routes_points,
+    routes_search,
+    routes_snapshots,
+    routes_unsupported,
+)
 from vecdb.api.errors import install_error_handlers
 from vecdb.api.metrics import Metrics
 from vecdb.api.middleware import ServerMiddleware
@@ -52,6 +59,7 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
     app.include_router(routes_search.router)
     app.include_router(routes_snapshots.router)
     app.include_router(routes_dashboard.router)
+    app.include_router(routes_unsupported.router)  # Qdrant's other routes: 400 "not supported yet", never 405
 
     @app.get("/", tags=["service"])
     def root() -> Response:

@@ -1,6 +1,7 @@
-"""The one place where errors become HTTP status codes and Qdrant-shaped error bodies.
+"""The one place where errors become HTTP responses with Qdrant-shaped error bodies.
 
-Body: ``{"status": {"error": "<prefix>: <message>"}, "time": <seconds>}``. The
+Body: ``{"status": {"error": "<prefix>: <message>"}, "time": <seconds>}``. Each error class
+carries its status and prefix (``vecdb/errors.py``, read back by the remote client). The
 prefixes are Qdrant's, because client libraries search the text (LlamaIndex
 looks for "already exists"). Unexpected exceptions are logged with their
 traceback and answered 500 without internals; a client mistake is never a 500.
@@ -18,29 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from vecdb.errors import (
-    AlreadyExists,
-    Corruption,
-    DataDirLocked,
-    InvalidInput,
-    NotFound,
-    StorageFull,
-    Unsupported,
-    VecdbError,
-)
+from vecdb.errors import VecdbError, wire_message
 from vecdb.models.base import error_location
 
 log = logging.getLogger(__name__)
-
-STATUS_BY_ERROR: list[tuple[type[VecdbError], int, str]] = [
-    (NotFound, 404, "Not found"),
-    (AlreadyExists, 409, "Wrong input"),
-    (InvalidInput, 400, "Wrong input"),
-    (Unsupported, 400, "Bad request"),
-    (StorageFull, 507, "Insufficient storage"),
-    (DataDirLocked, 503, "Service unavailable"),
-    (Corruption, 500, "Service internal error"),
-]
 
 # Pydantic error types that mean "well-formed but out of range": Qdrant answers those 422.
 _VALIDATION_TYPES = {
@@ -62,13 +44,6 @@ def error_response(status: int, message: str, started: float | None = None) -> R
     return Response(body, status_code=status, media_type="application/json")
 
 
-def status_of(exc: VecdbError) -> tuple[int, str]:
-    for cls, status, prefix in STATUS_BY_ERROR:
-        if isinstance(exc, cls):
-            return status, prefix
-    return 500, "Service internal error"
-
-
 def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
     """Name the first offending fields; 422 only if every problem is a range/length violation."""
     status = 422 if errors and all(e.get("type") in _VALIDATION_TYPES for e in errors) else 400
@@ -88,10 +63,9 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VecdbError)
     async def _vecdb_error(request: Request, exc: VecdbError) -> Response:
-        status, prefix = status_of(exc)
-        if status >= 500:
+        if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(status, f"{prefix}: {exc.message}", request.state.started)
+        return error_response(exc.status, wire_message(exc), request.state.started)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError) -> Response:

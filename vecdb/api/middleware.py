@@ -25,8 +25,13 @@ _UNGATED = OPEN_PATHS | DASHBOARD_PATHS
 """Also the dashboard's static files (exact paths, no prefix match): its data comes from the gated API."""
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-_READ_POSTS = re.compile(r"^/collections/[^/]+/points(/(scroll|count|query|query/batch|search|search/batch))?$")
-"""POST routes that only read (retrieve, scroll, count, query, search): a read-only key may call them."""
+_READ_POSTS = re.compile(
+    r"^/collections/[^/]+/(points(/(scroll|count|query|query/batch|query/groups|search|search/batch|search/groups"
+    r"|search/matrix/pairs|search/matrix/offsets|recommend|recommend/batch|recommend/groups|discover|discover/batch))?"
+    r"|facet)$"
+)
+"""POST routes that only read (retrieve, scroll, count, query, search, and Qdrant's other searches, served or
+answered "not supported yet"): a read-only key may call them."""
 
 
 def is_read_only_request(method: str, path: str) -> bool:

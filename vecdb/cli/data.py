@@ -5,7 +5,7 @@ The commands are thin: argument parsing, the progress bar and the messages.
 Reading files is :mod:`vecdb.transfer.importers`, writing them :mod:`vecdb.transfer.exporters`,
 the loops :mod:`vecdb.transfer.bulk` and the resume record :mod:`vecdb.transfer.import_state`.
 Heavy modules are imported inside the commands so that ``vecdb serve`` does
-not pay for them.
+not pay for them. (Its length is typer's option declarations, one block per flag.)
 """
 
 from __future__ import annotations

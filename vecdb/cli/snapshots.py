@@ -131,7 +131,7 @@ def download(
         checksum = next((d.checksum for d in client.list_snapshots(collection) if d.name == snapshot), None)
         client.download_snapshot(collection, snapshot, dest)
         if checksum:
-            from vecdb.engine.backup.store import file_sha256
+            from vecdb.snapshot_files import file_sha256
 
             actual = file_sha256(dest)
             if actual != checksum:
@@ -160,9 +160,8 @@ def restore(
     api_key: Optional[str] = API_KEY_OPTION,
 ) -> None:
     """Restore a collection from SNAPSHOT_FILE into a data directory (offline) or a server."""
-    from vecdb.engine.backup.archive import read_meta
-    from vecdb.engine.backup.store import stored_checksum
     from vecdb.errors import VecdbError
+    from vecdb.snapshot_files import read_meta, stored_checksum
 
     if not snapshot_file.is_file():
         _fail(f"snapshot file {snapshot_file} does not exist")

@@ -5,6 +5,11 @@ changing one line: method names, argument names and return types follow
 qdrant-client. Arguments may be vecdb models or plain dicts (and numpy arrays
 for vectors); a dict that does not fit raises :class:`vecdb.errors.InvalidInput`
 naming the field.
+
+Why one module of this size: it is qdrant-client's method surface (some forty methods, each a
+few lines of argument coercion), kept together so that its names and defaults read against
+qdrant-client's own ``QdrantClient`` in one place; both the embedded and the remote client
+inherit it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""One collection: its LMDB environment, its settings and its in-memory snapshot.
+"""One collection: its LMDB environment, settings, read view, indexes and optimizer, composed.
 
-The write path and the read path live in their own modules (mixins); this one
-opens, creates and describes a collection, and exposes the request-level write
-operations, each as one durable transaction.
+``Collection`` builds the parts and hands each request to the one that owns it: the
+:class:`~vecdb.engine.write.Writer` (mutations), the :class:`~vecdb.engine.read.Reader`
+(queries, scroll, count, retrieve) and the :class:`~vecdb.engine.optimizer.Optimizer` (index
+builds, whose host it is). They share one :class:`~vecdb.engine.state.CollectionState`; the
+consistency protocol between writer and readers lives in :mod:`vecdb.engine.mvcc`.
 """
 
 from __future__ import annotations
@@ -10,59 +12,77 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.engine.documents import resolve_insert, resolve_update_vectors
-from vecdb.engine.optimizer import INDEX_DIR, Optimizer, load_checkpoint, manifest_key
+import numpy as np
+
+from vecdb.engine.checkpoints import INDEX_DIR, load_checkpoint, manifest_key
+from vecdb.engine.mvcc import Mvcc
+from vecdb.engine.optimizer import Optimizer
 from vecdb.engine.planner import AnnState
-from vecdb.engine.read import ReadPath
-from vecdb.engine.settings import apply_update, collection_config, index_config, raise_missing_collection, vector_spaces
-from vecdb.engine.views import FileRowStore, RowStore, Snapshot
-from vecdb.engine.write import PreparedPoints, WritePath, WriteTxn, encode_payload
-from vecdb.errors import Corruption, InvalidInput
-from vecdb.filtering.payload_index import PayloadIndex
-from vecdb.index.device import gpu_available
-from vecdb.limits import NO_LIMITS, Limits
+from vecdb.engine.read import Reader
+from vecdb.engine.settings import apply_update, collection_config, raise_missing_collection
+from vecdb.engine.state import CollectionState
+from vecdb.engine.views import FileRowStore, ReadView, RowStore
+from vecdb.engine.write import Writer, build_payload_index
+from vecdb.errors import Corruption
+from vecdb.limits import DEFAULT_MAX_MAP_SIZE, NO_LIMITS, Limits
 from vecdb.models.collections import (
     CollectionInfo,
     CollectionStatus,
     CreateFieldIndex,
     PayloadIndexInfo,
-    PayloadSchemaType,
     UpdateCollection,
 )
 from vecdb.models.points import (
-    ClearPayloadOperation,
-    DeleteOperation,
+    CountRequest,
     DeletePayload,
-    DeletePayloadOperation,
     DeleteVectors,
-    DeleteVectorsOperation,
-    OverwritePayloadOperation,
     PointInsertOperations,
+    PointRequest,
     PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
     SetPayload,
-    SetPayloadOperation,
     UpdateOperation,
     UpdateVectors,
-    UpdateVectorsOperation,
-    UpsertOperation,
 )
-from vecdb.models.stats import CollectionStats  # noqa: E402
-from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment
+from vecdb.models.query import QueryRequest, QueryResponse
+from vecdb.models.stats import CollectionStats
+from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables
 
 log = logging.getLogger(__name__)
-
 
 VECTORS_DIR = "vectors"
 """Memory-mapped float32 rows of on_disk spaces (rebuilt from LMDB at every open)."""
 
 
-class Collection(WritePath, ReadPath):
+@dataclass(frozen=True)
+class Inspection:
+    """A read-only look inside a collection, for tests and diagnostics (never for request handling)."""
+
+    points: int
+    """Live points in the read view."""
+    view_rows: int
+    """Internal ids allotted so far (live, deleted and overwritten)."""
+    indexes: dict[int, AnnState]
+    """The published ANN index of each vector space that has one, and the internal-id watermark it covers."""
+    manifests: dict[int, Any]
+    """The index checkpoint manifest each space has in LMDB (what an open would load)."""
+    index_loaded: bool
+    """The saved indexes were read back after the open."""
+    pending: bool
+    """Some space's index lags behind the stored points."""
+    on_disk_rows: dict[int, bool]
+    """Per space: whether its float32 rows are a view of a memory-mapped file."""
+
+
+class Collection:
     def __init__(
         self,
         name: str,
@@ -71,34 +91,29 @@ class Collection(WritePath, ReadPath):
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         limits: Limits = NO_LIMITS,
     ) -> None:
-        self.name = name
-        self.path = path
-        self.limits = limits
-        self.env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
-        self.tables = PointsTables(self.env.dbs)
-        self._write_lock = threading.Lock()
-        self.publishing = 0
-        """Odd while a write updates the payload indexes and publishes its snapshot (see ``ReadPath``)."""
-        self.recent_snapshots: dict[int, Snapshot] = {}
-        """The last few snapshots by write sequence number, for reads whose transaction is a write behind."""
+        env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
+        tables = PointsTables(env.dbs)
+        self.state = CollectionState(
+            name=name,
+            path=path,
+            env=env,
+            tables=tables,
+            limits=limits,
+            mvcc=Mvcc(env, tables, ReadView.empty([])),
+        )
         self._users = 0
         self._closed = False
         self._users_changed = threading.Condition()
-        self.settings: dict[str, Any] = {}
-        self.spaces = []
-        self.snapshot = Snapshot.empty([])
-        self.ann: dict[int, AnnState] = {}
-        """Published HNSW graphs by vector-space index; replaced whole, never changed in place."""
-        self.last_write = 0.0
+        self.writer = Writer(self.state, self.written)
+        self.reader = Reader(self.state)
         self.optimizer = Optimizer(self)
-        self.payload_index = PayloadIndex({})
 
     @classmethod
     def create(cls, name: str, path: Path, settings: dict[str, Any], **kw: Any) -> Collection:
         coll = cls(name, path, **kw)
         coll.env.write(lambda txn: coll.tables.init(txn, settings))
-        coll._use_settings(settings)
-        coll.snapshot = Snapshot.empty(coll.spaces, coll._row_stores())
+        coll.state.use_settings(settings)
+        coll.state.mvcc.reset(ReadView.empty(coll.spaces, coll._row_stores()))
         coll.optimizer.start()
         return coll
 
@@ -109,11 +124,27 @@ class Collection(WritePath, ReadPath):
         coll.optimizer.start()
         return coll
 
+    # --- what the parts share (the optimizer's host interface, the backup's and the tests') ----
+
+    name = property(lambda self: self.state.name)
+    path = property(lambda self: self.state.path)
+    env = property(lambda self: self.state.env)
+    tables = property(lambda self: self.state.tables)
+    limits = property(lambda self: self.state.limits)
+    settings = property(lambda self: self.state.settings)
+    spaces = property(lambda self: self.state.spaces)
+    search_device = property(lambda self: self.state.search_device)
+    ann = property(lambda self: self.state.ann)
+    payload_index = property(lambda self: self.state.payload_index)
+    last_write = property(lambda self: self.state.last_write)
+
+    @property
+    def view(self) -> ReadView:
+        """The current read view: the state the last published commit left in memory."""
+        return self.state.view
+
     def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None:
-        ann = {k: v for k, v in self.ann.items() if k != space_index}
-        if state is not None:
-            ann[space_index] = state
-        self.ann = ann
+        self.state.publish_ann(space_index, state)
 
     def put_meta(self, key: str, value: Any) -> None:
         """One small durable write to ``meta`` (index manifests); ``None`` deletes the key."""
@@ -126,10 +157,25 @@ class Collection(WritePath, ReadPath):
 
         self.env.write(body)
 
-    def _use_settings(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self.spaces = vector_spaces(settings)
-        self.search_device = _index_device(self.name, index_config(settings))
+    def inspect(self) -> Inspection:
+        """What tests and diagnostics may read of the internals, as values (the index states published
+        to readers are immutable): one name to go through instead of the parts' attributes."""
+        view = self.state.view
+        with self.env.read() as txn:
+            manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
+        return Inspection(
+            points=view.count,
+            view_rows=view.n,
+            indexes=dict(self.state.ann),
+            manifests={k: v for k, v in manifests.items() if v},
+            index_loaded=self.optimizer.loaded.is_set(),
+            pending=self.optimizer.pending(),
+            on_disk_rows={
+                s.index: isinstance(getattr(view.spaces[s.index].matrix, "base", None), np.memmap) for s in self.spaces
+            },
+        )
+
+    # --- opening -------------------------------------------------------------------------------
 
     def _row_stores(self) -> list[RowStore]:
         """Per space: memory, or a memory-mapped file under ``<collection>/vectors/`` for on_disk spaces."""
@@ -137,11 +183,11 @@ class Collection(WritePath, ReadPath):
         return [files if s.on_disk else RowStore() for s in self.spaces]
 
     def _load(self) -> None:
-        """Rebuild the in-memory snapshot from LMDB: one cursor pass over points and vectors."""
+        """Rebuild the in-memory read view from LMDB: one cursor pass over points and vectors."""
         with self.env.read() as txn:
             if not self.tables.check_format(txn):
                 raise Corruption(f"collection directory {self.path} holds no collection")
-            self._use_settings(self.tables.get_meta_json(txn, "config"))
+            self.state.use_settings(self.tables.get_meta_json(txn, "config"))
             counters = self.tables.get_meta_json(txn, "counters")
             next_iid = counters["next_iid"]
             legacy = False
@@ -153,25 +199,24 @@ class Collection(WritePath, ReadPath):
                     yield chunk
 
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
-            self.snapshot = Snapshot.loaded(
-                self.spaces, next_iid, id_chunks(), chunks, self._row_stores(), seq=counters["seq"]
-            )
+            view = ReadView.loaded(self.spaces, next_iid, id_chunks(), chunks, self._row_stores(), seq=counters["seq"])
+            self.state.mvcc.reset(view)
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
         if legacy:  # once: later opens read versions from the ids table alone
             upgraded = self.env.write(self.tables.upgrade_ids)
             log.info("collection %s: stored the version beside %d internal ids", self.name, upgraded)
-        self._build_payload_index(self.settings.get("payload_schema") or {})
+        build_payload_index(self.state, self.settings.get("payload_schema") or {})
         self.optimizer.to_load = {k: v for k, v in manifests.items() if v}
         log.info(
             "opened collection %s: %d points; %d index checkpoints load in the background",
             self.name,
-            self.snapshot.count,
+            view.count,
             len(self.optimizer.to_load),
         )
 
     def load_checkpoints(self, manifests: dict[int, Any]) -> None:
         """Load saved graphs (the optimizer thread does this first, so that opening does not wait)."""
-        next_iid = self.snapshot.n
+        next_iid = self.state.view.n
         for index, manifest in manifests.items():
             state = load_checkpoint(self.path / INDEX_DIR, manifest, next_iid)
             if state is not None:
@@ -201,12 +246,11 @@ class Collection(WritePath, ReadPath):
         self.optimizer.stop()
         if checkpoint:
             self.optimizer.flush()
-        with self._write_lock:
+        with self.state.mvcc.write_lock:
             self.env.close()
 
     def written(self) -> None:
         """Called after each committed write: wake the optimizer."""
-        self.last_write = time.monotonic()
         self.optimizer.notify()
 
     # --- description ---------------------------------------------------------------------
@@ -219,14 +263,14 @@ class Collection(WritePath, ReadPath):
         return CollectionStatus.GREEN
 
     def _indexed(self) -> int:
-        snap = self.snapshot
+        snap = self.state.view
         return sum(s.index.ntotal - s.dead_count(snap) for s in self.ann.values())
 
     def stats(self) -> CollectionStats:
         """The figures ``/metrics`` and ``/readyz`` report, cheap enough for every scrape."""
         return CollectionStats(
             name=self.name,
-            points=self.snapshot.count,
+            points=self.state.view.count,
             indexed_vectors=self._indexed(),
             status=self._status().value,
             index_backlog=self.optimizer.backlog(),
@@ -240,7 +284,7 @@ class Collection(WritePath, ReadPath):
             status=self._status(),
             optimizer_status={"error": error} if error else "ok",
             indexed_vectors_count=self._indexed(),
-            points_count=self.snapshot.count,
+            points_count=self.state.view.count,
             segments_count=1,
             config=collection_config(self.settings),
             payload_schema=self._payload_schema(),
@@ -255,160 +299,53 @@ class Collection(WritePath, ReadPath):
             for field, spec in schema.items()
         }
 
-    def _build_payload_index(self, schema: dict[str, Any]) -> None:
-        """Index ``schema``'s fields from one pass over the stored payloads."""
-        if not schema:
-            return
-        t0 = time.perf_counter()
-        with self.env.read() as txn:
-            items = [(p.iid, p.payload) for p in self.tables.iter_points(txn)]
-        for field, spec in schema.items():
-            self.payload_index.add_field(field, spec["data_type"], items)
-        log.info(
-            "collection %s: payload indexes on %s built from %d points in %.2f s",
-            self.name,
-            sorted(schema),
-            len(items),
-            time.perf_counter() - t0,
-        )
-
     def update(self, req: UpdateCollection) -> None:
-        self._save_settings(apply_update(self.settings, req))
+        self.writer.save_settings(apply_update(self.settings, req))
         self.written()  # new hnsw_config / optimizers_config: the optimizer may rebuild
 
-    def _save_settings(self, settings: dict[str, Any]) -> None:
-        with self._write_lock:
-            self._save_settings_locked(settings)
-
-    def _save_settings_locked(self, settings: dict[str, Any]) -> None:
-        self.env.write(lambda txn: self.tables.put_meta_json(txn, "config", settings))
-        self._use_settings(settings)
-
-    def create_payload_index(self, req: CreateFieldIndex) -> int:
-        schema = req.field_schema
-        if schema is None:
-            raise InvalidInput('field_schema: a payload index needs a type, e.g. "keyword"')
-        if isinstance(schema, dict):
-            try:
-                data_type = PayloadSchemaType(schema.get("type")).value
-            except ValueError:
-                raise InvalidInput(f"field_schema.type: unknown index type {schema.get('type')!r}") from None
-            spec = {"data_type": data_type, "params": schema}
-        else:
-            spec = {"data_type": schema.value}
-        settings = dict(self.settings)
-        settings["payload_schema"] = {**(settings.get("payload_schema") or {}), req.field_name: spec}
-        with self._write_lock, self.publishing_change():  # no write lands between the scan and the schema change
-            if req.field_name in self.payload_index.fields:
-                self.payload_index.drop_field(req.field_name)
-            self._build_payload_index({req.field_name: spec})
-            self._save_settings_locked(settings)
-        return self._bump_seq()
-
-    def delete_payload_index(self, field_name: str) -> int:
-        settings = dict(self.settings)
-        settings["payload_schema"] = {
-            k: v for k, v in (settings.get("payload_schema") or {}).items() if k != field_name
-        }
-        with self._write_lock, self.publishing_change():
-            self._save_settings_locked(settings)
-            if field_name in self.payload_index.fields:
-                self.payload_index.drop_field(field_name)
-        return self._bump_seq()
-
-    def _bump_seq(self) -> int:
-        return self._write(lambda w: None)[0]
-
-    # --- writes (one durable transaction each) --------------------------------------------
+    # --- requests, each handed to the part that owns it -----------------------------------------
 
     def upsert(self, op: PointInsertOperations) -> int:
-        prepared = self._prepared(op, "points")
-        return self._write(lambda w: self._upsert(w, op, prepared))[0]
-
-    def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
-        op = resolve_insert(op, self.settings.get("embedding"), field)
-        prepared = PreparedPoints.from_request(op, self.spaces)
-        self.limits.check_points(len(prepared.ids), field)
-        self.limits.check_payloads(prepared.payloads, f"{field}.payload")
-        return prepared
+        return self.writer.upsert(op)
 
     def delete(self, selector: PointsSelector) -> int:
-        return self._write(lambda w: self._delete(w, selector))[0]
+        return self.writer.delete(selector)
 
     def set_payload(self, req: SetPayload, overwrite: bool = False) -> int:
-        self.limits.check_payloads([encode_payload(req.payload, "payload")], "payload")
-        return self._write(lambda w: self._set_payload(w, req, overwrite))[0]
+        return self.writer.set_payload(req, overwrite)
 
     def delete_payload(self, req: DeletePayload) -> int:
-        return self._write(lambda w: self._delete_payload(w, req))[0]
+        return self.writer.delete_payload(req)
 
     def clear_payload(self, selector: PointsSelector) -> int:
-        return self._write(lambda w: self._clear_payload(w, selector))[0]
+        return self.writer.clear_payload(selector)
 
     def update_vectors(self, req: UpdateVectors) -> int:
-        req = resolve_update_vectors(req, self.settings.get("embedding"), "points")
-        return self._write(lambda w: self._update_vectors(w, req))[0]
+        return self.writer.update_vectors(req)
 
     def delete_vectors(self, req: DeleteVectors) -> int:
-        return self._write(lambda w: self._delete_vectors(w, req))[0]
+        return self.writer.delete_vectors(req)
 
     def batch(self, operations: list[UpdateOperation]) -> int:
-        """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
-        embedding = self.settings.get("embedding")
-        operations = [  # texts embedded before the transaction, as upserts are prepared before it
-            UpdateVectorsOperation(
-                update_vectors=resolve_update_vectors(
-                    op.update_vectors, embedding, f"operations[{i}].update_vectors.points"
-                )
-            )
-            if isinstance(op, UpdateVectorsOperation)
-            else op
-            for i, op in enumerate(operations)
-        ]
-        prepared = [
-            self._prepared(op.upsert, f"operations[{i}].upsert") if isinstance(op, UpsertOperation) else None
-            for i, op in enumerate(operations)
-        ]
-        self.limits.check_points(sum(len(p.ids) for p in prepared if p is not None), "operations")
+        return self.writer.batch(operations)
 
-        def body(w: WriteTxn) -> None:
-            for op, prep in zip(operations, prepared):
-                self._apply_operation(w, op, prep)
+    def create_payload_index(self, req: CreateFieldIndex) -> int:
+        return self.writer.create_payload_index(req)
 
-        return self._write(body)[0]
+    def delete_payload_index(self, field_name: str) -> int:
+        return self.writer.delete_payload_index(field_name)
 
-    def _apply_operation(self, w: WriteTxn, op: UpdateOperation, prepared: PreparedPoints | None) -> None:
-        if isinstance(op, UpsertOperation):
-            assert prepared is not None
-            self._upsert(w, op.upsert, prepared)
-        elif isinstance(op, DeleteOperation):
-            self._delete(w, op.delete)
-        elif isinstance(op, SetPayloadOperation):
-            self._set_payload(w, op.set_payload, False)
-        elif isinstance(op, OverwritePayloadOperation):
-            self._set_payload(w, op.overwrite_payload, True)
-        elif isinstance(op, DeletePayloadOperation):
-            self._delete_payload(w, op.delete_payload)
-        elif isinstance(op, ClearPayloadOperation):
-            self._clear_payload(w, op.clear_payload)
-        elif isinstance(op, UpdateVectorsOperation):
-            self._update_vectors(w, op.update_vectors)
-        elif isinstance(op, DeleteVectorsOperation):
-            self._delete_vectors(w, op.delete_vectors)
-        else:  # pragma: no cover - the model union is closed
-            raise InvalidInput(f"unknown operation {type(op).__name__}")
+    def query(self, req: QueryRequest) -> QueryResponse:
+        return self.reader.query(req)
 
+    def query_batch(self, reqs: list[QueryRequest]) -> list[QueryResponse]:
+        return self.reader.query_batch(reqs)
 
-def _index_device(name: str, cfg: dict[str, Any]) -> str:
-    """Where IVF-PQ trains and searches: the GPU when asked for (or ``auto``) and CuPy sees one.
+    def scroll(self, req: ScrollRequest) -> ScrollResult:
+        return self.reader.scroll(req)
 
-    A collection created with ``device: cuda`` and opened where no GPU is
-    usable still opens, on the CPU, with a warning: its data must stay reachable.
-    """
-    if cfg.get("type") != "ivf_pq" or cfg.get("device", "auto") == "cpu":
-        return "cpu"
-    if gpu_available():
-        return "cuda"
-    if cfg.get("device") == "cuda":
-        log.warning("collection %s asks for index device cuda, but no GPU is usable here: using the CPU", name)
-    return "cpu"
+    def count(self, req: CountRequest) -> int:
+        return self.reader.count(req)
+
+    def retrieve(self, req: PointRequest) -> list[Record]:
+        return self.reader.retrieve(req)

@@ -7,9 +7,9 @@ flushed: about a quarter of an HNSW query's time. Held here they cost 16
 bytes per point (24 more for a UUID), filled at open from the ``ids`` table.
 
 Like the vector matrix, the arrays are shared by successive snapshots and
-only appended to: an older snapshot never looks past its own ``n``. The one
+only appended to: an older read view never looks past its own ``n``. The one
 in-place change is a point's version after a payload-only write (the point
-keeps its internal id), which an older snapshot may then already see; that
+keeps its internal id), which an older read view may then already see; that
 only ever shows a newer version number, never an older one.
 """
 
@@ -92,7 +92,7 @@ class PointIds:
         if len(iids):
             self.versions[np.asarray(iids, dtype=np.int64)] = version
 
-    def ids_of(self, iids: Sequence[int]) -> list[PointId]:
+    def ids_of(self, iids: Sequence[int] | np.ndarray) -> list[PointId]:
         """The external ids of ``iids``, as the API returns them (int, or hyphenated UUID string)."""
         where = np.asarray(iids, dtype=np.int64)
         out: list[PointId] = self.ints[where].tolist()
@@ -101,7 +101,7 @@ class PointIds:
                 out[j] = str(uuid.UUID(bytes=self.uuids[where[j]].tobytes()))  # type: ignore[index]
         return out
 
-    def versions_of(self, iids: Sequence[int]) -> list[int]:
+    def versions_of(self, iids: Sequence[int] | np.ndarray) -> list[int]:
         return self.versions[np.asarray(iids, dtype=np.int64)].tolist()  # type: ignore[no-any-return]
 
     def memory_bytes(self) -> int:

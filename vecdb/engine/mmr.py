@@ -13,13 +13,15 @@ rule (``{"nearest": .., "mmr": {"diversity", "candidates_limit"}}``), reproduced
 
 Similarity is the metric Qdrant's core ranks by, turned "higher is better": the dot
 product for Cosine (rows are stored normalised) and Dot, the negated *squared*
-distance for Euclid, the negated distance for Manhattan.
+distance for Euclid, the negated distance for Manhattan (the distance table's
+``Metric.similarity``, :mod:`vecdb.index.distance`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vecdb.index.distance import metric_of
 from vecdb.models.collections import Distance
 
 DEFAULT_DIVERSITY = 0.5
@@ -27,23 +29,9 @@ MAX_CANDIDATES = 16384
 """Qdrant's bound on ``candidates_limit``: the re-ranking is quadratic in the candidates."""
 
 
-def similarity_to(rows: np.ndarray, row: np.ndarray, distance: Distance) -> np.ndarray:
-    """Similarity of every candidate in ``rows`` to one vector, higher is closer (float64)."""
-    if distance is Distance.EUCLID:
-        diff = (rows - row[None, :]).astype(np.float64)
-        return -np.einsum("ij,ij->i", diff, diff)
-    if distance is Distance.MANHATTAN:
-        return -np.abs(rows - row[None, :]).sum(axis=1, dtype=np.float64)
-    return (rows @ row).astype(np.float64)
-
-
 def relevance_of(scores: np.ndarray, distance: Distance) -> np.ndarray:
     """The similarity to the query behind each reported score (Euclid reports the root)."""
-    if distance is Distance.EUCLID:
-        return -np.square(scores, dtype=np.float64)
-    if distance is Distance.MANHATTAN:
-        return -scores.astype(np.float64)
-    return scores.astype(np.float64)
+    return metric_of(distance).similarity_of_scores(scores)
 
 
 def select(rows: np.ndarray, relevance: np.ndarray, distance: Distance, diversity: float, limit: int) -> list[int]:
@@ -58,17 +46,18 @@ def select(rows: np.ndarray, relevance: np.ndarray, distance: Distance, diversit
     if count == 0 or limit <= 0:
         return []
     lam = 1.0 - diversity
+    similarity_to = metric_of(distance).similarity
     relevance = relevance.astype(np.float64)
     first = int(np.argmax(relevance))
     chosen = [first]
     pending = np.ones(count, dtype=bool)
     pending[first] = False
-    closest = similarity_to(rows, rows[first], distance)  # max similarity of each candidate to the chosen ones
+    closest = similarity_to(rows, rows[first])  # max similarity of each candidate to the chosen ones
     while len(chosen) < min(limit, count):
         score = lam * relevance - (1.0 - lam) * closest
         score[~pending] = -np.inf
         best = int(np.argmax(score))
         chosen.append(best)
         pending[best] = False
-        np.maximum(closest, similarity_to(rows, rows[best], distance), out=closest)
+        np.maximum(closest, similarity_to(rows, rows[best]), out=closest)
     return chosen

@@ -19,12 +19,17 @@ and per vector space:
   farther from their centroids than the training sample did (drift);
 * checkpoints the graph to ``<collection>/index/`` and records in the LMDB
   ``meta`` table which internal-id watermark it covers, so that an open loads
-  it and indexes only what came later. A changed index is saved once writes
+  it and indexes only what came later (the format is
+  :mod:`vecdb.engine.checkpoints`'s). A changed index is saved once writes
   pause for a second, and while they go on at least every
   ``optimizers_config.flush_interval_sec`` seconds (Qdrant's field, default 5),
   stretched to ten times the last save's duration so that saving a large
   graph never takes more than a tenth of the optimizer's time. A crash then
   costs at most that interval of indexing work, never a full rebuild.
+
+Kinds are looked up in the index registry (:mod:`vecdb.index.base`) by the
+``index`` setting's name; what differs between them (parameters, when to
+rebuild, the files they save) is the kind's to say.
 """
 
 from __future__ import annotations
@@ -34,22 +39,21 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
+from vecdb.engine.checkpoints import INDEX_DIR, load_checkpoint, manifest_key, remove_superseded, write_checkpoint
 from vecdb.engine.planner import AnnState
 from vecdb.engine.settings import VectorSpace, index_config
-from vecdb.engine.views import Snapshot
-from vecdb.errors import Corruption
-from vecdb.index import hnsw, ivfpq
-from vecdb.index.hnsw import HnswIndex
-from vecdb.index.ivfpq import IvfPqIndex
-
-if TYPE_CHECKING:
-    from vecdb.engine.collection import Collection
+from vecdb.engine.views import ReadView
+from vecdb.index.base import BuildInterrupted, kind_of
 
 log = logging.getLogger(__name__)
+
+_remove_other_files = remove_superseded
+"""Called through this module global, so that a crash test can kill the process right there
+(tests/system/test_crash_points.py patches ``optimizer._remove_other_files``)."""
 
 CHUNK_MIN = 2048
 """Fresh points added per publish at least; at most a quarter of the graph more (clone cost)."""
@@ -58,31 +62,63 @@ QUIET_S = 1.0
 SAVE_SHARE = 10.0
 """The interval between saves under writes is at least this many times the last save's duration."""
 IDLE_WAKE_S = 5.0
-INDEX_DIR = "index"
-RETRAIN_GROWTH = 4.0
-"""IVF-PQ is retrained once the space holds this many times the vectors it was trained on."""
-RETRAIN_DRIFT = 1.5
-"""... or once added vectors' mean squared distance to their centroid exceeds the training sample's by this."""
-DRIFT_MIN_ADDED = 0.25
-"""Drift is judged once at least this share of the training size has been added."""
 
 
-def manifest_key(space: int) -> str:
-    """The ``meta`` key of a space's index manifest (named when HNSW was the only kind; IVF-PQ
-    manifests carry ``"kind": "ivf_pq"``)."""
-    return f"hnsw:{space}"
+class IndexHost(Protocol):
+    """What the optimizer uses of its collection (the collection is one; tests may pass another)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def spaces(self) -> list[VectorSpace]: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def view(self) -> ReadView:
+        """The current read view."""
+        ...
+
+    @property
+    def ann(self) -> dict[int, AnnState]:
+        """The published index of each space that has one."""
+        ...
+
+    @property
+    def last_write(self) -> float:
+        """``time.monotonic()`` of the last committed write."""
+        ...
+
+    @property
+    def search_device(self) -> str:
+        """Where a kind that can use a GPU trains (``cpu``, ``cuda``)."""
+        ...
+
+    def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None: ...
+    def put_meta(self, key: str, value: Any) -> None:
+        """One durable write to the ``meta`` table (``None`` deletes the key)."""
+        ...
+
+    def load_checkpoints(self, manifests: dict[int, Any]) -> None: ...
 
 
 def index_kind(settings: dict[str, Any]) -> str:
     return str(index_config(settings)["type"])
 
 
+def index_params(settings: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a kind builds with: Qdrant's ``hnsw_config`` (HNSW's ``m``, ``ef_construct``) and
+    vecdb's ``index`` setting (IVF-PQ's ``nlist``, ``pq_m``, ...) in one mapping; each kind reads its own."""
+    return {**(settings.get("hnsw_config") or {}), **index_config(settings)}
+
+
 def wants_index(space: VectorSpace, settings: dict[str, Any], live: int) -> bool:
     """Qdrant's rule: index once the vectors exceed ``indexing_threshold`` KB; 0 turns indexing off."""
-    kind = index_kind(settings)
-    if kind == "flat" or not hnsw.supports(space.distance):
+    kind = kind_of(index_kind(settings))
+    if not kind.ann or not kind.supports(space.distance):
         return False
-    if kind == "ivf_pq" and live < ivfpq.MIN_TRAIN_POINTS:
+    if live < kind.min_points:
         return False
     threshold = settings["optimizers_config"].get("indexing_threshold")
     if threshold is None:
@@ -95,8 +131,8 @@ def wants_index(space: VectorSpace, settings: dict[str, Any], live: int) -> bool
 class Optimizer:
     """One daemon thread per collection."""
 
-    def __init__(self, coll: Collection) -> None:
-        self.coll = coll
+    def __init__(self, host: IndexHost) -> None:
+        self.host = host
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.busy = False
@@ -107,7 +143,7 @@ class Optimizer:
         self.loaded = threading.Event()
         self._last_checkpoint = time.monotonic()
         self._last_save_s = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{coll.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{host.name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -125,10 +161,10 @@ class Optimizer:
         _lower_priority()
         try:
             if self.to_load:
-                self.coll.load_checkpoints(self.to_load)
+                self.host.load_checkpoints(self.to_load)
             self._sweep_files()
         except Exception as exc:  # a bad file is logged and rebuilt; anything else shows in CollectionInfo
-            log.exception("collection %s: loading index checkpoints failed", self.coll.name)
+            log.exception("collection %s: loading index checkpoints failed", self.host.name)
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self.to_load = {}
@@ -140,20 +176,20 @@ class Optimizer:
                 while not self._stop.is_set() and self.step():
                     pass
                 self.error = None
-            except hnsw.BuildInterrupted:
+            except BuildInterrupted:
                 return
             except Exception as exc:  # keep serving searches (exactly) and say so in CollectionInfo
-                log.exception("optimizer of collection %s failed", self.coll.name)
+                log.exception("optimizer of collection %s failed", self.host.name)
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._stop.wait(1.0)
 
     def _sweep_files(self) -> None:
         """Remove index files that no manifest names: a crash in a checkpoint leaves a temp file, or
         the files the committed manifest superseded (they would otherwise stay until the next save)."""
-        folder = self.coll.path / INDEX_DIR
+        folder = self.host.path / INDEX_DIR
         if not folder.is_dir():
             return
-        for space in self.coll.spaces:
+        for space in self.host.spaces:
             manifest = self.to_load.get(space.index)
             _remove_other_files(folder, space.index, keep=manifest["file"] if manifest else None)
 
@@ -161,7 +197,7 @@ class Optimizer:
         """Do one unit of work (a chunk, a rebuild or a checkpoint); False when there is none."""
         self.busy = True
         try:
-            for space in self.coll.spaces:
+            for space in self.host.spaces:
                 if self._stop.is_set():
                     return False
                 if self._index_space(space):
@@ -176,11 +212,11 @@ class Optimizer:
         """Whether some space's graph lags behind the stored points (CollectionInfo says yellow)."""
         if not self.loaded.is_set():
             return True
-        snap = self.coll.snapshot
-        for space in self.coll.spaces:
-            state = self.coll.ann.get(space.index)
+        snap = self.host.view
+        for space in self.host.spaces:
+            state = self.host.ann.get(space.index)
             if state is None:
-                if wants_index(space, self.coll.settings, snap.spaces[space.index].live):
+                if wants_index(space, self.host.settings, snap.spaces[space.index].live):
                     return True
             elif snap.live(space.index, state.covered).any() or self._needs_rebuild(space, state, snap):
                 return True
@@ -188,13 +224,13 @@ class Optimizer:
 
     def backlog(self) -> int:
         """Stored vectors that no index holds yet, summed over spaces that want one (``/metrics``)."""
-        snap = self.coll.snapshot
+        snap = self.host.view
         total = 0
-        for space in self.coll.spaces:
-            state = self.coll.ann.get(space.index)
+        for space in self.host.spaces:
+            state = self.host.ann.get(space.index)
             if state is None:
                 live = snap.spaces[space.index].live
-                total += live if wants_index(space, self.coll.settings, live) else 0
+                total += live if wants_index(space, self.host.settings, live) else 0
             else:
                 total += int(np.count_nonzero(snap.live(space.index, state.covered)))
         return total
@@ -202,13 +238,13 @@ class Optimizer:
     # --- work ------------------------------------------------------------------------------
 
     def _index_space(self, space: VectorSpace) -> bool:
-        coll = self.coll
-        snap = coll.snapshot
-        state = coll.ann.get(space.index)
+        host = self.host
+        snap = host.view
+        state = host.ann.get(space.index)
         if state is None or self._needs_rebuild(space, state, snap):
-            if not wants_index(space, coll.settings, snap.spaces[space.index].live):
+            if not wants_index(space, host.settings, snap.spaces[space.index].live):
                 if state is not None:
-                    coll.publish_ann(space.index, None)
+                    host.publish_ann(space.index, None)
                     self._dirty.add(space.index)
                     return True
                 return False
@@ -217,47 +253,44 @@ class Optimizer:
         fresh = np.flatnonzero(snap.live(space.index, state.covered)) + state.covered
         if not len(fresh):
             if state.covered < snap.n:  # only dead or vector-less rows above the mark: move it
-                coll.publish_ann(space.index, AnnState(state.index, snap.n))
+                host.publish_ann(space.index, AnnState(state.index, snap.n))
             return False
         chunk = fresh[: max(CHUNK_MIN, state.index.ntotal // 4)]
         covered = snap.n if len(chunk) == len(fresh) else int(chunk[-1]) + 1
         grown = state.index.grown(chunk, snap.spaces[space.index].matrix[chunk], self._stop.is_set)
-        coll.publish_ann(space.index, AnnState(grown, covered))
+        host.publish_ann(space.index, AnnState(grown, covered))
         self._dirty.add(space.index)
-        log.debug("collection %s space %d: indexed %d fresh points", coll.name, space.index, len(chunk))
+        log.debug("collection %s space %d: indexed %d fresh points", host.name, space.index, len(chunk))
         return True
 
-    def _build(self, space: VectorSpace, snap: Snapshot, first: bool) -> None:
+    def _build(self, space: VectorSpace, snap: ReadView, first: bool) -> None:
         """Build an index of every live point of ``snap``: in chunks (published as they grow) for a
         first build, so searches use part of it early; privately for a rebuild, which replaces a
         working index only when complete."""
-        coll = self.coll
+        host = self.host
         n = snap.n
         iids = np.flatnonzero(snap.live(space.index))
         matrix = snap.spaces[space.index].matrix
         t0 = time.perf_counter()
         step = len(iids) if not first else 4 * CHUNK_MIN
         head = iids[:step]
-        if index_kind(coll.settings) == "ivf_pq":
-            shape = ivfpq.shape_for(index_config(coll.settings), space.size, len(iids))
-            cap = ivfpq.PQ_TRAIN_POINTS + shape.nlist * ivfpq.TRAIN_POINTS_PER_LIST
-            rng = np.random.default_rng(len(iids))
-            sample = iids if len(iids) <= cap else np.sort(rng.choice(iids, cap, replace=False))
-            trained = IvfPqIndex.train(matrix[sample], space.distance, shape, seed=0, device=coll.search_device)
-            trained.stats["trained_on"] = float(len(iids))  # the growth rule compares with the population
-            index: Any = trained.grown(head, matrix[head])
-            what = f"IVF-PQ (nlist={shape.nlist}, pq_m={shape.pq_m})"
-        else:
-            hnsw_cfg = coll.settings["hnsw_config"]
-            m, efc = int(hnsw_cfg["m"]), int(hnsw_cfg["ef_construct"])
-            index = HnswIndex.build(space.size, space.distance, m, efc, head, matrix[head], self._stop.is_set)
-            what = f"HNSW (m={m}, ef_construct={efc})"
+        kind = kind_of(index_kind(host.settings))
+        index = kind.build(
+            space.distance,
+            index_params(host.settings),
+            matrix,
+            head,
+            population=iids,
+            should_stop=self._stop.is_set,
+            device=host.search_device,
+        )
+        what = index.describe()
         covered = n if len(head) == len(iids) else int(head[-1]) + 1
-        coll.publish_ann(space.index, AnnState(index, covered))
+        host.publish_ann(space.index, AnnState(index, covered))
         self._dirty.add(space.index)
         log.info(
             "collection %s space %d: %s %s over %d points in %.2f s",
-            coll.name,
+            host.name,
             space.index,
             "built" if first else "rebuilt",
             what,
@@ -265,23 +298,13 @@ class Optimizer:
             time.perf_counter() - t0,
         )
 
-    def _needs_rebuild(self, space: VectorSpace, state: AnnState, snap: Snapshot) -> bool:
-        settings = self.coll.settings
+    def _needs_rebuild(self, space: VectorSpace, state: AnnState, snap: ReadView) -> bool:
+        settings = self.host.settings
         index = state.index
-        if isinstance(index, IvfPqIndex):
-            if index_kind(settings) != "ivf_pq":
-                return True
-            trained_on = index.stats["trained_on"] or 1.0
-            if snap.spaces[space.index].live >= RETRAIN_GROWTH * trained_on:
-                return True
-            if index.stats["added"] >= DRIFT_MIN_ADDED * trained_on and index.drift() > RETRAIN_DRIFT:
-                return True
-        else:
-            if index_kind(settings) != "hnsw":
-                return True
-            cfg = settings["hnsw_config"]
-            if index.m != int(cfg["m"]) or index.ef_construct != int(cfg["ef_construct"]):
-                return True
+        if index.kind != index_kind(settings):
+            return True
+        if index.outdated(index_params(settings), snap.spaces[space.index].live):
+            return True
         opt = settings["optimizers_config"]
         dead = state.dead_count(snap)
         threshold = opt.get("deleted_threshold")
@@ -298,7 +321,7 @@ class Optimizer:
             return
         now = time.monotonic()
         due = now - self._last_checkpoint >= self.interval_s()
-        quiet = caught_up and now - self.coll.last_write >= QUIET_S
+        quiet = caught_up and now - self.host.last_write >= QUIET_S
         if not (force or due or quiet):
             return
         t0 = time.perf_counter()
@@ -310,42 +333,25 @@ class Optimizer:
 
     def interval_s(self) -> float:
         """The longest a changed index goes unsaved while writes continue."""
-        flush = self.coll.settings["optimizers_config"].get("flush_interval_sec")
+        flush = self.host.settings["optimizers_config"].get("flush_interval_sec")
         return max(float(5 if flush is None else flush), SAVE_SHARE * self._last_save_s)
 
     def checkpoint_space(self, space_index: int) -> None:
         """Save the published graph, then record it in ``meta``; only then drop older files."""
-        coll = self.coll
-        state = coll.ann.get(space_index)
-        folder = coll.path / INDEX_DIR
+        host = self.host
+        state = host.ann.get(space_index)
+        folder = host.path / INDEX_DIR
         folder.mkdir(exist_ok=True)
         if state is None:
-            coll.put_meta(manifest_key(space_index), None)
+            host.put_meta(manifest_key(space_index), None)
             _remove_other_files(folder, space_index, keep=None)
             return
         t0 = time.perf_counter()
-        generation = time.time_ns()
-        index = state.index
-        if isinstance(index, IvfPqIndex):
-            name = f"space{space_index}.{generation}.ivfpq"
-            manifest: dict[str, Any] = {
-                "kind": "ivf_pq",
-                "format": ivfpq.FORMAT,
-                "nlist": index.nlist,
-                "pq_m": index.pq.m,
-            }
-        else:
-            name = f"space{space_index}.{generation}.hnsw"
-            manifest = {"format": hnsw.FORMAT, "m": index.m, "ef_construct": index.ef_construct}
-        index.save(folder / name)
-        coll.put_meta(
-            manifest_key(space_index),
-            {**manifest, "file": name, "covered": state.covered, "ntotal": index.ntotal},
-        )
+        name = write_checkpoint(folder, space_index, state, host.put_meta)
         _remove_other_files(folder, space_index, keep=name)
         log.info(
             "collection %s space %d: checkpointed %d indexed points (covers internal ids < %d) in %.2f s",
-            coll.name,
+            host.name,
             space_index,
             state.index.ntotal,
             state.covered,
@@ -367,39 +373,4 @@ def _lower_priority() -> None:
         pass
 
 
-def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
-    """The index a manifest names, or None (and a log line) if it is missing or does not fit."""
-    if not manifest:
-        return None
-    path = folder / manifest["file"]
-    try:
-        index: Any
-        if manifest.get("kind") == "ivf_pq":
-            if manifest.get("format") != ivfpq.FORMAT:
-                raise ValueError(f"index format {manifest.get('format')} is not {ivfpq.FORMAT}")
-            index = IvfPqIndex.load(path)
-        else:
-            if manifest.get("format") != hnsw.FORMAT:
-                raise ValueError(f"index format {manifest.get('format')} is not {hnsw.FORMAT}")
-            index = HnswIndex.load(path, int(manifest["m"]), int(manifest["ef_construct"]))
-        covered = int(manifest["covered"])
-        if (
-            index.ntotal != manifest["ntotal"]
-            or covered > next_iid
-            or (index.ntotal and int(index.labels[-1]) >= covered)
-        ):
-            raise ValueError("index file does not match its manifest")
-    except (OSError, ValueError, RuntimeError, Corruption) as exc:
-        log.warning("ignoring index checkpoint %s (%s); it will be rebuilt", path, exc)
-        return None
-    return AnnState(index, covered)
-
-
-def _remove_other_files(folder: Path, space_index: int, keep: Optional[str]) -> None:
-    """Remove a space's index files but ``keep`` and its sidecars (``keep.*`` that are not temp files)."""
-    prefix = f"space{space_index}."
-    for path in folder.iterdir():
-        name = path.name
-        kept = keep is not None and (name == keep or (name.startswith(keep + ".") and not name.endswith(".tmp")))
-        if name.startswith(prefix) and not kept:
-            path.unlink(missing_ok=True)
+__all__ = ["INDEX_DIR", "IndexHost", "Optimizer", "index_params", "load_checkpoint", "manifest_key", "wants_index"]

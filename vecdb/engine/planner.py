@@ -14,20 +14,18 @@ by the lower internal id, as in the exact path.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
 from vecdb.engine.settings import DEFAULT_HNSW, VectorSpace
-from vecdb.engine.views import Snapshot
-from vecdb.index.flat import exact_search, higher_is_better
-from vecdb.index.hnsw import HnswIndex
-from vecdb.index.ivfpq import IvfPqIndex, default_nprobe
-from vecdb.models.collections import Distance
+from vecdb.engine.views import ReadView
+from vecdb.index.base import DenseIndex, kind_of
+from vecdb.index.distance import metric_of
+from vecdb.index.flat import exact_search
+from vecdb.index.ivfpq import DEFAULT_OVERSAMPLING  # noqa: F401  (benchmarks/ivfpq.py reads it here)
 
 DEFAULT_EF = 256
 """Search beam when a query gives no ``hnsw_ef``: ``max(DEFAULT_EF, ef_construct)``. Qdrant uses
@@ -36,39 +34,34 @@ DEFAULT_EF = 256
 MIN_GRAPH_SELECTIVITY = 0.01
 """A filter keeping fewer points than this share is scanned exactly however large the collection:
 forced onto the graph, 100k x 128 gave recall@10 of 0.85 at 0.1% and 0.97 at 0.5% (0.99 at 1%)."""
-MAX_EF = 4096
-"""Widening stops here; past it the planner falls back to the exact scan."""
 _SELECTIVITY_BOOST = 0.3
 """Below this fraction of allowed points, ef (or nprobe) grows as 0.3 / selectivity (at most 8x)."""
-DEFAULT_OVERSAMPLING = 10.0
-"""IVF-PQ: candidates re-ranked exactly per result, unless ``params.quantization.oversampling`` says otherwise
-(codes alone rank too coarsely for recall@10 >= 0.9 on 128-d data; benchmarks/results/ivfpq.md)."""
 
 
 @dataclass(frozen=True)
 class AnnState:
-    """A published ANN index (HNSW or IVF-PQ) of one vector space and the internal-id watermark it covers.
+    """A published ANN index (any registered kind) of one vector space and the internal-id watermark it covers.
 
     Every live vector with an internal id below ``covered`` is in ``index``;
     those at or above it are fresh. Replaced as a whole, never changed.
     """
 
-    index: Union[HnswIndex, IvfPqIndex]
+    index: DenseIndex
     covered: int
     _tombstones: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def live_positions(self, snap: Snapshot) -> Optional[np.ndarray]:
-        """Allow-list that hides deleted points, in the index's own id space (graph positions for
-        HNSW, internal ids for IVF-PQ), or None when none are deleted.
+    def live_positions(self, snap: ReadView) -> Optional[np.ndarray]:
+        """Allow-list that hides deleted points, in the index's own id space (positions for kinds that
+        allow by position, such as HNSW; else internal ids), or None when none are deleted.
 
-        Computed once per snapshot (writes publish a new one), not per query.
+        Computed once per read view (writes publish a new one), not per query.
         """
         return self._tombstone_state(snap)[0]  # type: ignore[no-any-return]
 
-    def dead_count(self, snap: Snapshot) -> int:
+    def dead_count(self, snap: ReadView) -> int:
         return int(self._tombstone_state(snap)[1])
 
-    def _tombstone_state(self, snap: Snapshot) -> tuple[Optional[np.ndarray], int]:
+    def _tombstone_state(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
         cached = self._tombstones.get(id(snap))
         if cached is not None and cached[0] is snap:
             return cached[1], cached[2]
@@ -131,7 +124,7 @@ class SearchKnobs:
 
 
 def search(
-    snap: Snapshot,
+    snap: ReadView,
     space: VectorSpace,
     ann: Optional[AnnState],
     queries: np.ndarray,
@@ -169,8 +162,8 @@ def search(
 
 
 def _codes_ignored(ann: Optional[AnnState], knobs: SearchKnobs) -> bool:
-    """``params.quantization.ignore`` on an IVF-PQ index: its codes are not to be used at all."""
-    return knobs.ignore_quantization and ann is not None and isinstance(ann.index, IvfPqIndex)
+    """``params.quantization.ignore`` on a quantized index (IVF-PQ): its codes are not to be used at all."""
+    return knobs.ignore_quantization and ann is not None and ann.index.quantized
 
 
 def _exact_reason(
@@ -187,9 +180,10 @@ def _exact_reason(
     if _codes_ignored(ann, knobs):
         return "params.quantization.ignore (IVF-PQ codes not used)"
     if ann is None:
-        if space.distance is Distance.MANHATTAN:
-            return "Manhattan is always exact"
-        return "index type flat: every search is exact" if knobs.index_type == "flat" else "no index yet"
+        if not metric_of(space.distance).indexable:
+            return f"{space.distance.value} is always exact"
+        kind = knobs.index_type
+        return f"index type {kind}: every search is exact" if not kind_of(kind).ann else "no index yet"
     if filtered and bytes_to_scan <= knobs.full_scan_threshold_kb * 1024:
         return "candidates below full_scan_threshold"
     if filtered and candidates < MIN_GRAPH_SELECTIVITY * total:
@@ -198,44 +192,19 @@ def _exact_reason(
 
 
 def _exact(
-    snap: Snapshot, space: VectorSpace, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]
+    snap: ReadView, space: VectorSpace, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]
 ) -> list[list[tuple[float, int]]]:
     data = snap.spaces[space.index]
     n = snap.n
     scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n])
-    return [[(s, i) for s, i in zip(row_s, row_i) if i >= 0] for row_s, row_i in zip(scores.tolist(), iids.tolist())]
-
-
-@dataclass(frozen=True)
-class _Probe:
-    """How to query one kind of ANN index, so that one search routine serves HNSW and IVF-PQ."""
-
-    plan: str  # "hnsw" or "ivf_pq", as explain reports it
-    breadth: int  # ef (HNSW) or nprobe (IVF-PQ)
-    max_breadth: int  # widening stops here
-    fetch: int  # candidates asked of the index per query
-    exact_scores: bool  # the index's scores are the float32 ones (no re-ranking needed)
-    run: Callable[[np.ndarray, int, int, Optional[np.ndarray]], tuple[np.ndarray, np.ndarray]]
-
-
-def _probe(ann: AnnState, k: int, knobs: SearchKnobs, filtered: bool, selectivity: float) -> _Probe:
-    index = ann.index
-    boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
-    if isinstance(index, HnswIndex):
-        ef = math.ceil(max(knobs.hnsw_ef or knobs.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
-        ef = min(ef, max(index.ntotal, k, 1))  # a beam wider than the graph visits nothing more
-        return _Probe("hnsw", ef, MAX_EF, k, True, index.search)
-    nprobe = min(index.nlist, math.ceil((knobs.nprobe or default_nprobe(index.nlist)) * boost))
-    fetch = k if not knobs.rescore else math.ceil(k * (knobs.oversampling or DEFAULT_OVERSAMPLING))
-
-    def run(queries: np.ndarray, want: int, breadth: int, mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        return index.search(queries, want, breadth, mask, knobs.device)
-
-    return _Probe("ivf_pq", nprobe, index.nlist, fetch, False, run)
+    return [
+        [(s, i) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
+        for row_s, row_i in zip(scores.tolist(), iids.tolist(), strict=True)
+    ]
 
 
 def _graph(
-    snap: Snapshot,
+    snap: ReadView,
     space: VectorSpace,
     ann: AnnState,
     queries: np.ndarray,
@@ -245,8 +214,8 @@ def _graph(
     knobs: SearchKnobs,
     explain: Explain,
 ) -> list[list[tuple[float, int]]]:
-    """ANN search (HNSW graph or IVF-PQ lists) restricted to ``allowed``, merged with an exact scan of
-    the fresh rows; widened, then exact, for queries whose allow-list starved the index."""
+    """ANN search (any kind: HNSW graph, IVF-PQ lists) restricted to ``allowed``, merged with an exact scan
+    of the fresh rows; widened, then exact, for queries whose allow-list starved the index."""
     index, covered = ann.index, ann.covered
     nq = len(queries)
     explain.indexed = index.ntotal
@@ -258,13 +227,14 @@ def _graph(
     else:
         allowed_in_index = index.ntotal - ann.dead_count(snap)
     selectivity = max(allowed_in_index / index.ntotal, 1e-9) if index.ntotal else 1.0
-    probe = _probe(ann, k, knobs, filtered, selectivity)
+    boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
+    probe = index.probe(k, knobs, boost)
     if filtered:
         assert allowed is not None
         mask: Optional[np.ndarray] = in_index if index.allows_by_position else allowed
     else:
         mask = ann.live_positions(snap)
-    explain.plan = probe.plan
+    explain.plan = index.kind
     explain.timings_ms["allow_list"] = (time.perf_counter() - t0) * 1e3
 
     # Fresh points: exact scan of the rows the index does not hold yet.
@@ -293,20 +263,18 @@ def _graph(
     short = np.zeros(nq, dtype=bool)
     used = probe.breadth
     if want:
-        dists, ids = probe.run(queries, probe.fetch, used, mask)
+        dists, ids = index.search(queries, probe.fetch, used, mask, knobs.device)
         short = (ids >= 0).sum(axis=1) < want
         while short.any() and used < probe.max_breadth:
             used = min(probe.max_breadth, used * 4)  # the allow-list cut the index's reach: widen
             explain.widenings += 1
             redo = np.flatnonzero(short)
-            d2, i2 = probe.run(queries[redo], probe.fetch, used, mask)
+            d2, i2 = index.search(queries[redo], probe.fetch, used, mask, knobs.device)
             dists[redo], ids[redo] = d2, i2
             short[redo] = (i2 >= 0).sum(axis=1) < want
-    if probe.plan == "hnsw":
-        explain.ef = used
-    else:
-        explain.nprobe = used
-    explain.timings_ms["graph_search" if probe.plan == "hnsw" else "ivf_search"] = (time.perf_counter() - t0) * 1e3
+    if index.breadth_name:
+        setattr(explain, index.breadth_name, used)  # ef, nprobe
+    explain.timings_ms[index.search_stage] = (time.perf_counter() - t0) * 1e3
     if short.any():
         # Still short after widening: scan the allowed indexed rows exactly for those queries.
         explain.fallback = True
@@ -325,15 +293,15 @@ def _graph(
 
     t0 = time.perf_counter()
     out = []
-    as_is = fresh is None and (probe.exact_scores or not knobs.rescore)
+    as_is = fresh is None and (not index.quantized or not knobs.rescore)
     # (plain lists from here: ten hits cost less in Python than in numpy calls)
     dist_rows, id_rows, short_rows = (dists.tolist(), ids.tolist(), short.tolist()) if as_is else ((), (), ())
-    euclid = space.distance is Distance.EUCLID
+    from_raw = metric_of(space.distance).from_raw  # faiss's squared L2 -> Qdrant's distance
     for qi in range(nq):
         if as_is and not short_rows[qi]:
             # The index's own scores rank the answer (no merge, or re-ranking not asked for).
-            hits = [(d, i) for d, i in zip(dist_rows[qi], id_rows[qi]) if i >= 0][:k]
-            out.append([(math.sqrt(max(d, 0.0)), i) for d, i in hits] if euclid else hits)
+            hits = [(d, i) for d, i in zip(dist_rows[qi], id_rows[qi], strict=True) if i >= 0][:k]
+            out.append([(from_raw(d), i) for d, i in hits] if from_raw is not None else hits)
             continue
         cand = ids[qi] if fresh is None else np.concatenate([ids[qi], fresh[qi]])
         cand = cand[cand >= 0]
@@ -343,19 +311,12 @@ def _graph(
     return out
 
 
-def rescore(snap: Snapshot, space: VectorSpace, query: np.ndarray, iids: np.ndarray, k: int) -> list[tuple[float, int]]:
+def rescore(snap: ReadView, space: VectorSpace, query: np.ndarray, iids: np.ndarray, k: int) -> list[tuple[float, int]]:
     """Exact float32 scores of a few candidates, best ``k`` first, ties to the lower id."""
     if not len(iids):
         return []
     iids = np.unique(iids)
-    rows = snap.spaces[space.index].matrix[iids]
-    if space.distance is Distance.EUCLID:
-        diff = rows - query[None, :]
-        keys = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    elif space.distance is Distance.MANHATTAN:
-        keys = np.abs(rows - query[None, :]).sum(axis=1)
-    else:
-        keys = -(rows @ query)
-    order = np.lexsort((iids, keys))[:k]
-    better = higher_is_better(space.distance)
-    return [(float(-keys[j] if better else keys[j]), int(iids[j])) for j in order]
+    metric = metric_of(space.distance)
+    scores = metric.scores(snap.spaces[space.index].matrix[iids], query)
+    order = np.lexsort((iids, -scores if metric.higher_is_better else scores))[:k]
+    return [(float(scores[j]), int(iids[j])) for j in order]

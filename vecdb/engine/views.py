@@ -1,9 +1,9 @@
-"""Vectors in memory: validation of user input and the copy-on-publish snapshot that searches read.
+"""Vectors in memory: validation of user input and the copy-on-publish read view that searches read.
 
-Searches never take a lock. A writer builds a new :class:`Snapshot` after its
+Searches never take a lock. A writer builds a new :class:`ReadView` after its
 LMDB transaction commits and publishes it with one attribute assignment; a
-search keeps using whichever snapshot it started with. Rows are only ever
-appended (internal ids are never reused), so a new snapshot can share the
+search keeps using whichever view it started with. Rows are only ever
+appended (internal ids are never reused), so a new view can share the
 matrix of the old one: the old one simply does not look past its ``n``.
 Only the small ``alive``/``present`` masks are copied per write.
 
@@ -27,7 +27,7 @@ import numpy as np
 from vecdb.engine.id_columns import PointIds
 from vecdb.engine.settings import DEFAULT_VECTOR, VectorSpace
 from vecdb.errors import InvalidInput, Unsupported
-from vecdb.models.collections import Distance
+from vecdb.index.distance import metric_of, normalise
 from vecdb.models.points import SparseVector
 from vecdb.storage.points import IdChunk
 
@@ -57,7 +57,7 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidInput(f"{field}[{bad}]: vector contains NaN or infinite components")
-    if space.distance is Distance.COSINE:
+    if metric_of(space.distance).normalised:
         matrix = normalise(matrix)
     return np.ascontiguousarray(matrix)
 
@@ -72,26 +72,13 @@ def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndar
         sq_norm = float(np.dot(query, query))  # finite only if every component is (or an overflow: checked)
     if not math.isfinite(sq_norm) and not np.isfinite(query).all():
         raise InvalidInput(f"{field}: vector contains NaN or infinite components")
-    if space.distance is Distance.COSINE:
+    if metric_of(space.distance).normalised:
         if sq_norm == 0:
             return query.copy()
         if math.isfinite(sq_norm):
             return query * np.float32(1.0 / math.sqrt(sq_norm))  # type: ignore[no-any-return]
         return normalise(query[None, :])[0]  # the squared norm overflowed float32
     return query
-
-
-def normalise(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), also rows whose squared norm overflows float32."""
-    with np.errstate(over="ignore"):
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    huge = ~np.isfinite(norms[:, 0])
-    if huge.any():  # finite rows (checked before) past ~1.8e19: scale by their largest component first
-        matrix = matrix.copy()
-        matrix[huge] /= np.abs(matrix[huge]).max(axis=1, keepdims=True)
-        norms[huge] = np.linalg.norm(matrix[huge], axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
 
 
 def split_point_vectors(
@@ -127,7 +114,7 @@ class RowStore:
 class FileRowStore(RowStore):
     """Rows in ``<folder>/space<N>.f32``, memory-mapped: growth extends the file, nothing is copied.
 
-    Older snapshots keep their own (shorter) mappings of the same file, which
+    Older views keep their own (shorter) mappings of the same file, which
     stay valid: rows are only ever appended or written once at a new id.
     """
 
@@ -167,7 +154,7 @@ class SpaceData:
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class ReadView:
     """An immutable view of which internal ids are live and what their vectors are."""
 
     n: int
@@ -176,7 +163,7 @@ class Snapshot:
     spaces: tuple[SpaceData, ...]
     ids: PointIds  # external id and version of each internal id
     stores: tuple[RowStore, ...] = ()  # per space; empty: all in memory
-    seq: int = 0  # the write (``counters.seq`` in LMDB) this snapshot is the state after
+    seq: int = 0  # the write (``counters.seq`` in LMDB) this view is the state after
 
     def live(self, space: int, lo: int = 0) -> np.ndarray:
         """Bool mask over internal ids ``lo .. n-1``: alive and holding a vector of ``space``."""
@@ -186,8 +173,8 @@ class Snapshot:
         return self.stores[space] if self.stores else _RAM
 
     @staticmethod
-    def empty(spaces: list[VectorSpace], stores: Sequence[RowStore] = ()) -> Snapshot:
-        return Snapshot.loaded(spaces, 0, (), (), stores)
+    def empty(spaces: list[VectorSpace], stores: Sequence[RowStore] = ()) -> ReadView:
+        return ReadView.loaded(spaces, 0, (), (), stores)
 
     @staticmethod
     def loaded(
@@ -197,8 +184,8 @@ class Snapshot:
         chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
         stores: Sequence[RowStore] = (),
         seq: int = 0,
-    ) -> Snapshot:
-        """The snapshot of a collection read from storage: the live points' ``id_chunks``, then
+    ) -> ReadView:
+        """The view of a collection read from storage: the live points' ``id_chunks``, then
         ``chunks`` of ``(space, ids, rows)``.
 
         Rows are copied into memory numpy allocates itself (or the space's file):
@@ -226,7 +213,7 @@ class Snapshot:
             SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])))
             for m, p, q in zip(matrices, presents, norms, strict=True)
         )
-        return Snapshot(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores), seq)
+        return ReadView(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores), seq)
 
     def apply(
         self,
@@ -238,8 +225,8 @@ class Snapshot:
         born_keys: Sequence[bytes],
         version: int,
         touched: Sequence[int] = (),
-    ) -> Snapshot:
-        """Return the snapshot after one committed write (its sequence number: ``version``).
+    ) -> ReadView:
+        """Return the view after one committed write (its sequence number: ``version``).
 
         ``born``: new internal ids, ``born_keys`` their external id keys; ``died``:
         ids that were deleted or replaced (may include ids born in the same
@@ -272,7 +259,7 @@ class Snapshot:
             live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
             spaces.append(SpaceData(matrix, present, sq_norms, live))
         count = int(np.count_nonzero(alive[:next_iid]))
-        return Snapshot(next_iid, alive, count, tuple(spaces), point_ids, self.stores, version)
+        return ReadView(next_iid, alive, count, tuple(spaces), point_ids, self.stores, version)
 
 
 def _rows_at(iids: np.ndarray) -> Any:

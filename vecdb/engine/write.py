@@ -1,243 +1,86 @@
-"""The write path: validate everything, apply it in one LMDB transaction, then publish a snapshot.
+"""The write path: validate everything, apply it in one LMDB transaction, then publish a read view.
 
 Nothing touches storage until the whole request has been validated. Then one
 transaction applies it; if anything inside fails (a missing point, a full
 disk) the transaction aborts and nothing is written. Only after the durable
-commit does the in-memory snapshot change, so a search never sees a write that
+commit does the in-memory read view change, so a search never sees a write that
 could still be lost, and never half of one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Optional, TypeVar
 
 import lmdb
 import numpy as np
 import orjson
 
-from vecdb.engine.point_view import StoredPointView, stored_has_vector
-from vecdb.engine.settings import VectorSpace, space_by_name
-from vecdb.engine.views import Snapshot, prepare_rows, split_point_vectors
-from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.engine.documents import resolve_insert, resolve_update_vectors
+from vecdb.engine.point_view import StoredPointView
+from vecdb.engine.prepare import PreparedPoints, encode_payload, prepare_groups
+from vecdb.engine.state import CollectionState
+from vecdb.engine.views import ReadView, split_point_vectors
+from vecdb.engine.write_txn import WriteTxn
+from vecdb.errors import InvalidInput, Unsupported
 from vecdb.filtering.evaluate import compile_filter
-from vecdb.filtering.payload_index import PayloadIndex
-from vecdb.filtering.payload_ops import delete_path, set_at_key
+from vecdb.filtering.payload_ops import payload_deleter, payload_setter
 from vecdb.ids import PointId, id_to_key
+from vecdb.models.collections import CreateFieldIndex, PayloadSchemaType
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
-    Batch,
+    ClearPayloadOperation,
+    DeleteOperation,
     DeletePayload,
+    DeletePayloadOperation,
     DeleteVectors,
+    DeleteVectorsOperation,
     FilterSelector,
+    OverwritePayloadOperation,
     PointIdsList,
     PointInsertOperations,
-    PointsBatch,
     PointsSelector,
     SetPayload,
+    SetPayloadOperation,
+    UpdateOperation,
     UpdateVectors,
+    UpdateVectorsOperation,
+    UpsertOperation,
 )
-from vecdb.storage.points import PointsTables, StoredPoint
+from vecdb.storage.points import StoredPoint
 
-if TYPE_CHECKING:
-    from vecdb.storage.env import Environment
-
+log = logging.getLogger(__name__)
 T = TypeVar("T")
-_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def encode_payload(payload: Optional[dict[str, Any]], field: str) -> bytes:
-    if payload is None:
-        return b"{}"
-    if not isinstance(payload, dict):
-        raise InvalidInput(f"{field}: payload must be a JSON object, got {type(payload).__name__}")
-    try:
-        return orjson.dumps(payload, option=_JSON_OPTS)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise InvalidInput(f"{field}: payload is not valid JSON: {exc}") from None
+class Writer:
+    """Every mutation of one collection: each request is validated whole, then applied in one
+    durable transaction and published through the collection's :class:`~vecdb.engine.mvcc.Mvcc`."""
 
-
-KEPT_SNAPSHOTS = 4
-"""Snapshots kept after they are replaced, for reads that opened their LMDB transaction just before."""
-
-
-class PreparedPoints:
-    """A validated upsert: canonical ids, encoded payloads and float32 rows per vector space."""
-
-    def __init__(self, ids: list[PointId], payloads: list[bytes], rows: dict[int, tuple[list[int], np.ndarray]]):
-        self.ids = ids
-        self.payloads = payloads
-        self.rows = rows
-
-    @staticmethod
-    def from_request(op: PointInsertOperations, spaces: list[VectorSpace]) -> PreparedPoints:
-        if isinstance(op, PointsBatch):
-            return PreparedPoints._from_batch(op.batch, spaces)
-        ids = [p.id for p in op.points]
-        payloads = [encode_payload(p.payload, f"points[{i}].payload") for i, p in enumerate(op.points)]
-        grouped = split_point_vectors([p.vector for p in op.points], spaces, "points")
-        return PreparedPoints(ids, payloads, _prepare_groups(grouped, spaces, "points.vector"))
-
-    @staticmethod
-    def _from_batch(batch: Batch, spaces: list[VectorSpace]) -> PreparedPoints:
-        n = len(batch.ids)
-        payloads_in = batch.payloads if batch.payloads is not None else [None] * n
-        if len(payloads_in) != n:
-            raise InvalidInput(f"batch.payloads: expected {n} payloads (one per id), got {len(payloads_in)}")
-        payloads = [encode_payload(p, f"batch.payloads[{i}]") for i, p in enumerate(payloads_in)]
-        if isinstance(batch.vectors, np.ndarray):  # the embedded client's array fast path
-            if len(batch.vectors) != n:
-                raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
-            space = space_by_name(spaces, None)
-            rows = {space.index: (list(range(n)), prepare_rows(batch.vectors, space, "batch.vectors"))}
-            return PreparedPoints(list(batch.ids), payloads, rows)
-        if isinstance(batch.vectors, dict):
-            per_point: list[dict[str, Any]] = [{} for _ in range(n)]
-            for name, column in batch.vectors.items():
-                if len(column) != n:
-                    raise InvalidInput(f"batch.vectors.{name}: expected {n} vectors (one per id), got {len(column)}")
-                for i, row in enumerate(column):
-                    per_point[i][name] = row
-            grouped = split_point_vectors(per_point, spaces, "batch.vectors")
-        else:
-            if len(batch.vectors) != n:
-                raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
-            grouped = split_point_vectors(batch.vectors, spaces, "batch.vectors")
-        return PreparedPoints(list(batch.ids), payloads, _prepare_groups(grouped, spaces, "batch.vectors"))
-
-
-def _prepare_groups(
-    grouped: dict[int, tuple[list[int], list[Any]]], spaces: list[VectorSpace], field: str
-) -> dict[int, tuple[list[int], np.ndarray]]:
-    out = {}
-    for space in spaces:
-        positions, raw = grouped[space.index]
-        if positions:
-            label = f"{field}.{space.name}" if space.name else field
-            out[space.index] = (positions, prepare_rows(raw, space, label))
-    return out
-
-
-class WriteTxn:
-    """One write transaction plus the memory changes it implies (applied only after commit)."""
-
-    def __init__(self, txn: lmdb.Transaction, tables: PointsTables, spaces: list[VectorSpace]):
-        self.txn = txn
-        self.tables = tables
-        self.spaces = spaces
-        counters = tables.get_meta_json(txn, "counters")
-        self.next_iid: int = counters["next_iid"]
-        self.seq: int = counters["seq"] + 1
-        self.born: list[int] = []
-        self.born_keys: list[bytes] = []
-        self.died: list[int] = []
-        self.touched: list[int] = []
-        """Internal ids whose payload alone was rewritten (a new version, same internal id)."""
-        self.payload_writes: list[tuple[int, Any]] = []
-        """(iid, payload JSON bytes, dict, or None when the iid died), in order, for payload indexes."""
-        self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
-
-    def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
-        return self.lookup_key(id_to_key(point_id))
-
-    def require(self, point_id: PointId) -> StoredPoint:
-        point = self.lookup(point_id)
-        if point is None:
-            raise NotFound(f"No point with id {point_id} found")
-        return point
-
-    def lookup_key(self, key: bytes) -> Optional[StoredPoint]:
-        iid = self.tables.iid_of(self.txn, key)
-        return None if iid is None else self.tables.get(self.txn, iid)
-
-    def insert(self, point_id: PointId, payload_json: bytes, vectors: dict[int, np.ndarray]) -> None:
-        one_row = np.zeros(1, dtype=np.int64)
-        self.insert_many(
-            [id_to_key(point_id)], [payload_json], {s: (one_row, row[None, :]) for s, row in vectors.items()}
-        )
-
-    def insert_many(
-        self, keys: list[bytes], payloads: list[bytes], vectors: dict[int, tuple[np.ndarray, np.ndarray]]
-    ) -> None:
-        """Store new points (whose keys are not in the ids table) under fresh internal ids.
-
-        ``vectors``: space -> (ascending positions into ``keys``, float32 rows).
-        """
-        first = self.next_iid
-        self.next_iid += len(keys)
-        self.tables.put_new(self.txn, first, self.seq, keys, payloads, vectors)
-        self.payload_writes.extend(zip(range(first, self.next_iid), payloads))
-        for space, (positions, rows) in vectors.items():
-            self.rows[space].append((positions + first, rows))
-        self.born.extend(range(first, self.next_iid))
-        self.born_keys.extend(keys)
-
-    def remove(self, point: StoredPoint) -> None:
-        self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
-        self.died.append(point.iid)
-        self.payload_writes.append((point.iid, None))
-
-    def rewrite_payload(self, point: StoredPoint, payload: dict[str, Any]) -> None:
-        """Payload-only change: same internal id (vectors and indexes are untouched), new version."""
-        self.tables.put(self.txn, point.iid, self.seq, id_to_key(point.id), encode_payload(payload, "payload"))
-        self.payload_writes.append((point.iid, payload))
-        self.touched.append(point.iid)
-
-    def vectors_of(self, point: StoredPoint) -> dict[int, np.ndarray]:
-        out = {}
-        for space in self.spaces:
-            row = self.tables.get_vector(self.txn, point.iid, space.index)
-            if row is not None:
-                out[space.index] = row.copy()
-        return out
-
-    def select(self, selector: PointsSelector | list[PointId] | None, flt: Optional[Filter]) -> list[StoredPoint]:
-        """Points named by ids (missing ones skipped) or matching a filter, as of this transaction."""
-        if isinstance(selector, FilterSelector):
-            flt, selector = selector.filter, None
-        if isinstance(selector, PointIdsList):
-            selector = selector.points
-        if selector is not None:
-            found = (self.lookup(pid) for pid in dict.fromkeys(selector))
-            return [p for p in found if p is not None]
-        predicate = compile_filter(flt)
-        if predicate is None:
-            raise InvalidInput("either points or filter must be given")
-        view = StoredPointView(lambda iid, name: self._has_vector(iid, name))
-        return [p for p in self.tables.iter_points(self.txn) if predicate(view.bind(p))]
-
-    def _has_vector(self, iid: int, name: str) -> bool:
-        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name)
-
-    def finish(self) -> None:
-        self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})
-
-
-class WritePath:
-    """Mixin of :class:`vecdb.engine.collection.Collection` holding every mutation."""
-
-    env: Environment
-    tables: PointsTables
-    spaces: list[VectorSpace]
-    snapshot: Snapshot
-    payload_index: PayloadIndex
-    _write_lock: threading.Lock
-    publishing: int
-    recent_snapshots: dict[int, Snapshot]
+    def __init__(self, state: CollectionState, written: Callable[[], None]) -> None:
+        self.state = state
+        self._written = written
+        """Run after each committed write (the collection wakes its optimizer)."""
 
     def _write(self, body: Callable[[WriteTxn], T]) -> tuple[int, T]:
-        """Run ``body`` in one durable transaction, then publish the new snapshot."""
+        """Run ``body`` in one durable transaction, then publish the payload-index deltas and the new view."""
+        state = self.state
 
         def run(txn: lmdb.Transaction) -> tuple[WriteTxn, T]:
-            w = WriteTxn(txn, self.tables, self.spaces)
+            w = WriteTxn(txn, state.tables, state.spaces)
             result = body(w)
             w.finish()
             return w, result
 
-        with self._write_lock:
-            w, result = self.env.write(run)
+        def publish(done: tuple[WriteTxn, T], view: ReadView) -> ReadView:
+            w = done[0]
+            if state.payload_index.fields and w.payload_writes:
+                state.payload_index.update_many(
+                    [iid for iid, _ in w.payload_writes],
+                    [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
+                )
             rows = {
                 space: chunks[0]
                 if len(chunks) == 1
@@ -245,41 +88,151 @@ class WritePath:
                 for space, chunks in w.rows.items()
                 if chunks
             }
-            with self.publishing_change():
-                if self.payload_index.fields and w.payload_writes:
-                    self.payload_index.update_many(
-                        [iid for iid, _ in w.payload_writes],
-                        [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
-                    )
-                snap = self.snapshot.apply(
-                    w.next_iid,
-                    np.asarray(w.born, dtype=np.int64),
-                    np.asarray(w.died, dtype=np.int64),
-                    rows,
-                    born_keys=w.born_keys,
-                    version=w.seq,
-                    touched=w.touched,
-                )
-                kept = {seq: old for seq, old in self.recent_snapshots.items() if seq > w.seq - KEPT_SNAPSHOTS}
-                self.recent_snapshots = {**kept, w.seq: snap}
-                self.snapshot = snap
-        self.written()
+            return view.apply(
+                w.next_iid,
+                np.asarray(w.born, dtype=np.int64),
+                np.asarray(w.died, dtype=np.int64),
+                rows,
+                born_keys=w.born_keys,
+                version=w.seq,
+                touched=w.touched,
+            )
+
+        w, result = state.mvcc.write(run, publish)
+        state.last_write = time.monotonic()
+        self._written()
         return w.seq, result
 
-    @contextlib.contextmanager
-    def publishing_change(self) -> Iterator[None]:
-        """Mark the payload indexes and the snapshot as changing (``publishing`` odd) for the block:
-        a read that used the payload indexes meanwhile starts again (see ``ReadPath.consistent_read``)."""
-        self.publishing += 1
-        try:
-            yield
-        finally:
-            self.publishing += 1
+    # --- requests (each one transaction) -------------------------------------------------------
 
-    def written(self) -> None:
-        """Hook run after each committed write (the collection wakes its optimizer)."""
+    def upsert(self, op: PointInsertOperations) -> int:
+        prepared = self._prepared(op, "points")
+        return self._write(lambda w: self._upsert(w, op, prepared))[0]
 
-    # --- operations (each runs inside a WriteTxn, so points/batch can chain them) ----------
+    def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
+        state = self.state
+        op = resolve_insert(op, state.settings.get("embedding"), field)
+        prepared = PreparedPoints.from_request(op, state.spaces)
+        state.limits.check_points(len(prepared.ids), field)
+        state.limits.check_payloads(prepared.payloads, f"{field}.payload")
+        return prepared
+
+    def delete(self, selector: PointsSelector) -> int:
+        return self._write(lambda w: self._delete(w, selector))[0]
+
+    def set_payload(self, req: SetPayload, overwrite: bool = False) -> int:
+        self.state.limits.check_payloads([encode_payload(req.payload, "payload")], "payload")
+        return self._write(lambda w: self._set_payload(w, req, overwrite))[0]
+
+    def delete_payload(self, req: DeletePayload) -> int:
+        return self._write(lambda w: self._delete_payload(w, req))[0]
+
+    def clear_payload(self, selector: PointsSelector) -> int:
+        return self._write(lambda w: self._clear_payload(w, selector))[0]
+
+    def update_vectors(self, req: UpdateVectors) -> int:
+        req = resolve_update_vectors(req, self.state.settings.get("embedding"), "points")
+        return self._write(lambda w: self._update_vectors(w, req))[0]
+
+    def delete_vectors(self, req: DeleteVectors) -> int:
+        return self._write(lambda w: self._delete_vectors(w, req))[0]
+
+    def batch(self, operations: list[UpdateOperation]) -> int:
+        """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
+        embedding = self.state.settings.get("embedding")
+        operations = [  # texts embedded before the transaction, as upserts are prepared before it
+            UpdateVectorsOperation(
+                update_vectors=resolve_update_vectors(
+                    op.update_vectors, embedding, f"operations[{i}].update_vectors.points"
+                )
+            )
+            if isinstance(op, UpdateVectorsOperation)
+            else op
+            for i, op in enumerate(operations)
+        ]
+        prepared = [
+            self._prepared(op.upsert, f"operations[{i}].upsert") if isinstance(op, UpsertOperation) else None
+            for i, op in enumerate(operations)
+        ]
+        self.state.limits.check_points(sum(len(p.ids) for p in prepared if p is not None), "operations")
+
+        def body(w: WriteTxn) -> None:
+            for op, prep in zip(operations, prepared, strict=True):
+                self._apply_operation(w, op, prep)
+
+        return self._write(body)[0]
+
+    def _apply_operation(self, w: WriteTxn, op: UpdateOperation, prepared: PreparedPoints | None) -> None:
+        if isinstance(op, UpsertOperation):
+            assert prepared is not None
+            self._upsert(w, op.upsert, prepared)
+        elif isinstance(op, DeleteOperation):
+            self._delete(w, op.delete)
+        elif isinstance(op, SetPayloadOperation):
+            self._set_payload(w, op.set_payload, False)
+        elif isinstance(op, OverwritePayloadOperation):
+            self._set_payload(w, op.overwrite_payload, True)
+        elif isinstance(op, DeletePayloadOperation):
+            self._delete_payload(w, op.delete_payload)
+        elif isinstance(op, ClearPayloadOperation):
+            self._clear_payload(w, op.clear_payload)
+        elif isinstance(op, UpdateVectorsOperation):
+            self._update_vectors(w, op.update_vectors)
+        elif isinstance(op, DeleteVectorsOperation):
+            self._delete_vectors(w, op.delete_vectors)
+        else:  # pragma: no cover - the model union is closed
+            raise InvalidInput(f"unknown operation {type(op).__name__}")
+
+    # --- settings and payload indexes ----------------------------------------------------------
+
+    def save_settings(self, settings: dict[str, Any]) -> None:
+        with self.state.mvcc.write_lock:
+            self._save_settings_locked(settings)
+
+    def _save_settings_locked(self, settings: dict[str, Any]) -> None:
+        self.state.env.write(lambda txn: self.state.tables.put_meta_json(txn, "config", settings))
+        self.state.use_settings(settings)
+
+    def create_payload_index(self, req: CreateFieldIndex) -> int:
+        state = self.state
+        schema = req.field_schema
+        if schema is None:
+            raise InvalidInput('field_schema: a payload index needs a type, e.g. "keyword"')
+        if isinstance(schema, dict):
+            try:
+                data_type = PayloadSchemaType(schema.get("type")).value
+            except ValueError:
+                raise InvalidInput(f"field_schema.type: unknown index type {schema.get('type')!r}") from None
+            spec = {"data_type": data_type, "params": schema}
+        else:
+            spec = {"data_type": schema.value}
+        settings = dict(state.settings)
+        settings["payload_schema"] = {**(settings.get("payload_schema") or {}), req.field_name: spec}
+        mvcc = state.mvcc
+        with mvcc.write_lock, mvcc.publishing_change():  # no write lands between the scan and the schema change
+            if req.field_name in state.payload_index.fields:
+                state.payload_index.drop_field(req.field_name)
+            build_payload_index(state, {req.field_name: spec})
+            self._save_settings_locked(settings)
+        return self._bump_seq()
+
+    def delete_payload_index(self, field_name: str) -> int:
+        state = self.state
+        settings = dict(state.settings)
+        settings["payload_schema"] = {
+            k: v for k, v in (settings.get("payload_schema") or {}).items() if k != field_name
+        }
+        mvcc = state.mvcc
+        with mvcc.write_lock, mvcc.publishing_change():
+            self._save_settings_locked(settings)
+            if field_name in state.payload_index.fields:
+                state.payload_index.drop_field(field_name)
+        return self._bump_seq()
+
+    def _bump_seq(self) -> int:
+        return self._write(lambda w: None)[0]
+
+    # --- operations (each runs inside a WriteTxn, so points/batch can chain them) ------------
 
     def _upsert(self, w: WriteTxn, op: PointInsertOperations, prepared: PreparedPoints) -> None:
         mode = op.update_mode or "upsert"
@@ -319,22 +272,15 @@ class WritePath:
             w.remove(point)
 
     def _set_payload(self, w: WriteTxn, req: SetPayload, overwrite: bool) -> None:
+        edit = payload_setter(req.key, req.payload, overwrite)  # a bad key fails before any point
         for point in self._payload_targets(w, req.points, req.filter):
-            if overwrite:
-                new = (
-                    set_at_key({}, None, req.payload)
-                    if req.key is None
-                    else set_at_key(point.payload, req.key, req.payload)
-                )
-            else:
-                new = set_at_key(point.payload, req.key, req.payload)
-            w.rewrite_payload(point, new)
+            w.rewrite_payload(point, edit(point.payload))
 
     def _delete_payload(self, w: WriteTxn, req: DeletePayload) -> None:
+        edit = payload_deleter(req.keys)  # a bad key fails before any point
         for point in self._payload_targets(w, req.points, req.filter):
             payload = point.payload
-            for key in req.keys:
-                delete_path(payload, key)
+            edit(payload)
             w.rewrite_payload(point, payload)
 
     def _clear_payload(self, w: WriteTxn, selector: PointsSelector) -> None:
@@ -355,8 +301,8 @@ class WritePath:
     def _update_vectors(self, w: WriteTxn, req: UpdateVectors) -> None:
         if req.update_filter is not None:
             raise Unsupported("update_filter on vector updates is not supported yet")
-        grouped = split_point_vectors([p.vector for p in req.points], self.spaces, "points")
-        prepared = _prepare_groups(grouped, self.spaces, "points.vector")
+        grouped = split_point_vectors([p.vector for p in req.points], self.state.spaces, "points")
+        prepared = prepare_groups(grouped, self.state.spaces, "points.vector")
         new_vectors: dict[int, dict[int, np.ndarray]] = {}
         for space, (positions, matrix) in prepared.items():
             for row_no, pos in enumerate(positions):
@@ -369,11 +315,29 @@ class WritePath:
 
     def _delete_vectors(self, w: WriteTxn, req: DeleteVectors) -> None:
         names = set(req.vector)
-        drop = {s.index for s in self.spaces if s.name in names}
-        unknown = names - {s.name for s in self.spaces}
+        drop = {s.index for s in self.state.spaces if s.name in names}
+        unknown = names - {s.name for s in self.state.spaces}
         if unknown:
             raise InvalidInput(f"vector: Not existing vector name error: {sorted(unknown)[0]}")
         for point in self._payload_targets(w, req.points, req.filter):
             vectors = {k: v for k, v in w.vectors_of(point).items() if k not in drop}
             w.remove(point)
             w.insert(point.id, point.payload_json, vectors)
+
+
+def build_payload_index(state: CollectionState, schema: dict[str, Any]) -> None:
+    """Index ``schema``'s fields from one pass over the stored payloads."""
+    if not schema:
+        return
+    t0 = time.perf_counter()
+    with state.env.read() as txn:
+        items = [(p.iid, p.payload) for p in state.tables.iter_points(txn)]
+    for field, spec in schema.items():
+        state.payload_index.add_field(field, spec["data_type"], items)
+    log.info(
+        "collection %s: payload indexes on %s built from %d points in %.2f s",
+        state.name,
+        sorted(schema),
+        len(items),
+        time.perf_counter() - t0,
+    )

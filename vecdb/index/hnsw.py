@@ -14,7 +14,8 @@ caller publishes the clone with one attribute assignment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,11 +23,15 @@ import faiss
 import numpy as np
 
 from vecdb.durable import fsync_path, write_durably
+from vecdb.index.base import BuildInterrupted, Probe, SearchParams, register
+from vecdb.index.distance import metric_of
 from vecdb.models.collections import Distance
 
 FORMAT = 1
 ADD_SLICE = 16384
 """Vectors per faiss ``add`` call; the build checks for a stop request between slices."""
+MAX_EF = 4096
+"""Widening stops here; past it the planner falls back to the exact scan."""
 
 
 def allow_list(allowed: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -36,27 +41,20 @@ def allow_list(allowed: np.ndarray) -> tuple[Any, np.ndarray]:
     return faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(keep)), keep  # size in bytes
 
 
-class BuildInterrupted(Exception):
-    """A build or growth was abandoned because its collection is closing."""
-
-
-FAISS_METRICS = {
-    Distance.COSINE: faiss.METRIC_INNER_PRODUCT,  # cosine vectors are normalised on write
-    Distance.DOT: faiss.METRIC_INNER_PRODUCT,
-    Distance.EUCLID: faiss.METRIC_L2,
-}
-
-
-def supports(distance: Distance) -> bool:
-    """Manhattan has no faiss HNSW metric; such spaces stay exact."""
-    return distance in FAISS_METRICS
-
-
+@register
 class HnswIndex:
     """An immutable-once-published HNSW graph plus its position -> internal id map."""
 
+    kind = "hnsw"
+    ann = True
+    quantized = False
+    """It stores the float32 vectors: its scores are exact for the vectors it returns."""
     allows_by_position = True
     """Its allow-lists are over graph positions (``allowed_iids[labels]``), not internal ids."""
+    min_points = 0
+    breadth_name = "ef"
+    search_stage = "graph_search"
+    file_suffix = ".hnsw"
     SIDE_FILES = (".labels.npy",)
     """Suffixes of the files :meth:`save` writes beside ``path`` (a snapshot copies them along)."""
 
@@ -68,20 +66,30 @@ class HnswIndex:
         self._plain_params: dict[int, faiss.SearchParametersHNSW] = {}
 
     @classmethod
+    def supports(cls, distance: Distance) -> bool:
+        """Manhattan has no faiss HNSW metric; such spaces stay exact."""
+        return metric_of(distance).indexable
+
+    @classmethod
     def build(
         cls,
-        dim: int,
         distance: Distance,
-        m: int,
-        ef_construct: int,
+        params: Mapping[str, Any],
+        rows: np.ndarray,
         labels: np.ndarray,
-        vectors: np.ndarray,
+        population: Optional[np.ndarray] = None,
         should_stop: Optional[Callable[[], bool]] = None,
+        device: str = "cpu",
     ) -> HnswIndex:
-        index = faiss.IndexHNSWFlat(dim, m, FAISS_METRICS[distance])
+        """A graph of ``rows[labels]`` with ``params``' ``m`` and ``ef_construct`` (faiss builds on the CPU)."""
+        m, ef_construct = int(params["m"]), int(params["ef_construct"])
+        metric = metric_of(distance).faiss_metric
+        if metric is None:
+            raise ValueError(f"HNSW cannot index {distance.value} vectors")
+        index = faiss.IndexHNSWFlat(rows.shape[1], m, metric)
         index.hnsw.efConstruction = ef_construct
         out = cls(index, np.zeros(0, dtype=np.int64), m, ef_construct)
-        out._add(labels, vectors, should_stop)
+        out._add(labels, rows[labels], should_stop)
         return out
 
     @property
@@ -110,13 +118,24 @@ class HnswIndex:
             self.index.add(np.ascontiguousarray(vectors[lo:hi], dtype=np.float32))
             self.labels = np.concatenate([self.labels, labels[lo:hi]])
 
+    def outdated(self, params: Mapping[str, Any], live: int) -> bool:
+        """``m`` or ``ef_construct`` changed since it was built."""
+        return self.m != int(params["m"]) or self.ef_construct != int(params["ef_construct"])
+
+    def probe(self, k: int, params: SearchParams, boost: float) -> Probe:
+        """``ef``: the query's ``hnsw_ef`` or the collection's default, at least ``k``, boosted."""
+        ef = math.ceil(max(params.hnsw_ef or params.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
+        ef = min(ef, max(self.ntotal, k, 1))  # a beam wider than the graph visits nothing more
+        return Probe(ef, MAX_EF, k)
+
     def search(
-        self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None
+        self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None, device: str = "cpu"
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` per query as ``(faiss distances, internal ids)``; missing slots hold id -1.
 
         ``allowed``: bool mask over positions (not internal ids); faiss still
-        walks through disallowed nodes but never returns them.
+        walks through disallowed nodes but never returns them. The graph is
+        searched on the CPU whatever ``device`` says.
         """
         k = min(k, self.ntotal)
         if k <= 0:
@@ -159,7 +178,14 @@ class HnswIndex:
         per_vector = 4 + 8 + 8  # level, offset and (ours) label
         return int(self.ntotal * (self.index.d * 4 + per_vector) + links)
 
+    def describe(self) -> str:
+        return f"HNSW (m={self.m}, ef_construct={self.ef_construct})"
+
     # --- persistence ------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        """A manifest without ``"kind"``: they were written so when HNSW was the only kind."""
+        return {"format": FORMAT, "m": self.m, "ef_construct": self.ef_construct}
 
     def save(self, path: Path) -> None:
         """Write ``path`` (faiss graph) and ``path.labels.npy`` durably: temp file, fsync, rename."""
@@ -172,10 +198,16 @@ class HnswIndex:
             np.save(f, self.labels)
 
     @classmethod
-    def load(cls, path: Path, m: int, ef_construct: int) -> HnswIndex:
+    def load(cls, path: Path, manifest: Mapping[str, Any]) -> HnswIndex:
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")
+        m, ef_construct = int(manifest["m"]), int(manifest["ef_construct"])
         index = faiss.read_index(str(path))
         labels = np.load(path.with_name(path.name + cls.SIDE_FILES[0]))
         if len(labels) != index.ntotal:
             raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
         index.hnsw.efConstruction = ef_construct
         return cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
+
+
+__all__ = ["ADD_SLICE", "FORMAT", "MAX_EF", "BuildInterrupted", "HnswIndex", "allow_list"]

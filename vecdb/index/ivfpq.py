@@ -19,12 +19,22 @@ both search paths below scan exactly the same bytes:
 Scores are approximate; the planner re-ranks the best candidates from the
 stored float32 vectors. Like :class:`vecdb.index.hnsw.HnswIndex`, a published
 index is never changed: growth returns a new one.
+
+The shape rules (default ``nlist``, ``pq_m`` and ``nprobe``) are in
+:mod:`vecdb.index.ivfpq_shape`. :class:`IvfPqIndex` stays one class although it
+passes the project's ~400-line guide: training, adding, both searches and
+persistence share its private state (the faiss index whose lists are the only
+copy of the entries, the centroids and codebooks those lists were coded with,
+the per-array-module tables derived from the lists, the training statistics the
+retrain rule reads), and splitting it would pass that state between modules
+instead of keeping it behind one object.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -33,9 +43,11 @@ import numpy as np
 
 from vecdb.durable import fsync_path, write_durably
 from vecdb.errors import Corruption, InvalidInput
+from vecdb.index.base import Probe, SearchParams, register
 from vecdb.index.device import array_module, module_of, resolve_device, to_numpy
-from vecdb.index.flat import higher_is_better
-from vecdb.index.hnsw import FAISS_METRICS, allow_list
+from vecdb.index.distance import higher_is_better, metric_of, normalise
+from vecdb.index.hnsw import allow_list
+from vecdb.index.ivfpq_shape import IvfPqShape, default_nlist, default_nprobe, default_pq_m, shape_for
 from vecdb.index.kmeans import assign_nearest, kmeans
 from vecdb.index.pq import ProductQuantizer, check_shape
 from vecdb.models.collections import Distance
@@ -48,61 +60,37 @@ PQ_TRAIN_POINTS = 32768
 """Residuals the codebooks train on (128 per codebook entry; see ``pq.PQ_NITER``)."""
 _SCAN_ENTRIES = 1 << 22
 """Array-module search: queries are taken in groups scanning at most this many codes at once."""
+DEFAULT_OVERSAMPLING = 10.0
+"""Candidates re-ranked exactly per result, unless ``params.quantization.oversampling`` says otherwise
+(codes alone rank too coarsely for recall@10 >= 0.9 on 128-d data; benchmarks/results/ivfpq.md)."""
+RETRAIN_GROWTH = 4.0
+"""Retrained once the space holds this many times the vectors it was trained on."""
+RETRAIN_DRIFT = 1.5
+"""... or once added vectors' mean squared distance to their centroid exceeds the training sample's by this."""
+DRIFT_MIN_ADDED = 0.25
+"""Drift is judged once at least this share of the training size has been added."""
+MIN_TRAIN_POINTS = 1024
+"""Fewer live vectors than this are not worth lists (and a 256-entry codebook needs 256 anyway)."""
 
 
 def supports(distance: Distance) -> bool:
     """The metrics faiss's IVF-PQ scans (as its HNSW: Manhattan stays exact)."""
-    return distance in FAISS_METRICS
+    return metric_of(distance).indexable
 
 
-@dataclass(frozen=True)
-class IvfPqShape:
-    nlist: int
-    pq_m: int
-    pq_bits: int = 8
-
-
-MIN_TRAIN_POINTS = 1024
-"""Fewer live vectors than this are not worth lists (and a 256-entry codebook needs 256 anyway)."""
-DEFAULT_NPROBE_SHARE = 16
-"""Default nprobe: nlist / 16, at least 16 (small indexes need a larger share: sift5k, nlist 64, reaches
-recall@10 0.91 at 16 and 0.73 at 8), at most nlist."""
-
-
-def default_nlist(n: int) -> int:
-    """About sqrt(n), a power of two (1M -> 1024), with at least 39 training points per list (faiss's floor)."""
-    nlist = 1 << max(0, int(round(np.log2(np.sqrt(max(n, 1))))))
-    while nlist > 1 and n / nlist < 39:
-        nlist //= 2
-    return nlist
-
-
-def default_pq_m(d: int, compression: Optional[float] = None) -> int:
-    """Code bytes per vector: the largest divisor of ``d`` within ``4 d / compression`` bytes (Qdrant's
-    product ratios), else by default the smallest divisor of ``d`` that is at least ``d / 4`` (32 bytes
-    for 128 dimensions: 16x smaller than float32)."""
-    if compression:
-        budget = max(1, int(4 * d // compression))
-        return max(m for m in range(1, min(budget, d) + 1) if d % m == 0)
-    return next(m for m in range(max(1, -(-d // 4)), d + 1) if d % m == 0)
-
-
-def default_nprobe(nlist: int) -> int:
-    return max(1, min(nlist, max(16, nlist // DEFAULT_NPROBE_SHARE)))
-
-
-def shape_for(cfg: dict[str, Any], d: int, n: int) -> IvfPqShape:
-    """The shape an ``index`` setting asks for, defaults filled from the space's size and dimension."""
-    nlist = int(cfg.get("nlist") or default_nlist(n))
-    pq_m = int(cfg.get("pq_m") or default_pq_m(d, cfg.get("compression")))
-    return IvfPqShape(min(nlist, max(1, n)), pq_m, int(cfg.get("pq_bits") or 8))
-
-
+@register
 class IvfPqIndex:
     """Coarse centroids, a product quantizer, and the coded lists (host arrays are the truth)."""
 
+    kind = "ivf_pq"
+    ann = True
+    quantized = True
     allows_by_position = False
     """Its allow-lists are over internal ids (faiss holds internal ids as its ids)."""
+    min_points = MIN_TRAIN_POINTS
+    breadth_name = "nprobe"
+    search_stage = "ivf_search"
+    file_suffix = ".ivfpq"
     SIDE_FILES = (".json",)
     """Suffixes of the files :meth:`save` writes beside ``path`` (a snapshot copies them along)."""
 
@@ -151,16 +139,41 @@ class IvfPqIndex:
         data = xp.asarray(sample[_sample_rows(rng, n, shape.nlist * TRAIN_POINTS_PER_LIST)], dtype=xp.float32)
         coarse = kmeans(data, shape.nlist, niter=COARSE_NITER, tol=0.0, init="random", seed=seed, device=dev)
         centroids = to_numpy(coarse.centroids)
-        if distance is Distance.COSINE:
+        if metric_of(distance).normalised:
             # Unit vectors: unit centroids make "largest inner product" the same list as "nearest".
-            norms = np.linalg.norm(centroids, axis=1, keepdims=True)
-            centroids = (centroids / np.where(norms > 0, norms, 1)).astype(np.float32)
+            centroids = normalise(centroids)
         pq_data = xp.asarray(sample[_sample_rows(rng, n, PQ_TRAIN_POINTS)], dtype=xp.float32)
         on_device = xp.asarray(centroids)
         residuals = pq_data - on_device[_assign_lists(distance, pq_data, on_device)]
         pq = ProductQuantizer.train(residuals, shape.pq_m, shape.pq_bits, seed=seed + 1, device=dev)
         stats = {"trained_on": float(n), "train_residual": float((residuals * residuals).sum(axis=1).mean())}
         return cls(distance, centroids, pq, stats=stats)
+
+    @classmethod
+    def supports(cls, distance: Distance) -> bool:
+        return supports(distance)
+
+    @classmethod
+    def build(
+        cls,
+        distance: Distance,
+        params: Mapping[str, Any],
+        rows: np.ndarray,
+        labels: np.ndarray,
+        population: Optional[np.ndarray] = None,
+        should_stop: Optional[Callable[[], bool]] = None,
+        device: str = "cpu",
+    ) -> IvfPqIndex:
+        """Trained on a seeded sample of ``population`` (its shape from ``params``' ``nlist``, ``pq_m``,
+        ``pq_bits``, ``compression`` and the population's size), holding ``rows[labels]``."""
+        population = labels if population is None else population
+        shape = shape_for(dict(params), rows.shape[1], len(population))
+        cap = PQ_TRAIN_POINTS + shape.nlist * TRAIN_POINTS_PER_LIST
+        rng = np.random.default_rng(len(population))
+        sample = population if len(population) <= cap else np.sort(rng.choice(population, cap, replace=False))
+        trained = cls.train(rows[sample], distance, shape, seed=0, device=device)
+        trained.stats["trained_on"] = float(len(population))  # the growth rule compares with the population
+        return trained.grown(labels, rows[labels])
 
     # --- contents --------------------------------------------------------------------------------
 
@@ -207,6 +220,17 @@ class IvfPqIndex:
         out._fill_faiss(lists, labels, codes)
         return out
 
+    def outdated(self, params: Mapping[str, Any], live: int) -> bool:
+        """Retrain once the space has grown to ``RETRAIN_GROWTH`` times the training population, or once
+        enough added vectors sit farther from their centroids than the training sample did (drift)."""
+        trained_on = self.stats["trained_on"] or 1.0
+        if live >= RETRAIN_GROWTH * trained_on:
+            return True
+        return self.stats["added"] >= DRIFT_MIN_ADDED * trained_on and self.drift() > RETRAIN_DRIFT
+
+    def describe(self) -> str:
+        return f"IVF-PQ (nlist={self.nlist}, pq_m={self.pq.m})"
+
     def drift(self) -> float:
         """Mean squared coarse residual of the added vectors over the training sample's (1: no drift)."""
         if not self.stats["added"] or not self.stats["train_residual"]:
@@ -219,6 +243,13 @@ class IvfPqIndex:
         return int(self.ntotal * per_entry + self.centroids.nbytes + self.pq.codebooks.nbytes)
 
     # --- search ----------------------------------------------------------------------------------
+
+    def probe(self, k: int, params: SearchParams, boost: float) -> Probe:
+        """``nprobe``: the query's or the default share of the lists, boosted; ``oversampling`` times ``k``
+        candidates when they are re-ranked (``rescore``), else ``k``."""
+        nprobe = min(self.nlist, math.ceil((params.nprobe or default_nprobe(self.nlist)) * boost))
+        fetch = k if not params.rescore else math.ceil(k * (params.oversampling or DEFAULT_OVERSAMPLING))
+        return Probe(nprobe, self.nlist, fetch)
 
     def search(
         self,
@@ -386,7 +417,9 @@ class IvfPqIndex:
         ip = higher_is_better(self.distance)
         quantizer = faiss.IndexFlatIP(d) if ip else faiss.IndexFlatL2(d)
         quantizer.add(self.centroids)
-        index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, self.pq.nbits, FAISS_METRICS[self.distance])
+        metric = metric_of(self.distance).faiss_metric
+        assert metric is not None  # train() refused the distances faiss cannot scan
+        index = faiss.IndexIVFPQ(quantizer, d, self.nlist, self.pq.m, self.pq.nbits, metric)
         index.own_fields = True
         quantizer.this.disown()  # the IVF index frees it
         faiss.copy_array_to_vector(
@@ -435,6 +468,9 @@ class IvfPqIndex:
 
     # --- persistence -------------------------------------------------------------------------------
 
+    def manifest(self) -> dict[str, Any]:
+        return {"kind": self.kind, "format": FORMAT, "nlist": self.nlist, "pq_m": self.pq.m}
+
     def save(self, path: Path) -> None:
         """The faiss index file (lists, centroids, codebooks) and a JSON header beside it, durably."""
         write_durably(path, lambda tmp: faiss.write_index(self.faiss_index, str(tmp)))
@@ -443,7 +479,10 @@ class IvfPqIndex:
         fsync_path(path.parent)
 
     @classmethod
-    def load(cls, path: Path) -> IvfPqIndex:
+    def load(cls, path: Path, manifest: Optional[Mapping[str, Any]] = None) -> IvfPqIndex:
+        """The index :meth:`save` wrote; its JSON header must say this ``FORMAT`` (and so must ``manifest``)."""
+        if manifest is not None and manifest.get("format") != FORMAT:
+            raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")
         try:
             header = json.loads(path.with_name(path.name + cls.SIDE_FILES[0]).read_text())
             if header.get("format") != FORMAT:
@@ -483,4 +522,13 @@ def _assign_lists(distance: Distance, vectors: Any, centroids: Any) -> Any:
     return out
 
 
-__all__ = ["IvfPqIndex", "IvfPqShape", "default_nlist", "default_nprobe", "default_pq_m", "shape_for", "supports"]
+# IvfPqShape and the default_* rules stay importable from here (tests and benchmarks import them so).
+__all__ = [
+    "DEFAULT_OVERSAMPLING",
+    "IvfPqIndex",
+    "IvfPqShape",
+    "default_nlist",
+    "default_nprobe",
+    "default_pq_m",
+    "supports",
+]

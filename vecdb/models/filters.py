@@ -11,6 +11,10 @@ failure, report an error for each one, which is unreadable; and ``{}`` or
 ``{"is_empty": ...}`` fit more than one member. A callable ``Discriminator``
 picks exactly one member from the keys, so errors point at the right model.
 
+Why one module of this size: it is one wire vocabulary (every condition and match kind of one
+language, with its discriminators), read side by side with Qdrant's spec; split, each part would
+need the others' unions.
+
 Validation here covers shape and types only. Things that depend on the
 evaluation engine (bad key paths, geo conditions that vecdb does not implement)
 are rejected by :func:`vecdb.filtering.evaluate.compile_filter`, which raises

@@ -7,7 +7,7 @@ sees only canonical ids: an int in [0, 2^64) or a lowercase hyphenated UUID.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
 from pydantic import (
     AfterValidator,
@@ -34,7 +34,10 @@ def _canonical_id(value: object) -> PointId:
         raise ValueError(exc.message.removeprefix("id: ")) from None
 
 
-ExtendedPointId = Annotated[Union[StrictInt, StrictStr, uuid.UUID], AfterValidator(_canonical_id)]
+if TYPE_CHECKING:  # what a parsed model holds: the validator has made every spelling canonical
+    ExtendedPointId = PointId
+else:
+    ExtendedPointId = Annotated[Union[StrictInt, StrictStr, uuid.UUID], AfterValidator(_canonical_id)]
 """A point id in any spelling Qdrant accepts, normalised on parse."""
 
 FiniteFloat = Annotated[StrictFloat, AllowInfNan(False)]
@@ -97,7 +100,10 @@ class PointsBatch(RequestModel):
     update_mode: Optional[str] = None
 
 
-PointInsertOperations = keyed_union(("points", PointsList), ("batch", PointsBatch))
+if TYPE_CHECKING:  # (keyed unions are built at run time; type checkers see the plain union)
+    PointInsertOperations = Union[PointsList, PointsBatch]
+else:
+    PointInsertOperations = keyed_union(("points", PointsList), ("batch", PointsBatch))
 
 
 class PayloadSelectorInclude(RequestModel):
@@ -131,7 +137,10 @@ class FilterSelector(RequestModel):
     shard_key: Optional[Any] = None
 
 
-PointsSelector = keyed_union(("points", PointIdsList), ("filter", FilterSelector))
+if TYPE_CHECKING:
+    PointsSelector = Union[PointIdsList, FilterSelector]
+else:
+    PointsSelector = keyed_union(("points", PointIdsList), ("filter", FilterSelector))
 
 
 class SetPayload(RequestModel):
@@ -199,16 +208,28 @@ class DeleteVectorsOperation(RequestModel):
     delete_vectors: DeleteVectors
 
 
-UpdateOperation = keyed_union(
-    ("upsert", UpsertOperation),
-    ("delete", DeleteOperation),
-    ("set_payload", SetPayloadOperation),
-    ("overwrite_payload", OverwritePayloadOperation),
-    ("delete_payload", DeletePayloadOperation),
-    ("clear_payload", ClearPayloadOperation),
-    ("update_vectors", UpdateVectorsOperation),
-    ("delete_vectors", DeleteVectorsOperation),
-)
+if TYPE_CHECKING:
+    UpdateOperation = Union[
+        UpsertOperation,
+        DeleteOperation,
+        SetPayloadOperation,
+        OverwritePayloadOperation,
+        DeletePayloadOperation,
+        ClearPayloadOperation,
+        UpdateVectorsOperation,
+        DeleteVectorsOperation,
+    ]
+else:
+    UpdateOperation = keyed_union(
+        ("upsert", UpsertOperation),
+        ("delete", DeleteOperation),
+        ("set_payload", SetPayloadOperation),
+        ("overwrite_payload", OverwritePayloadOperation),
+        ("delete_payload", DeletePayloadOperation),
+        ("clear_payload", ClearPayloadOperation),
+        ("update_vectors", UpdateVectorsOperation),
+        ("delete_vectors", DeleteVectorsOperation),
+    )
 
 
 class UpdateOperations(RequestModel):

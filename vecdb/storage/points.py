@@ -147,7 +147,10 @@ class PointsTables:
         keys = [_IID.pack(i) for i in iids]
         with txn.cursor(db=self.points) as cur:
             found = dict(cur.getmulti(keys))
-        return [None if (raw := found.get(key)) is None else decode_record(iid, raw) for iid, key in zip(iids, keys)]
+        return [
+            None if (raw := found.get(key)) is None else decode_record(iid, raw)
+            for iid, key in zip(iids, keys, strict=True)
+        ]
 
     def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
         txn.put(key, id_value(iid, version), db=self.ids)
@@ -173,9 +176,11 @@ class PointsTables:
         pack_id = _ID_VALUE.pack
         with txn.cursor(db=self.ids) as cur:
             cur.putmulti([(k, pack_id(first_iid + i, version)) for i, k in enumerate(keys)])
-        records = [head(version, len(k)) + k + p for k, p in zip(keys, payloads)]
+        records = [head(version, len(k)) + k + p for k, p in zip(keys, payloads, strict=True)]
         with txn.cursor(db=self.points) as cur:
-            _check_appended(cur.putmulti(list(zip(iid_keys, records)), append=True), len(records), "points")
+            _check_appended(
+                cur.putmulti(list(zip(iid_keys, records, strict=True)), append=True), len(records), "points"
+            )
         items: list[tuple[bytes, bytes]] = []
         for space, (positions, rows) in vectors.items():
             blob = rows.astype("<f4", copy=False).tobytes()

@@ -10,6 +10,10 @@ re-reading the file from the start.
 
 A bad row raises :class:`DataFileError` naming the file and its line (text
 files, 1-based) or row (binary files, 0-based, as numpy and pyarrow count).
+
+Why one module of this size: the four readers share the cursor, batch and id-checking code and
+differ only in how they walk a file; each is short, and together they are the import's one format
+switch (``open_reader``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The VectorService interface implemented over HTTP with httpx.
 
 Errors come back as the same :mod:`vecdb.errors` classes the embedded client
-raises (mapped from the status code), so code handles both clients alike.
+raises, read back from the status and prefix each class carries
+(:func:`vecdb.errors.error_class_for`, the table the server answers from), so code
+handles both clients alike.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter
 
 from vecdb.client.base import ClientBase
-from vecdb.errors import AlreadyExists, InvalidInput, NotFound, StorageFull, Unsupported, VecdbError
+from vecdb.errors import VecdbError, error_class_for
 from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -68,15 +70,9 @@ class RemoteError(VecdbError):
 
 
 def _error_for(status: int, message: str) -> VecdbError:
-    if status == 404:
-        return NotFound(message)
-    if status == 409:
-        return AlreadyExists(message)
-    if status in (400, 422):
-        return Unsupported(message) if message.startswith("Bad request") else InvalidInput(message)
-    if status == 507:
-        return StorageFull(message)
-    return RemoteError(message, status)
+    """The error class the server raised (``message`` keeps its prefix), else a :class:`RemoteError`."""
+    cls = error_class_for(status, message)
+    return RemoteError(message, status) if cls is None else cls(message)
 
 
 class RemoteService(VectorService):

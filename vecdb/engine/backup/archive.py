@@ -6,10 +6,11 @@ An archive is an uncompressed POSIX tar (vectors hardly compress) whose members 
     collection/data.mdb        a compacted copy of the collection's LMDB, taken in ONE read transaction
     collection/index/<file>    the index checkpoint files the manifests of that copy name
 
-Why the index files match the copied LMDB: a checkpoint writes its files
-under a new name (``space<i>.<generation>.hnsw`` and sidecars, never
-rewritten), *then* commits the manifest naming them, and only then deletes
-the files of the previous manifest. So, inside the read transaction that the
+Why the index files match the copied LMDB: a checkpoint
+(:mod:`vecdb.engine.checkpoints`) writes its files under a new name
+(``space<i>.<generation>.hnsw`` and sidecars, never rewritten), *then* commits
+the manifest naming them, and only then deletes the files of the previous
+manifest. So, inside the read transaction that the
 copy is taken in, the manifests name complete files; opening those files
 right there pins their contents (an open descriptor keeps reading an unlinked
 file), and the copy is taken in that same transaction. If a concurrent
@@ -38,11 +39,18 @@ import lmdb
 import orjson
 
 from vecdb import __version__
-from vecdb.engine.optimizer import INDEX_DIR, manifest_key
+from vecdb.engine.checkpoints import INDEX_DIR, checkpoint_files, manifest_key
 from vecdb.engine.settings import vector_spaces
 from vecdb.errors import Corruption, InvalidInput
-from vecdb.index.hnsw import HnswIndex
-from vecdb.index.ivfpq import IvfPqIndex
+from vecdb.snapshot_files import (  # noqa: F401  (read_meta, file_sha256 re-exported)
+    COPY_CHUNK,
+    FORMAT,
+    MAX_META_BYTES,
+    META_MEMBER,
+    HashingReader,
+    file_sha256,
+    read_meta,
+)
 from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, PointsTables
 
@@ -51,18 +59,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = "vecdb-collection-snapshot/1"
-META_MEMBER = "snapshot.json"
 DATA_MEMBER = "collection/data.mdb"
 INDEX_PREFIX = "collection/index/"
 PIN_ATTEMPTS = 3
 """Fresh read transactions tried when a checkpoint removes the named index files under our feet."""
-MAX_META_BYTES = 16 << 20
-COPY_CHUNK = 1 << 20
 
 _INDEX_FILE_RE = re.compile(r"^space\d+\.[A-Za-z0-9_.\-]{1,200}$")
-_SIDECARS = {"hnsw": HnswIndex.SIDE_FILES, "ivf_pq": IvfPqIndex.SIDE_FILES}
-"""Files an index checkpoint writes beside its main file, by manifest kind."""
 
 
 @dataclass
@@ -84,30 +86,6 @@ class _HashingWriter:
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         return self.out.write(data)
-
-
-class _HashingReader:
-    """A read-only stream that hashes what is read; :meth:`drain` hashes the rest."""
-
-    def __init__(self, src: IO[bytes]) -> None:
-        self.src = src
-        self.sha = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.src.read(size)
-        self.sha.update(data)
-        return data
-
-    def drain(self) -> str:
-        while self.read(COPY_CHUNK):
-            pass
-        return self.sha.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a whole file, read in chunks."""
-    with open(path, "rb") as f:
-        return _HashingReader(f).drain()
 
 
 # --- packing ------------------------------------------------------------------------------------
@@ -189,7 +167,7 @@ def _pin_index_files(folder: Path, manifests: dict[int, Any]) -> tuple[dict[int,
             log.warning("index manifest of space %d names an unexpected file %r; leaving it out", space, main)
             missing.append(space)
             continue
-        names = [main] + [main + s for s in _SIDECARS.get(str(manifest.get("kind", "hnsw")), ())]
+        names = checkpoint_files(manifest)  # the main file and its kind's side files
         files: list[_Pinned] = []
         try:
             for name in names:
@@ -237,7 +215,7 @@ def unpack(archive: Path, dest: Path, label: str, expected_sha256: Optional[str]
     except OSError as exc:
         raise InvalidInput(f"snapshot {label}: cannot read the file ({exc.strerror})") from None
     with raw:
-        reader = _HashingReader(raw)
+        reader = HashingReader(raw)
         try:
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
@@ -286,26 +264,6 @@ def _check_collection(folder: Path) -> Optional[str]:
     finally:
         env.close()
     return None
-
-
-def read_meta(archive: Path) -> dict[str, Any]:
-    """The metadata of an archive (its first member), without reading the rest."""
-    label = f"`{archive}`"
-    try:
-        with tarfile.open(archive, mode="r|") as tar:  # type: ignore[call-overload]
-            member = tar.next()
-            if member is None or member.name != META_MEMBER or not member.isreg() or member.size > MAX_META_BYTES:
-                raise ValueError(f"its first member is not {META_MEMBER}")
-            src = tar.extractfile(member)
-            assert src is not None
-            meta = orjson.loads(src.read())
-    except OSError as exc:
-        raise InvalidInput(f"snapshot {label}: cannot read the file ({exc.strerror or exc})") from None
-    except (tarfile.TarError, ValueError, EOFError) as exc:
-        raise InvalidInput(f"snapshot {label} is not a valid vecdb collection snapshot: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InvalidInput(f"snapshot {label} is not a valid vecdb collection snapshot: unknown format")
-    return meta
 
 
 def _target_of(member: tarfile.TarInfo, seen: set[str]) -> Optional[str]:

@@ -17,19 +17,25 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from vecdb.durable import fsync_path, write_durably
-from vecdb.engine.backup.archive import COPY_CHUNK, file_sha256, pack
+from vecdb.engine.backup.archive import pack
 from vecdb.errors import InvalidInput, NotFound
 from vecdb.models.snapshots import SnapshotDescription
 from vecdb.names import check_name
+from vecdb.snapshot_files import (  # noqa: F401  (check_checksum, stored_checksum re-exported)
+    CHECKSUM_SUFFIX,
+    COPY_CHUNK,
+    check_checksum,
+    file_sha256,
+    stored_checksum,
+)
 from vecdb.storage.env import storage_errors
 
 if TYPE_CHECKING:
@@ -39,9 +45,7 @@ log = logging.getLogger(__name__)
 
 SNAPSHOTS_DIR = "snapshots"
 SUFFIX = ".snapshot"
-CHECKSUM_SUFFIX = ".sha256"
 TEMP_PREFIX = ".tmp-"
-_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def check_snapshot_name(name: str) -> str:
@@ -49,15 +53,6 @@ def check_snapshot_name(name: str) -> str:
     if not isinstance(name, str) or not name.endswith(SUFFIX):
         raise InvalidInput(f"snapshot name {name!r} is invalid: a snapshot name ends in {SUFFIX!r}")
     return check_name(name, "snapshot")
-
-
-def check_checksum(checksum: Optional[str]) -> Optional[str]:
-    """Lower-case hex sha256, or None; anything else is refused before any work starts."""
-    if checksum is None:
-        return None
-    if not isinstance(checksum, str) or not _SHA256_RE.match(checksum):
-        raise InvalidInput(f"checksum {checksum!r} is invalid: expected a sha256 as 64 hexadecimal digits")
-    return checksum.lower()
 
 
 class SnapshotStore:
@@ -227,15 +222,6 @@ def _write_text(path: Path, text: str) -> None:  # write_durably wants a writer 
 
 def _not_found(collection: str, snapshot: str) -> NotFound:
     return NotFound(f"Snapshot `{snapshot}` of collection `{collection}` doesn't exist!")
-
-
-def stored_checksum(path: Path) -> Optional[str]:
-    """The sha256 recorded beside a snapshot file (``<file>.sha256``), if there is one."""
-    try:
-        text = path.with_name(path.name + CHECKSUM_SUFFIX).read_text().split()
-    except OSError:
-        return None
-    return text[0].lower() if text and _SHA256_RE.match(text[0]) else None
 
 
 __all__ = ["SNAPSHOTS_DIR", "SnapshotStore", "check_checksum", "check_snapshot_name", "file_sha256", "stored_checksum"]

@@ -1,0 +1,96 @@
+"""Helpers that tests in several folders share, so that no test module imports another.
+
+Seeded clustered data, a collection filled and forced to index, a wait for the optimizer, a
+read-only look inside an embedded collection, and a minimal point view for evaluating filters
+without a store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecdb.ids import PointId
+
+if TYPE_CHECKING:
+    from vecdb.engine.collection import Collection, Inspection
+
+DIM = 24
+"""The dimension of ``clustered`` data unless a test asks for another."""
+
+FORCE_INDEX = {"indexing_threshold": 1}  # KB: index however small the collection is
+
+
+def clustered(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    """``n`` float32 points around 32 seeded centres: real data clusters, and graph recall depends on it."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(32, dim)) * 4
+    return (centers[rng.integers(0, 32, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def wait_green(client: Any, name: str, timeout: float = 60) -> None:
+    """Wait until the optimizer has indexed everything (status green); fail at once on red."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.get_collection(name)
+        if info.status == "green":
+            return
+        assert info.status != "red", info.optimizer_status
+        time.sleep(0.05)
+    raise AssertionError(f"collection {name} still {client.get_collection(name).status} after {timeout}s")
+
+
+def collection(client: Any, name: str) -> Collection:
+    """The embedded client's collection object, for the few tests that act on internals on purpose
+    (stopping the optimizer, rewriting LMDB): tests that only read go through ``inspection``."""
+    return client.service.db.get(name)  # type: ignore[no-any-return]
+
+
+def inspection(client: Any, name: str) -> Inspection:
+    """What tests read of a collection's internals: ``Collection.inspect()``, values and copies only."""
+    return collection(client, name).inspect()
+
+
+def wait_loaded(client: Any, name: str, timeout: float = 30) -> Inspection:
+    """Wait until the saved indexes were read back after the open; returns the first inspection that says so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = inspection(client, name)
+        if seen.index_loaded:
+            return seen
+        assert time.monotonic() < deadline, f"collection {name}: saved indexes not loaded after {timeout}s"
+        time.sleep(0.02)
+
+
+def fill(
+    client: Any, name: str, base: np.ndarray, distance: str = "Cosine", payloads: Any = None, **create: Any
+) -> None:
+    """Create ``name`` with ``FORCE_INDEX`` and upsert ``base`` as ids ``0..n-1`` in batches of 1000."""
+    client.create_collection(
+        name, {"size": base.shape[1], "distance": distance}, optimizers_config=FORCE_INDEX, **create
+    )
+    for lo in range(0, len(base), 1000):
+        hi = min(lo + 1000, len(base))
+        client.upsert(
+            name,
+            {
+                "ids": list(range(lo, hi)),
+                "vectors": base[lo:hi],
+                "payloads": None if payloads is None else payloads[lo:hi],
+            },
+        )
+
+
+@dataclass
+class FakePoint:
+    """A minimal PointView: what a compiled filter reads, without a collection behind it."""
+
+    id: PointId
+    payload: dict[str, Any]
+    vectors: frozenset[str] = field(default_factory=frozenset)
+
+    def has_vector(self, name: str) -> bool:
+        return name in self.vectors

@@ -1,0 +1,143 @@
+"""Qdrant routes vecdb does not serve yet answer 400 "not supported yet" and name themselves; never 405.
+
+``POST /collections/c/points/recommend`` used to answer 405, because its path matches ``GET
+/collections/{collection_name}/points/{point_id}``; a client could not tell a missing feature from
+its own mistake. The routes Qdrant's clients know are read from the installed qdrant-client (its
+generated REST API), plus the legacy search routes newer clients no longer call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+import pytest
+import qdrant_client
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from tests.harness import ServerProcess
+from vecdb.api.middleware import is_read_only_request
+from vecdb.api.routes_unsupported import UNSUPPORTED_ROUTES
+
+REPO = Path(__file__).resolve().parents[2]
+LEGACY = [
+    ("POST", "/collections/{collection_name}/points/" + tail)
+    for tail in ("recommend", "recommend/batch", "recommend/groups", "discover", "discover/batch", "search/groups")
+]
+"""Still registered by Qdrant's server; qdrant-client dropped their methods in 1.16."""
+PARAMS = {"collection_name": "c", "id": "1", "point_id": "1", "field_name": "f", "shard_id": "0", "peer_id": "1"}
+PARAMS |= {"snapshot_name": "s.snapshot", "vector_name": "v"}
+
+
+def qdrant_routes() -> list[tuple[str, str]]:
+    """Every (method, path template) of the installed qdrant-client's REST API, plus :data:`LEGACY`."""
+    api = Path(qdrant_client.__file__).parent / "http" / "api"
+    found = set(LEGACY)
+    for source in api.glob("*.py"):
+        found |= set(re.findall(r'method="([A-Z]+)",\s*url="([^"]+)"', source.read_text()))
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def served() -> set[tuple[str, str]]:
+    spec = json.loads((REPO / "openapi.json").read_text())
+    return {(m.upper(), _shape(p)) for p, item in spec["paths"].items() for m in item}
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{([^}]+)\}", lambda m: PARAMS[m.group(1)], path)
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def _says_unsupported(r: httpx.Response, method: str, path: str) -> None:
+    assert r.status_code == 400, (method, path, r.status_code, r.text)
+    message = r.json()["status"]["error"]
+    assert message.startswith(f"Bad request: {method} {path}: "), message
+    assert message.endswith("not supported yet"), message
+
+
+@pytest.mark.parametrize(("method", "template"), [r[:2] for r in UNSUPPORTED_ROUTES], ids=lambda v: v)
+def test_unsupported_route_answers_400_naming_itself(http: httpx.Client, method: str, template: str):
+    path = concrete(template)
+    _says_unsupported(http.request(method, path, json={} if method in ("POST", "PUT") else None), method, path)
+
+
+@pytest.mark.parametrize(("method", "template"), qdrant_routes(), ids=lambda v: v)
+def test_no_qdrant_route_answers_405(http: httpx.Client, method: str, template: str):
+    path = concrete(template)
+    r = http.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
+    assert r.status_code != 405, (method, path, r.text)
+    if (method, _shape(template)) not in served():
+        _says_unsupported(r, method, path)
+
+
+def test_paths_qdrant_lacks_keep_the_plain_answers(http: httpx.Client):
+    """404 for a path no route has; 405 where the URL exists with other methods (a point is GET only)."""
+    assert http.post("/no/such/route", json={}).status_code == 404
+    assert http.post("/collections/c/points/7", json={}).status_code == 405
+    assert http.patch("/collections/c/points", json={}).status_code == 405
+
+
+def test_unsupported_reads_are_open_to_the_read_only_key():
+    """Recommend, discover, groups, matrix and facet only read: a read-only key gets "not supported", not 403."""
+    for method, template, _ in UNSUPPORTED_ROUTES:
+        if method == "POST" and (template.endswith("/facet") or "/points/" in template):
+            assert is_read_only_request(method, concrete(template)), template
+    assert not is_read_only_request("POST", "/collections/c/shards/delete")
+    assert not is_read_only_request("POST", "/snapshots")
+
+
+# --- through qdrant-client ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def qc(server: ServerProcess, name: str):
+    client = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
+    client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert(name, [models.PointStruct(id=i, vector=[1.0, float(i)]) for i in range(1, 4)])
+    yield client
+    client.delete_collection(name)
+    client.close()
+
+
+CALLS = {
+    "query_points_groups": lambda c, n: c.query_points_groups(n, query=[1.0, 0.0], group_by="g"),
+    "facet": lambda c, n: c.facet(n, key="g"),
+    "search_matrix_pairs": lambda c, n: c.search_matrix_pairs(n),
+    "search_matrix_offsets": lambda c, n: c.search_matrix_offsets(n),
+    # the query API's recommend and discover go through points/query, refused by the engine
+    "query recommend": lambda c, n: c.query_points(
+        n, query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1]))
+    ),
+    "query discover": lambda c, n: c.query_points(
+        n,
+        query=models.DiscoverQuery(
+            discover=models.DiscoverInput(target=1, context=[models.ContextPair(positive=2, negative=3)])
+        ),
+    ),
+    # removed from qdrant-client 1.16: run only with a client that still has them
+    "recommend": lambda c, n: c.recommend(n, positive=[1], limit=2),
+    "discover": lambda c, n: c.discover(n, target=1, context=[models.ContextExamplePair(positive=2, negative=3)]),
+}
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_qdrant_client_call_says_not_supported(qc: QdrantClient, name: str, call: str):
+    if call in ("recommend", "discover") and not hasattr(qc, call):
+        pytest.skip(f"qdrant-client {version('qdrant-client')} has no {call}() (removed in 1.16)")
+    with pytest.raises(UnexpectedResponse) as err:
+        CALLS[call](qc, name)
+    assert err.value.status_code == 400
+    assert "not supported yet" in str(err.value) and "405" not in str(err.value)

@@ -1,0 +1,96 @@
+"""Index checkpoints: the files of a saved ANN index and the LMDB manifest that names them.
+
+A checkpoint of vector space ``i`` is a main file ``<collection>/index/space<i>.<generation><suffix>``
+(the kind's ``file_suffix``: ``.hnsw``, ``.ivfpq``) plus the kind's side files beside it
+(``<main><side>``), and a manifest in the ``meta`` table under :func:`manifest_key`::
+
+    {<the index's manifest: "kind" (absent for HNSW), "format", parameters>,
+     "file": <main file name>, "covered": <internal-id watermark>, "ntotal": <indexed vectors>}
+
+The order of a save is what makes it crash-safe and lets a backup copy a consistent one: the
+files are written under a new name (never rewritten), *then* the manifest naming them commits,
+and only then are the files of the previous manifest removed (:func:`remove_superseded`). The
+optimizer writes checkpoints, the collection's open loads them, the backup archive copies the
+files a manifest names; all three read the format here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+from vecdb.engine.planner import AnnState
+from vecdb.errors import Corruption
+from vecdb.index.base import kind_for_manifest
+
+log = logging.getLogger(__name__)
+
+INDEX_DIR = "index"
+"""The folder of a collection holding its checkpoint files."""
+
+
+def manifest_key(space: int) -> str:
+    """The ``meta`` key of a space's index manifest (named when HNSW was the only kind; other kinds'
+    manifests carry ``"kind"``)."""
+    return f"hnsw:{space}"
+
+
+def write_checkpoint(folder: Path, space_index: int, state: AnnState, put_meta: Callable[[str, Any], None]) -> str:
+    """Save ``state``'s index under a new generation's name, then commit the manifest naming it (with
+    ``put_meta``, one durable LMDB write). Returns the main file's name; the caller removes the files
+    it superseded (:func:`remove_superseded`) once this returned."""
+    index = state.index
+    name = f"space{space_index}.{time.time_ns()}{index.file_suffix}"
+    index.save(folder / name)
+    put_meta(
+        manifest_key(space_index),
+        {**index.manifest(), "file": name, "covered": state.covered, "ntotal": index.ntotal},
+    )
+    return name
+
+
+def checkpoint_files(manifest: Mapping[str, Any]) -> list[str]:
+    """The names of the files a manifest's checkpoint consists of: its main file, then its side files
+    (none known for a kind this build does not have)."""
+    main = str(manifest.get("file", ""))
+    try:
+        sides = kind_for_manifest(manifest).SIDE_FILES
+    except ValueError:
+        sides = ()
+    return [main] + [main + side for side in sides]
+
+
+def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
+    """The index a manifest names, or None (and a log line) if it is missing or does not fit."""
+    if not manifest:
+        return None
+    path = folder / manifest["file"]
+    try:
+        index = kind_for_manifest(manifest).load(path, manifest)
+        covered = int(manifest["covered"])
+        if (
+            index.ntotal != manifest["ntotal"]
+            or covered > next_iid
+            or (index.ntotal and int(index.labels[-1]) >= covered)
+        ):
+            raise ValueError("index file does not match its manifest")
+    except (OSError, ValueError, RuntimeError, Corruption) as exc:
+        log.warning("ignoring index checkpoint %s (%s); it will be rebuilt", path, exc)
+        return None
+    return AnnState(index, covered)
+
+
+def remove_superseded(folder: Path, space_index: int, keep: Optional[str]) -> None:
+    """Remove a space's index files but ``keep`` and its sidecars (``keep.*`` that are not temp files)."""
+    prefix = f"space{space_index}."
+    for path in folder.iterdir():
+        name = path.name
+        kept = keep is not None and (name == keep or (name.startswith(keep + ".") and not name.endswith(".tmp")))
+        if name.startswith(prefix) and not kept:
+            path.unlink(missing_ok=True)
+
+
+__all__ = ["INDEX_DIR", "checkpoint_files", "load_checkpoint", "manifest_key", "remove_superseded", "write_checkpoint"]

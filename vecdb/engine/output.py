@@ -1,0 +1,111 @@
+"""Points as the API returns them: payload and vectors read only when the request asks for them.
+
+The one place that decides what a hit or a record carries (``with_payload``, ``with_vector``),
+so query, scroll and retrieve answer alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import lmdb
+import numpy as np
+from pydantic import TypeAdapter
+
+from vecdb.engine.settings import DEFAULT_VECTOR
+from vecdb.engine.state import CollectionState
+from vecdb.engine.views import ReadView
+from vecdb.filtering.payload_ops import select_payload
+from vecdb.ids import PointId, id_to_key
+from vecdb.models.points import Record
+from vecdb.models.query import ScoredPoint
+from vecdb.storage.points import StoredPoint
+
+_POINTS = TypeAdapter(list[ScoredPoint])
+
+
+def nothing_stored_wanted(selector: Any) -> bool:
+    """``with_payload`` / ``with_vector`` that asks for nothing (an empty list still asks for ``{}``)."""
+    return selector is None or selector is False
+
+
+class PointOutput:
+    """Builds records and scored points of one collection from its tables."""
+
+    def __init__(self, state: CollectionState) -> None:
+        self.state = state
+        self.tables = state.tables
+
+    def lookup(self, txn: lmdb.Transaction, point_id: PointId) -> Optional[StoredPoint]:
+        iid = self.tables.iid_of(txn, id_to_key(point_id))
+        return None if iid is None else self.tables.get(txn, iid)
+
+    def scored_hits(
+        self,
+        txn_of: Any,
+        view: ReadView,
+        hits: list[tuple[float, int]],
+        with_payload: Any,
+        with_vector: Any,
+    ) -> list[ScoredPoint]:
+        """The API's points for ``(score, internal id)`` hits, best first. ``txn_of()`` opens the read
+        transaction only when something stored is wanted."""
+        iids = [iid for _, iid in hits]
+        if nothing_stored_wanted(with_payload) and nothing_stored_wanted(with_vector):
+            # ids and versions as of the search's view: no transaction, no B-tree lookups
+            where = np.asarray(iids, dtype=np.int64)
+            return _POINTS.validate_python(  # one validator call for all hits
+                [
+                    {"id": point_id, "version": version, "score": score}
+                    for (score, _), point_id, version in zip(
+                        hits, view.ids.ids_of(where), view.ids.versions_of(where), strict=True
+                    )
+                ]
+            )
+        txn = txn_of()
+        return [
+            self.scored(txn, stored, score, with_payload, with_vector)
+            for (score, _), stored in zip(hits, self.tables.get_many(txn, iids), strict=True)
+            if stored is not None  # (a consistent read finds every hit; kept as a guard)
+        ]
+
+    def record(self, txn: lmdb.Transaction, point: StoredPoint, with_payload: Any, with_vector: Any) -> Record:
+        return Record(
+            id=point.id,
+            payload=payload_out(point, with_payload),
+            vector=self.vectors_out(txn, point.iid, with_vector),
+        )
+
+    def scored(
+        self, txn: lmdb.Transaction, point: StoredPoint, score: float, with_payload: Any, with_vector: Any
+    ) -> ScoredPoint:
+        return ScoredPoint(
+            id=point.id,
+            version=point.version,
+            score=score,
+            payload=payload_out(point, with_payload),
+            vector=self.vectors_out(txn, point.iid, with_vector),
+        )
+
+    def vectors_out(self, txn: lmdb.Transaction, iid: int, with_vector: Any) -> Any:
+        """Stored vectors as Qdrant returns them: a plain list when only the default vector exists."""
+        if nothing_stored_wanted(with_vector):
+            return None
+        wanted = None if with_vector is True else set(with_vector)
+        out = {}
+        for space in self.state.spaces:  # (read each time: settings are replaced whole)
+            if wanted is not None and space.name not in wanted:
+                continue
+            row = self.tables.get_vector(txn, iid, space.index)
+            if row is not None:
+                out[space.name] = row.tolist()
+        if list(out) == [DEFAULT_VECTOR]:
+            return out[DEFAULT_VECTOR]
+        return out
+
+
+def payload_out(point: StoredPoint, with_payload: Any) -> Any:
+    """Decode the stored JSON only when the caller asked for some of it."""
+    if nothing_stored_wanted(with_payload):
+        return None
+    return select_payload(point.payload, with_payload)

@@ -1,0 +1,87 @@
+"""Validation of write requests before any transaction: canonical ids, encoded payloads, float32 rows.
+
+Everything a write can refuse is refused here, so the transaction that follows only applies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import orjson
+
+from vecdb.engine.settings import VectorSpace, space_by_name
+from vecdb.engine.views import prepare_rows, split_point_vectors
+from vecdb.errors import InvalidInput
+from vecdb.ids import PointId
+from vecdb.models.points import Batch, PointInsertOperations, PointsBatch
+
+_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def encode_payload(payload: Optional[dict[str, Any]], field: str) -> bytes:
+    if payload is None:
+        return b"{}"
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"{field}: payload must be a JSON object, got {type(payload).__name__}")
+    try:
+        return orjson.dumps(payload, option=_JSON_OPTS)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidInput(f"{field}: payload is not valid JSON: {exc}") from None
+
+
+class PreparedPoints:
+    """A validated upsert: canonical ids, encoded payloads and float32 rows per vector space."""
+
+    def __init__(self, ids: list[PointId], payloads: list[bytes], rows: dict[int, tuple[list[int], np.ndarray]]):
+        self.ids = ids
+        self.payloads = payloads
+        self.rows = rows
+
+    @staticmethod
+    def from_request(op: PointInsertOperations, spaces: list[VectorSpace]) -> PreparedPoints:
+        if isinstance(op, PointsBatch):
+            return PreparedPoints._from_batch(op.batch, spaces)
+        ids = [p.id for p in op.points]
+        payloads = [encode_payload(p.payload, f"points[{i}].payload") for i, p in enumerate(op.points)]
+        grouped = split_point_vectors([p.vector for p in op.points], spaces, "points")
+        return PreparedPoints(ids, payloads, prepare_groups(grouped, spaces, "points.vector"))
+
+    @staticmethod
+    def _from_batch(batch: Batch, spaces: list[VectorSpace]) -> PreparedPoints:
+        n = len(batch.ids)
+        payloads_in = batch.payloads if batch.payloads is not None else [None] * n
+        if len(payloads_in) != n:
+            raise InvalidInput(f"batch.payloads: expected {n} payloads (one per id), got {len(payloads_in)}")
+        payloads = [encode_payload(p, f"batch.payloads[{i}]") for i, p in enumerate(payloads_in)]
+        if isinstance(batch.vectors, np.ndarray):  # the embedded client's array fast path
+            if len(batch.vectors) != n:
+                raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
+            space = space_by_name(spaces, None)
+            rows = {space.index: (list(range(n)), prepare_rows(batch.vectors, space, "batch.vectors"))}
+            return PreparedPoints(list(batch.ids), payloads, rows)
+        if isinstance(batch.vectors, dict):
+            per_point: list[dict[str, Any]] = [{} for _ in range(n)]
+            for name, column in batch.vectors.items():
+                if len(column) != n:
+                    raise InvalidInput(f"batch.vectors.{name}: expected {n} vectors (one per id), got {len(column)}")
+                for i, row in enumerate(column):
+                    per_point[i][name] = row
+            grouped = split_point_vectors(per_point, spaces, "batch.vectors")
+        else:
+            if len(batch.vectors) != n:
+                raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
+            grouped = split_point_vectors(batch.vectors, spaces, "batch.vectors")
+        return PreparedPoints(list(batch.ids), payloads, prepare_groups(grouped, spaces, "batch.vectors"))
+
+
+def prepare_groups(
+    grouped: dict[int, tuple[list[int], list[Any]]], spaces: list[VectorSpace], field: str
+) -> dict[int, tuple[list[int], np.ndarray]]:
+    out = {}
+    for space in spaces:
+        positions, raw = grouped[space.index]
+        if positions:
+            label = f"{field}.{space.name}" if space.name else field
+            out[space.index] = (positions, prepare_rows(raw, space, label))
+    return out

@@ -1,0 +1,115 @@
+"""One write transaction and the in-memory changes it implies, applied only after the commit."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import lmdb
+import numpy as np
+
+from vecdb.engine.point_view import StoredPointView, stored_has_vector
+from vecdb.engine.prepare import encode_payload
+from vecdb.engine.settings import VectorSpace
+from vecdb.errors import InvalidInput, NotFound
+from vecdb.filtering.evaluate import compile_filter
+from vecdb.ids import PointId, id_to_key
+from vecdb.models.filters import Filter
+from vecdb.models.points import FilterSelector, PointIdsList, PointsSelector
+from vecdb.storage.points import PointsTables, StoredPoint
+
+
+class WriteTxn:
+    """One write transaction plus the memory changes it implies (applied only after commit)."""
+
+    def __init__(self, txn: lmdb.Transaction, tables: PointsTables, spaces: list[VectorSpace]):
+        self.txn = txn
+        self.tables = tables
+        self.spaces = spaces
+        counters = tables.get_meta_json(txn, "counters")
+        self.next_iid: int = counters["next_iid"]
+        self.seq: int = counters["seq"] + 1
+        self.born: list[int] = []
+        self.born_keys: list[bytes] = []
+        self.died: list[int] = []
+        self.touched: list[int] = []
+        """Internal ids whose payload alone was rewritten (a new version, same internal id)."""
+        self.payload_writes: list[tuple[int, Any]] = []
+        """(iid, payload JSON bytes, dict, or None when the iid died), in order, for payload indexes."""
+        self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
+
+    def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
+        return self.lookup_key(id_to_key(point_id))
+
+    def require(self, point_id: PointId) -> StoredPoint:
+        point = self.lookup(point_id)
+        if point is None:
+            raise NotFound(f"No point with id {point_id} found")
+        return point
+
+    def lookup_key(self, key: bytes) -> Optional[StoredPoint]:
+        iid = self.tables.iid_of(self.txn, key)
+        return None if iid is None else self.tables.get(self.txn, iid)
+
+    def insert(self, point_id: PointId, payload_json: bytes, vectors: dict[int, np.ndarray]) -> None:
+        one_row = np.zeros(1, dtype=np.int64)
+        self.insert_many(
+            [id_to_key(point_id)], [payload_json], {s: (one_row, row[None, :]) for s, row in vectors.items()}
+        )
+
+    def insert_many(
+        self, keys: list[bytes], payloads: list[bytes], vectors: dict[int, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """Store new points (whose keys are not in the ids table) under fresh internal ids.
+
+        ``vectors``: space -> (ascending positions into ``keys``, float32 rows).
+        """
+        first = self.next_iid
+        self.next_iid += len(keys)
+        self.tables.put_new(self.txn, first, self.seq, keys, payloads, vectors)
+        self.payload_writes.extend(zip(range(first, self.next_iid), payloads, strict=True))
+        for space, (positions, rows) in vectors.items():
+            self.rows[space].append((positions + first, rows))
+        self.born.extend(range(first, self.next_iid))
+        self.born_keys.extend(keys)
+
+    def remove(self, point: StoredPoint) -> None:
+        self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
+        self.died.append(point.iid)
+        self.payload_writes.append((point.iid, None))
+
+    def rewrite_payload(self, point: StoredPoint, payload: dict[str, Any]) -> None:
+        """Payload-only change: same internal id (vectors and indexes are untouched), new version."""
+        self.tables.put(self.txn, point.iid, self.seq, id_to_key(point.id), encode_payload(payload, "payload"))
+        self.payload_writes.append((point.iid, payload))
+        self.touched.append(point.iid)
+
+    def vectors_of(self, point: StoredPoint) -> dict[int, np.ndarray]:
+        out = {}
+        for space in self.spaces:
+            row = self.tables.get_vector(self.txn, point.iid, space.index)
+            if row is not None:
+                out[space.index] = row.copy()
+        return out
+
+    def select(self, selector: PointsSelector | list[PointId] | None, flt: Optional[Filter]) -> list[StoredPoint]:
+        """Points named by ids (missing ones skipped) or matching a filter, as of this transaction."""
+        if isinstance(selector, FilterSelector):
+            flt, selector = selector.filter, None
+        if isinstance(selector, PointIdsList):
+            selector = selector.points
+        if selector is not None:
+            found = (self.lookup(pid) for pid in dict.fromkeys(selector))
+            return [p for p in found if p is not None]
+        if flt is None:
+            raise InvalidInput("either points or filter must be given")
+        predicate = compile_filter(flt)
+        if predicate is None:  # an empty filter ({} or {"must": []}) selects every point, as in Qdrant
+            return list(self.tables.iter_points(self.txn))
+        view = StoredPointView(lambda iid, name: self._has_vector(iid, name))
+        return [p for p in self.tables.iter_points(self.txn) if predicate(view.bind(p))]
+
+    def _has_vector(self, iid: int, name: str) -> bool:
+        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name)
+
+    def finish(self) -> None:
+        self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})

@@ -1,0 +1,1 @@
+"""L1, storage: the LMDB environments, tables and the data-directory lock; sees bytes and transactions only."""
