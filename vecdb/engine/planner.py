@@ -295,13 +295,14 @@ def _graph(
     out = []
     as_is = fresh is None and (not index.quantized or not knobs.rescore)
     # (plain lists from here: ten hits cost less in Python than in numpy calls)
-    dist_rows, id_rows, short_rows = (dists.tolist(), ids.tolist(), short.tolist()) if as_is else ((), (), ())
-    from_raw = metric_of(space.distance).from_raw  # faiss's squared L2 -> Qdrant's distance
+    if as_is:
+        from_raw = metric_of(space.distance).from_raw  # faiss's squared L2 -> Qdrant's distance
+        dist_rows = (dists if from_raw is None else from_raw(dists)).tolist()
+        id_rows, short_rows = ids.tolist(), short.tolist()
     for qi in range(nq):
         if as_is and not short_rows[qi]:
             # The index's own scores rank the answer (no merge, or re-ranking not asked for).
-            hits = [(d, i) for d, i in zip(dist_rows[qi], id_rows[qi], strict=True) if i >= 0][:k]
-            out.append([(from_raw(d), i) for d, i in hits] if from_raw is not None else hits)
+            out.append([(d, i) for d, i in zip(dist_rows[qi], id_rows[qi], strict=True) if i >= 0][:k])
             continue
         cand = ids[qi] if fresh is None else np.concatenate([ids[qi], fresh[qi]])
         cand = cand[cand >= 0]

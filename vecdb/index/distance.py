@@ -19,7 +19,6 @@ Qdrant's conventions, which vecdb follows:
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
@@ -38,9 +37,10 @@ class Kernel(enum.Enum):
     L1 = "l1"
 
 
-def _root(raw: float) -> float:
-    """Qdrant's Euclid score of a squared distance (float32 rounding can leave a tiny negative)."""
-    return math.sqrt(max(raw, 0.0))
+def _root(raw: np.ndarray) -> np.ndarray:
+    """Qdrant's Euclid scores of squared distances (float32 rounding can leave a tiny negative), in
+    float64 as ``math.sqrt`` computes them; one array call, not one Python call per hit."""
+    return np.sqrt(np.maximum(raw.astype(np.float64), 0.0))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +55,8 @@ class Metric:
     """The faiss metric an ANN index of this distance uses; None: no ANN kind can index it."""
     normalised: bool
     """Rows and queries are scaled to unit length when they come in (Cosine)."""
-    from_raw: Optional[Callable[[float], float]]
-    """Qdrant's score of an index's raw score (faiss's L2 is the squared distance); None: the same number."""
+    from_raw: Optional[Callable[[np.ndarray], np.ndarray]]
+    """Qdrant's scores of an index's raw scores, array-wise (faiss's L2 is the squared distance); None: the same."""
 
     @property
     def indexable(self) -> bool:
