@@ -22,8 +22,11 @@ import numpy as np
 
 DIM = 8
 
-PointState = tuple[int, dict[str, Any]]
-"""(version that wrote the vector, payload)."""
+PointState = tuple[Any, ...]
+"""(version that wrote the vector, payload), plus, in a sparse workload, the version that wrote the
+sparse vector ``sp`` (None: the point has none)."""
+SPARSE = "sp"
+SPARSE_TERMS = 40
 State = dict[int, PointState]
 
 _vector_cache: dict[tuple[int, int], np.ndarray] = {}
@@ -39,10 +42,22 @@ def vector_for(pid: int, version: int) -> np.ndarray:
     return vec
 
 
-def collection_body(**optimizers: Any) -> dict[str, Any]:
+def sparse_for(pid: int, version: int) -> tuple[list[int], list[float]]:
+    """The sparse vector that request ``version`` wrote for ``pid``: 0-5 distinct terms (sorted, as the
+    store returns them), float32-exact weights, so scores can be compared exactly."""
+    rng = np.random.default_rng([pid, version, 7])
+    n = int(rng.integers(0, 6))
+    terms = sorted(int(x) for x in rng.choice(SPARSE_TERMS, size=n, replace=False))
+    return terms, [float(x) for x in rng.integers(-8, 9, size=n) / 4]
+
+
+def collection_body(sparse: bool = False, **optimizers: Any) -> dict[str, Any]:
     """A small-vector collection that builds its HNSW graph at once and checkpoints every second;
-    vacuum rebuilds are off, so a rebuild after a crash could only mean a lost checkpoint."""
+    vacuum rebuilds are off, so a rebuild after a crash could only mean a lost checkpoint. ``sparse``:
+    also a sparse space ``sp`` with the IDF modifier."""
+    extra: dict[str, Any] = {"sparse_vectors": {SPARSE: {"modifier": "idf"}}} if sparse else {}
     return {
+        **extra,
         "vectors": {"size": DIM, "distance": "Euclid"},
         "hnsw_config": {"m": 8, "ef_construct": 32},
         "optimizers_config": {
@@ -68,8 +83,9 @@ class Op:
 class ThreadModel:
     """One writer's id space, its model, and the next request to send."""
 
-    def __init__(self, t: int, threads: int, seed: int, cap: Optional[int] = None) -> None:
+    def __init__(self, t: int, threads: int, seed: int, cap: Optional[int] = None, sparse: bool = False) -> None:
         self.t = t
+        self.sparse = sparse  # also write sparse vectors (upserts, sparse updates and deletes)
         self.cap = cap  # at this many live points, upserts only overwrite (a soak's data stays bounded)
         self.threads = threads
         self.rng = np.random.default_rng([seed, t])
@@ -91,7 +107,16 @@ class ThreadModel:
         return sorted(int(x) for x in self.rng.choice(keys, size=n, replace=False)) if n else []
 
     def _points(self, ids: list[int], v: int) -> list[dict[str, Any]]:
-        return [{"id": pid, "vector": vector_for(pid, v).tolist(), "payload": self._payload(v)} for pid in ids]
+        return [{"id": pid, "vector": self._vector(pid, v), "payload": self._payload(v)} for pid in ids]
+
+    def _with_sparse(self, v: int) -> bool:
+        return self.sparse and v % 4 != 0  # a quarter of the upserts store no sparse vector
+
+    def _vector(self, pid: int, v: int) -> Any:
+        if not self._with_sparse(v):
+            return {"": vector_for(pid, v).tolist()} if self.sparse else vector_for(pid, v).tolist()
+        terms, values = sparse_for(pid, v)
+        return {"": vector_for(pid, v).tolist(), SPARSE: {"indices": terms, "values": values}}
 
     def _payload(self, v: int) -> dict[str, Any]:
         return {"t": self.t, "v": v, "g": v % 5, "tags": ["w", v % 3]}
@@ -137,12 +162,38 @@ class ThreadModel:
                 {"points": [{"id": pid, "vector": vector_for(pid, v).tolist()} for pid in ids]},
                 self._vectors_set(ids, v),
             )
+        if self.sparse and roll < 0.74:
+            ids = self._existing(1, 3)
+            return Op(
+                "update_sparse",
+                "PUT",
+                "/points/vectors",
+                {
+                    "points": [
+                        {
+                            "id": pid,
+                            "vector": {SPARSE: dict(zip(("indices", "values"), sparse_for(pid, v), strict=True))},
+                        }
+                        for pid in ids
+                    ]
+                },
+                self._sparse_set(ids, v),
+            )
+        if self.sparse and roll < 0.78:
+            ids = self._existing(1, 2)
+            return Op(
+                "delete_sparse",
+                "POST",
+                "/points/vectors/delete",
+                {"points": ids, "vector": [SPARSE]},
+                self._sparse_set(ids, None),
+            )
         if roll < 0.83:
             g = int(self.rng.integers(0, 5))
             flt = {"must": [{"key": "t", "match": {"value": self.t}}, {"key": "g", "match": {"value": g}}]}
 
             def by_filter(state: State) -> None:
-                for pid in [p for p, (_, pl) in state.items() if pl.get("g") == g]:
+                for pid in [p for p, (_, pl, *_rest) in state.items() if pl.get("g") == g]:
                     del state[pid]
 
             return Op("delete_filter", "POST", "/points/delete", {"filter": flt}, by_filter)
@@ -165,9 +216,19 @@ class ThreadModel:
         return Op("batch", "POST", "/points/batch", {"operations": ops}, batch)
 
     def _upserted(self, ids: list[int], v: int) -> Callable[[State], None]:
+        extra = ((v if self._with_sparse(v) else None),) if self.sparse else ()
+
         def apply(state: State) -> None:
             for pid in ids:
-                state[pid] = (v, self._payload(v))
+                state[pid] = (v, self._payload(v), *extra)
+
+        return apply
+
+    @staticmethod
+    def _sparse_set(ids: list[int], v: Optional[int]) -> Callable[[State], None]:
+        def apply(state: State) -> None:
+            for pid in ids:
+                state[pid] = (*state[pid][:2], v)
 
         return apply
 
@@ -183,8 +244,8 @@ class ThreadModel:
     def _payload_set(ids: list[int], payload: dict[str, Any], merge: bool) -> Callable[[State], None]:
         def apply(state: State) -> None:
             for pid in ids:
-                vv, old = state[pid]
-                state[pid] = (vv, {**old, **payload} if merge else dict(payload))
+                vv, old, *rest = state[pid]
+                state[pid] = (vv, {**old, **payload} if merge else dict(payload), *rest)
 
         return apply
 
@@ -192,7 +253,7 @@ class ThreadModel:
     def _vectors_set(ids: list[int], v: int) -> Callable[[State], None]:
         def apply(state: State) -> None:
             for pid in ids:
-                state[pid] = (v, state[pid][1])
+                state[pid] = (v, *state[pid][1:])
 
         return apply
 
@@ -229,8 +290,10 @@ class Writer(threading.Thread):
                 self.acked += 1
 
 
-def scroll_all(http: httpx.Client) -> dict[int, tuple[np.ndarray, dict[str, Any]]]:
-    out: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
+def scroll_all(http: httpx.Client) -> dict[int, tuple[Any, ...]]:
+    """Every stored point: (dense vector, payload), plus its sparse vector (or None) when the
+    collection has sparse vectors (its vectors then come back named)."""
+    out: dict[int, tuple[Any, ...]] = {}
     offset = None
     while True:
         body: dict[str, Any] = {"limit": 1000, "with_payload": True, "with_vector": True}
@@ -241,7 +304,16 @@ def scroll_all(http: httpx.Client) -> dict[int, tuple[np.ndarray, dict[str, Any]
         res = r.json()["result"]
         for p in res["points"]:
             assert p["id"] not in out, f"point {p['id']} listed twice"
-            out[p["id"]] = (np.asarray(p["vector"], dtype=np.float32), p["payload"])
+            vec = p["vector"]
+            if isinstance(vec, dict):
+                sp = vec.get(SPARSE)
+                out[p["id"]] = (
+                    np.asarray(vec[""], dtype=np.float32),
+                    p["payload"],
+                    None if sp is None else (sp["indices"], sp["values"]),
+                )
+            else:
+                out[p["id"]] = (np.asarray(vec, dtype=np.float32), p["payload"])
         offset = res["next_page_offset"]
         if offset is None:
             return out
@@ -252,12 +324,19 @@ def _matches(stored: dict[int, tuple[np.ndarray, dict[str, Any]]], state: State)
     if set(stored) != set(state):
         extra, missing = sorted(set(stored) - set(state)), sorted(set(state) - set(stored))
         return f"ids differ: {len(extra)} unexpected {extra[:5]}, {len(missing)} missing {missing[:5]}"
-    for pid, (v, payload) in state.items():
-        vec, got = stored[pid]
+    for pid, (v, payload, *sparse) in state.items():
+        vec, got, *stored_sparse = stored[pid]
         if got != payload:
             return f"point {pid}: payload {got} != {payload}"
         if not np.array_equal(vec, vector_for(pid, v)):
             return f"point {pid}: vector is not version {v}'s"
+        if sparse:
+            want = None if sparse[0] is None else sparse_for(pid, sparse[0])
+            have = stored_sparse[0] if stored_sparse else None
+            if have is not None:
+                have = (list(have[0]), [float(x) for x in have[1]])
+            if have != want:
+                return f"point {pid}: sparse vector {have} is not version {sparse[0]}'s {want}"
     return None
 
 
@@ -319,6 +398,35 @@ def check_search(http: httpx.Client, state: State, rng: np.random.Generator, que
         found += len(want_ids & {h["id"] for h in r.json()["result"]["points"]})
         total += min(10, len(ids))
     return found / max(total, 1)
+
+
+def check_sparse_search(http: httpx.Client, state: State, rng: np.random.Generator, queries: int = 8) -> int:
+    """Sparse queries (IDF modifier) equal brute force over the model: the scores of the top 10, and every
+    hit a live point holding the sparse vector, scored as the model says. Returns the hits checked."""
+    docs = {pid: dict(zip(*sparse_for(pid, rec[2]), strict=True)) for pid, rec in state.items() if rec[2] is not None}
+    df = np.zeros(SPARSE_TERMS, dtype=np.int64)
+    for terms in docs.values():
+        df[list(terms)] += 1
+    idf = np.log((len(docs) - df + 0.5) / (df + 0.5) + 1.0)
+    checked = 0
+    for _ in range(queries):
+        terms = sorted(int(x) for x in rng.choice(SPARSE_TERMS, size=3, replace=False))
+        weights = [float(x) for x in rng.integers(1, 5, size=3) / 2]
+        want = {}
+        for pid, doc in docs.items():
+            shared = [t for t in terms if t in doc]
+            if shared:
+                want[pid] = sum(weights[terms.index(t)] * idf[t] * doc[t] for t in shared)
+        body = {"query": {"indices": terms, "values": weights}, "using": SPARSE, "limit": 10}
+        r = http.post("/points/query", json=body)
+        assert r.status_code == 200, r.text
+        hits = r.json()["result"]["points"]
+        best = sorted(want.values(), reverse=True)[:10]
+        np.testing.assert_allclose([h["score"] for h in hits], best, rtol=1e-5, atol=1e-5)
+        for h in hits:
+            assert abs(want[h["id"]] - h["score"]) <= 1e-5 * max(1.0, abs(h["score"])), (h, want.get(h["id"]))
+        checked += len(hits)
+    return checked
 
 
 def count(http: httpx.Client) -> int:

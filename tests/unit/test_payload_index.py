@@ -318,7 +318,7 @@ def test_bulk_build_listing_a_forgotten_iid() -> None:
     "body",
     [
         {"must": [{"key": "z", "match": {"value": "a"}}]},  # no index on z
-        {"must": [{"key": "t", "match": {"text": "a"}}]},  # text index answers nothing
+        {"must": [{"key": "z", "match": {"text": "a"}}]},  # no text index on z
         {"must": [{"key": "k", "match": {"value": 1}}]},  # keyword index, int value
         {"must": [{"key": "k", "match": {"except": [1]}}]},
         {"must": [{"key": "f", "match": {"value": 1}}]},  # float index has no exact values

@@ -170,6 +170,8 @@ def _selector(points: Any, field: str = "points_selector") -> PointsSelector:
         return points
     if isinstance(points, Filter):
         return FilterSelector(filter=points)
+    if isinstance(points, BaseModel):  # qdrant-client's PointIdsList, FilterSelector or Filter
+        points = points.model_dump(exclude_unset=True, by_alias=True)
     if isinstance(points, dict):
         if "points" in points:
             return parse_model(PointIdsList, points, field)

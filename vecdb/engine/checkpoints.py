@@ -25,6 +25,7 @@ from typing import Any, Optional
 from vecdb.engine.planner import AnnState
 from vecdb.errors import Corruption
 from vecdb.index.base import kind_for_manifest
+from vecdb.index.sparse import InvertedIndex
 
 log = logging.getLogger(__name__)
 
@@ -93,4 +94,63 @@ def remove_superseded(folder: Path, space_index: int, keep: Optional[str]) -> No
             path.unlink(missing_ok=True)
 
 
-__all__ = ["INDEX_DIR", "checkpoint_files", "load_checkpoint", "manifest_key", "remove_superseded", "write_checkpoint"]
+# --- sparse inverted indexes ---------------------------------------------------------------------
+#
+# A sparse space ``i``'s checkpoint is ``<collection>/index/sparse<i>.<generation>.npz`` and the manifest
+# ``sparse:<i>`` in ``meta``: ``{"format", "file", "covered": internal-id watermark, "postings"}``. The same
+# order as above makes it crash-safe (file durable, then manifest, then older files removed); an open loads
+# it and replays only the ``sparse`` rows of internal ids >= ``covered`` from LMDB.
+
+
+def sparse_manifest_key(space: int) -> str:
+    return f"sparse:{space}"
+
+
+def write_sparse_checkpoint(
+    folder: Path, space: int, index: InvertedIndex, alive: Any, known: int, put_meta: Callable[[str, Any], None]
+) -> str:
+    """Save ``index`` (less postings of ids below ``known`` that ``alive`` says are dead) under a new
+    name, then commit its manifest; returns the file's name (the caller then removes older ones)."""
+    name = f"sparse{space}.{time.time_ns()}.npz"
+    manifest = index.save(folder / name, alive, known)
+    put_meta(sparse_manifest_key(space), {**manifest, "file": name})
+    return name
+
+
+def load_sparse_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[InvertedIndex]:
+    """The inverted index a manifest names, or None (and a log line: the open replays it from LMDB)."""
+    if not manifest:
+        return None
+    path = folder / str(manifest.get("file", ""))
+    try:
+        index = InvertedIndex.load(path, manifest)
+        if index.n > next_iid:
+            raise ValueError("sparse index covers internal ids the store never allotted")
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("ignoring sparse index checkpoint %s (%s); it will be rebuilt from storage", path, exc)
+        return None
+    return index
+
+
+def remove_superseded_sparse(folder: Path, space: int, keep: Optional[str]) -> None:
+    """Remove a sparse space's checkpoint files but ``keep`` (temp files of a crashed save included)."""
+    prefix = f"sparse{space}."
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name.startswith(prefix) and path.name != keep:
+            path.unlink(missing_ok=True)
+
+
+__all__ = [
+    "load_sparse_checkpoint",
+    "remove_superseded_sparse",
+    "sparse_manifest_key",
+    "write_sparse_checkpoint",
+    "INDEX_DIR",
+    "checkpoint_files",
+    "load_checkpoint",
+    "manifest_key",
+    "remove_superseded",
+    "write_checkpoint",
+]

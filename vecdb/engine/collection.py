@@ -13,13 +13,19 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from vecdb.engine.checkpoints import INDEX_DIR, load_checkpoint, manifest_key
+from vecdb.engine.checkpoints import (
+    INDEX_DIR,
+    load_checkpoint,
+    load_sparse_checkpoint,
+    manifest_key,
+    sparse_manifest_key,
+)
+from vecdb.engine.inspection import Inspection
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.optimizer import Optimizer
 from vecdb.engine.planner import AnnState
@@ -29,6 +35,7 @@ from vecdb.engine.state import CollectionState
 from vecdb.engine.views import FileRowStore, ReadView, RowStore
 from vecdb.engine.write import Writer, build_payload_index
 from vecdb.errors import Corruption
+from vecdb.index.sparse import InvertedIndex
 from vecdb.limits import DEFAULT_MAX_MAP_SIZE, NO_LIMITS, Limits
 from vecdb.models.collections import (
     CollectionInfo,
@@ -54,32 +61,12 @@ from vecdb.models.points import (
 from vecdb.models.query import QueryRequest, QueryResponse
 from vecdb.models.stats import CollectionStats
 from vecdb.storage.env import Environment
-from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables
+from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables, decode_sparse
 
 log = logging.getLogger(__name__)
 
 VECTORS_DIR = "vectors"
 """Memory-mapped float32 rows of on_disk spaces (rebuilt from LMDB at every open)."""
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """A read-only look inside a collection, for tests and diagnostics (never for request handling)."""
-
-    points: int
-    """Live points in the read view."""
-    view_rows: int
-    """Internal ids allotted so far (live, deleted and overwritten)."""
-    indexes: dict[int, AnnState]
-    """The published ANN index of each vector space that has one, and the internal-id watermark it covers."""
-    manifests: dict[int, Any]
-    """The index checkpoint manifest each space has in LMDB (what an open would load)."""
-    index_loaded: bool
-    """The saved indexes were read back after the open."""
-    pending: bool
-    """Some space's index lags behind the stored points."""
-    on_disk_rows: dict[int, bool]
-    """Per space: whether its float32 rows are a view of a memory-mapped file."""
 
 
 class Collection:
@@ -136,6 +123,7 @@ class Collection:
     search_device = property(lambda self: self.state.search_device)
     ann = property(lambda self: self.state.ann)
     payload_index = property(lambda self: self.state.payload_index)
+    sparse = property(lambda self: self.state.sparse)
     last_write = property(lambda self: self.state.last_write)
 
     @property
@@ -200,6 +188,7 @@ class Collection:
 
             chunks = self.tables.vector_chunks(txn, [s.size for s in self.spaces])
             view = ReadView.loaded(self.spaces, next_iid, id_chunks(), chunks, self._row_stores(), seq=counters["seq"])
+            self._load_sparse(txn, view)
             self.state.mvcc.reset(view)
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
         if legacy:  # once: later opens read versions from the ids table alone
@@ -213,6 +202,70 @@ class Collection:
             view.count,
             len(self.optimizer.to_load),
         )
+
+    REPLAY_CHUNK = 65536
+    """Sparse rows replayed per index update at open (bounded memory beside the index)."""
+
+    def _load_sparse(self, txn: Any, view: ReadView) -> None:
+        """Each sparse space's inverted index: its checkpoint, then the ``sparse`` rows stored after it.
+
+        Synchronous (before the collection serves): unlike a dense index, whose missing part an exact
+        scan covers, a sparse search reads the inverted index alone.
+        """
+        state = self.state
+        folder = self.path / INDEX_DIR
+        indexes: dict[int, InvertedIndex] = {}
+        loaded: dict[int, dict[str, int]] = {}
+        for space in state.sparse_spaces:
+            manifest = self.tables.get_meta_json(txn, sparse_manifest_key(space.index))
+            index = load_sparse_checkpoint(folder, manifest, view.n)
+            indexes[space.index] = index if index is not None else InvertedIndex.empty()
+            loaded[space.index] = {"checkpoint": indexes[space.index].n if index is not None else -1, "replayed": 0}
+        if not indexes:
+            return
+        first = min(i.n for i in indexes.values())
+        pending: dict[int, list[tuple[int, bytes]]] = {k: [] for k in indexes}
+
+        def flush(space: int, upto: int) -> None:
+            rows = pending[space]
+            decoded = [decode_sparse(raw) for _, raw in rows]
+            iids = np.fromiter((iid for iid, _ in rows), dtype=np.int64, count=len(rows))
+            index = indexes[space]
+            indexes[space] = index.added(
+                max(upto, index.n), iids, [d[0] for d in decoded], [d[1] for d in decoded], view.alive, view.seq
+            )
+            loaded[space]["replayed"] += len(rows)
+            pending[space] = []
+
+        for iid, space, raw in self.tables.sparse_from(txn, first):
+            index = indexes.get(space)
+            if index is None or iid < index.n:
+                continue
+            pending[space].append((iid, raw))
+            if len(pending[space]) >= self.REPLAY_CHUNK:
+                flush(space, iid + 1)
+        for space_index in indexes:
+            flush(space_index, view.n)
+        state.sparse = indexes
+        state.sparse_loaded = loaded
+        files = {}
+        for space in state.sparse_spaces:
+            manifest = self.tables.get_meta_json(txn, sparse_manifest_key(space.index))
+            if manifest and loaded[space.index]["checkpoint"] >= 0:
+                files[space.index] = manifest["file"]
+        for space in state.sparse_spaces:
+            got = loaded[space.index]
+            log.info(
+                "collection %s sparse space %d: %s, replayed %d stored rows after it",
+                self.name,
+                space.index,
+                f"loaded sparse checkpoint covering internal ids < {got['checkpoint']}"
+                if got["checkpoint"] >= 0
+                else "no sparse checkpoint",
+                got["replayed"],
+            )
+        unchanged = {k: v for k, v in indexes.items() if k in files and not loaded[k]["replayed"]}
+        self.optimizer.sparse_saved_from(unchanged, files)
 
     def load_checkpoints(self, manifests: dict[int, Any]) -> None:
         """Load saved graphs (the optimizer thread does this first, so that opening does not wait)."""

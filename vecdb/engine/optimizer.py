@@ -30,6 +30,10 @@ and per vector space:
 Kinds are looked up in the index registry (:mod:`vecdb.index.base`) by the
 ``index`` setting's name; what differs between them (parameters, when to
 rebuild, the files they save) is the kind's to say.
+
+Why one module of this size: the loop, the per-space build and rebuild rules and the checkpoint
+timing (dense indexes and the sparse inverted indexes alike) share one dirty set and one clock;
+the file formats themselves live in :mod:`vecdb.engine.checkpoints`.
 """
 
 from __future__ import annotations
@@ -43,11 +47,20 @@ from typing import Any, Optional, Protocol
 
 import numpy as np
 
-from vecdb.engine.checkpoints import INDEX_DIR, load_checkpoint, manifest_key, remove_superseded, write_checkpoint
+from vecdb.engine.checkpoints import (
+    INDEX_DIR,
+    load_checkpoint,
+    manifest_key,
+    remove_superseded,
+    remove_superseded_sparse,
+    write_checkpoint,
+    write_sparse_checkpoint,
+)
 from vecdb.engine.planner import AnnState
 from vecdb.engine.settings import VectorSpace, index_config
 from vecdb.engine.views import ReadView
 from vecdb.index.base import BuildInterrupted, kind_of
+from vecdb.index.sparse import InvertedIndex
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +106,11 @@ class IndexHost(Protocol):
     @property
     def search_device(self) -> str:
         """Where a kind that can use a GPU trains (``cpu``, ``cuda``)."""
+        ...
+
+    @property
+    def sparse(self) -> dict[int, InvertedIndex]:
+        """The published inverted index of each sparse space (checkpointed here, updated by the writer)."""
         ...
 
     def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None: ...
@@ -143,6 +161,9 @@ class Optimizer:
         self.loaded = threading.Event()
         self._last_checkpoint = time.monotonic()
         self._last_save_s = 0.0
+        self._sparse_saved: dict[int, InvertedIndex] = {}
+        self._sparse_files: dict[int, str] = {}
+        """The sparse index each space's checkpoint holds (one loaded or saved), to tell when it changed."""
         self._thread = threading.Thread(target=self._run, name=f"vecdb-optimizer-{host.name}", daemon=True)
 
     def start(self) -> None:
@@ -156,6 +177,11 @@ class Optimizer:
         self._wake.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
+
+    def sparse_saved_from(self, indexes: dict[int, InvertedIndex], files: dict[int, str]) -> None:
+        """The indexes an open loaded from their checkpoints (nothing to save until they change)."""
+        self._sparse_saved = dict(indexes)
+        self._sparse_files = dict(files)
 
     def _run(self) -> None:
         _lower_priority()
@@ -192,6 +218,9 @@ class Optimizer:
         for space in self.host.spaces:
             manifest = self.to_load.get(space.index)
             _remove_other_files(folder, space.index, keep=manifest["file"] if manifest else None)
+        for space_index in self.host.sparse:
+            saved = self._sparse_files.get(space_index)
+            remove_superseded_sparse(folder, space_index, keep=saved)
 
     def step(self) -> bool:
         """Do one unit of work (a chunk, a rebuild or a checkpoint); False when there is none."""
@@ -317,7 +346,8 @@ class Optimizer:
     def _checkpoint(self, force: bool, caught_up: bool = True) -> None:
         """Save the changed indexes when ``force``d, when caught up with writes that paused, or when
         the flush interval has passed (so a long ingest is saved as it goes)."""
-        if not self._dirty:
+        sparse_dirty = [i for i, index in self.host.sparse.items() if self._sparse_saved.get(i) is not index]
+        if not self._dirty and not sparse_dirty:
             return
         now = time.monotonic()
         due = now - self._last_checkpoint >= self.interval_s()
@@ -328,6 +358,8 @@ class Optimizer:
         for space_index in sorted(self._dirty):
             self.checkpoint_space(space_index)
         self._dirty.clear()
+        for space_index in sparse_dirty:
+            self.checkpoint_sparse(space_index)
         self._last_save_s = time.perf_counter() - t0
         self._last_checkpoint = time.monotonic()
 
@@ -355,6 +387,31 @@ class Optimizer:
             space_index,
             state.index.ntotal,
             state.covered,
+            time.perf_counter() - t0,
+        )
+
+    def checkpoint_sparse(self, space_index: int) -> None:
+        """Save a sparse space's inverted index (file, then manifest, then older files removed)."""
+        host = self.host
+        view = host.view  # (taken before the index: the index is as new as the view, or newer)
+        index = host.sparse[space_index]
+        saved = self._sparse_saved.get(space_index)
+        if saved is not None and saved.segments is index.segments:
+            self._sparse_saved[space_index] = index  # (writes that stored no row here: the file still holds it all)
+            return
+        folder = host.path / INDEX_DIR
+        folder.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        name = write_sparse_checkpoint(folder, space_index, index, view.alive, view.n, host.put_meta)
+        remove_superseded_sparse(folder, space_index, keep=name)
+        self._sparse_saved[space_index] = index
+        self._sparse_files[space_index] = name
+        log.info(
+            "collection %s sparse space %d: checkpointed %d postings (covers internal ids < %d) in %.2f s",
+            host.name,
+            space_index,
+            index.postings,
+            index.n,
             time.perf_counter() - t0,
         )
 

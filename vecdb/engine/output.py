@@ -99,6 +99,12 @@ class PointOutput:
             row = self.tables.get_vector(txn, iid, space.index)
             if row is not None:
                 out[space.name] = row.tolist()
+        for sparse in self.state.sparse_spaces:
+            if wanted is not None and sparse.name not in wanted:
+                continue
+            found = self.tables.get_sparse(txn, iid, sparse.index)
+            if found is not None:  # stored sorted by index, as Qdrant returns it
+                out[sparse.name] = {"indices": found[0].tolist(), "values": found[1].tolist()}
         if list(out) == [DEFAULT_VECTOR]:
             return out[DEFAULT_VECTOR]
         return out

@@ -1,10 +1,14 @@
 """A query becomes a plan before it runs: validate, resolve its vector, choose its knobs.
 
-``QueryPlan`` is one stage: a nearest search in one vector space (or, without a query vector, a
-filtered scroll), with its filter, depth, thresholds and search knobs. ``prefetch`` holds child
-stages: today every plan is a leaf (a request with ``prefetch`` is refused at validation); the
-multi-stage queries of hybrid retrieval add children here and a fusing executor in ``read``,
-without a second code path.
+``QueryPlan`` is one stage: a nearest search in one vector space (dense, sparse, or BM25 over a
+text field; without a query vector, a filtered scroll), with its filter, depth, thresholds and
+search knobs. ``prefetch`` holds child stages (Qdrant's ``prefetch``, nested any depth): a stage
+with children fuses them (``rrf``/``dbsf``), re-scores them with a formula, or re-scores their
+candidates with its own nearest query; :mod:`vecdb.engine.stages` runs such trees.
+
+Filters and exclusions flow down as in Qdrant (and its local mode): a stage's filter is merged
+into each child's (:func:`merge_filters`), and a query by point id leaves that point out of the
+stage and everything under it.
 
 Order (see :class:`vecdb.engine.read.Reader`): texts are embedded and requests validated before
 the read starts (a read may run again, or end under the write lock); plans are built inside the
@@ -13,7 +17,7 @@ consistent read, because a query by point id reads that point's stored vector.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -27,8 +31,11 @@ from vecdb.engine.views import prepare_query
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import PointId
 from vecdb.limits import Limits
+from vecdb.models.expressions import FormulaQuery
+from vecdb.models.filters import Filter
 from vecdb.models.points import SparseVector
-from vecdb.models.query import Mmr, NearestQuery, QueryRequest
+from vecdb.models.query import FusionQuery, MergingQuery, Mmr, NearestQuery, Prefetch, QueryRequest, RrfQuery
+from vecdb.models.text import TextQuery
 from vecdb.storage.points import PointsTables
 
 
@@ -45,6 +52,32 @@ class QueryPlan:
     knobs: Optional[planner.SearchKnobs] = None
     mmr: Optional[Mmr] = None
     prefetch: list[QueryPlan] = field(default_factory=list)
+    sparse: Optional[SparseVector] = None
+    """A sparse nearest query over the space ``request.using`` (run by ``engine/sparse_search.py``)."""
+    text: Optional[TextQuery] = None
+    """BM25 over the text index of the payload field ``request.using`` (``engine/text_search.py``)."""
+    merge: Optional[Any] = None
+    """A stage fusing its children: a FusionQuery, RrfQuery or compiled :class:`~vecdb.engine.formula.Formula`."""
+    inherited: tuple[PointId, ...] = ()
+    """Points a parent's query by id leaves out of this stage too."""
+    where: str = "query"
+    """How errors name this stage (``query``, ``prefetch.0.prefetch.1.query``, ...)."""
+
+    @property
+    def excluded(self) -> tuple[PointId, ...]:
+        """Every point this stage leaves out: its own query's point and its parents'."""
+        return self.inherited if self.exclude is None else (*self.inherited, self.exclude)
+
+    @property
+    def kind(self) -> str:
+        """What the stage does, as ``explain`` names it."""
+        if self.merge is not None:
+            return "formula" if not isinstance(self.merge, (FusionQuery, RrfQuery)) else "fusion"
+        if self.sparse is not None:
+            return "sparse"
+        if self.text is not None:
+            return "text"
+        return "scroll" if self.space is None else "nearest"
 
     @property
     def depth(self) -> int:
@@ -56,7 +89,7 @@ class QueryPlan:
 
     def batch_key(self, pos: int, batched: bool) -> Hashable:
         """Plans with equal keys share one filter mask and one BLAS product or faiss call."""
-        if self.exclude is not None:
+        if self.excluded:
             return ("by-id", pos)  # its own point is left out: a mask of its own
         if self.mmr is not None:
             return ("mmr", pos)  # its depth and re-ranking are its own
@@ -76,10 +109,138 @@ def validate(reqs: list[QueryRequest], limits: Limits) -> None:
     """What a request may not ask, refused before any read."""
     for i, req in enumerate(reqs):
         limits.check_results(req.limit, req.offset, "limit" if len(reqs) == 1 else f"searches[{i}].limit")
-        if req.prefetch:
-            raise Unsupported("prefetch: multi-stage queries are not supported yet")
         if req.lookup_from is not None:
             raise Unsupported("lookup_from: is not supported yet")
+        _validate_stage(req, req.prefetch or [], "" if len(reqs) == 1 else f"searches[{i}].", limits)
+
+
+def _validate_stage(stage: QueryRequest | Prefetch, children: list[Prefetch], at: str, limits: Limits) -> None:
+    """What Qdrant (and its local mode) refuses in a stage of a multi-stage query, before any read."""
+    query = stage.query
+    if children and query is None:
+        raise InvalidInput(f"{at}query: a query is needed to merge the prefetches")
+    if isinstance(query, MergingQuery) and not children:
+        kind = "formula" if isinstance(query, FormulaQuery) else "fusion"
+        raise InvalidInput(f"{at}query: cannot perform {kind} without prefetches")
+    if isinstance(query, (FusionQuery, RrfQuery)) and stage.using:
+        raise InvalidInput(f"{at}using: fusion queries cannot be combined with `using`")
+    if isinstance(query, FormulaQuery):
+        from vecdb.engine.formula import Formula  # compiling it is validating it
+
+        Formula(query, f"{at}query.formula")
+    for j, child in enumerate(children):
+        where = f"{at}prefetch.{j}."
+        if child.lookup_from is not None:
+            raise Unsupported(f"{where}lookup_from: is not supported yet")
+        if isinstance(child.query, dict):  # a Qdrant query kind vecdb does not parse (recommend, sample, ...)
+            kind = next(iter(child.query), "?")
+            raise Unsupported(f"{where}query.{kind}: this query kind is not supported yet")
+        if child.score_threshold is not None and child.query is None:
+            raise InvalidInput(f"{where}score_threshold: a query is needed to use the score_threshold")
+        if child.limit is not None:
+            limits.check_results(child.limit, 0, f"{where}limit")
+        _validate_stage(child, child.prefetch or [], where, limits)
+
+
+def merge_filters(outer: Optional[Filter], inner: Optional[Filter]) -> Optional[Filter]:
+    """A parent's filter propagated into a child's, as Qdrant's ``Filter::merge_opts`` (and local mode):
+    clauses concatenated field by field (so both ``should`` lists become alternatives of each other),
+    ``min_should`` conditions joined with the larger count."""
+    if outer is None:
+        return inner
+    if inner is None:
+        return outer
+
+    def clause(a: Optional[list[Any]], b: Optional[list[Any]]) -> Optional[list[Any]]:
+        return b if a is None else a if b is None else [*a, *b]
+
+    min_should = outer.min_should or inner.min_should
+    if outer.min_should is not None and inner.min_should is not None:
+        min_should = type(outer.min_should)(
+            conditions=[*outer.min_should.conditions, *inner.min_should.conditions],
+            min_count=max(outer.min_should.min_count, inner.min_should.min_count),
+        )
+    return Filter.model_construct(
+        must=clause(outer.must, inner.must),
+        must_not=clause(outer.must_not, inner.must_not),
+        should=clause(outer.should, inner.should),
+        min_should=min_should,
+    )
+
+
+def stage_request(child: Prefetch, parent_filter: Optional[Filter]) -> QueryRequest:
+    """A prefetch as the request of its own stage: its filter merged under the parent's, no offset,
+    nothing fetched (only the root reads payloads and vectors)."""
+    return QueryRequest.model_construct(
+        prefetch=child.prefetch,
+        query=child.query,
+        using=child.using,
+        filter=merge_filters(parent_filter, child.filter),
+        params=child.params,
+        score_threshold=child.score_threshold,
+        limit=10 if child.limit is None else child.limit,
+        offset=0,
+        with_payload=False,
+        with_vector=False,
+        lookup_from=None,
+        shard_key=None,
+        explain=None,
+    )
+
+
+def resolve_stages(
+    reqs: list[QueryRequest], resolve: Callable[[list[QueryRequest]], list[QueryRequest]]
+) -> list[QueryRequest]:
+    """``resolve`` (a rewrite of each request's ``query``: embedding documents, telling text queries
+    apart) applied to every stage of every request at once, so a batch's texts go to the model in
+    one call whatever their depth."""
+    stages: list[QueryRequest] = []
+
+    def collect(children: Optional[list[Prefetch]]) -> None:
+        for child in children or []:
+            stages.append(QueryRequest.model_construct(query=child.query, using=child.using))
+            collect(child.prefetch)
+
+    for req in reqs:
+        collect(req.prefetch)
+    if not stages:
+        return resolve(reqs)
+    done = resolve([*reqs, *stages])
+    resolved = iter(done[len(reqs) :])
+
+    def rebuild(children: Optional[list[Prefetch]]) -> Optional[list[Prefetch]]:
+        if not children:
+            return children
+        out = []
+        for child in children:
+            query = next(resolved).query  # (pre-order, as collected: the stage, then its children)
+            out.append(child.model_copy(update={"query": query, "prefetch": rebuild(child.prefetch)}))
+        return out
+
+    return [
+        req.model_copy(update={"prefetch": rebuild(req.prefetch)}) if req.prefetch else req for req in done[: len(reqs)]
+    ]
+
+
+def stage_paths(reqs: list[QueryRequest]) -> list[str]:
+    """Where each request's ``query`` is in the body, in the order :func:`resolve_stages` hands the
+    requests and their stages to ``resolve`` (so an error names ``prefetch[1].prefetch[0].query``)."""
+    tops = ["" if len(reqs) == 1 else f"searches[{i}]." for i in range(len(reqs))]
+    stages: list[str] = []
+
+    def collect(children: Optional[list[Prefetch]], prefix: str) -> None:
+        for j, child in enumerate(children or []):
+            stages.append(f"{prefix}prefetch[{j}].query")
+            collect(child.prefetch, f"{prefix}prefetch[{j}].")
+
+    for req, top in zip(reqs, tops, strict=True):
+        collect(req.prefetch, top)
+    return [f"{top}query" for top in tops] + stages
+
+
+def is_multistage(req: QueryRequest) -> bool:
+    """Whether a request runs as a tree of stages (:mod:`vecdb.engine.stages`) rather than one search."""
+    return bool(req.prefetch)
 
 
 class Planner:
@@ -100,6 +261,11 @@ class Planner:
     ) -> QueryPlan:
         if req.query is None:
             return QueryPlan(req)
+        if isinstance(req.query, TextQuery):
+            return QueryPlan(req, text=req.query)
+        nearest = req.query.nearest if isinstance(req.query, NearestQuery) else req.query
+        if isinstance(nearest, SparseVector) and not (isinstance(req.query, NearestQuery) and req.query.mmr):
+            return QueryPlan(req, sparse=nearest)
         space, vector, exclude = self._query_vector(reader, req, spaces)
         query = req.query
         return QueryPlan(
@@ -110,6 +276,41 @@ class Planner:
             knobs=self.knobs(req, settings, device),
             mmr=query.mmr if isinstance(query, NearestQuery) else None,
         )
+
+    def plan_tree(
+        self,
+        req: QueryRequest,
+        reader: ReadOnDemand,
+        spaces: list[VectorSpace],
+        settings: dict[str, Any],
+        device: str,
+        inherited: tuple[PointId, ...] = (),
+        where: str = "",
+    ) -> QueryPlan:
+        """The stage ``req`` and, recursively, its prefetches (already validated)."""
+        query = req.query
+        if isinstance(query, MergingQuery):
+            plan = QueryPlan(req, merge=query)
+            if isinstance(query, FormulaQuery):
+                from vecdb.engine.formula import Formula
+
+                plan.merge = Formula(query, f"{where}query.formula", self.output.state.payload_index.analyzers)
+        else:
+            plan = self.plan(req, reader, spaces, settings, device)
+        plan.inherited, plan.where = inherited, f"{where}query"
+        for j, child in enumerate(req.prefetch or []):
+            plan.prefetch.append(
+                self.plan_tree(
+                    stage_request(child, req.filter),
+                    reader,
+                    spaces,
+                    settings,
+                    device,
+                    plan.excluded,
+                    f"{where}prefetch.{j}.",
+                )
+            )
+        return plan
 
     def knobs(self, req: QueryRequest, settings: dict[str, Any], device: str) -> planner.SearchKnobs:
         if req.params is None:  # the common case: the collection's defaults, worked out once per settings

@@ -7,13 +7,13 @@ one per point, and the payload is decoded only if a condition asks for it, so a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 import lmdb
 import orjson
 
-from vecdb.engine.settings import VectorSpace, space_index
+from vecdb.engine.settings import SparseSpace, VectorSpace, space_index
 from vecdb.ids import PointId
 from vecdb.storage.points import PointsTables, StoredPoint
 
@@ -49,8 +49,16 @@ class StoredPointView:
 
 
 def stored_has_vector(
-    tables: PointsTables, txn: lmdb.Transaction, spaces: list[VectorSpace], iid: int, name: str
+    tables: PointsTables,
+    txn: lmdb.Transaction,
+    spaces: list[VectorSpace],
+    iid: int,
+    name: str,
+    sparse: Sequence[SparseSpace] = (),
 ) -> bool:
-    """Whether a stored point has a vector named ``name``, as of ``txn``."""
+    """Whether a stored point has a (dense or sparse) vector named ``name``, as of ``txn``."""
     index = space_index(spaces, name)
-    return index is not None and tables.get_vector(txn, iid, index) is not None
+    if index is not None:
+        return tables.get_vector(txn, iid, index) is not None
+    sparse_space = next((s for s in sparse if s.name == name), None)
+    return sparse_space is not None and tables.has_sparse(txn, iid, sparse_space.index)

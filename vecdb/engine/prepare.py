@@ -10,8 +10,8 @@ from typing import Any, Optional
 import numpy as np
 import orjson
 
-from vecdb.engine.settings import VectorSpace, space_by_name
-from vecdb.engine.views import prepare_rows, split_point_vectors
+from vecdb.engine.settings import SparseSpace, VectorSpace, space_by_name
+from vecdb.engine.views import SparseRow, prepare_rows, split_point_vectors
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId
 from vecdb.models.points import Batch, PointInsertOperations, PointsBatch
@@ -31,24 +31,34 @@ def encode_payload(payload: Optional[dict[str, Any]], field: str) -> bytes:
 
 
 class PreparedPoints:
-    """A validated upsert: canonical ids, encoded payloads and float32 rows per vector space."""
+    """A validated upsert: canonical ids, encoded payloads, float32 rows per vector space and
+    sparse rows per sparse space (space -> (point positions, rows))."""
 
-    def __init__(self, ids: list[PointId], payloads: list[bytes], rows: dict[int, tuple[list[int], np.ndarray]]):
+    def __init__(
+        self,
+        ids: list[PointId],
+        payloads: list[bytes],
+        rows: dict[int, tuple[list[int], np.ndarray]],
+        sparse: Optional[dict[int, tuple[list[int], list[SparseRow]]]] = None,
+    ):
         self.ids = ids
         self.payloads = payloads
         self.rows = rows
+        self.sparse = sparse or {}
 
     @staticmethod
-    def from_request(op: PointInsertOperations, spaces: list[VectorSpace]) -> PreparedPoints:
+    def from_request(
+        op: PointInsertOperations, spaces: list[VectorSpace], sparse: list[SparseSpace] | None = None
+    ) -> PreparedPoints:
         if isinstance(op, PointsBatch):
-            return PreparedPoints._from_batch(op.batch, spaces)
+            return PreparedPoints._from_batch(op.batch, spaces, sparse or [])
         ids = [p.id for p in op.points]
         payloads = [encode_payload(p.payload, f"points[{i}].payload") for i, p in enumerate(op.points)]
-        grouped = split_point_vectors([p.vector for p in op.points], spaces, "points")
-        return PreparedPoints(ids, payloads, prepare_groups(grouped, spaces, "points.vector"))
+        grouped, sparse_rows = split_point_vectors([p.vector for p in op.points], spaces, "points", sparse or [])
+        return PreparedPoints(ids, payloads, prepare_groups(grouped, spaces, "points.vector"), sparse_rows)
 
     @staticmethod
-    def _from_batch(batch: Batch, spaces: list[VectorSpace]) -> PreparedPoints:
+    def _from_batch(batch: Batch, spaces: list[VectorSpace], sparse: list[SparseSpace]) -> PreparedPoints:
         n = len(batch.ids)
         payloads_in = batch.payloads if batch.payloads is not None else [None] * n
         if len(payloads_in) != n:
@@ -67,12 +77,12 @@ class PreparedPoints:
                     raise InvalidInput(f"batch.vectors.{name}: expected {n} vectors (one per id), got {len(column)}")
                 for i, row in enumerate(column):
                     per_point[i][name] = row
-            grouped = split_point_vectors(per_point, spaces, "batch.vectors")
+            grouped, sparse_rows = split_point_vectors(per_point, spaces, "batch.vectors", sparse)
         else:
             if len(batch.vectors) != n:
                 raise InvalidInput(f"batch.vectors: expected {n} vectors (one per id), got {len(batch.vectors)}")
-            grouped = split_point_vectors(batch.vectors, spaces, "batch.vectors")
-        return PreparedPoints(list(batch.ids), payloads, prepare_groups(grouped, spaces, "batch.vectors"))
+            grouped, sparse_rows = split_point_vectors(batch.vectors, spaces, "batch.vectors", sparse)
+        return PreparedPoints(list(batch.ids), payloads, prepare_groups(grouped, spaces, "batch.vectors"), sparse_rows)
 
 
 def prepare_groups(

@@ -14,6 +14,7 @@ stored payloads.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Optional
 
 import lmdb
@@ -24,10 +25,13 @@ from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
 from vecdb.engine.planner import Explain
-from vecdb.engine.plans import Planner, QueryPlan, validate
+from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
 from vecdb.engine.settings import VectorSpace, space_index
+from vecdb.engine.sparse_search import sparse_has_vector, sparse_top
+from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
+from vecdb.engine.text_search import parse_text_query, text_queries, text_top
 from vecdb.engine.views import ReadView
 from vecdb.errors import Unsupported
 from vecdb.filtering.evaluate import Predicate, compile_filter
@@ -61,10 +65,14 @@ class Reader:
         answer) opens no transaction: ids and versions come from the view.
         """
         state = self.state
-        reqs = resolve_queries(reqs, state.settings.get("embedding"))
+        paths = stage_paths(reqs)
+        reqs = resolve_stages(reqs, lambda rs: resolve_queries(text_queries(rs, state), state.settings, paths))
         validate(reqs, state.limits)
         eager = not all(
-            r.filter is None and nothing_stored_wanted(r.with_payload) and nothing_stored_wanted(r.with_vector)
+            r.filter is None
+            and not r.prefetch
+            and nothing_stored_wanted(r.with_payload)
+            and nothing_stored_wanted(r.with_vector)
             for r in reqs
         )
         return state.mvcc.read(lambda view, reader: self._run(view, reader, reqs), eager)
@@ -73,14 +81,28 @@ class Reader:
         state = self.state
         out: list[Optional[QueryResponse]] = [None] * len(reqs)
         groups: dict[Any, list[tuple[int, QueryPlan]]] = {}
+        trees: list[tuple[int, QueryPlan]] = []
         for pos, req in enumerate(reqs):
+            if is_multistage(req):
+                plan = self.planner.plan_tree(req, reader, state.spaces, state.settings, state.search_device)
+                trees.append((pos, plan))
+                continue
             plan = self.planner.plan(req, reader, state.spaces, state.settings, state.search_device)
+            if plan.sparse is not None:
+                out[pos] = self._sparse_stage(reader, view, plan)
+                continue
+            if plan.text is not None:
+                out[pos] = self._text_stage(reader, view, plan)
+                continue
             if plan.space is None:
                 out[pos] = self._scroll_stage(reader.txn(), req)
                 continue
             groups.setdefault(plan.batch_key(pos, len(reqs) > 1), []).append((pos, plan))
         for members in groups.values():
             for pos, response in self._nearest_stage(reader, view, members):
+                out[pos] = response
+        if trees:
+            for pos, response in TreeRun(self, view, reader).run(trees):
                 out[pos] = response
         return [r for r in out if r is not None]
 
@@ -89,36 +111,12 @@ class Reader:
     ) -> list[tuple[int, QueryResponse]]:
         """One group of compatible nearest plans: one mask, one search, then per plan its offset,
         threshold, MMR re-ranking and output."""
-        first = members[0][1]
-        space = first.space
-        assert space is not None and first.knobs is not None
         explain = Explain()
-        t0 = time.perf_counter()
-        mask = self.filter_mask(reader, first.request.filter, view)
-        if first.exclude is not None:
-            iid = self.state.tables.iid_of(reader.txn(), id_to_key(first.exclude))
-            if iid is not None and iid < view.n:
-                if mask is None:
-                    mask = np.ones(view.n, dtype=bool)
-                mask[iid] = False
-        explain.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
-        vectors = [p.vector for _, p in members if p.vector is not None]
-        queries = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
-        all_hits = planner.search(
-            view, space, self.state.ann.get(space.index), queries, first.depth, mask, first.knobs, explain
-        )
-        better = higher_is_better(space.distance)
+        all_hits = self.nearest_hits(reader, view, members, explain)
         t0 = time.perf_counter()
         out = []
         for (pos, plan), hits in zip(members, all_hits, strict=True):
             req = plan.request
-            if plan.mmr is None:
-                hits = hits[req.offset :]
-            if req.score_threshold is not None:
-                t = req.score_threshold
-                hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
-            if plan.mmr is not None:
-                hits = _diversified(view, space, hits, plan.mmr, req.offset + req.limit)[req.offset :]
             points = self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector)
             out.append((pos, QueryResponse(points=points)))
         explain.timings_ms["fetch"] = (time.perf_counter() - t0) * 1e3
@@ -130,9 +128,81 @@ class Reader:
                     response.explain = details
         return out
 
+    def nearest_hits(
+        self,
+        reader: ReadOnDemand,
+        view: ReadView,
+        members: list[tuple[Any, QueryPlan]],
+        explain: Explain,
+        mask_of: Optional[Callable[[QueryPlan], Optional[np.ndarray]]] = None,
+    ) -> list[list[tuple[float, int]]]:
+        """The hits of a group of compatible nearest plans (one mask, one search), each with its offset,
+        threshold and MMR re-ranking applied. ``mask_of``: the filter mask of a plan, when the caller
+        keeps them (multi-stage queries share masks across stages)."""
+        first = members[0][1]
+        space = first.space
+        assert space is not None and first.knobs is not None
+        t0 = time.perf_counter()
+        if mask_of is not None:
+            mask = mask_of(first)
+        else:
+            mask = self.filter_mask(reader, first.request.filter, view)
+            for pid in first.excluded:
+                iid = self.state.tables.iid_of(reader.txn(), id_to_key(pid))
+                if iid is not None and iid < view.n:
+                    if mask is None:
+                        mask = np.ones(view.n, dtype=bool)
+                    mask[iid] = False
+        explain.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
+        vectors = [p.vector for _, p in members if p.vector is not None]
+        queries = vectors[0][None, :] if len(vectors) == 1 else np.stack(vectors)
+        all_hits = planner.search(
+            view, space, self.state.ann.get(space.index), queries, first.depth, mask, first.knobs, explain
+        )
+        return [self.finish(view, plan, hits) for (_, plan), hits in zip(members, all_hits, strict=True)]
+
+    @staticmethod
+    def finish(
+        view: ReadView, plan: QueryPlan, hits: list[tuple[float, int]], offset: bool = True
+    ) -> list[tuple[float, int]]:
+        """A nearest stage's ``hits`` (its ``depth`` best) with offset, threshold and MMR applied."""
+        space, req = plan.space, plan.request
+        assert space is not None
+        skip = req.offset if offset else 0
+        if plan.mmr is None:
+            hits = hits[skip:]
+        if req.score_threshold is not None:
+            t = req.score_threshold
+            better = higher_is_better(space.distance)
+            hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
+        if plan.mmr is not None:
+            hits = _diversified(view, space, hits, plan.mmr, req.offset + req.limit)[skip:]
+        return hits
+
+    def _sparse_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
+        """A sparse nearest query (``engine/sparse_search.py``): mask, top-k, offset, threshold, output."""
+        req = plan.request
+        mask = self.filter_mask(reader, req.filter, view)
+        hits = sparse_top(self.state, view, reader, req.using, plan.sparse, req.offset + req.limit, mask)[req.offset :]
+        if req.score_threshold is not None:
+            hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+
+    def _text_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
+        """BM25 over a text index (``engine/text_search.py``): mask, top-k, offset, threshold, output."""
+        req = plan.request
+        assert plan.text is not None and req.using is not None
+        text, k1, b = parse_text_query(plan.text)
+        mask = self.filter_mask(reader, req.filter, view)
+        hits = text_top(self.state, view, reader, req.using, text, k1, b, req.offset + req.limit, mask)[req.offset :]
+        if req.score_threshold is not None:
+            hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+
     def _scroll_stage(self, txn: lmdb.Transaction, req: QueryRequest) -> QueryResponse:
         """No ``query``: a filtered scroll in id order, every score 1.0 (as Qdrant's local mode)."""
-        records, _ = self._scan_ids(txn, compile_filter(req.filter), None, req.offset + req.limit)
+        predicate = compile_filter(req.filter, self.state.payload_index.analyzers)
+        records, _ = self._scan_ids(txn, predicate, None, req.offset + req.limit)
         points = [self.output.scored(txn, p, 1.0, req.with_payload, req.with_vector) for p in records[req.offset :]]
         return QueryResponse(points=points)
 
@@ -143,7 +213,7 @@ class Reader:
         or as a superset whose members alone are then checked against the
         stored payloads; otherwise every stored payload is checked.
         """
-        predicate = compile_filter(flt)
+        predicate = compile_filter(flt, self.state.payload_index.analyzers)
         if predicate is None:
             return None
         assert flt is not None
@@ -170,7 +240,9 @@ class Reader:
 
     def _view_has_vector(self, view: ReadView, iid: int, name: str) -> bool:
         index = space_index(self.state.spaces, name)
-        return index is not None and bool(view.spaces[index].present[iid])
+        if index is None:
+            return bool(sparse_has_vector(self.state, view, iid, name))
+        return bool(view.spaces[index].present[iid])
 
     # --- scroll / count / retrieve -------------------------------------------------------
 
@@ -180,7 +252,8 @@ class Reader:
         limit = req.limit or DEFAULT_SCROLL_LIMIT
         self.state.limits.check_results(limit, 0, "limit")
         with self.state.env.read() as txn:
-            records, next_id = self._scan_ids(txn, compile_filter(req.filter), req.offset, limit)
+            predicate = compile_filter(req.filter, self.state.payload_index.analyzers)
+            records, next_id = self._scan_ids(txn, predicate, req.offset, limit)
             with_payload = True if req.with_payload is None else req.with_payload
             points = [self.output.record(txn, p, with_payload, req.with_vector) for p in records]
         return ScrollResult(points=points, next_page_offset=next_id)
@@ -190,7 +263,8 @@ class Reader:
     ) -> tuple[list[StoredPoint], Optional[PointId]]:
         """Up to ``limit`` matching points in id order from ``offset``, and the next page's first id."""
         tables, spaces = self.state.tables, self.state.spaces
-        has_vector = StoredPointView(lambda iid, name: stored_has_vector(tables, txn, spaces, iid, name))
+        sparse = self.state.sparse_spaces
+        has_vector = StoredPointView(lambda iid, name: stored_has_vector(tables, txn, spaces, iid, name, sparse))
         found: list[StoredPoint] = []
         start = None if offset is None else id_to_key(offset)
         for iid in tables.iter_ids_from(txn, start):

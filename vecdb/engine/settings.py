@@ -24,6 +24,7 @@ from vecdb.models.collections import (
     HnswConfig,
     IndexConfig,
     OptimizersConfig,
+    SparseVectorParams,
     UpdateCollection,
     VectorParams,
     WalConfig,
@@ -50,10 +51,48 @@ class VectorSpace:
     on_disk: bool = False  # float32 rows served from a memory-mapped file, not held in memory
 
 
+@dataclass(frozen=True, slots=True)
+class SparseSpace:
+    """One sparse vector space; ``index`` is its column in the ``sparse`` table's keys (its own numbering)."""
+
+    name: str
+    index: int
+    idf: bool = False  # modifier "idf": query weights scaled by Qdrant's IDF over the live points
+
+
+SPARSE_DATATYPES = ("float32",)
+SPARSE_MEMORY = ("pinned",)
+
+
+def _sparse_settings(name: str, params: SparseVectorParams) -> dict[str, Any]:
+    """The stored form of one sparse space; every option is honoured or refused here, naming it."""
+    field = f"sparse_vectors.{name}"
+    index = params.index
+    if index is not None:
+        if index.on_disk:
+            raise Unsupported(
+                f"{field}.index.on_disk: a sparse index served from disk is not supported yet "
+                "(the inverted index is held in memory and checkpointed to disk)"
+            )
+        if index.memory is not None and index.memory not in SPARSE_MEMORY:
+            raise Unsupported(f"{field}.index.memory: only 'pinned' (in memory) is supported, got {index.memory!r}")
+        if index.datatype is not None and index.datatype not in SPARSE_DATATYPES:
+            raise Unsupported(f"{field}.index.datatype: only float32 is supported, got {index.datatype!r}")
+    return {"name": name, "modifier": params.modifier or "none"}
+
+
+def _sparse_from_create(req: CreateCollection, dense: dict[str, VectorParams]) -> tuple[dict[str, Any], list[Any]]:
+    """(echo as sent, stored spaces) of the create request's ``sparse_vectors``."""
+    params = dict(req.sparse_vectors or {})
+    for name in params:
+        if name in dense:
+            raise InvalidInput(f"sparse_vectors.{name}: the name is already used by a dense vector")
+    echo = {k: v.model_dump(mode="json", exclude_unset=True) for k, v in params.items()}
+    return echo, [_sparse_settings(name, p) for name, p in params.items()]
+
+
 def settings_from_create(req: CreateCollection) -> dict[str, Any]:
     """Validate a create request and turn it into the stored settings document."""
-    if req.sparse_vectors:
-        raise Unsupported("sparse_vectors: sparse vectors are not supported yet")
     embedding = _embedding_settings(req)
     if req.vectors is None and embedding is not None:  # the model says what the vectors are
         spec = model_spec(embedding["model"])
@@ -71,9 +110,12 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
             raise Unsupported(f"vectors.{name or '(default)'}.multivector_config: multivectors are not supported yet")
         if vp.datatype not in (None, "float32"):
             raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
+    sparse_echo, sparse = _sparse_from_create(req, params if named else {})
     return {
         "vectors_echo": echo,
         "named": named,
+        "sparse_echo": sparse_echo,
+        "sparse": sparse,
         "spaces": [
             {
                 "name": n,
@@ -143,7 +185,7 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     out = dict(settings)
     spaces = {s.name for s in vector_spaces(settings)}
     if req.sparse_vectors:
-        raise Unsupported("sparse_vectors: sparse vectors are not supported yet")
+        out.update(_sparse_update(settings, req.sparse_vectors))
     for name, diff in (req.vectors or {}).items():
         if name not in spaces:
             raise InvalidInput(f"vectors: Not existing vector name error: {name}")
@@ -175,6 +217,32 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     return out
 
 
+def _sparse_update(settings: dict[str, Any], diffs: dict[str, SparseVectorParams]) -> dict[str, Any]:
+    """Qdrant's PATCH of ``sparse_vectors``: existing names only, their index params and modifier merged."""
+    echo = dict(settings.get("sparse_echo") or {})
+    stored = {s["name"]: s for s in settings.get("sparse") or []}
+    for name, diff in diffs.items():
+        if name not in stored:
+            raise InvalidInput(f"sparse_vectors: Not existing vector name error: {name}")
+        patch = diff.model_dump(mode="json", exclude_unset=True)
+        merged = {**echo.get(name, {}), **patch}
+        if "index" in patch and isinstance(echo.get(name, {}).get("index"), dict):
+            merged["index"] = {**echo[name]["index"], **(patch["index"] or {})}
+        checked = _sparse_settings(name, SparseVectorParams.model_validate(merged))
+        echo[name] = merged
+        stored[name] = {**stored[name], **checked}
+    return {"sparse_echo": echo, "sparse": [stored[s["name"]] for s in settings.get("sparse") or []]}
+
+
+def sparse_spaces(settings: dict[str, Any]) -> list[SparseSpace]:
+    """The sparse spaces of a collection (none for collections created before they existed)."""
+    return [SparseSpace(s["name"], i, s.get("modifier") == "idf") for i, s in enumerate(settings.get("sparse") or [])]
+
+
+def sparse_space_by_name(spaces: list[SparseSpace], name: Optional[str]) -> Optional[SparseSpace]:
+    return next((s for s in spaces if s.name == (name or DEFAULT_VECTOR)), None)
+
+
 def vector_spaces(settings: dict[str, Any]) -> list[VectorSpace]:
     return [
         VectorSpace(s["name"], i, s["size"], Distance(s["distance"]), bool(s.get("on_disk", False)))
@@ -198,7 +266,9 @@ def space_by_name(spaces: list[VectorSpace], name: str | None) -> VectorSpace:
 
 def collection_config(settings: dict[str, Any]) -> CollectionConfig:
     return CollectionConfig(
-        params=CollectionParams(vectors=settings["vectors_echo"], **settings["params"]),
+        params=CollectionParams(
+            vectors=settings["vectors_echo"], sparse_vectors=settings.get("sparse_echo") or None, **settings["params"]
+        ),
         hnsw_config=HnswConfig(**settings["hnsw_config"]),
         optimizer_config=OptimizersConfig(**settings["optimizers_config"]),
         wal_config=WalConfig(**settings["wal_config"]),

@@ -14,10 +14,11 @@ from typing import Any, Optional
 
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.planner import AnnState
-from vecdb.engine.settings import VectorSpace, index_config, vector_spaces
+from vecdb.engine.settings import SparseSpace, VectorSpace, index_config, sparse_spaces, vector_spaces
 from vecdb.engine.views import ReadView
 from vecdb.filtering.payload_index import PayloadIndex
 from vecdb.index.device import gpu_available
+from vecdb.index.sparse import InvertedIndex
 from vecdb.limits import Limits
 from vecdb.storage.env import Environment
 from vecdb.storage.points import PointsTables
@@ -36,6 +37,11 @@ class CollectionState:
     settings: dict[str, Any] = field(default_factory=dict)
     """The stored settings document (replaced whole on every change, never edited in place)."""
     spaces: list[VectorSpace] = field(default_factory=list)
+    sparse_spaces: list[SparseSpace] = field(default_factory=list)
+    sparse: dict[int, InvertedIndex] = field(default_factory=dict)
+    """The inverted index of each sparse space, replaced whole (published before the view of the same write)."""
+    sparse_loaded: dict[int, dict[str, int]] = field(default_factory=dict)
+    """Per sparse space, how the last open got its index: ``{"checkpoint": covered ids, "replayed": rows}``."""
     search_device: str = "cpu"
     ann: dict[int, AnnState] = field(default_factory=dict)
     """Published ANN indexes by vector-space index; replaced whole, never changed in place."""
@@ -51,6 +57,9 @@ class CollectionState:
     def use_settings(self, settings: dict[str, Any]) -> None:
         self.settings = settings
         self.spaces = vector_spaces(settings)
+        self.sparse_spaces = sparse_spaces(settings)
+        for space in self.sparse_spaces:
+            self.sparse.setdefault(space.index, InvertedIndex.empty())
         self.search_device = index_device(self.name, index_config(settings))
 
     def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None:

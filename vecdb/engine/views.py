@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from vecdb.engine.id_columns import PointIds
-from vecdb.engine.settings import DEFAULT_VECTOR, VectorSpace
+from vecdb.engine.settings import DEFAULT_VECTOR, SparseSpace, VectorSpace
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.index.distance import metric_of, normalise
 from vecdb.models.points import SparseVector
@@ -47,7 +47,10 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     else:
         for i, row in enumerate(rows):
             if isinstance(row, SparseVector):
-                raise Unsupported(f"{field}[{i}]: sparse vectors are not supported yet")
+                raise InvalidInput(
+                    f"{field}[{i}]: Wrong input: Conversion between sparse and regular vectors failed "
+                    f"for vector '{space.name}'"
+                )
             if len(row) and isinstance(row[0], (list, tuple)):
                 raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
             if len(row) != space.size:
@@ -81,21 +84,68 @@ def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndar
     return query
 
 
+SparseRow = tuple[np.ndarray, np.ndarray]
+"""A validated sparse vector: (indices uint32 ascending and unique, values float32)."""
+
+MAX_SPARSE_INDEX = 2**32 - 1
+
+
+def prepare_sparse(vector: Any, field: str) -> SparseRow:
+    """Validate one sparse vector as Qdrant does and sort it by index (Qdrant returns it sorted).
+
+    Refused, naming ``field``: indices and values of different lengths, repeated indices, indices
+    outside u32, values that are NaN or infinite. An empty vector is valid.
+    """
+    if not isinstance(vector, SparseVector):
+        raise InvalidInput(
+            f"{field}: Wrong input: Conversion between sparse and regular vectors failed (expected "
+            '{"indices": [...], "values": [...]})'
+        )
+    raw_indices, raw_values = vector.indices, vector.values
+    if len(raw_indices) != len(raw_values):
+        raise InvalidInput(
+            f"{field}: Validation error: indices and values must have the same length "
+            f"(got {len(raw_indices)} and {len(raw_values)})"
+        )
+    if not raw_indices:
+        return np.zeros(0, np.uint32), np.zeros(0, np.float32)
+    indices = np.asarray(raw_indices, dtype=np.int64)
+    if int(indices.min()) < 0 or int(indices.max()) > MAX_SPARSE_INDEX:
+        raise InvalidInput(f"{field}.indices: Validation error: indices must be between 0 and {MAX_SPARSE_INDEX}")
+    values = np.asarray(raw_values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise InvalidInput(f"{field}.values: Validation error: values must be finite (no NaN or infinity)")
+    order = np.argsort(indices, kind="stable")
+    indices = indices[order]
+    if len(indices) > 1 and bool((indices[1:] == indices[:-1]).any()):
+        raise InvalidInput(f"{field}.indices: Validation error: indices must be unique")
+    return indices.astype(np.uint32), values[order].astype(np.float32)
+
+
 def split_point_vectors(
-    vectors: Sequence[Any], spaces: list[VectorSpace], field: str
-) -> dict[int, tuple[list[int], list[Any]]]:
-    """Group each point's vector struct by space: space index -> (point positions, raw rows)."""
+    vectors: Sequence[Any], spaces: list[VectorSpace], field: str, sparse: Sequence[SparseSpace] = ()
+) -> tuple[dict[int, tuple[list[int], list[Any]]], dict[int, tuple[list[int], list[SparseRow]]]]:
+    """Group each point's vector struct by space: (dense space index -> (point positions, raw rows),
+    sparse space index -> (point positions, validated sparse rows))."""
     by_name = {s.name: s for s in spaces}
+    sparse_by_name = {s.name: s for s in sparse}
     grouped: dict[int, tuple[list[int], list[Any]]] = {s.index: ([], []) for s in spaces}
+    sparse_grouped: dict[int, tuple[list[int], list[SparseRow]]] = {s.index: ([], []) for s in sparse}
     for pos, vec in enumerate(vectors):
         named = vec if isinstance(vec, dict) else {DEFAULT_VECTOR: vec}
         for name, row in named.items():
             space = by_name.get(name)
             if space is None:
-                raise InvalidInput(f"{field}[{pos}]: Not existing vector name error: {name}")
+                sparse_space = sparse_by_name.get(name)
+                if sparse_space is None:
+                    raise InvalidInput(f"{field}[{pos}]: Not existing vector name error: {name}")
+                label = f"{field}[{pos}].vector.{name}" if field == "points" else f"{field}.{name}[{pos}]"
+                sparse_grouped[sparse_space.index][0].append(pos)
+                sparse_grouped[sparse_space.index][1].append(prepare_sparse(row, label))
+                continue
             grouped[space.index][0].append(pos)
             grouped[space.index][1].append(row)
-    return grouped
+    return grouped, {k: v for k, v in sparse_grouped.items() if v[0]}
 
 
 class RowStore:

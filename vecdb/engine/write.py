@@ -69,7 +69,8 @@ class Writer:
         state = self.state
 
         def run(txn: lmdb.Transaction) -> tuple[WriteTxn, T]:
-            w = WriteTxn(txn, state.tables, state.spaces)
+            w = WriteTxn(txn, state.tables, state.spaces, state.sparse_spaces)
+            w.analyzers = state.payload_index.analyzers  # filters tokenize text-indexed fields as their index
             result = body(w)
             w.finish()
             return w, result
@@ -88,7 +89,7 @@ class Writer:
                 for space, chunks in w.rows.items()
                 if chunks
             }
-            return view.apply(
+            new_view = view.apply(
                 w.next_iid,
                 np.asarray(w.born, dtype=np.int64),
                 np.asarray(w.died, dtype=np.int64),
@@ -97,6 +98,9 @@ class Writer:
                 version=w.seq,
                 touched=w.touched,
             )
+            if state.sparse_spaces:  # published before the view (Mvcc assigns it after this returns)
+                state.sparse = _sparse_published(state, w, new_view)
+            return new_view
 
         w, result = state.mvcc.write(run, publish)
         state.last_write = time.monotonic()
@@ -111,8 +115,8 @@ class Writer:
 
     def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
         state = self.state
-        op = resolve_insert(op, state.settings.get("embedding"), field)
-        prepared = PreparedPoints.from_request(op, state.spaces)
+        op = resolve_insert(op, state.settings, field)
+        prepared = PreparedPoints.from_request(op, state.spaces, state.sparse_spaces)
         state.limits.check_points(len(prepared.ids), field)
         state.limits.check_payloads(prepared.payloads, f"{field}.payload")
         return prepared
@@ -131,7 +135,7 @@ class Writer:
         return self._write(lambda w: self._clear_payload(w, selector))[0]
 
     def update_vectors(self, req: UpdateVectors) -> int:
-        req = resolve_update_vectors(req, self.state.settings.get("embedding"), "points")
+        req = resolve_update_vectors(req, self.state.settings, "points")
         return self._write(lambda w: self._update_vectors(w, req))[0]
 
     def delete_vectors(self, req: DeleteVectors) -> int:
@@ -139,11 +143,11 @@ class Writer:
 
     def batch(self, operations: list[UpdateOperation]) -> int:
         """All operations of ``points/batch`` in one transaction: all of them apply, or none."""
-        embedding = self.state.settings.get("embedding")
+        settings = self.state.settings
         operations = [  # texts embedded before the transaction, as upserts are prepared before it
             UpdateVectorsOperation(
                 update_vectors=resolve_update_vectors(
-                    op.update_vectors, embedding, f"operations[{i}].update_vectors.points"
+                    op.update_vectors, settings, f"operations[{i}].update_vectors.points"
                 )
             )
             if isinstance(op, UpdateVectorsOperation)
@@ -238,7 +242,7 @@ class Writer:
         mode = op.update_mode or "upsert"
         if mode not in ("upsert", "insert_only", "update_only"):
             raise InvalidInput(f"update_mode: expected upsert, insert_only or update_only, got {mode!r}")
-        guard = compile_filter(op.update_filter)
+        guard = compile_filter(op.update_filter, self.state.payload_index.analyzers)
         last = {pid: pos for pos, pid in enumerate(prepared.ids)}  # a repeated id: the last one wins
         view = StoredPointView(lambda iid, name: w._has_vector(iid, name))
         keys: list[bytes] = []
@@ -257,6 +261,13 @@ class Writer:
         if not chosen:
             return
         picked = np.asarray(chosen, dtype=np.int64)
+        new_pos = {pos: j for j, pos in enumerate(chosen)}
+        sparse: dict[int, tuple[list[int], list[Any]]] = {}
+        for space, (positions, sparse_rows) in prepared.sparse.items():
+            kept = [(new_pos[p], r) for p, r in zip(positions, sparse_rows, strict=True) if p in new_pos]
+            kept.sort(key=lambda item: item[0])
+            if kept:
+                sparse[space] = ([j for j, _ in kept], [r for _, r in kept])
         vectors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for space, (positions, matrix) in prepared.rows.items():
             row_of = np.full(len(prepared.ids), -1, dtype=np.int64)
@@ -265,7 +276,7 @@ class Writer:
             has = np.flatnonzero(rows >= 0)
             if len(has):
                 vectors[space] = (has, matrix[rows[has]])
-        w.insert_many(keys, [prepared.payloads[pos] for pos in chosen], vectors)
+        w.insert_many(keys, [prepared.payloads[pos] for pos in chosen], vectors, sparse)
 
     def _delete(self, w: WriteTxn, selector: PointsSelector) -> None:
         for point in w.select(selector, None):
@@ -301,28 +312,53 @@ class Writer:
     def _update_vectors(self, w: WriteTxn, req: UpdateVectors) -> None:
         if req.update_filter is not None:
             raise Unsupported("update_filter on vector updates is not supported yet")
-        grouped = split_point_vectors([p.vector for p in req.points], self.state.spaces, "points")
+        grouped, sparse_grouped = split_point_vectors(
+            [p.vector for p in req.points], self.state.spaces, "points", self.state.sparse_spaces
+        )
         prepared = prepare_groups(grouped, self.state.spaces, "points.vector")
         new_vectors: dict[int, dict[int, np.ndarray]] = {}
         for space, (positions, matrix) in prepared.items():
             for row_no, pos in enumerate(positions):
                 new_vectors.setdefault(pos, {})[space] = matrix[row_no]
+        new_sparse: dict[int, dict[int, Any]] = {}
+        for space, (positions, sparse_rows) in sparse_grouped.items():
+            for pos, row in zip(positions, sparse_rows, strict=True):
+                new_sparse.setdefault(pos, {})[space] = row
         for pos, point_vectors in enumerate(req.points):
             old = w.require(point_vectors.id)
             vectors = {**w.vectors_of(old), **new_vectors.get(pos, {})}
+            sparse = {**w.sparse_of(old), **new_sparse.get(pos, {})}
             w.remove(old)
-            w.insert(old.id, old.payload_json, vectors)
+            w.insert(old.id, old.payload_json, vectors, sparse)
 
     def _delete_vectors(self, w: WriteTxn, req: DeleteVectors) -> None:
         names = set(req.vector)
         drop = {s.index for s in self.state.spaces if s.name in names}
-        unknown = names - {s.name for s in self.state.spaces}
+        drop_sparse = {s.index for s in self.state.sparse_spaces if s.name in names}
+        unknown = names - {s.name for s in self.state.spaces} - {s.name for s in self.state.sparse_spaces}
         if unknown:
             raise InvalidInput(f"vector: Not existing vector name error: {sorted(unknown)[0]}")
         for point in self._payload_targets(w, req.points, req.filter):
             vectors = {k: v for k, v in w.vectors_of(point).items() if k not in drop}
+            sparse = {k: v for k, v in w.sparse_of(point).items() if k not in drop_sparse}
             w.remove(point)
-            w.insert(point.id, point.payload_json, vectors)
+            w.insert(point.id, point.payload_json, vectors, sparse)
+
+
+def _sparse_published(state: CollectionState, w: WriteTxn, view: ReadView) -> dict[int, Any]:
+    """Every sparse space's inverted index after the write ``w`` (whose view is ``view``)."""
+    out = {}
+    for space in state.sparse_spaces:
+        index = state.sparse[space.index]
+        born = w.sparse_rows.get(space.index) or []
+        if born:
+            iids = np.fromiter((iid for iid, _ in born), dtype=np.int64, count=len(born))
+            out[space.index] = index.added(
+                w.next_iid, iids, [r[0] for _, r in born], [r[1] for _, r in born], view.alive, view.seq
+            )
+        else:
+            out[space.index] = index.advanced(w.next_iid)
+    return out
 
 
 def build_payload_index(state: CollectionState, schema: dict[str, Any]) -> None:
@@ -333,7 +369,7 @@ def build_payload_index(state: CollectionState, schema: dict[str, Any]) -> None:
     with state.env.read() as txn:
         items = [(p.iid, p.payload) for p in state.tables.iter_points(txn)]
     for field, spec in schema.items():
-        state.payload_index.add_field(field, spec["data_type"], items)
+        state.payload_index.add_field(field, spec["data_type"], items, spec.get("params"))
     log.info(
         "collection %s: payload indexes on %s built from %d points in %.2f s",
         state.name,

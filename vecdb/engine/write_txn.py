@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional
 
 import lmdb
@@ -9,22 +10,34 @@ import numpy as np
 
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
 from vecdb.engine.prepare import encode_payload
-from vecdb.engine.settings import VectorSpace
+from vecdb.engine.settings import SparseSpace, VectorSpace
+from vecdb.engine.views import SparseRow
 from vecdb.errors import InvalidInput, NotFound
 from vecdb.filtering.evaluate import compile_filter
+from vecdb.filtering.fulltext import TextAnalyzer
+from vecdb.filtering.keypath import KeyPath
 from vecdb.ids import PointId, id_to_key
 from vecdb.models.filters import Filter
 from vecdb.models.points import FilterSelector, PointIdsList, PointsSelector
-from vecdb.storage.points import PointsTables, StoredPoint
+from vecdb.storage.points import PointsTables, StoredPoint, encode_sparse
 
 
 class WriteTxn:
     """One write transaction plus the memory changes it implies (applied only after commit)."""
 
-    def __init__(self, txn: lmdb.Transaction, tables: PointsTables, spaces: list[VectorSpace]):
+    def __init__(
+        self,
+        txn: lmdb.Transaction,
+        tables: PointsTables,
+        spaces: list[VectorSpace],
+        sparse_spaces: Optional[list[SparseSpace]] = None,
+    ):
         self.txn = txn
         self.tables = tables
         self.spaces = spaces
+        self.sparse_spaces = sparse_spaces or []
+        self.analyzers: Mapping[KeyPath, TextAnalyzer] = {}
+        """Tokenizers of text-indexed fields, for filters (set by the writer)."""
         counters = tables.get_meta_json(txn, "counters")
         self.next_iid: int = counters["next_iid"]
         self.seq: int = counters["seq"] + 1
@@ -36,6 +49,8 @@ class WriteTxn:
         self.payload_writes: list[tuple[int, Any]] = []
         """(iid, payload JSON bytes, dict, or None when the iid died), in order, for payload indexes."""
         self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
+        self.sparse_rows: dict[int, list[tuple[int, SparseRow]]] = {s.index: [] for s in self.sparse_spaces}
+        """Per sparse space, (new internal id, row) in id order, for the inverted index."""
 
     def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
         return self.lookup_key(id_to_key(point_id))
@@ -50,22 +65,44 @@ class WriteTxn:
         iid = self.tables.iid_of(self.txn, key)
         return None if iid is None else self.tables.get(self.txn, iid)
 
-    def insert(self, point_id: PointId, payload_json: bytes, vectors: dict[int, np.ndarray]) -> None:
+    def insert(
+        self,
+        point_id: PointId,
+        payload_json: bytes,
+        vectors: dict[int, np.ndarray],
+        sparse: Optional[dict[int, SparseRow]] = None,
+    ) -> None:
         one_row = np.zeros(1, dtype=np.int64)
         self.insert_many(
-            [id_to_key(point_id)], [payload_json], {s: (one_row, row[None, :]) for s, row in vectors.items()}
+            [id_to_key(point_id)],
+            [payload_json],
+            {s: (one_row, row[None, :]) for s, row in vectors.items()},
+            {s: ([0], [row]) for s, row in (sparse or {}).items()},
         )
 
     def insert_many(
-        self, keys: list[bytes], payloads: list[bytes], vectors: dict[int, tuple[np.ndarray, np.ndarray]]
+        self,
+        keys: list[bytes],
+        payloads: list[bytes],
+        vectors: dict[int, tuple[np.ndarray, np.ndarray]],
+        sparse: Optional[dict[int, tuple[list[int], list[SparseRow]]]] = None,
     ) -> None:
         """Store new points (whose keys are not in the ids table) under fresh internal ids.
 
-        ``vectors``: space -> (ascending positions into ``keys``, float32 rows).
+        ``vectors``: space -> (ascending positions into ``keys``, float32 rows); ``sparse``: sparse
+        space -> (ascending positions into ``keys``, sparse rows).
         """
         first = self.next_iid
         self.next_iid += len(keys)
         self.tables.put_new(self.txn, first, self.seq, keys, payloads, vectors)
+        if sparse:
+            items = []
+            for space, (sparse_positions, sparse_rows) in sparse.items():
+                born = self.sparse_rows[space]
+                for pos, row in zip(sparse_positions, sparse_rows, strict=True):
+                    items.append((first + pos, space, encode_sparse(*row)))
+                    born.append((first + pos, row))
+            self.tables.put_sparse_many(self.txn, items)
         self.payload_writes.extend(zip(range(first, self.next_iid), payloads, strict=True))
         for space, (positions, rows) in vectors.items():
             self.rows[space].append((positions + first, rows))
@@ -73,7 +110,7 @@ class WriteTxn:
         self.born_keys.extend(keys)
 
     def remove(self, point: StoredPoint) -> None:
-        self.tables.delete(self.txn, point.iid, point.id, len(self.spaces))
+        self.tables.delete(self.txn, point.iid, point.id, len(self.spaces), len(self.sparse_spaces))
         self.died.append(point.iid)
         self.payload_writes.append((point.iid, None))
 
@@ -91,6 +128,14 @@ class WriteTxn:
                 out[space.index] = row.copy()
         return out
 
+    def sparse_of(self, point: StoredPoint) -> dict[int, SparseRow]:
+        out = {}
+        for space in self.sparse_spaces:
+            row = self.tables.get_sparse(self.txn, point.iid, space.index)
+            if row is not None:
+                out[space.index] = row
+        return out
+
     def select(self, selector: PointsSelector | list[PointId] | None, flt: Optional[Filter]) -> list[StoredPoint]:
         """Points named by ids (missing ones skipped) or matching a filter, as of this transaction."""
         if isinstance(selector, FilterSelector):
@@ -102,14 +147,14 @@ class WriteTxn:
             return [p for p in found if p is not None]
         if flt is None:
             raise InvalidInput("either points or filter must be given")
-        predicate = compile_filter(flt)
+        predicate = compile_filter(flt, self.analyzers)
         if predicate is None:  # an empty filter ({} or {"must": []}) selects every point, as in Qdrant
             return list(self.tables.iter_points(self.txn))
         view = StoredPointView(lambda iid, name: self._has_vector(iid, name))
         return [p for p in self.tables.iter_points(self.txn) if predicate(view.bind(p))]
 
     def _has_vector(self, iid: int, name: str) -> bool:
-        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name)
+        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name, self.sparse_spaces)
 
     def finish(self) -> None:
         self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})

@@ -28,14 +28,17 @@ index and local mode on generated payloads, keys and conditions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Optional, Protocol, Union
 
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.filtering.filter_input import as_filter, filter_ids
-from vecdb.filtering.keypath import parse_key_path
+from vecdb.filtering.fulltext import TEXT_MATCHES, TextAnalyzer
+from vecdb.filtering.keypath import KeyPath, parse_key_path
 from vecdb.filtering.point_slice import point_slice
 from vecdb.filtering.values import (
+    FILTER_KEY,
     Getter,
     ValueTest,
     compile_getter,
@@ -143,12 +146,20 @@ def _any_value(get: Getter, test: ValueTest, nested: bool) -> _Node:
     return node
 
 
+_ANALYZERS: ContextVar[Optional[Mapping[KeyPath, TextAnalyzer]]] = ContextVar("text_analyzers", default=None)
+"""The text-indexed fields' tokenizers while :func:`compile_filter` runs (set per call)."""
+
+
 def _compile_field(condition: FieldCondition, nested: bool) -> _Node:
     key = condition.key
     if condition.geo_bounding_box is not None or condition.geo_radius is not None or condition.geo_polygon is not None:
         raise Unsupported("geo filters are not supported yet")
     if condition.match is not None:
-        return _any_value(compile_getter(key, flat=True), match_test(condition.match), nested)
+        analyzer = None
+        if not nested and isinstance(condition.match, TEXT_MATCHES):
+            analyzers = _ANALYZERS.get()
+            analyzer = analyzers.get(parse_key_path(key, FILTER_KEY)) if analyzers else None
+        return _any_value(compile_getter(key, flat=True), match_test(condition.match, analyzer), nested)
     if condition.range is not None:
         return _any_value(compile_getter(key, flat=True), range_test(condition.range), nested)
     raw = compile_getter(key, flat=False)
@@ -346,17 +357,25 @@ def _compile_node(flt: Filter, nested: bool) -> tuple[_Node, int]:
     return _all_of([node for node, _ in checks]), cost
 
 
-def compile_filter(flt: Union[Filter, dict[str, Any], None]) -> Optional[Predicate]:
+def compile_filter(
+    flt: Union[Filter, dict[str, Any], None], analyzers: Optional[Mapping[KeyPath, TextAnalyzer]] = None
+) -> Optional[Predicate]:
     """Compile a filter into a predicate over points, or None when it filters nothing.
 
     A dict is validated as a Filter first (pydantic's ValidationError propagates).
     Raises InvalidInput for a malformed key path and Unsupported for geo conditions,
-    before any point is read.
+    before any point is read. ``analyzers`` (the payload index's ``analyzers``) tokenizes
+    text conditions on text-indexed fields as their index does; other fields use
+    Qdrant's default tokenizer.
     """
     parsed = as_filter(flt)
     if parsed is None:
         return None
-    root, _ = _compile_node(parsed, nested=False)
+    token = _ANALYZERS.set(analyzers or None)
+    try:
+        root, _ = _compile_node(parsed, nested=False)
+    finally:
+        _ANALYZERS.reset(token)
     if root is _always:
         return None
     if root is _never:

@@ -22,7 +22,9 @@ import numpy as np
 
 from vecdb.filtering.columns import IID, Bounds, Column, bound_lists
 from vecdb.filtering.field_values import EXACT_INT, OTHER, Extracted, Extractor, micros
+from vecdb.filtering.fulltext import TEXT_MATCHES, TextAnalyzer, settings_from_params
 from vecdb.filtering.keypath import parse_key_path
+from vecdb.filtering.text_index import TextIndex
 from vecdb.filtering.values import is_number
 from vecdb.models.filters import DatetimeRange, MatchAny, MatchExcept, MatchValue, Range
 
@@ -41,11 +43,16 @@ class Selection(NamedTuple):
 class FieldIndex:
     """The index of one payload field: an exact-match family, numbers and/or datetimes."""
 
-    def __init__(self, key: str, data_type: str) -> None:
+    def __init__(self, key: str, data_type: str, params: Optional[dict[str, Any]] = None) -> None:
         self.key = key
         self.data_type = data_type
+        self.params = params
         self.steps = parse_key_path(key, "payload index field_name")
-        self._extractor = Extractor(key, data_type)
+        self.text: Optional[TextIndex] = None
+        """A ``text`` index's tokens (conditions and BM25), None for other types."""
+        if data_type == "text":
+            self.text = TextIndex(TextAnalyzer(settings_from_params(params)))
+        self._extractor = Extractor(key, data_type, self.text.tokens_of if self.text is not None else None)
         self._codes: dict[Any, int] = {}
         self._exact = Column(np.int64) if self._extractor.exact_kind else None
         self._numbers = Column(np.float64) if data_type in ("integer", "float") else None
@@ -73,6 +80,9 @@ class FieldIndex:
         """These iids' versions were just bumped, so their entries are stale. A forgotten
         point's stale entries are harmless (queries AND with the known points); a live
         point's force version checks until the next compaction."""
+        if self.text is not None:
+            self.text.remove(live.tolist())
+            self.text.remove(dead.tolist())
         if len(live):
             self._stale_live += int(self._entries_of[live].sum())
         if len(dead):
@@ -94,6 +104,9 @@ class FieldIndex:
             self._odd.extend((iid, int(version[iid]), value) for iid, value in batch.odd)
         if self._times is not None:
             self._times.add(batch.times, batch.time_iids, version)
+        if self.text is not None:
+            for iid, tokens in batch.texts:
+                self.text.add(iid, tokens)
         written = batch.exact_iids + batch.number_iids + batch.time_iids + [iid for iid, _ in batch.odd]
         if written:
             np.add.at(self._entries_of, np.array(written, dtype=IID), 1)
@@ -149,7 +162,10 @@ class FieldIndex:
         return mask
 
     def match_mask(self, match: Any, sel: Selection) -> Optional[np.ndarray]:
-        """match value / any / except from the exact family, or None when it cannot be exact."""
+        """match value / any / except from the exact family, text / text_any / phrase from a
+        text index, or None when it cannot be exact."""
+        if self.text is not None and isinstance(match, TEXT_MATCHES):
+            return self.text.mask(match, sel.size)
         if self._exact is None:
             return None
         if isinstance(match, MatchValue):

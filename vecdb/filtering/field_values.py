@@ -28,7 +28,8 @@ from vecdb.filtering.values import compile_getter, is_int, is_number
 from vecdb.models.filters import parse_datetime
 
 DATA_TYPES: frozenset[str] = frozenset({"keyword", "integer", "float", "bool", "datetime", "uuid", "text", "geo"})
-"""Accepted index data types; ``text`` and ``geo`` are tracked for counts but answer nothing."""
+"""Accepted index data types; ``geo`` is tracked for counts but answers nothing; ``text`` answers text
+conditions and BM25 through :mod:`vecdb.filtering.fulltext`."""
 
 EXACT_INT = 2**53  # ints beyond this do not survive float64, so they are tested in Python
 OTHER = object()
@@ -66,7 +67,18 @@ def _is_geo(value: Any) -> bool:
 class Extracted:
     """What one field index takes from a batch of payloads, before any shared state is touched."""
 
-    __slots__ = ("iids", "flags", "exact_keys", "exact_iids", "number_keys", "number_iids", "odd", "times", "time_iids")
+    __slots__ = (
+        "iids",
+        "flags",
+        "exact_keys",
+        "exact_iids",
+        "number_keys",
+        "number_iids",
+        "odd",
+        "times",
+        "time_iids",
+        "texts",
+    )
 
     def __init__(self, iids: list[int]) -> None:
         self.iids = iids
@@ -78,6 +90,7 @@ class Extracted:
         self.odd: list[tuple[int, Any]] = []  # numbers float64 cannot hold exactly (huge ints, NaN)
         self.times: list[int] = []
         self.time_iids: list[int] = []
+        self.texts: list[tuple[int, list[list[str]]]] = []  # a text index's tokens of each string, per iid
 
 
 def _exact_kind(data_type: str) -> Optional[str]:
@@ -106,8 +119,12 @@ _FLAG_TESTS: dict[str, Callable[[Any], bool]] = {
 class Extractor:
     """Pulls one field's values of one data type out of payloads; holds no state but its rules."""
 
-    def __init__(self, key: str, data_type: str) -> None:
+    def __init__(
+        self, key: str, data_type: str, tokenize: Optional[Callable[[list[str]], list[list[str]]]] = None
+    ) -> None:
         self.data_type = data_type
+        self._tokenize = tokenize
+        """A text index's tokenizer (strings -> tokens of each), run here, outside the lock."""
         self._get = compile_getter(key, flat=True)
         self.exact_kind = _exact_kind(data_type)
         """The type of value match/any/except the index answers, or None (no exact family)."""
@@ -142,6 +159,8 @@ class Extractor:
             return self._take_numbers
         if self.data_type == "datetime":
             return self._take_times
+        if self._tokenize is not None:
+            return self._take_texts
         flag_test = self._flag_test
         return lambda iid, values, out: any(flag_test(value) for value in values)
 
@@ -197,6 +216,14 @@ class Extractor:
             else:
                 out.odd.append((iid, value))
         return found
+
+    def _take_texts(self, iid: int, values: list[Any], out: Extracted) -> bool:
+        """A text index's tokens of each string value (per value: conditions hold per string)."""
+        assert self._tokenize is not None
+        strings = [value for value in values if isinstance(value, str)]
+        if strings:
+            out.texts.append((iid, self._tokenize(strings)))
+        return bool(strings)
 
     def _take_times(self, iid: int, values: list[Any], out: Extracted) -> bool:
         """Strings that parse as datetimes, as microseconds since the epoch."""

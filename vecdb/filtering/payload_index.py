@@ -21,7 +21,8 @@ arrays flattened one level, ``a[].b`` paths) and keeps its type rules:
   exact-match family also records, per point, whether it has a non-null value
   of another type (the "other" entry, code -1).
 
-What an index cannot answer exactly (text matches, geo, is_empty, has_id, ...)
+A ``text`` index answers ``text``/``text_any``/``phrase`` with its own tokenizer
+(:mod:`vecdb.filtering.fulltext`). What an index cannot answer exactly (geo, is_empty, has_id, ...)
 makes :meth:`PayloadIndex.filter_mask` return None and the caller scans.
 
 Storage. Each indexed structure is a column of (key, iid, version) entries,
@@ -49,20 +50,35 @@ their versions, and filters combined from per-field masks. One field's index is
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from vecdb.errors import InvalidInput
+from vecdb.errors import InvalidInput, VecdbError
 from vecdb.filtering.columns import IID, VERSION
 from vecdb.filtering.field_index import FieldIndex, Selection
 from vecdb.filtering.field_values import check_data_type
 from vecdb.filtering.filter_input import as_filter
+from vecdb.filtering.fulltext import TextAnalyzer, TextSettings
 from vecdb.filtering.keypath import KeyPath, parse_key_path
 from vecdb.filtering.values import FILTER_KEY
 from vecdb.models.filters import FieldCondition, Filter, HasIdCondition, SliceCondition
+
+log = logging.getLogger(__name__)
+
+
+def _field_index(field: str, data_type: str, params: Optional[dict[str, Any]]) -> FieldIndex:
+    """A new field index. Parameters were checked when the index was created; a store written
+    before some of them were understood may hold ones refused now: such an index keeps the
+    default tokenizer (how it answered then), with a warning."""
+    try:
+        return FieldIndex(field, data_type, params)
+    except VecdbError as exc:
+        log.warning("payload index %r: %s; indexed with the default text settings", field, exc)
+        return FieldIndex(field, data_type, None)
 
 
 def _fit(mask: np.ndarray, n: int) -> np.ndarray:
@@ -97,8 +113,16 @@ class PayloadIndex:
 
     # ------------------------------------------------------------------ writing
 
-    def add_field(self, field: str, data_type: str, items: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    def add_field(
+        self,
+        field: str,
+        data_type: str,
+        items: Iterable[tuple[int, dict[str, Any]]],
+        params: Optional[dict[str, Any]] = None,
+    ) -> None:
         """Build (or rebuild) one field's index from the current (iid, payload) pairs.
+
+        ``params`` is the ``field_schema`` dict a text index was created with (its tokenizer).
 
         The listed iids become known points. Extraction and sorting happen before the
         lock is taken (there is one writer, so the versions read meanwhile stay valid);
@@ -107,7 +131,7 @@ class PayloadIndex:
         latest = {int(iid): payload for iid, payload in items if payload is not None}
         if latest and min(latest) < 0:
             raise ValueError("internal ids are non-negative")
-        index = FieldIndex(field, check_data_type(data_type))
+        index = _field_index(field, check_data_type(data_type), params)
         iids = list(latest)
         batch = index.extract(iids, list(latest.values()))
         with self._lock:
@@ -188,6 +212,27 @@ class PayloadIndex:
         self._by_steps = {index.steps: index for index in self._fields.values()}
 
     # ------------------------------------------------------------------ reading
+
+    def text_settings(self, field: str) -> Optional[TextSettings]:
+        """The tokenizer settings of ``field``'s text index, None when it has none."""
+        with self._lock:
+            index = self._fields.get(field)
+            return index.text.analyzer.settings if index is not None and index.text is not None else None
+
+    def bm25(self, field: str, text: str, k1: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+        """(iids, BM25 scores) over ``field``'s text index (see :meth:`TextIndex.bm25`), read under the
+        lock a writer takes; callers inside a consistent read call ``check_index`` afterwards."""
+        with self._lock:
+            index = self._fields.get(field)
+            if index is None or index.text is None:
+                raise KeyError(f"no text index on {field!r}")
+            return index.text.bm25(text, k1, b)
+
+    @property
+    def analyzers(self) -> dict[KeyPath, TextAnalyzer]:
+        """Tokenizer of each text-indexed field, by parsed key path, for the scan evaluator."""
+        with self._lock:
+            return {steps: index.text.analyzer for steps, index in self._by_steps.items() if index.text is not None}
 
     def points_count(self, field: str) -> int:
         """Known points with at least one value of the field's data type (Qdrant's ``points``)."""

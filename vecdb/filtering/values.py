@@ -17,21 +17,18 @@ Key paths follow the one grammar of :mod:`vecdb.filtering.keypath`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from vecdb.errors import InvalidInput
+from vecdb.filtering.fulltext import DEFAULT_ANALYZER, TEXT_MATCHES, TextAnalyzer, text_test
 from vecdb.filtering.keypath import KeyPath, parse_key_path
 from vecdb.models.filters import (
     DatetimeRange,
     MatchAny,
     MatchExcept,
-    MatchPhrase,
     MatchPrefix,
     MatchSubstring,
-    MatchText,
-    MatchTextAny,
     MatchValue,
     Range,
     ValuesCount,
@@ -120,13 +117,6 @@ def extract_values(payload: dict[str, Any], key: str, flat: bool = True) -> list
 
 # --------------------------------------------------------------------------- value tests
 
-_TOKEN = re.compile(r"[^\W_]+")
-
-
-def _tokens(text: str) -> list[str]:
-    """Qdrant's default word tokenizer for unindexed text: alphanumeric runs, lowercased."""
-    return [token.lower() for token in _TOKEN.findall(text)]
-
 
 def is_int(value: Any) -> bool:
     """An int that is not a bool (a bool never matches an integer, though Python's bool is an int)."""
@@ -157,8 +147,9 @@ def _exact_test(values: list[Any]) -> ValueTest:
     return lambda value: is_int(value) and value in ints
 
 
-def match_test(match: Any) -> ValueTest:
-    """Compile one ``match`` object into a test of a single payload value."""
+def match_test(match: Any, analyzer: Optional[TextAnalyzer] = None) -> ValueTest:
+    """Compile one ``match`` object into a test of a single payload value; text conditions use
+    ``analyzer`` (the field's text index) or Qdrant's default tokenizer."""
     if isinstance(match, MatchValue):
         return _exact_test([match.value])
     if isinstance(match, MatchAny):
@@ -167,27 +158,8 @@ def match_test(match: Any) -> ValueTest:
         excluded = _exact_test(list(match.except_))
         # null is absence, not a value that differs from the list
         return lambda value: value is not None and not excluded(value)
-    if isinstance(match, MatchText):
-        query = _tokens(match.text)
-        if not query:
-            return lambda value: False  # an empty query never matches
-        return lambda value: isinstance(value, str) and set(query).issubset(_tokens(value))
-    if isinstance(match, MatchTextAny):
-        query_set = frozenset(_tokens(match.text_any))
-        return lambda value: isinstance(value, str) and not query_set.isdisjoint(_tokens(value))
-    if isinstance(match, MatchPhrase):
-        phrase = _tokens(match.phrase)
-        if not phrase:
-            return lambda value: False
-        size = len(phrase)
-
-        def phrase_test(value: Any) -> bool:
-            if not isinstance(value, str):
-                return False
-            words = _tokens(value)
-            return any(words[i : i + size] == phrase for i in range(len(words) - size + 1))
-
-        return phrase_test
+    if isinstance(match, TEXT_MATCHES):
+        return text_test(match, analyzer or DEFAULT_ANALYZER)
     if isinstance(match, MatchPrefix):
         prefix = match.prefix
         return lambda value: isinstance(value, str) and value.startswith(prefix)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Discriminator, Field, StrictStr, Tag
+from pydantic import Discriminator, Field, StrictStr, Tag, model_validator
 
 from vecdb.models.base import TAG_MARK, RequestModel, ResponseModel
+from vecdb.models.text import TextIndexParams, check_supported
 
 
 class Distance(str, Enum):
@@ -121,11 +122,27 @@ class EmbeddingConfig(RequestModel):
     vector: StrictStr = Field("", description="the vector the model fills; the default (unnamed) vector if absent")
 
 
+class SparseIndexParams(RequestModel):
+    """Qdrant's ``SparseIndexParams``: how a sparse space's inverted index is kept (settings says what is honoured)."""
+
+    full_scan_threshold: Optional[int] = Field(None, ge=0)
+    on_disk: Optional[bool] = None
+    memory: Optional[str] = None
+    datatype: Optional[str] = None
+
+
+class SparseVectorParams(RequestModel):
+    """One sparse vector space (Qdrant's ``SparseVectorParams``); ``{}`` is valid."""
+
+    index: Optional[SparseIndexParams] = None
+    modifier: Optional[Literal["none", "idf"]] = None
+
+
 class CreateCollection(RequestModel):
     """Body of ``PUT /collections/{name}``; every field optional, the server fills defaults."""
 
     vectors: Optional[VectorsConfig] = None
-    sparse_vectors: Optional[dict[str, dict[str, Any]]] = None
+    sparse_vectors: Optional[dict[StrictStr, SparseVectorParams]] = None
     shard_number: Optional[int] = Field(None, ge=1)
     sharding_method: Optional[str] = None
     replication_factor: Optional[int] = Field(None, ge=1)
@@ -152,7 +169,7 @@ class UpdateCollection(RequestModel):
     params: Optional[CollectionParamsDiff] = None
     hnsw_config: Optional[HnswConfigDiff] = None
     quantization_config: Optional[Union[dict[str, Any], str]] = None
-    sparse_vectors: Optional[dict[str, dict[str, Any]]] = None
+    sparse_vectors: Optional[dict[StrictStr, SparseVectorParams]] = None
     strict_mode_config: Optional[dict[str, Any]] = None
     metadata: Optional[dict[str, Any]] = None
 
@@ -210,6 +227,15 @@ class PayloadSchemaType(str, Enum):
 class CreateFieldIndex(RequestModel):
     field_name: str = Field(..., min_length=1)
     field_schema: Optional[Union[PayloadSchemaType, dict[str, Any]]] = None
+
+    @model_validator(mode="after")
+    def _text_params(self) -> CreateFieldIndex:
+        """A full-text index's parameters are checked here, before any index changes: every
+        setting is understood or refused naming it (see :mod:`vecdb.models.text`)."""
+        schema = self.field_schema
+        if isinstance(schema, dict) and schema.get("type") == "text":
+            check_supported(TextIndexParams.model_validate(schema))
+        return self
 
 
 # --- responses -----------------------------------------------------------------------------

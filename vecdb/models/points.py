@@ -47,7 +47,7 @@ MultiDenseVector = list[list[FiniteFloat]]
 
 
 class SparseVector(RequestModel):
-    """Parsed so the error can say sparse vectors are unsupported, rather than 'bad JSON'."""
+    """A sparse vector: term ids (u32) and their weights, pairwise (validated in the engine, naming the field)."""
 
     indices: list[StrictInt]
     values: list[FiniteFloat]
@@ -261,7 +261,14 @@ class CountRequest(RequestModel):
 # --- responses -----------------------------------------------------------------------------
 
 
-OutputVector = Union[list[float], dict[str, list[float]]]
+class SparseVectorOut(ResponseModel):
+    """A stored sparse vector as returned: indices ascending, as Qdrant sorts them."""
+
+    indices: list[int]
+    values: list[float]
+
+
+OutputVector = Union[list[float], dict[str, Union[list[float], SparseVectorOut]]]
 
 
 class Record(ResponseModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from enum import Enum
+from typing import Annotated, Any, Optional, Union
 
-from pydantic import Field, StrictStr
+from pydantic import Discriminator, Field, StrictStr, Tag, field_validator
 
-from vecdb.models.base import RequestModel, ResponseModel
+from vecdb.models.base import TAG_MARK, RequestModel, ResponseModel
+from vecdb.models.expressions import FormulaQuery
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
     WITH_VECTOR_FIELD,
@@ -19,6 +21,7 @@ from vecdb.models.points import (
     WithPayloadInterface,
     WithVector,
 )
+from vecdb.models.text import TextQuery
 
 MAX_LIMIT = 100_000
 """Largest ``limit`` a search accepts; bigger result sets belong to scroll."""
@@ -60,9 +63,74 @@ class NearestQuery(RequestModel):
     mmr: Optional[Mmr] = None
 
 
-QueryInterface = Union[NearestQuery, VectorInput, dict[str, Any]]
-"""Raw vector or id (shorthand for nearest), ``{"nearest": ...}``, or another Qdrant query kind
-(parsed as a dict so the error can name it as unsupported)."""
+class Fusion(str, Enum):
+    """Rank fusion of the prefetches' results: reciprocal rank (``rrf``) or distribution-based score (``dbsf``)."""
+
+    RRF = "rrf"
+    DBSF = "dbsf"
+
+
+class FusionQuery(RequestModel):
+    fusion: Fusion
+
+
+class Rrf(RequestModel):
+    """Reciprocal rank fusion with its constant ``k`` (default 2) and one weight per prefetch (default 1)."""
+
+    k: Optional[int] = Field(None, ge=1)
+    weights: Optional[list[float]] = None
+
+
+class RrfQuery(RequestModel):
+    rrf: Rrf
+
+
+_QUERY_KINDS: dict[str, type[RequestModel]] = {
+    "nearest": NearestQuery,
+    "fusion": FusionQuery,
+    "rrf": RrfQuery,
+    "formula": FormulaQuery,
+}
+_QUERY_TAGS = {model: key for key, model in _QUERY_KINDS.items()}
+_VECTOR_KEYS = ("indices", "values", "text")  # a sparse vector or a document (text to embed)
+
+
+def _query_tag(value: Any) -> str:
+    """Which query kind an input is, from its key: so errors name that kind's fields only."""
+    if isinstance(value, dict):
+        kind = next((key for key in _QUERY_KINDS if key in value), None)
+        if kind is not None:
+            return TAG_MARK + kind
+        if isinstance(value.get("text"), dict):
+            return TAG_MARK + "text"  # BM25 over a payload field ({"text": "..."} stays a Document until planned)
+        return TAG_MARK + ("vector" if any(key in value for key in _VECTOR_KEYS) else "other")
+    if isinstance(value, TextQuery):
+        return TAG_MARK + "text"
+    return TAG_MARK + _QUERY_TAGS.get(type(value), "vector")
+
+
+QueryInterface = Annotated[
+    Union[
+        Annotated[NearestQuery, Tag(TAG_MARK + "nearest")],
+        Annotated[FusionQuery, Tag(TAG_MARK + "fusion")],
+        Annotated[RrfQuery, Tag(TAG_MARK + "rrf")],
+        Annotated[FormulaQuery, Tag(TAG_MARK + "formula")],
+        Annotated[TextQuery, Tag(TAG_MARK + "text")],
+        Annotated[VectorInput, Tag(TAG_MARK + "vector")],
+        Annotated[dict[str, Any], Tag(TAG_MARK + "other")],
+    ],
+    Discriminator(_query_tag),
+]
+"""Raw vector or id (shorthand for nearest), ``{"nearest": ...}``, a fusion or formula over prefetches, or another
+Qdrant query kind (parsed as a dict so the error can name it as unsupported)."""
+
+MergingQuery = (FusionQuery, RrfQuery, FormulaQuery)
+"""Query kinds that only combine prefetches' results."""
+
+
+def _one_or_many(value: Any) -> Any:
+    """Qdrant takes one prefetch or a list; stored as a list so consumers see one shape."""
+    return value if value is None or isinstance(value, list) else [value]
 
 
 class LookupLocation(RequestModel):
@@ -71,8 +139,26 @@ class LookupLocation(RequestModel):
     shard_key: Optional[Any] = None
 
 
+class Prefetch(RequestModel):
+    """One stage under a query: its own search (or fusion of its own prefetches), filter and depth."""
+
+    prefetch: Optional[list[Prefetch]] = None
+    query: Optional[QueryInterface] = None
+    using: Optional[StrictStr] = None
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    score_threshold: Optional[float] = None
+    limit: Optional[int] = Field(None, ge=1, le=MAX_LIMIT, description="candidates this stage passes up (default 10)")
+    lookup_from: Optional[LookupLocation] = None
+
+    @field_validator("prefetch", mode="before")
+    @classmethod
+    def _prefetch_list(cls, value: Any) -> Any:
+        return _one_or_many(value)
+
+
 class QueryRequest(RequestModel):
-    prefetch: Optional[Union[list[dict[str, Any]], dict[str, Any]]] = None
+    prefetch: Optional[list[Prefetch]] = None
     query: Optional[QueryInterface] = None
     using: Optional[StrictStr] = None
     filter: Optional[Filter] = None
@@ -87,6 +173,11 @@ class QueryRequest(RequestModel):
     explain: Optional[bool] = Field(
         None, description="vecdb extension: also return the query plan (plan, candidates, ef, time per stage)"
     )
+
+    @field_validator("prefetch", mode="before")
+    @classmethod
+    def _prefetch_list(cls, value: Any) -> Any:
+        return _one_or_many(value)
 
 
 class QueryRequestBatch(RequestModel):

@@ -10,6 +10,9 @@ Named databases:
   were kept here hold the internal id alone; they are read from ``points``.)
 * ``points``   -- internal id -> ``version (u64) | key length (u8) | key | payload JSON``.
 * ``vectors``  -- internal id + vector-space index -> raw little-endian float32.
+* ``sparse``   -- internal id + sparse-space index -> ``indices (u32 LE) | values (f32 LE)``, the
+  indices ascending and unique, as many of each. Stores written before sparse vectors existed get
+  the (empty) table on their first open; nothing else about them changes.
 
 Internal ids are dense and never reused: an overwrite writes the new version
 under a fresh internal id and deletes the old rows, so the in-memory matrix and
@@ -31,7 +34,7 @@ import orjson
 from vecdb.errors import Corruption
 from vecdb.ids import PointId, id_to_key, key_to_id
 
-POINTS_DBS = ("meta", "ids", "points", "vectors")
+POINTS_DBS = ("meta", "ids", "points", "vectors", "sparse")
 FORMAT = b"vecdb-collection/1"
 
 _IID = struct.Struct(">Q")
@@ -46,6 +49,19 @@ def iid_key(iid: int) -> bytes:
 
 def vector_key(iid: int, space: int) -> bytes:
     return _VEC_KEY.pack(iid, space)
+
+
+def encode_sparse(indices: np.ndarray, values: np.ndarray) -> bytes:
+    return indices.astype("<u4", copy=False).tobytes() + values.astype("<f4", copy=False).tobytes()
+
+
+def decode_sparse(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(indices uint32, values float32) of a ``sparse`` value (copies: LMDB's buffer is not kept)."""
+    half = len(raw) // 2
+    return (
+        np.frombuffer(raw, dtype="<u4", count=half // 4).astype(np.uint32),
+        np.frombuffer(raw, dtype="<f4", offset=half).astype(np.float32),
+    )
 
 
 def decode_iid(raw: bytes) -> int:
@@ -106,6 +122,7 @@ class PointsTables:
         self.ids = dbs["ids"]
         self.points = dbs["points"]
         self.vectors = dbs["vectors"]
+        self.sparse = dbs.get("sparse")
 
     # meta
     def check_format(self, txn: lmdb.Transaction) -> bool:
@@ -199,7 +216,7 @@ class PointsTables:
         raw = txn.get(vector_key(iid, space), db=self.vectors)
         return None if raw is None else np.frombuffer(raw, dtype="<f4")
 
-    def delete(self, txn: lmdb.Transaction, iid: int, point_id: PointId, n_spaces: int) -> None:
+    def delete(self, txn: lmdb.Transaction, iid: int, point_id: PointId, n_spaces: int, n_sparse: int = 0) -> None:
         """Remove every row of one stored version (its id mapping only if it still points here)."""
         key = id_to_key(point_id)
         if self.iid_of(txn, key) == iid:
@@ -207,6 +224,38 @@ class PointsTables:
         txn.delete(iid_key(iid), db=self.points)
         for space in range(n_spaces):
             txn.delete(vector_key(iid, space), db=self.vectors)
+        for space in range(n_sparse):
+            txn.delete(vector_key(iid, space), db=self.sparse)
+
+    # sparse vectors
+    def put_sparse_many(self, txn: lmdb.Transaction, items: list[tuple[int, int, bytes]]) -> None:
+        """Rows ``(internal id, sparse space, encoded value)`` of new points (ids above every stored one)."""
+        if not items:
+            return
+        rows = sorted((_VEC_KEY.pack(iid, space), raw) for iid, space, raw in items)
+        with txn.cursor(db=self.sparse) as cur:
+            _check_appended(cur.putmulti(rows, append=True), len(rows), "sparse")
+
+    def get_sparse(self, txn: lmdb.Transaction, iid: int, space: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        if self.sparse is None:
+            return None
+        raw = txn.get(vector_key(iid, space), db=self.sparse)
+        return None if raw is None else decode_sparse(raw)
+
+    def has_sparse(self, txn: lmdb.Transaction, iid: int, space: int) -> bool:
+        return self.sparse is not None and txn.get(vector_key(iid, space), db=self.sparse) is not None
+
+    def sparse_from(self, txn: lmdb.Transaction, first_iid: int) -> Iterator[tuple[int, int, bytes]]:
+        """Every stored sparse row ``(internal id, space, raw value)`` with internal id >= ``first_iid``, in key
+        order (what an index checkpoint covering the ids below ``first_iid`` still needs)."""
+        if self.sparse is None:
+            return
+        cursor = txn.cursor(db=self.sparse)
+        if not cursor.set_range(_VEC_KEY.pack(first_iid, 0)):
+            return
+        for raw_key, raw in cursor.iternext(keys=True, values=True):
+            iid, space = _VEC_KEY.unpack(raw_key)
+            yield iid, space, raw
 
     def iter_points(self, txn: lmdb.Transaction) -> Iterator[StoredPoint]:
         """Every live point in internal-id order."""
