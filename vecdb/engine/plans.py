@@ -222,9 +222,14 @@ def resolve_stages(
     ]
 
 
+_SINGLE_PATH = ["query"]
+
+
 def stage_paths(reqs: list[QueryRequest]) -> list[str]:
     """Where each request's ``query`` is in the body, in the order :func:`resolve_stages` hands the
     requests and their stages to ``resolve`` (so an error names ``prefetch[1].prefetch[0].query``)."""
+    if len(reqs) == 1 and not reqs[0].prefetch:
+        return _SINGLE_PATH  # the common case, on every query
     tops = ["" if len(reqs) == 1 else f"searches[{i}]." for i in range(len(reqs))]
     stages: list[str] = []
 

@@ -54,6 +54,8 @@ def text_queries(reqs: list[QueryRequest], state: CollectionState) -> list[Query
     ``model`` is optional here): it is a text query when ``using`` names no vector space but a
     text-indexed payload field, or when the collection embeds nothing. Resolved before
     documents are embedded."""
+    if not any(isinstance(req.query, Document) for req in reqs):
+        return reqs  # the common case, on every query: nothing to tell apart
     fields = state.payload_index.fields
     embeds = state.settings.get("embedding") is not None
     vectors = {space.name for space in state.spaces} | {space.name for space in state.sparse_spaces}

@@ -54,10 +54,11 @@ class SparseVector(RequestModel):
 
 
 class Document(RequestModel):
-    """Text that vecdb embeds with the collection's model (Qdrant's inference ``Document``).
+    """Text that vecdb turns into a vector on the server (Qdrant's inference ``Document``).
 
-    Only for a collection created with ``"embedding": {"model": ..}``; ``model``, when
-    given, must name that model (documents are never embedded with another)."""
+    For a dense vector: the collection's model (created with ``"embedding": {"model": ..}``;
+    ``model``, when given, must name it). For a sparse vector: ``"model": "qdrant/bm25"``, with
+    its ``options`` (BM25 weights and the full-text index's tokenizer settings)."""
 
     text: StrictStr
     model: Optional[StrictStr] = None
