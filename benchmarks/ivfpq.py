@@ -48,7 +48,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--oversampling",
         type=float,
         default=None,
-        help="re-ranked candidates = k x this (default: vecdb's, planner.DEFAULT_OVERSAMPLING)",
+        help="re-ranked candidates = k x this (default: vecdb's, index.ivfpq.DEFAULT_OVERSAMPLING)",
     )
     p.add_argument("--pq-m", type=int, default=None, help="code bytes per vector (default: vecdb's default_pq_m)")
     p.add_argument("--nlist", type=int, default=None, help="lists (default: vecdb's default_nlist)")
@@ -132,7 +132,7 @@ def _one(
         ],
         ["compression vs float32 (4 d bytes)", f"{4 * d / ours_bytes:.1f}x", f"{4 * d / raw_bytes:.1f}x", "-"],
     ]
-    from vecdb.engine.planner import DEFAULT_OVERSAMPLING
+    from vecdb.index.ivfpq import DEFAULT_OVERSAMPLING
 
     cand_k = int(round(k * (args.oversampling or DEFAULT_OVERSAMPLING)))
     rows: list[list[Any]] = []

@@ -21,7 +21,7 @@ import vecdb
 from tests.brute import reference_top
 from tests.harness import ServerProcess
 from tests.helpers import collection, inspection, wait_loaded
-from vecdb.engine.optimizer import INDEX_DIR
+from vecdb.engine.checkpoints import INDEX_DIR
 from vecdb.errors import InvalidInput, NotFound
 
 DIM = 8

@@ -73,7 +73,7 @@ CHILD = textwrap.dedent("""
     elif stage == "manifest not committed":
         Collection.put_meta = die
     elif stage == "old files not removed":
-        optimizer._remove_other_files = die
+        optimizer.remove_superseded = die
     elif stage == "delete before catalog commit":
         Catalog.remove_collection = die
     elif stage == "delete after catalog commit":

@@ -64,10 +64,6 @@ from vecdb.index.sparse import InvertedIndex
 
 log = logging.getLogger(__name__)
 
-_remove_other_files = remove_superseded
-"""Called through this module global, so that a crash test can kill the process right there
-(tests/system/test_crash_points.py patches ``optimizer._remove_other_files``)."""
-
 CHUNK_MIN = 2048
 """Fresh points added per publish at least; at most a quarter of the graph more (clone cost)."""
 QUIET_S = 1.0
@@ -217,7 +213,7 @@ class Optimizer:
             return
         for space in self.host.spaces:
             manifest = self.to_load.get(space.index)
-            _remove_other_files(folder, space.index, keep=manifest["file"] if manifest else None)
+            remove_superseded(folder, space.index, keep=manifest["file"] if manifest else None)
         for space_index in self.host.sparse:
             saved = self._sparse_files.get(space_index)
             remove_superseded_sparse(folder, space_index, keep=saved)
@@ -376,11 +372,11 @@ class Optimizer:
         folder.mkdir(exist_ok=True)
         if state is None:
             host.put_meta(manifest_key(space_index), None)
-            _remove_other_files(folder, space_index, keep=None)
+            remove_superseded(folder, space_index, keep=None)
             return
         t0 = time.perf_counter()
         name = write_checkpoint(folder, space_index, state, host.put_meta)
-        _remove_other_files(folder, space_index, keep=name)
+        remove_superseded(folder, space_index, keep=name)
         log.info(
             "collection %s space %d: checkpointed %d indexed points (covers internal ids < %d) in %.2f s",
             host.name,

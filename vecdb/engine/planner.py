@@ -25,7 +25,6 @@ from vecdb.engine.views import ReadView
 from vecdb.index.base import DenseIndex, kind_of
 from vecdb.index.distance import metric_of
 from vecdb.index.flat import exact_search
-from vecdb.index.ivfpq import DEFAULT_OVERSAMPLING  # noqa: F401  (benchmarks/ivfpq.py reads it here)
 
 DEFAULT_EF = 256
 """Search beam when a query gives no ``hnsw_ef``: ``max(DEFAULT_EF, ef_construct)``. Qdrant uses

@@ -180,21 +180,34 @@ class Reader:
         return hits
 
     def _sparse_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
-        """A sparse nearest query (``engine/sparse_search.py``): mask, top-k, offset, threshold, output."""
-        req = plan.request
-        mask = self.filter_mask(reader, req.filter, view)
-        hits = sparse_top(self.state, view, reader, req.using, plan.sparse, req.offset + req.limit, mask)[req.offset :]
-        if req.score_threshold is not None:
-            hits = [(s, i) for s, i in hits if s > req.score_threshold]
-        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+        """A sparse nearest query (``engine/sparse_search.py``)."""
+        using, sparse = plan.request.using, plan.sparse  # (using None: sparse_top names the missing space)
+        return self._ranked_stage(
+            reader, view, plan, lambda mask, k: sparse_top(self.state, view, reader, using, sparse, k, mask)
+        )
 
     def _text_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
-        """BM25 over a text index (``engine/text_search.py``): mask, top-k, offset, threshold, output."""
+        """BM25 over a text index (``engine/text_search.py``)."""
         req = plan.request
         assert plan.text is not None and req.using is not None
         text, k1, b = parse_text_query(plan.text)
+        field = req.using
+        return self._ranked_stage(
+            reader, view, plan, lambda mask, k: text_top(self.state, view, reader, field, text, k1, b, k, mask)
+        )
+
+    def _ranked_stage(
+        self,
+        reader: ReadOnDemand,
+        view: ReadView,
+        plan: QueryPlan,
+        top: Callable[[Optional[np.ndarray], int], list[tuple[float, int]]],
+    ) -> QueryResponse:
+        """One single-stage query ranked by similarity (higher is better): its filter mask, ``top``'s
+        best ``offset + limit``, the offset, the threshold, then the output."""
+        req = plan.request
         mask = self.filter_mask(reader, req.filter, view)
-        hits = text_top(self.state, view, reader, req.using, text, k1, b, req.offset + req.limit, mask)[req.offset :]
+        hits = top(mask, req.offset + req.limit)[req.offset :]
         if req.score_threshold is not None:
             hits = [(s, i) for s, i in hits if s > req.score_threshold]
         return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
