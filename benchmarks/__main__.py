@@ -1,5 +1,5 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
-ivfpq, all); see ``--help`` of each."""
+ivfpq, ecosystem, sparse, hybrid, all); see ``--help`` of each."""
 
 from __future__ import annotations
 
@@ -29,7 +29,19 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from benchmarks import ecosystem, exact, filtered, hnsw, ingest, ivfpq, kmeans, open_indexed, reopen  # noqa: E402
+from benchmarks import (  # noqa: E402
+    ecosystem,
+    exact,
+    filtered,
+    hnsw,
+    hybrid,
+    ingest,
+    ivfpq,
+    kmeans,
+    open_indexed,
+    reopen,
+    sparse,
+)
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note  # noqa: E402
 
 BENCHES = {
@@ -42,6 +54,8 @@ BENCHES = {
     "kmeans": kmeans,
     "ivfpq": ivfpq,
     "ecosystem": ecosystem,
+    "sparse": sparse,
+    "hybrid": hybrid,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would
@@ -158,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.bench == "hnsw" and args.plot and hnsw.plot(section, RESULTS_DIR / hnsw.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / hnsw.PLOT_NAME}", flush=True)
             section.markdown += f"\n![recall vs QPS]({hnsw.PLOT_NAME})\n"
+        if args.bench == "sparse" and args.plot and sparse.plot_qps(section, RESULTS_DIR / sparse.PLOT_NAME):
+            print(f"[plot] {RESULTS_DIR / sparse.PLOT_NAME}", flush=True)
+            section.markdown += f"\n![single-query QPS]({sparse.PLOT_NAME})\n"
         if args.bench == "ivfpq" and args.plot and ivfpq.plot(section, RESULTS_DIR / ivfpq.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / ivfpq.PLOT_NAME}", flush=True)
             section.markdown += f"\n![recall vs QPS]({ivfpq.PLOT_NAME})\n"

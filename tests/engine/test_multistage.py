@@ -322,6 +322,12 @@ def test_only_the_root_fetches_payloads_and_explain_shows_the_tree(loaded: tuple
     fused, euclid = root["prefetch"]
     assert [s["kind"] for s in fused["prefetch"]] == ["nearest", "sparse"]
     assert euclid["using"] == "b" and euclid["search"]["plan"] == "exact" and euclid["time_ms"] >= 0
+    # times nest: a stage's time covers its prefetches' (dense ones ran first, in the batch's group),
+    # the fusion's own work is merge_ms, and the query's total covers the root
+    for stage in (root, fused):
+        assert 0 <= stage["merge_ms"] <= stage["time_ms"]
+        assert stage["time_ms"] >= sum(child["time_ms"] for child in stage["prefetch"])
+    assert explain["timings_ms"]["total"] >= root["time_ms"]
 
 
 @pytest.mark.parametrize(

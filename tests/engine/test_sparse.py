@@ -24,6 +24,7 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as qm
 
 import vecdb
+from tests.helpers import collection
 from vecdb.errors import InvalidInput, Unsupported
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -115,6 +116,42 @@ def _same_all(got: list, want: list) -> None:
     for i, s in got:
         assert math.isclose(s, by_id[i], rel_tol=1e-5, abs_tol=1e-6), (got, want)
     assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+
+
+@pytest.mark.parametrize("idf", [False, True])
+def test_many_postings_with_deletes_and_filters_match_local_mode(client: Any, idf: bool) -> None:
+    """Collections large enough for the search's two strategies: common terms (many postings: summed
+    into a collection-sized array, best picked through block maxima) and rare ones (postings sorted),
+    after deletes and overwrites (dead postings left in the index) and under filters."""
+    name = "sp_many_" + uuid.uuid4().hex[:8]
+    ref = QdrantClient(":memory:")
+    rng = np.random.default_rng(7)
+    n, terms = 1500, 40
+    freq = 1.0 / np.arange(1, terms + 1)  # term j in about 1/(j+1) of the points: a Zipf-like skew
+
+    def vector() -> qm.SparseVector:
+        idx = [int(t) for t in np.flatnonzero(rng.random(terms) < freq)]
+        return qm.SparseVector(indices=idx, values=[float(v) for v in rng.integers(1, 9, size=len(idx)) / 4])
+
+    points = [qm.PointStruct(id=i, vector={"sp": vector()}, payload={"g": i % 5}) for i in range(n)]
+    for c in (client, ref):
+        c.create_collection(name, **_config(idf))
+        for lo in range(0, n, 500):
+            c.upsert(name, points=points[lo : lo + 500])
+        c.delete(name, points_selector=list(range(0, n, 7)))
+        c.upsert(
+            name, points=[qm.PointStruct(id=i, vector={"sp": points[i + 1].vector["sp"]}) for i in range(3, n - 1, 11)]
+        )
+    try:
+        queries = [[0, 1], [0, 5, 30], [2], [39], [1, 2, 3, 4, 5, 6], [38, 39, 0]]
+        for terms_q in queries:
+            q = qm.SparseVector(indices=terms_q, values=[1.0 + 0.25 * j for j in range(len(terms_q))])
+            for group in (None, 2):
+                for limit, offset in ((10, 0), (5, 3)):
+                    want = _query(ref, name, q, group, limit, offset)
+                    _same(_query(client, name, q, group, limit, offset), want, full=_query(ref, name, q, group, n, 0))
+    finally:
+        client.delete_collection(name)
 
 
 @pytest.mark.parametrize("idf", [False, True])
@@ -291,6 +328,20 @@ def test_reopen_loads_the_checkpoint_and_answers_the_same(tmp_path: Path) -> Non
     c.close()
 
 
+def test_a_snapshot_carries_the_sparse_checkpoint(tmp_path: Path) -> None:
+    """A restored collection loads the inverted index the snapshot holds; it does not rebuild it."""
+    before = _build(tmp_path, 3000)
+    c = vecdb.Client(path=tmp_path)
+    snap = c.create_snapshot("big")
+    assert snap is not None
+    c.recover_snapshot("big", snap.name)
+    coll = collection(c, "big")
+    assert _answers(c) == before
+    loaded = coll.state.sparse_loaded[0]
+    assert loaded["checkpoint"] >= 3000 and loaded["replayed"] == 0, loaded
+    c.close()
+
+
 def test_validation_errors_are_typed() -> None:
     from vecdb.engine.views import prepare_sparse
     from vecdb.models.points import SparseVector
@@ -300,3 +351,48 @@ def test_validation_errors_are_typed() -> None:
     with pytest.raises(InvalidInput, match="finite"):
         prepare_sparse(SparseVector.model_construct(indices=[1], values=[float("nan")]), "q")
     assert Unsupported  # (imported for the refusals above, raised through the clients)
+
+
+def test_checkpoint_publishes_one_compacted_segment(tmp_path: Path) -> None:
+    """Once writes pause, the optimizer's checkpoint also replaces the published index by its compacted
+    form (one segment, no postings of deleted or overwritten points); answers stay the same."""
+    rng = np.random.default_rng(11)
+    c = vecdb.Client(path=tmp_path / "db")
+    ref = QdrantClient(":memory:")
+    config = {"sparse_vectors_config": {"sp": qm.SparseVectorParams(modifier=qm.Modifier.IDF)}}
+    for cl in (c, ref):
+        cl.create_collection("c", **config)
+    for lo in range(0, 600, 100):
+        points = []
+        for i in range(lo, lo + 100):
+            terms = sorted(set(rng.integers(0, 60, size=6).tolist()))
+            values = (rng.integers(1, 8, size=len(terms)) / 4).tolist()
+            points.append(qm.PointStruct(id=i, vector={"sp": qm.SparseVector(indices=terms, values=values)}))
+        for cl in (c, ref):
+            cl.upsert("c", points=points)
+    again = [
+        qm.PointStruct(id=i, vector={"sp": qm.SparseVector(indices=[1, 2], values=[0.5, 0.75])})
+        for i in range(0, 600, 9)
+    ]
+    for cl in (c, ref):
+        cl.delete("c", points_selector=list(range(5, 600, 13)))
+        cl.upsert("c", points=again)
+    coll = collection(c, "c")
+    before = coll.state.sparse[0]
+    assert len(before.segments) > 1
+    queries = [qm.SparseVector(indices=t, values=[1.0] * len(t)) for t in ([1], [1, 2, 3], [7, 40], [59])]
+
+    def answers(cl: Any) -> list:
+        return [[(p.id, p.score) for p in cl.query_points("c", query=q, using="sp", limit=15).points] for q in queries]
+
+    want = answers(ref)
+    for got, exp in zip(answers(c), want, strict=True):
+        _same(got, exp)
+    coll.optimizer.flush()
+    after = coll.state.sparse[0]
+    assert len(after.segments) == 1
+    live_postings = sum(len(r.vector["sp"].indices) for r in c.scroll("c", limit=1000, with_vectors=True)[0])
+    assert after.postings == live_postings < before.postings
+    for got, exp in zip(answers(c), want, strict=True):
+        _same(got, exp)
+    c.close()

@@ -259,3 +259,34 @@ def test_a_stored_index_with_settings_refused_now_keeps_the_default_tokenizer(ca
     flt = Filter.model_validate({"must": [{"key": "t", "match": {"text": "seats"}}]})
     assert np.flatnonzero(index.filter_mask(flt, 1)).tolist() == [0]
     assert "default text settings" in caplog.text
+
+
+def test_stemming_is_right_from_many_threads_at_once() -> None:
+    """A snowball stemmer object holds the word it works on, so threads must not share one; the cache
+    in front of them must give every thread the stem a fresh stemmer gives."""
+    import threading
+
+    import snowballstemmer
+
+    words = [
+        f"{base}{suffix}"
+        for base in ("connect", "relat", "generaliz", "hop", "run")
+        for suffix in ("ing", "ed", "ions", "ational", "ness", "fully")
+    ]
+    words = [f"{w}{'s' * (i % 3)}x{i}" for i in range(3000) for w in (words[i % len(words)],)]
+    fresh = snowballstemmer.stemmer("english")
+    want = [fresh.stemWord(w) for w in words]
+    stem = fulltext._stemmer("english")
+    stem.cache_clear()  # type: ignore[attr-defined]
+    got: dict[int, list[str]] = {}
+
+    def work(t: int) -> None:
+        got[t] = [stem(w) for w in (words if t % 2 == 0 else words[::-1])]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t, stems in got.items():
+        assert stems == (want if t % 2 == 0 else want[::-1])

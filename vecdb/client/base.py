@@ -102,8 +102,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) in _JSON_SCALARS for v in value):  # (a sparse query's indices and values)
+            return value if isinstance(value, list) else list(value)
         return [_plain(v) for v in value]
     return value
+
+
+_JSON_SCALARS = frozenset((int, float, str, bool))
 
 
 def _matrix_batch(points: dict[str, Any], extra: dict[str, Any]) -> PointsBatch:

@@ -107,12 +107,19 @@ def sparse_manifest_key(space: int) -> str:
 
 
 def write_sparse_checkpoint(
-    folder: Path, space: int, index: InvertedIndex, alive: Any, known: int, put_meta: Callable[[str, Any], None]
+    folder: Path,
+    space: int,
+    index: InvertedIndex,
+    alive: Any,
+    known: int,
+    put_meta: Callable[[str, Any], None],
+    compact: bool = True,
 ) -> str:
-    """Save ``index`` (less postings of ids below ``known`` that ``alive`` says are dead) under a new
-    name, then commit its manifest; returns the file's name (the caller then removes older ones)."""
+    """Save ``index`` (less postings of ids below ``known`` that ``alive`` says are dead; ``compact=False``:
+    ``index`` is a :meth:`~InvertedIndex.compacted` one already) under a new name, then commit its
+    manifest; returns the file's name (the caller then removes older ones)."""
     name = f"sparse{space}.{time.time_ns()}.npz"
-    manifest = index.save(folder / name, alive, known)
+    manifest = index.save(folder / name, alive, known, compact)
     put_meta(sparse_manifest_key(space), {**manifest, "file": name})
     return name
 

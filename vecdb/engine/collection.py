@@ -134,6 +134,14 @@ class Collection:
     def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None:
         self.state.publish_ann(space_index, state)
 
+    def publish_sparse(self, space_index: int, expected: InvertedIndex, index: InvertedIndex) -> bool:
+        state = self.state
+        with state.mvcc.write_lock:  # writers publish their index under it: compare and swap
+            if state.sparse.get(space_index) is not expected:
+                return False
+            state.sparse = {**state.sparse, space_index: index}
+            return True
+
     def put_meta(self, key: str, value: Any) -> None:
         """One small durable write to ``meta`` (index manifests); ``None`` deletes the key."""
 

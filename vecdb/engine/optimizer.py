@@ -110,6 +110,11 @@ class IndexHost(Protocol):
         ...
 
     def publish_ann(self, space_index: int, state: Optional[AnnState]) -> None: ...
+    def publish_sparse(self, space_index: int, expected: InvertedIndex, index: InvertedIndex) -> bool:
+        """Replace a sparse space's published index by ``index`` if it still is ``expected`` (no
+        write published another meanwhile); whether it did."""
+        ...
+
     def put_meta(self, key: str, value: Any) -> None:
         """One durable write to the ``meta`` table (``None`` deletes the key)."""
         ...
@@ -234,8 +239,11 @@ class Optimizer:
             self.busy = False
 
     def pending(self) -> bool:
-        """Whether some space's graph lags behind the stored points (CollectionInfo says yellow)."""
+        """Whether some space's graph lags behind the stored points, or some sparse index awaits the
+        compaction of its checkpoint (CollectionInfo says yellow)."""
         if not self.loaded.is_set():
+            return True
+        if any(len(index.segments) > 1 for index in self.host.sparse.values()):
             return True
         snap = self.host.view
         for space in self.host.spaces:
@@ -398,8 +406,13 @@ class Optimizer:
         folder = host.path / INDEX_DIR
         folder.mkdir(exist_ok=True)
         t0 = time.perf_counter()
-        name = write_sparse_checkpoint(folder, space_index, index, view.alive, view.n, host.put_meta)
+        one = index.compacted(view.alive, view.n, view.seq)
+        name = write_sparse_checkpoint(folder, space_index, one, view.alive, view.n, host.put_meta, compact=False)
         remove_superseded_sparse(folder, space_index, keep=name)
+        # Searches then read one segment without the dead postings, unless a write came meanwhile
+        # (its index holds segments this one lacks: the next checkpoint compacts again).
+        if host.publish_sparse(space_index, index, one):
+            index = one
         self._sparse_saved[space_index] = index
         self._sparse_files[space_index] = name
         log.info(

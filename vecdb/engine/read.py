@@ -22,6 +22,7 @@ import numpy as np
 
 from vecdb.engine import mmr, planner
 from vecdb.engine.documents import resolve_queries
+from vecdb.engine.mask_cache import MaskCache
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
 from vecdb.engine.planner import Explain
@@ -35,6 +36,7 @@ from vecdb.engine.text_search import parse_text_query, text_queries, text_top
 from vecdb.engine.views import ReadView
 from vecdb.errors import Unsupported
 from vecdb.filtering.evaluate import Predicate, compile_filter
+from vecdb.filtering.filter_input import as_filter
 from vecdb.ids import PointId, id_to_key
 from vecdb.index.distance import higher_is_better
 from vecdb.models.filters import Filter
@@ -52,6 +54,7 @@ class Reader:
         self.state = state
         self.output = PointOutput(state)
         self.planner = Planner(state.tables, self.output)
+        self._masks = MaskCache()
 
     # --- query ---------------------------------------------------------------------------
 
@@ -224,19 +227,33 @@ class Reader:
 
         Payload indexes answer what they can: wholly (a mask, no payload read),
         or as a superset whose members alone are then checked against the
-        stored payloads; otherwise every stored payload is checked.
+        stored payloads; otherwise every stored payload is checked. The result
+        is kept for the next read of the same view (``engine/mask_cache.py``).
         """
-        predicate = compile_filter(flt, self.state.payload_index.analyzers)
+        parsed = as_filter(flt)
+        if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
+            return None  # (an empty filter filters nothing)
+        key = (view.seq, view.n, self.state.payload_index.generation, parsed.model_dump_json())
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._filter_mask(reader, parsed, view)
+            if mask is not None:
+                self._masks.put(key, mask)
+        return mask
+
+    def _filter_mask(self, reader: ReadOnDemand, parsed: Filter, view: ReadView) -> Optional[np.ndarray]:
+        state = self.state
+        indexed = bool(state.payload_index.fields)
+        exact = state.payload_index.filter_mask(parsed, view.n) if indexed else None
+        if exact is not None:  # (only well-formed conditions on indexed fields are answered exactly)
+            reader.check_index()
+            return exact & view.alive[: view.n]
+        predicate = compile_filter(parsed, state.payload_index.analyzers)  # (raises for malformed conditions)
         if predicate is None:
             return None
-        assert flt is not None
-        state = self.state
-        exact = state.payload_index.filter_mask(flt, view.n)
-        candidates = None if exact is not None else state.payload_index.candidates_mask(flt, view.n)
-        if state.payload_index.fields:  # (with no field indexed there is nothing to be consistent with)
+        candidates = state.payload_index.candidates_mask(parsed, view.n) if indexed else None
+        if indexed:  # (with no field indexed there is nothing to be consistent with)
             reader.check_index()
-        if exact is not None:
-            return exact & view.alive[: view.n]
         has_vector = StoredPointView(lambda iid, name: self._view_has_vector(view, iid, name))
         txn = reader.txn()
         mask = np.zeros(view.n, dtype=bool)

@@ -65,7 +65,7 @@ class TreeRun:
         out = []
         for pos, plan in trees:
             t0 = time.perf_counter()
-            hits, explain = self._stage(plan)
+            hits, explain, before = self._stage(plan)
             req = plan.request
             points = self.owner.output.scored_hits(self.reader.txn, self.view, hits, req.with_payload, req.with_vector)
             response = QueryResponse(points=points)
@@ -73,7 +73,7 @@ class TreeRun:
                 response.explain = {
                     "plan": "multi-stage",
                     "stage": explain,
-                    "timings_ms": {"total": round((time.perf_counter() - t0) * 1e3, 4)},
+                    "timings_ms": {"total": round((time.perf_counter() - t0) * 1e3 + before, 4)},
                 }
             out.append((pos, response))
         return out
@@ -126,37 +126,42 @@ class TreeRun:
 
     # --- stages ----------------------------------------------------------------------------
 
-    def _stage(self, plan: QueryPlan) -> tuple[Hits, dict[str, Any]]:
-        """The stage's candidates, best first, and its explain entry."""
+    def _stage(self, plan: QueryPlan) -> tuple[Hits, dict[str, Any], float]:
+        """The stage's candidates, best first, its explain entry, and the milliseconds of the dense
+        searches under it that ran before the tree (grouped with the batch's others): its
+        ``time_ms`` counts them, so that a stage's time covers its children's."""
         t0 = time.perf_counter()
         req = plan.request
         sources: list[Hits] = []
         children = []
+        before = 0.0
         for child in plan.prefetch:
-            hits, details = self._stage(child)
+            hits, details, child_before = self._stage(child)
             sources.append(hits)
             children.append(details)
+            before += child_before
         explain: dict[str, Any] = {"kind": plan.kind}
         if plan.space is not None or plan.sparse is not None or plan.text is not None:
             explain["using"] = req.using
         depth = req.offset + req.limit
         if plan.merge is not None:
+            t_merge = time.perf_counter()
             hits = self._merge(plan, sources, depth)
+            explain["merge_ms"] = round((time.perf_counter() - t_merge) * 1e3, 4)  # the fusion or formula alone
         elif plan.prefetch:
             hits = self._rescore(plan, sources, depth)
         elif plan.kind == "nearest":
             hits, leaf = self._dense[id(plan)]
             explain["search"] = leaf
+            before += leaf["time_ms"]  # (its group's time)
         else:
             hits = self._leaf(plan, None if plan.kind == "scroll" else self.mask(plan), depth)
         hits = hits[req.offset :]
-        spent = (time.perf_counter() - t0) * 1e3
-        if "search" in explain:  # a dense leaf ran in its group before the tree: that group's time
-            spent += explain["search"]["time_ms"]
+        spent = (time.perf_counter() - t0) * 1e3 + before
         explain.update(limit=req.limit, candidates=len(hits), time_ms=round(spent, 4))
         if children:
             explain["prefetch"] = children
-        return hits, explain
+        return hits, explain, before
 
     def _leaf(self, plan: QueryPlan, mask: Optional[np.ndarray], depth: int) -> Hits:
         """A sparse, text or scroll stage over the points ``mask`` allows (threshold applied, no offset)."""

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.state import CollectionState
+from vecdb.engine.top_k import best
 from vecdb.engine.views import ReadView
 from vecdb.errors import InvalidInput
 from vecdb.filtering.fulltext import DEFAULT_B, DEFAULT_K1
@@ -102,12 +103,7 @@ def text_top(
     if mask is not None:
         keep &= mask[iids]
     iids, values = iids[keep], values[keep]
-    if k < len(values):  # only the top k (and everything tied with the k-th) need sorting
-        kth = np.partition(-values, k - 1)[k - 1]
-        near = -values <= kth
-        iids, values = iids[near], values[near]
-    order = np.lexsort((iids, -values))[:k]
-    return [(float(np.float32(values[i])), int(iids[i])) for i in order]
+    return [(float(np.float32(score)), iid) for score, iid in best(iids, values, k)]
 
 
 __all__ = ["check_text_field", "parse_text_query", "text_queries", "text_top"]

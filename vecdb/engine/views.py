@@ -109,6 +109,8 @@ def prepare_sparse(vector: Any, field: str) -> SparseRow:
         )
     if not raw_indices:
         return np.zeros(0, np.uint32), np.zeros(0, np.float32)
+    if len(raw_indices) <= _SMALL_SPARSE:  # a query's few terms: plain Python beats ten tiny numpy calls
+        return _prepare_small(raw_indices, raw_values, field)
     indices = np.asarray(raw_indices, dtype=np.int64)
     if int(indices.min()) < 0 or int(indices.max()) > MAX_SPARSE_INDEX:
         raise InvalidInput(f"{field}.indices: Validation error: indices must be between 0 and {MAX_SPARSE_INDEX}")
@@ -120,6 +122,22 @@ def prepare_sparse(vector: Any, field: str) -> SparseRow:
     if len(indices) > 1 and bool((indices[1:] == indices[:-1]).any()):
         raise InvalidInput(f"{field}.indices: Validation error: indices must be unique")
     return indices.astype(np.uint32), values[order].astype(np.float32)
+
+
+_SMALL_SPARSE = 32
+
+
+def _prepare_small(raw_indices: list[int], raw_values: list[float], field: str) -> SparseRow:
+    """:func:`prepare_sparse`'s checks, in the same order, for a short vector."""
+    if min(raw_indices) < 0 or max(raw_indices) > MAX_SPARSE_INDEX:
+        raise InvalidInput(f"{field}.indices: Validation error: indices must be between 0 and {MAX_SPARSE_INDEX}")
+    if not all(math.isfinite(v) for v in raw_values):
+        raise InvalidInput(f"{field}.values: Validation error: values must be finite (no NaN or infinity)")
+    order = sorted(range(len(raw_indices)), key=raw_indices.__getitem__)
+    indices = [raw_indices[i] for i in order]
+    if len(set(indices)) != len(indices):
+        raise InvalidInput(f"{field}.indices: Validation error: indices must be unique")
+    return np.array(indices, dtype=np.uint32), np.array([raw_values[i] for i in order], dtype=np.float32)
 
 
 def split_point_vectors(

@@ -98,6 +98,8 @@ class PayloadIndex:
 
     def __init__(self, schema: dict[str, str]) -> None:
         self._lock = threading.Lock()
+        self.generation = 0
+        """Changes whenever a field is indexed or dropped (what a cached filter result must match)."""
         self._capacity = 0
         self._known = np.zeros(0, bool)
         self._version = np.zeros(0, VERSION)
@@ -210,6 +212,7 @@ class PayloadIndex:
     def _reindex_steps(self) -> None:
         """Conditions find fields by parsed path, so ``a`` and ``"a"`` are the same field."""
         self._by_steps = {index.steps: index for index in self._fields.values()}
+        self.generation += 1  # (a field indexed or dropped: a text index tokenizes its conditions its own way)
 
     # ------------------------------------------------------------------ reading
 

@@ -40,12 +40,30 @@ class Segment:
     hi: int
     terms: np.ndarray  # uint32, ascending, unique
     offsets: np.ndarray  # int64 [len(terms) + 1]
-    iids: np.ndarray  # int64 postings, grouped by term
+    iids: np.ndarray  # int64 postings, grouped by term (ascending within a term)
     weights: np.ndarray  # float32, aligned with iids
+    positive: bool = field(init=False)
+    """Every stored weight is > 0: a point sharing a term then scores > 0 with a positive query
+    weight, which lets a search tell hits from misses by their sum alone."""
+    top: np.ndarray = field(init=False)
+    """float32, aligned with ``terms``: each term's largest weight (what it can add to a score)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "positive", bool(len(self.weights) == 0 or self.weights.min() > 0))
+        top = np.maximum.reduceat(self.weights, self.offsets[:-1]) if len(self.terms) else np.zeros(0, np.float32)
+        object.__setattr__(self, "top", top.astype(np.float32, copy=False))
 
     @property
     def size(self) -> int:
         return len(self.iids)
+
+    def widened(self, hi: int) -> Segment:
+        """The same postings covering ids up to ``hi`` (what they hold is known: nothing recomputed)."""
+        seg: Segment = object.__new__(Segment)
+        for name in ("lo", "terms", "offsets", "iids", "weights", "positive", "top"):
+            object.__setattr__(seg, name, getattr(self, name))
+        object.__setattr__(seg, "hi", hi)
+        return seg
 
     @staticmethod
     def empty(lo: int, hi: int) -> Segment:
@@ -80,16 +98,17 @@ class Segment:
         """(term, iid, weight) of every posting."""
         return np.repeat(self.terms, np.diff(self.offsets)), self.iids, self.weights
 
-    def lookup(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For query ``terms``: positions (into ``terms``) of those present here, and their posting ranges."""
+    def lookup(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For query ``terms``: positions (into ``terms``) of those present here, their posting ranges
+        (starts, ends) and their positions among this segment's terms."""
         if not len(self.terms):
             empty = np.zeros(0, np.int64)
-            return empty, empty, empty
+            return empty, empty, empty, empty
         pos = np.searchsorted(self.terms, terms)
         clipped = np.minimum(pos, len(self.terms) - 1)
         found = np.flatnonzero(self.terms[clipped] == terms)
         at = pos[found]
-        return found, self.offsets[at], self.offsets[at + 1]
+        return found, self.offsets[at], self.offsets[at + 1], at
 
 
 def merge(segments: list[Segment], alive: Optional[np.ndarray], known: Optional[int] = None) -> Segment:
@@ -122,6 +141,7 @@ class InvertedIndex:
     dropped_seq: int = 0
     """The write whose merge last dropped dead postings: a read of an older view must start again."""
     _docs: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    _holders: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def empty() -> InvertedIndex:
@@ -157,8 +177,8 @@ class InvertedIndex:
         segments = list(self.segments)
         if segments and segments[-1].hi < self.n:  # (writes without sparse rows in between: widen the last range)
             last = segments[-1]
-            segments[-1] = Segment(last.lo, self.n, last.terms, last.offsets, last.iids, last.weights)
-        segments.append(Segment(self.n, next_iid, fresh.terms, fresh.offsets, fresh.iids, fresh.weights))
+            segments[-1] = last.widened(self.n)
+        segments.append(fresh)
         dropped = self.dropped_seq
         while len(segments) >= 2 and (segments[-2].size <= 2 * segments[-1].size or len(segments) > MAX_SEGMENTS):
             before = segments[-2].size + segments[-1].size
@@ -178,7 +198,7 @@ class InvertedIndex:
         ids: list[np.ndarray] = []
         ws: list[np.ndarray] = []
         for seg in self.segments:
-            found, starts, ends = seg.lookup(terms)
+            found, starts, ends, _ = seg.lookup(terms)
             for j, a, b in zip(found.tolist(), starts.tolist(), ends.tolist(), strict=True):
                 if b > a:
                     which.append(np.full(b - a, j, dtype=np.int64))
@@ -191,6 +211,41 @@ class InvertedIndex:
             return which[0], ids[0], ws[0]
         return np.concatenate(which), np.concatenate(ids), np.concatenate(ws)
 
+    def ranges(self, terms: np.ndarray, n: int) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+        """The posting lists of the query's ``terms`` among internal ids ``< n``, as (query-term
+        position, iids ascending, weights, largest weight of the list) slices, oldest segment first."""
+        out: list[tuple[int, np.ndarray, np.ndarray, float]] = []
+        for seg in self.segments:
+            if seg.lo >= n:
+                break
+            found, starts, ends, at = seg.lookup(terms)
+            cut = seg.hi > n  # the newest segment of a view older than the index: trim each list at n
+            tops = seg.top[at].tolist()
+            for j, a, b, top in zip(found.tolist(), starts.tolist(), ends.tolist(), tops, strict=True):
+                ids = seg.iids[a:b]
+                w = seg.weights[a:b]
+                if cut:
+                    end = int(np.searchsorted(ids, n))
+                    ids, w = ids[:end], w[:end]
+                if len(ids):
+                    out.append((j, ids, w, top))
+        return out
+
+    def positive(self) -> bool:
+        """Every stored weight of every segment is > 0."""
+        return all(seg.positive for seg in self.segments)
+
+    def holders(self, n: int) -> int:
+        """Points below ``n`` that ever got a vector of this space, live or not (fixed for a given ``n``:
+        ``present`` only changes at ids no older view covers)."""
+        cached = self._holders.get(n)
+        if cached is None:
+            cached = int(np.count_nonzero(self.present[: min(n, self.n)]))
+            if len(self._holders) > 8:
+                self._holders.clear()
+            self._holders[n] = cached
+        return cached
+
     def docs(self, seq: int, alive: np.ndarray, n: int) -> int:
         """Live points (as of the view of write ``seq``: ``alive[:n]``) holding a vector of this space."""
         cached = self._docs.get(seq)
@@ -202,20 +257,23 @@ class InvertedIndex:
             self._docs[seq] = cached
         return cached
 
-    def compacted(self, alive: np.ndarray, known: int) -> InvertedIndex:
+    def compacted(self, alive: np.ndarray, known: int, seq: int = 0) -> InvertedIndex:
         """One segment of the postings, less those of ids below ``known`` that ``alive`` says are dead
-        (what a checkpoint saves: ``alive``/``known`` of a view that may be older than the index)."""
+        (``alive``/``known``/``seq``: a view that may be older than the index). What a checkpoint saves,
+        and what the optimizer publishes once writes pause: a query then looks up one segment."""
         if not self.segments:
             return self
         one = merge(list(self.segments), alive, min(known, self.n))
-        return InvertedIndex(self.n, self.present, (one,), self.dropped_seq)
+        dropped = max(self.dropped_seq, seq) if one.size != self.postings else self.dropped_seq
+        return InvertedIndex(self.n, self.present, (one,), dropped)
 
     # --- checkpoints -------------------------------------------------------------------------
 
-    def save(self, path: Path, alive: np.ndarray, known: int) -> dict[str, Any]:
-        """Write the postings (less the dead ones :meth:`compacted` drops) to ``path`` durably (temp
-        file, fsync, rename); returns the manifest's part."""
-        one = self.compacted(alive, known)
+    def save(self, path: Path, alive: np.ndarray, known: int, compact: bool = True) -> dict[str, Any]:
+        """Write the postings (less the dead ones :meth:`compacted` drops, unless this index is such a
+        result already: ``compact=False``) to ``path`` durably (temp file, fsync, rename); returns the
+        manifest's part."""
+        one = self.compacted(alive, known) if compact or len(self.segments) > 1 else self
         seg = one.segments[0] if one.segments else Segment.empty(0, self.n)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:

@@ -39,8 +39,8 @@ import lmdb
 import orjson
 
 from vecdb import __version__
-from vecdb.engine.checkpoints import INDEX_DIR, checkpoint_files, manifest_key
-from vecdb.engine.settings import vector_spaces
+from vecdb.engine.checkpoints import INDEX_DIR, checkpoint_files, manifest_key, sparse_manifest_key
+from vecdb.engine.settings import sparse_spaces, vector_spaces
 from vecdb.errors import Corruption, InvalidInput
 from vecdb.snapshot_files import (  # noqa: F401  (read_meta, file_sha256 re-exported)
     COPY_CHUNK,
@@ -64,7 +64,7 @@ INDEX_PREFIX = "collection/index/"
 PIN_ATTEMPTS = 3
 """Fresh read transactions tried when a checkpoint removes the named index files under our feet."""
 
-_INDEX_FILE_RE = re.compile(r"^space\d+\.[A-Za-z0-9_.\-]{1,200}$")
+_INDEX_FILE_RE = re.compile(r"^(space|sparse)\d+\.[A-Za-z0-9_.\-]{1,200}$")
 
 
 @dataclass
@@ -94,7 +94,7 @@ class _HashingWriter:
 def pack(coll: Collection, dest: Path, work: Path) -> tuple[str, dict[str, Any]]:
     """Write the archive of ``coll`` to ``dest`` (fsynced; the caller renames it into place),
     using ``work`` (a fresh folder, removed here) for the LMDB copy. Returns (sha256, metadata)."""
-    pinned: dict[int, list[_Pinned]] = {}
+    pinned: dict[Any, list[_Pinned]] = {}
     try:
         state, pinned, missing = _copy_consistent(coll, work)
         if missing:
@@ -132,7 +132,7 @@ def pack(coll: Collection, dest: Path, work: Path) -> tuple[str, dict[str, Any]]
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _copy_consistent(coll: Collection, work: Path) -> tuple[dict[str, Any], dict[int, list[_Pinned]], list[int]]:
+def _copy_consistent(coll: Collection, work: Path) -> tuple[dict[str, Any], dict[Any, list[_Pinned]], list[Any]]:
     """In one read transaction: read config, counters and manifests, pin the index files they
     name, and copy the LMDB. Retried in a fresh transaction when a pin fails."""
     folder = coll.path / INDEX_DIR
@@ -141,7 +141,11 @@ def _copy_consistent(coll: Collection, work: Path) -> tuple[dict[str, Any], dict
         with coll.env.read() as txn:
             config = coll.tables.get_meta_json(txn, "config")
             counters = coll.tables.get_meta_json(txn, "counters") or {}
-            manifests = {s.index: coll.tables.get_meta_json(txn, manifest_key(s.index)) for s in vector_spaces(config)}
+            manifests: dict[Any, Any] = {
+                s.index: coll.tables.get_meta_json(txn, manifest_key(s.index)) for s in vector_spaces(config)
+            }
+            for sparse in sparse_spaces(config):  # (keyed "sparse<i>": an open then loads it, no replay from LMDB)
+                manifests[f"sparse{sparse.index}"] = coll.tables.get_meta_json(txn, sparse_manifest_key(sparse.index))
             pinned, missing = _pin_index_files(folder, manifests)
             if missing and attempt + 1 < PIN_ATTEMPTS:
                 _close(pinned)
@@ -155,10 +159,11 @@ def _copy_consistent(coll: Collection, work: Path) -> tuple[dict[str, Any], dict
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt always returns
 
 
-def _pin_index_files(folder: Path, manifests: dict[int, Any]) -> tuple[dict[int, list[_Pinned]], list[int]]:
-    """Open every file of each manifest's checkpoint; spaces with a file gone are reported missing."""
-    pinned: dict[int, list[_Pinned]] = {}
-    missing: list[int] = []
+def _pin_index_files(folder: Path, manifests: dict[Any, Any]) -> tuple[dict[Any, list[_Pinned]], list[Any]]:
+    """Open every file of each manifest's checkpoint (dense spaces by number, sparse ones as
+    ``sparse<i>``); spaces with a file gone are reported missing."""
+    pinned: dict[Any, list[_Pinned]] = {}
+    missing: list[Any] = []
     for space, manifest in manifests.items():
         if not manifest:
             continue
@@ -167,7 +172,7 @@ def _pin_index_files(folder: Path, manifests: dict[int, Any]) -> tuple[dict[int,
             log.warning("index manifest of space %d names an unexpected file %r; leaving it out", space, main)
             missing.append(space)
             continue
-        names = checkpoint_files(manifest)  # the main file and its kind's side files
+        names = checkpoint_files(manifest) if isinstance(space, int) else [main]  # (and a dense kind's side files)
         files: list[_Pinned] = []
         try:
             for name in names:
@@ -190,7 +195,7 @@ def _add(tar: tarfile.TarFile, name: str, src: IO[bytes], size: int) -> None:
     tar.addfile(info, src)
 
 
-def _close(pinned: dict[int, list[_Pinned]]) -> None:
+def _close(pinned: dict[Any, list[_Pinned]]) -> None:
     for files in pinned.values():
         for p in files:
             p.file.close()
