@@ -53,6 +53,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oracle-n", type=int, default=0, help="documents local mode holds (default: all of --n)")
     p.add_argument("--allowed", type=float, default=0.1, help="fraction the filter allows (default 0.1)")
     p.add_argument("--text-ingest", type=int, default=20_000, help="documents ingested as raw text (default 20000)")
+    p.add_argument(
+        "--sentences",
+        type=int,
+        nargs=2,
+        default=(2, 6),
+        metavar=("LEAST", "MOST"),
+        help="docstring sentences per document (default 2 6: about 55 tokens; 1 1: short notes of about 12)",
+    )
     p.add_argument("--no-local", action="store_true", help="skip qdrant-client local mode")
     p.add_argument("--no-edge", action="store_true", help="skip Qdrant Edge")
     p.add_argument("--no-bm25s", action="store_true", help="skip bm25s")
@@ -71,11 +79,11 @@ def _rss_mib() -> float:
 
 
 class Corpus:
-    def __init__(self, n: int, nq: int, seed: int) -> None:
+    def __init__(self, n: int, nq: int, seed: int, sentences: tuple[int, int] = (2, 6)) -> None:
         from vecdb.engine.bm25_model import bm25_model, token_id
 
         t0 = time.perf_counter()
-        self.texts = sentence_documents(n, seed)
+        self.texts = sentence_documents(n, seed, tuple(sentences))  # type: ignore[arg-type]
         self.query_texts = word_queries(self.texts, nq, seed)
         plain = bm25_model(None, "bench")
         self.doc_tokens = [plain.tokens(t) for t in self.texts]
@@ -347,7 +355,7 @@ def run(args: argparse.Namespace) -> Section:
     args.no_edge = args.no_edge or not _installed("qdrant_edge", "--no-edge")
     n, nq = args.n, args.queries
     print(f"[sparse] building {n:,} documents and {nq:,} queries", flush=True)
-    corpus = Corpus(n, nq, args.seed)
+    corpus = Corpus(n, nq, args.seed, tuple(args.sentences))
     corpus.check_model()
     print(
         f"[sparse] tokenised in {corpus.tokenise_s:.1f} s; {corpus.postings / n:.1f} distinct terms per document, "

@@ -96,11 +96,12 @@ def stdlib_sentences() -> tuple[str, ...]:
     return tuple(seen)
 
 
-def sentence_documents(n: int, seed: int = 0) -> list[str]:
-    """``n`` documents, each 2-6 random docstring sentences (about 45 words on average)."""
+def sentence_documents(n: int, seed: int = 0, sentences: tuple[int, int] = (2, 6)) -> list[str]:
+    """``n`` documents, each of ``sentences`` (least, most) random docstring sentences (2-6: about 45
+    words on average; 1-1: a short note of about 12)."""
     pool = stdlib_sentences()
     rng = np.random.default_rng([seed, 11])
-    lengths = rng.integers(2, 7, size=n)
+    lengths = rng.integers(sentences[0], sentences[1] + 1, size=n)
     picks = rng.integers(len(pool), size=int(lengths.sum()))
     out, at = [], 0
     for length in lengths.tolist():
