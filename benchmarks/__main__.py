@@ -42,7 +42,7 @@ from benchmarks import (  # noqa: E402
     reopen,
     sparse,
 )
-from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note  # noqa: E402
+from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note, plot_bars  # noqa: E402
 
 BENCHES = {
     "exact": exact,
@@ -88,29 +88,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 
 def _plot(section: Section, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[plot] matplotlib is not installed: no PNG", flush=True)
-        return False
-    labels = [lbl for lbl, _ in section.plot]
-    values = [v for _, v in section.plot]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
-    bars = ax.barh(range(len(labels)), values, color=["#888888", "#888888"] + ["#3a7bd5"] * (len(labels) - 2))
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("p50 latency per single query, ms (lower is better)")
-    ax.set_title(section.title, fontsize=10)
-    for bar, v in zip(bars, values, strict=True):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:.2f}", va="center", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return plot_bars(section, path, "p50 latency per single query, ms (lower is better)", reference_bars=2)
 
 
 def _real_data_check(args: argparse.Namespace) -> list[Section]:

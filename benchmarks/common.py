@@ -389,6 +389,46 @@ def fill_embedded(
     return time.perf_counter() - t0
 
 
+def plot_bars(
+    section: Section,
+    path: Path,
+    xlabel: str,
+    reference_bars: int = 0,
+    highlight: Optional[str] = None,
+    digits: int = 2,
+) -> bool:
+    """A horizontal bar per ``section.plot`` (label, value) pair. vecdb's bars are blue, references
+    grey: the first ``reference_bars`` bars, or (``highlight``) every bar whose label does not start
+    with it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[plot] matplotlib is not installed: no PNG", flush=True)
+        return False
+    labels = [lbl for lbl, _ in section.plot]
+    values = [v for _, v in section.plot]
+    if highlight is not None:
+        colors = ["#3a7bd5" if lbl.startswith(highlight) else "#888888" for lbl in labels]
+    else:
+        colors = ["#888888"] * reference_bars + ["#3a7bd5"] * (len(labels) - reference_bars)
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.5))
+    bars = ax.barh(range(len(labels)), values, color=colors)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(section.title, fontsize=10)
+    for bar, v in zip(bars, values, strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,.{digits}f}", va="center", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_recall_qps(
     curves: dict[str, dict[str, list[tuple[Any, float, float]]]],
     path: Path,

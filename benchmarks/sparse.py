@@ -33,7 +33,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from benchmarks.common import Section, interleaved, markdown_table, peak_rss_mib, scratch_dir
+from benchmarks.common import Section, interleaved, markdown_table, peak_rss_mib, plot_bars, scratch_dir
+from benchmarks.hnsw import rss_mib
 from benchmarks.text_corpus import sentence_documents, word_queries
 
 COLLECTION = "docs"
@@ -64,13 +65,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-local", action="store_true", help="skip qdrant-client local mode")
     p.add_argument("--no-edge", action="store_true", help="skip Qdrant Edge")
     p.add_argument("--no-bm25s", action="store_true", help="skip bm25s")
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,13 +359,11 @@ def run(args: argparse.Namespace) -> Section:
     md: list[str] = []
     ingest_rows: list[list[Any]] = []
     with scratch_dir(args.tmp, "sparse") as tmp:
-        gc.collect()
-        rss0 = _rss_mib()
+        rss0 = rss_mib(settle=True).get("VmRSS", float("nan"))
         db = Vecdb(tmp / "vecdb", corpus)
         secs = db.ingest()
         settle = db.settle()
-        gc.collect()
-        rss1 = _rss_mib()
+        rss1 = rss_mib(settle=True).get("VmRSS", float("nan"))
         disk = sum(f.stat().st_size for f in (tmp / "vecdb").rglob("*") if f.is_file())
         ingest_rows.append(
             [
@@ -575,27 +567,4 @@ def run(args: argparse.Namespace) -> Section:
 
 
 def plot_qps(section: Section, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[plot] matplotlib is not installed: no PNG", flush=True)
-        return False
-    labels = [lbl for lbl, _ in section.plot]
-    values = [v for _, v in section.plot]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
-    colors = ["#3a7bd5" if lbl.startswith("vecdb") else "#888888" for lbl in labels]
-    bars = ax.barh(range(len(labels)), values, color=colors)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("single-query QPS (higher is better)")
-    ax.set_title(section.title, fontsize=10)
-    for bar, v in zip(bars, values, strict=True):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,.0f}", va="center", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return plot_bars(section, path, "single-query QPS (higher is better)", highlight="vecdb", digits=0)
