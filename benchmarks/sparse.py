@@ -475,7 +475,7 @@ def run(args: argparse.Namespace) -> Section:
 
         # --- batches ---
         brows: list[list[Any]] = []
-        size = 100
+        size = min(100, nq)
         batches = [list(range(lo, lo + size)) for lo in range(0, nq - size + 1, size)]
         for e in engines:
             for label, allowed in (("unfiltered", None), ("filtered", args.allowed)):
