@@ -582,12 +582,14 @@ class ClientBase:
             "score_threshold": score_threshold,
             "lookup_from": lookup_from,
         }
-        # only structured values need _plain's walk; a plain search's body is a few scalars
-        body = {k: v if isinstance(v, (bool, int, float, str)) else _plain(v) for k, v in body.items() if v is not None}
-        try:
+        body = {k: v for k, v in body.items() if v is not None}
+        try:  # plain dicts, lists and numbers (the common case) validate as they are
             req = QueryRequest.model_validate(body)
-        except ValidationError as exc:
-            raise InvalidInput(f"query: {format_validation_error(exc)}") from None
+        except ValidationError:  # numpy values or other libraries' models: made plain first (_plain's walk)
+            try:
+                req = QueryRequest.model_validate({k: _plain(v) for k, v in body.items()})
+            except ValidationError as exc:
+                raise InvalidInput(f"query: {format_validation_error(exc)}") from None
         if array is not None:
             req.query = array  # type: ignore[assignment]  # the collection takes arrays as they are
         if search_params is not None:  # validated on its own so that errors name search_params

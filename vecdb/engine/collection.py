@@ -296,7 +296,8 @@ class Collection:
         finally:
             with self._users_changed:
                 self._users -= 1
-                self._users_changed.notify_all()
+                if self._closed:  # (only a close waits for the count)
+                    self._users_changed.notify_all()
 
     def close(self, checkpoint: bool = True) -> None:
         """Wait for the requests in progress, stop the optimizer (saving its graphs unless the

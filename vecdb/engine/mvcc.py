@@ -149,7 +149,7 @@ class ReadOnDemand:
         self._seq: Optional[int] = None
         self._publishing = publishing
         self._mark = mark
-        self._stack = contextlib.ExitStack()
+        self._opened: Optional[contextlib.AbstractContextManager[lmdb.Transaction]] = None
         self._txn: Optional[lmdb.Transaction] = None
 
     def expect(self, seq: int) -> None:
@@ -162,7 +162,8 @@ class ReadOnDemand:
 
     def txn(self) -> lmdb.Transaction:
         if self._txn is None:
-            self._txn = self._stack.enter_context(self._env.read())
+            self._opened = self._env.read()
+            self._txn = self._opened.__enter__()
             self._check_txn()
         return self._txn
 
@@ -178,4 +179,6 @@ class ReadOnDemand:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stack.close()
+        if self._opened is not None:
+            opened, self._opened, self._txn = self._opened, None, None
+            opened.__exit__(*exc)

@@ -65,17 +65,17 @@ class Reader:
         """Answer several queries from one view and at most one read transaction.
 
         A query that needs nothing from LMDB (no payload, no vector, a filter the payload indexes
-        answer) opens no transaction: ids and versions come from the view.
+        answer or the mask cache holds) opens no transaction: ids and versions come from the view.
+        One that surely reads LMDB (payloads, vectors, prefetch stages) opens it first ("eager", see
+        :mod:`vecdb.engine.mvcc`); a filter may not need it, so it opens one only when it must (and the
+        read starts again should a write have landed between the view and that transaction).
         """
         state = self.state
         paths = stage_paths(reqs)
         reqs = resolve_stages(reqs, lambda rs: resolve_queries(text_queries(rs, state), state.settings, paths))
         validate(reqs, state.limits)
         eager = not all(
-            r.filter is None
-            and not r.prefetch
-            and nothing_stored_wanted(r.with_payload)
-            and nothing_stored_wanted(r.with_vector)
+            not r.prefetch and nothing_stored_wanted(r.with_payload) and nothing_stored_wanted(r.with_vector)
             for r in reqs
         )
         return state.mvcc.read(lambda view, reader: self._run(view, reader, reqs), eager)

@@ -21,6 +21,7 @@ the ``DenseIndex`` protocol would make every method there either meaningless or 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -111,6 +112,23 @@ class Segment:
         return found, self.offsets[at], self.offsets[at + 1], at
 
 
+_KERNEL_ARRAYS = ("terms", "offsets", "iids", "weights", "top")
+_NO_MASK = np.ones(1, dtype=bool)
+_scratch_of = threading.local()
+
+
+def _scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's scratch for ``n`` points: sums (float64) and touched flags (uint8), zeroed (the
+    compiled search leaves them zero again), and a list of ids (int64). 17 bytes a point and thread."""
+    x: Optional[np.ndarray] = getattr(_scratch_of, "x", None)
+    if x is None or len(x) < n:
+        size = max(n, 1024) * 5 // 4
+        x = _scratch_of.x = np.zeros(size, dtype=np.float64)
+        _scratch_of.seen = np.zeros(size, dtype=np.uint8)
+        _scratch_of.touched = np.zeros(size, dtype=np.int64)
+    return x, _scratch_of.seen, _scratch_of.touched
+
+
 def merge(segments: list[Segment], alive: Optional[np.ndarray], known: Optional[int] = None) -> Segment:
     """One segment of ``segments`` (adjacent id ranges, oldest first), dropping postings of ids that
     ``alive`` (bool by internal id) says are dead; ``known``: only ids below it are judged (a view
@@ -142,6 +160,8 @@ class InvertedIndex:
     """The write whose merge last dropped dead postings: a read of an older view must start again."""
     _docs: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
     _holders: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+    _table: list[tuple[Any, ...]] = field(default_factory=list, compare=False, repr=False)
+    """The segments as the compiled search takes them (built on the first search of this index)."""
 
     @staticmethod
     def empty() -> InvertedIndex:
@@ -230,6 +250,55 @@ class InvertedIndex:
                 if len(ids):
                     out.append((j, ids, w, top))
         return out
+
+    def top(
+        self,
+        terms: np.ndarray,
+        values: np.ndarray,
+        n: int,
+        k: int,
+        alive: np.ndarray,
+        some_dead: bool,
+        mask: Optional[np.ndarray],
+        idf_docs: Optional[int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best (internal ids, float32 scores) among ids ``< n`` for the query ``terms``
+        (uint32 ascending, unique) weighted ``values``: best first, ties by lower id; a hit is a point
+        sharing a term, whatever its sum. ``alive`` (bool by id) restricts the hits when ``some_dead``
+        (a point below ``n`` that holds postings is dead), ``mask`` (bool by id) when given;
+        ``idf_docs``: weigh the terms by Qdrant's IDF over that many live holders (None: no IDF).
+        Exact; see :mod:`vecdb.index.sparse_kernels`."""
+        from vecdb.index import sparse_kernels  # numba compiles on first use, not at import
+
+        if not self.segments:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if not self._table:
+            segs = self.segments
+            self._table.append(
+                (
+                    np.array([s.lo for s in segs], dtype=np.int64),
+                    np.array([s.hi for s in segs], dtype=np.int64),
+                    *(sparse_kernels.typed_list([getattr(s, a) for s in segs]) for a in _KERNEL_ARRAYS),
+                )
+            )
+        x, seen, touched = _scratch(n)
+        return sparse_kernels.top_k(  # type: ignore[no-any-return, call-arg]
+            *self._table[0],
+            terms,
+            values,
+            idf_docs is not None,
+            0 if idf_docs is None else idf_docs,
+            some_dead,
+            alive,
+            n,
+            mask is not None,
+            _NO_MASK if mask is None else mask,
+            k,
+            self.positive(),
+            x,
+            seen,
+            touched,
+        )
 
     def positive(self) -> bool:
         """Every stored weight of every segment is > 0."""
