@@ -61,6 +61,7 @@ from vecdb.engine.settings import VectorSpace, index_config
 from vecdb.engine.views import ReadView
 from vecdb.index.base import BuildInterrupted, kind_of
 from vecdb.index.sparse import InvertedIndex
+from vecdb.index.sparse import warm_up as sparse_warm_up
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,11 @@ class Optimizer:
         finally:
             self.to_load = {}
             self.loaded.set()
+        if self.host.sparse:  # the compiled sparse search, ready before the first query needs it
+            try:
+                sparse_warm_up()
+            except Exception:  # (a query compiles it then, and reports what fails)
+                log.exception("collection %s: compiling the sparse search failed", self.host.name)
         while not self._stop.is_set():
             self._wake.wait(IDLE_WAKE_S)
             self._wake.clear()

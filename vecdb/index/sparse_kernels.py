@@ -32,6 +32,15 @@ import numba
 import numpy as np
 from numba.typed import List
 
+# Array types of the helpers' signatures (C-contiguous). Each helper is compiled for the one set of
+# argument types it gets: left to infer them, numba compiles a variant per literal argument at the
+# search's call sites (three of _kth, four of _clear).
+_IDS = "int64[::1]"
+_WEIGHTS = "float32[::1]"
+_SUMS = "float64[::1]"
+_FLAGS = "uint8[::1]"
+_BOOLS = "boolean[::1]"
+
 SEARCH_COST = 64
 """A binary search of a long posting list (cache misses) costs about as much as reading this many of its
 postings in order: candidates fewer than ``length / SEARCH_COST`` are searched for, more are flagged
@@ -61,7 +70,7 @@ def typed_list(arrays: list[np.ndarray]) -> List:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(["int64(uint32[::1], int64, int64, uint32)", f"int64({_IDS}, int64, int64, int64)"], cache=True, nogil=True)
 def _search(a, lo, hi, v):  # type: ignore[no-untyped-def]
     """First position in ``a[lo:hi]`` (ascending) whose value is >= ``v``."""
     while lo < hi:
@@ -73,7 +82,12 @@ def _search(a, lo, hi, v):  # type: ignore[no-untyped-def]
     return lo
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(
+    f"int64({_IDS}, {_WEIGHTS}, int64, int64, float64, boolean, {_BOOLS}, boolean, {_BOOLS}, {_SUMS}, {_FLAGS}, "
+    f"{_IDS}, int64)",
+    cache=True,
+    nogil=True,
+)
 def _add(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x, seen, touched, count):  # type: ignore[no-untyped-def]
     """Add ``w x weights[a:b]`` to the sums of ``iids[a:b]`` that are kept, listing the points touched
     first; returns the touched count."""
@@ -91,7 +105,11 @@ def _add(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x, seen, tou
     return count
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(
+    f"void({_IDS}, {_WEIGHTS}, int64, int64, float64, boolean, {_BOOLS}, boolean, {_BOOLS}, {_SUMS})",
+    cache=True,
+    nogil=True,
+)
 def _add_dense(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x):  # type: ignore[no-untyped-def]
     """Add ``w x weights[a:b]`` (all positive) to the sums of ``iids[a:b]`` that are kept."""
     for p in range(a, b):
@@ -103,7 +121,7 @@ def _add_dense(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x):  #
         x[i] += weights[p] * w
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"{_SUMS}({_SUMS}, int64)", cache=True, nogil=True)
 def _group_maxima(x, n):  # type: ignore[no-untyped-def]
     """The maximum of each strided group of ``x[:n]`` (see :data:`GROUPS_OF`)."""
     width = (n + GROUPS_OF - 1) // GROUPS_OF
@@ -116,7 +134,7 @@ def _group_maxima(x, n):  # type: ignore[no-untyped-def]
     return tops
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"int64({_SUMS}, {_SUMS}, int64, float64, {_IDS})", cache=True, nogil=True)
 def _from_groups(x, tops, n, low, out):  # type: ignore[no-untyped-def]
     """Write the points whose sum is ``>= low`` and ``> 0`` to ``out`` (from the groups whose maximum
     reaches it); returns how many."""
@@ -131,7 +149,11 @@ def _from_groups(x, tops, n, low, out):  # type: ignore[no-untyped-def]
     return m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(
+    f"void({_IDS}, {_WEIGHTS}, int64, int64, float64, {_IDS}, int64, {_SUMS}, {_FLAGS}, boolean)",
+    cache=True,
+    nogil=True,
+)
 def _look_up(iids, weights, a, b, w, cand, ncand, x, seen, listed):  # type: ignore[no-untyped-def]
     """Add ``w x`` the weight each of ``cand[:ncand]`` holds in ``iids[a:b]`` (sorted) to its sum.
     ``seen`` flags the candidates while the list is read through (``listed``: their flag is 1 before
@@ -155,7 +177,7 @@ def _look_up(iids, weights, a, b, w, cand, ncand, x, seen, listed):  # type: ign
         seen[cand[c]] = 1 if listed else 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"int64({_SUMS}, {_IDS}, int64, float64, {_IDS})", cache=True, nogil=True)
 def _at_least(x, ids, count, low, out):  # type: ignore[no-untyped-def]
     """Write those of ``ids[:count]`` whose sum is ``>= low`` to ``out`` (which may be ``ids``); returns
     how many. (Loops live in small functions like this one: inlined in the search's body, LLVM compiled
@@ -169,7 +191,27 @@ def _at_least(x, ids, count, low, out):  # type: ignore[no-untyped-def]
     return m
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"{_IDS}({_SUMS})", cache=True, nogil=True)
+def _by_lift(lift):  # type: ignore[no-untyped-def]
+    """Positions of ``lift`` from the largest down (an insertion sort: a query has a few terms, and
+    numba's argsort costs seconds to compile)."""
+    order = np.empty(len(lift), dtype=np.int64)
+    for j in range(len(lift)):
+        t = j
+        while t > 0 and lift[order[t - 1]] < lift[j]:
+            order[t] = order[t - 1]
+            t -= 1
+        order[t] = j
+    return order
+
+
+@numba.njit(f"void({_SUMS}, int64)", cache=True, nogil=True)
+def _zero(x, n):  # type: ignore[no-untyped-def]
+    for i in range(n):
+        x[i] = 0.0
+
+
+@numba.njit(f"void({_IDS}, int64, {_SUMS}, {_FLAGS}, boolean)", cache=True, nogil=True)
 def _clear(ids, count, x, seen, sums):  # type: ignore[no-untyped-def]
     """Zero the touched flags of ``ids[:count]`` (``sums``: and their sums)."""
     for t in range(count):
@@ -179,7 +221,7 @@ def _clear(ids, count, x, seen, sums):  # type: ignore[no-untyped-def]
             x[i] = 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"float64({_SUMS}, {_IDS}, int64, int64, boolean)", cache=True, nogil=True)
 def _kth(x, touched, count, k, direct):  # type: ignore[no-untyped-def]
     """The ``k``-th largest of ``x[touched[:count]]`` (``direct``: of ``x[:count]``); 0.0 when there
     are fewer than ``k``."""
@@ -215,13 +257,13 @@ def _kth(x, touched, count, k, direct):  # type: ignore[no-untyped-def]
     return heap[0]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit("boolean(float32, int64, float32, int64)", cache=True, nogil=True)
 def _worse(sa, ia, sb, ib):  # type: ignore[no-untyped-def]
     """Whether hit ``(sa, ia)`` ranks below ``(sb, ib)``: a lower score, or the same and a higher id."""
     return sa < sb or (sa == sb and ia > ib)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"Tuple(({_IDS}, {_WEIGHTS}))({_SUMS}, {_IDS}, int64, int64)", cache=True, nogil=True)
 def _best(x, cand, count, k):  # type: ignore[no-untyped-def]
     """The ``k`` best of ``cand[:count]`` by float32 sum, best first, ties by lower id."""
     m = min(k, count)
@@ -368,7 +410,7 @@ def top_k(  # type: ignore[no-untyped-def]
     # could not lift a point that holds none of the added terms into the best k: those are then only
     # looked up, for the points whose sums they could lift that far. Sums are listed by the points
     # touched while few, ranked by group maxima once many (positive weights only).
-    order = np.argsort(-lift)
+    order = _by_lift(lift)
     count = 0
     dense = False
     cand = touched
@@ -439,5 +481,5 @@ def top_k(  # type: ignore[no-untyped-def]
     ids, scores = _best(x, cand, ncand, k)
     _clear(touched, count, x, seen, True)
     if dense:
-        x[:n] = 0.0
+        _zero(x, n)
     return ids, scores
