@@ -63,11 +63,19 @@ class PointOutput:
                 ]
             )
         txn = txn_of()
-        return [
-            self.scored(txn, stored, score, with_payload, with_vector)
-            for (score, _), stored in zip(hits, self.tables.get_many(txn, iids), strict=True)
-            if stored is not None  # (a consistent read finds every hit; kept as a guard)
-        ]
+        return _POINTS.validate_python(  # one validator call for all hits, not a model per hit
+            [
+                {
+                    "id": stored.id,
+                    "version": stored.version,
+                    "score": score,
+                    "payload": payload_out(stored, with_payload),
+                    "vector": self.vectors_out(txn, stored.iid, with_vector),
+                }
+                for (score, _), stored in zip(hits, self.tables.get_many(txn, iids), strict=True)
+                if stored is not None  # (a consistent read finds every hit; kept as a guard)
+            ]
+        )
 
     def record(self, txn: lmdb.Transaction, point: StoredPoint, with_payload: Any, with_vector: Any) -> Record:
         return Record(
