@@ -101,12 +101,39 @@ class PointIds:
                 out[j] = str(uuid.UUID(bytes=self.uuids[where[j]].tobytes()))  # type: ignore[index]
         return out
 
+    def page_in_id_order(self, iids: np.ndarray, offset: Optional[PointId], count: int) -> np.ndarray:
+        """The first ``count`` of ``iids`` in external-id order (integer ids first, then UUIDs by their
+        bytes, as the ``ids`` table's keys sort), from the id ``offset`` inclusive (None: the first)."""
+        iids = np.asarray(iids, dtype=np.int64)
+        is_uuid = self.is_uuid[iids] if self.is_uuid is not None else np.zeros(len(iids), dtype=bool)
+        ints, uuids = iids[~is_uuid], iids[is_uuid]
+        if isinstance(offset, int):
+            ints = ints[self.ints[ints] >= offset]
+        elif offset is not None:  # a UUID: past every integer id
+            ints = ints[:0]
+            start = uuid.UUID(offset).bytes
+            uuids = uuids[[self.uuids[i].tobytes() >= start for i in uuids.tolist()]]  # type: ignore[index]
+        page = _smallest(ints, self.ints[ints], count)
+        if len(page) < count and len(uuids):
+            keys = [self.uuids[i].tobytes() for i in uuids.tolist()]  # type: ignore[index]
+            order = sorted(range(len(keys)), key=keys.__getitem__)[: count - len(page)]
+            page = np.concatenate((page, uuids[order]))
+        return page
+
     def versions_of(self, iids: Sequence[int] | np.ndarray) -> list[int]:
         return self.versions[np.asarray(iids, dtype=np.int64)].tolist()  # type: ignore[no-any-return]
 
     def memory_bytes(self) -> int:
         extra = 0 if self.uuids is None or self.is_uuid is None else self.uuids.nbytes + self.is_uuid.nbytes
         return int(self.ints.nbytes + self.versions.nbytes + extra)
+
+
+def _smallest(items: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` of ``items`` with the smallest (unique) ``keys``, in key order."""
+    if len(items) > count:
+        cut = np.argpartition(keys, count - 1)[:count]  # (unique keys: no partition worst case)
+        items, keys = items[cut], keys[cut]
+    return items[np.argsort(keys, kind="stable")]
 
 
 __all__ = ["PointIds"]

@@ -45,6 +45,12 @@ from vecdb.models.query import Mmr, QueryRequest, QueryResponse
 from vecdb.storage.points import StoredPoint
 
 DEFAULT_SCROLL_LIMIT = 10
+SCROLL_BY_MASK = 300
+"""A filtered scroll is served from the filter's mask while ``matches^2 <= SCROLL_BY_MASK x limit x
+points``: ordering ``m`` matches by id costs about 10 ns each (numpy), while walking the ids finds a
+page of ``limit`` after about ``limit x points / m`` point reads of 1-3 us each. Measured on 100k points
+(`limit` 10 / 100): 0.2% matching, 0.24 / 0.84 ms from the mask against 16 / 164 ms walking; 10%,
+0.20 / 0.52 against 0.13 / 3.4 ms; where the walk wins, trying the mask first costs about 0.1 ms."""
 
 
 class Reader:
@@ -233,13 +239,34 @@ class Reader:
         parsed = as_filter(flt)
         if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
             return None  # (an empty filter filters nothing)
-        key = (view.seq, view.n, self.state.payload_index.generation, parsed.model_dump_json())
+        key = self._mask_key(parsed, view)
         mask = self._masks.get(key)
         if mask is None:
             mask = self._filter_mask(reader, parsed, view)
             if mask is not None:
                 self._masks.put(key, mask)
         return mask
+
+    def indexed_mask(self, reader: ReadOnDemand, flt: Optional[Filter], view: ReadView) -> Optional[np.ndarray]:
+        """:meth:`filter_mask` when it costs no payload read: held by the mask cache, or answered
+        wholly by the payload indexes; else None (also for no filter)."""
+        parsed = as_filter(flt)
+        if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
+            return None
+        key = self._mask_key(parsed, view)
+        mask = self._masks.get(key)
+        if mask is not None or not self.state.payload_index.fields:
+            return mask
+        exact = self.state.payload_index.filter_mask(parsed, view.n)
+        if exact is None:
+            return None
+        reader.check_index()
+        mask = exact & view.alive[: view.n]
+        self._masks.put(key, mask)
+        return mask
+
+    def _mask_key(self, parsed: Filter, view: ReadView) -> tuple[Any, ...]:
+        return (view.seq, view.n, self.state.payload_index.generation, parsed.model_dump_json())
 
     def _filter_mask(self, reader: ReadOnDemand, parsed: Filter, view: ReadView) -> Optional[np.ndarray]:
         state = self.state
@@ -277,15 +304,44 @@ class Reader:
     # --- scroll / count / retrieve -------------------------------------------------------
 
     def scroll(self, req: ScrollRequest) -> ScrollResult:
+        """Points in id order from ``offset``. A filter the payload indexes answer (or the mask cache
+        holds) whose matches are few enough is served from its mask: only the page's points are read.
+        Otherwise the ``ids`` table is walked in order, each point read and checked, until the page is
+        full (cheap when matches are dense, a full scan when they are rare)."""
         if req.order_by is not None:
             raise Unsupported("order_by: ordering by a payload field is not supported yet")
         limit = req.limit or DEFAULT_SCROLL_LIMIT
         self.state.limits.check_results(limit, 0, "limit")
+        with_payload = True if req.with_payload is None else req.with_payload
+        if req.filter is not None:
+            page = self.state.mvcc.read(
+                lambda view, reader: self._scroll_by_mask(view, reader, req, limit, with_payload), eager=True
+            )
+            if page is not None:
+                return page
         with self.state.env.read() as txn:
             predicate = compile_filter(req.filter, self.state.payload_index.analyzers)
             records, next_id = self._scan_ids(txn, predicate, req.offset, limit)
-            with_payload = True if req.with_payload is None else req.with_payload
             points = [self.output.record(txn, p, with_payload, req.with_vector) for p in records]
+        return ScrollResult(points=points, next_page_offset=next_id)
+
+    def _scroll_by_mask(
+        self, view: ReadView, reader: ReadOnDemand, req: ScrollRequest, limit: int, with_payload: Any
+    ) -> Optional[ScrollResult]:
+        """A scroll page from the filter's mask, or None when the mask would cost a payload scan or
+        its matches are so many that walking the ids in order finds the page sooner (see
+        :data:`SCROLL_BY_MASK`)."""
+        mask = self.indexed_mask(reader, req.filter, view)
+        if mask is None:
+            return None
+        iids = np.flatnonzero(mask)
+        if len(iids) ** 2 > SCROLL_BY_MASK * limit * max(view.count, 1):
+            return None
+        page = view.ids.page_in_id_order(iids, req.offset, limit + 1)
+        txn = reader.txn()
+        found = self.state.tables.get_many(txn, page[:limit].tolist())
+        points = [self.output.record(txn, p, with_payload, req.with_vector) for p in found if p is not None]
+        next_id = view.ids.ids_of(page[limit:])[0] if len(page) > limit else None
         return ScrollResult(points=points, next_page_offset=next_id)
 
     def _scan_ids(
