@@ -40,6 +40,7 @@ from benchmarks import (  # noqa: E402
     kmeans,
     open_indexed,
     reopen,
+    scroll,
     sparse,
 )
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note, plot_bars  # noqa: E402
@@ -56,6 +57,7 @@ BENCHES = {
     "ecosystem": ecosystem,
     "sparse": sparse,
     "hybrid": hybrid,
+    "scroll": scroll,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would

@@ -45,12 +45,13 @@ from vecdb.models.query import Mmr, QueryRequest, QueryResponse
 from vecdb.storage.points import StoredPoint
 
 DEFAULT_SCROLL_LIMIT = 10
-SCROLL_BY_MASK = 300
+SCROLL_BY_MASK = 64
 """A filtered scroll is served from the filter's mask while ``matches^2 <= SCROLL_BY_MASK x limit x
 points``: ordering ``m`` matches by id costs about 10 ns each (numpy), while walking the ids finds a
-page of ``limit`` after about ``limit x points / m`` point reads of 1-3 us each. Measured on 100k points
-(`limit` 10 / 100): 0.2% matching, 0.24 / 0.84 ms from the mask against 16 / 164 ms walking; 10%,
-0.20 / 0.52 against 0.13 / 3.4 ms; where the walk wins, trying the mask first costs about 0.1 ms."""
+page of ``limit`` after about ``limit x points / m`` point reads of 1-3 us each. Measured by
+``python -m benchmarks scroll`` (100k points): 0.2% matching, the mask serves pages of 10 / 100 about
+100x / 250x faster than the walk; at 10% matching and pages of 10 the walk is faster (0.22 against
+0.30 ms), which this constant leaves to the walk; trying the mask first costs about 0.03 ms there."""
 
 
 class Reader:
@@ -314,8 +315,8 @@ class Reader:
         self.state.limits.check_results(limit, 0, "limit")
         with_payload = True if req.with_payload is None else req.with_payload
         if req.filter is not None:
-            page = self.state.mvcc.read(
-                lambda view, reader: self._scroll_by_mask(view, reader, req, limit, with_payload), eager=True
+            page = self.state.mvcc.read(  # (not eager: the walk, if chosen, opens a transaction of its own)
+                lambda view, reader: self._scroll_by_mask(view, reader, req, limit, with_payload)
             )
             if page is not None:
                 return page
@@ -334,10 +335,9 @@ class Reader:
         mask = self.indexed_mask(reader, req.filter, view)
         if mask is None:
             return None
-        iids = np.flatnonzero(mask)
-        if len(iids) ** 2 > SCROLL_BY_MASK * limit * max(view.count, 1):
+        if int(np.count_nonzero(mask)) ** 2 > SCROLL_BY_MASK * limit * max(view.count, 1):
             return None
-        page = view.ids.page_in_id_order(iids, req.offset, limit + 1)
+        page = view.ids.page_in_id_order(np.flatnonzero(mask), req.offset, limit + 1)
         txn = reader.txn()
         found = self.state.tables.get_many(txn, page[:limit].tolist())
         points = [self.output.record(txn, p, with_payload, req.with_vector) for p in found if p is not None]
