@@ -263,6 +263,26 @@ def _worse(sa, ia, sb, ib):  # type: ignore[no-untyped-def]
     return sa < sb or (sa == sb and ia > ib)
 
 
+@numba.njit(f"void(float32[::1], {_IDS}, int64, float32, int64)", cache=True, nogil=True)
+def _sift_down(hs, hi, size, s, i):  # type: ignore[no-untyped-def]
+    """Put hit ``(s, i)`` at the root of the heap ``hs[:size]``/``hi[:size]`` (the worst hit on top) and
+    move it down to its place."""
+    c = 0
+    while True:
+        child = 2 * c + 1
+        if child >= size:
+            break
+        if child + 1 < size and _worse(hs[child + 1], hi[child + 1], hs[child], hi[child]):
+            child += 1
+        if not _worse(hs[child], hi[child], s, i):
+            break
+        hs[c] = hs[child]
+        hi[c] = hi[child]
+        c = child
+    hs[c] = s
+    hi[c] = i
+
+
 @numba.njit(f"Tuple(({_IDS}, {_WEIGHTS}))({_SUMS}, {_IDS}, int64, int64)", cache=True, nogil=True)
 def _best(x, cand, count, k):  # type: ignore[no-untyped-def]
     """The ``k`` best of ``cand[:count]`` by float32 sum, best first, ties by lower id."""
@@ -286,22 +306,8 @@ def _best(x, cand, count, k):  # type: ignore[no-untyped-def]
             hs[c] = s
             hi[c] = i
             continue
-        if not _worse(hs[0], hi[0], s, i):
-            continue
-        c = 0
-        while True:
-            child = 2 * c + 1
-            if child >= m:
-                break
-            if child + 1 < m and _worse(hs[child + 1], hi[child + 1], hs[child], hi[child]):
-                child += 1
-            if not _worse(hs[child], hi[child], s, i):
-                break
-            hs[c] = hs[child]
-            hi[c] = hi[child]
-            c = child
-        hs[c] = s
-        hi[c] = i
+        if _worse(hs[0], hi[0], s, i):  # better than the worst kept: it takes the root's place
+            _sift_down(hs, hi, m, s, i)
     # pop the worst first into the back: best first
     out_s = np.empty(m, dtype=np.float32)
     out_i = np.empty(m, dtype=np.int64)
@@ -309,22 +315,7 @@ def _best(x, cand, count, k):  # type: ignore[no-untyped-def]
         out_s[pos] = hs[0]
         out_i[pos] = hi[0]
         size -= 1
-        s = hs[size]
-        i = hi[size]
-        c = 0
-        while True:
-            child = 2 * c + 1
-            if child >= size:
-                break
-            if child + 1 < size and _worse(hs[child + 1], hi[child + 1], hs[child], hi[child]):
-                child += 1
-            if not _worse(hs[child], hi[child], s, i):
-                break
-            hs[c] = hs[child]
-            hi[c] = hi[child]
-            c = child
-        hs[c] = s
-        hi[c] = i
+        _sift_down(hs, hi, size, hs[size], hi[size])
     return out_i, out_s
 
 
