@@ -237,9 +237,9 @@ class Reader:
         stored payloads; otherwise every stored payload is checked. The result
         is kept for the next read of the same view (``engine/mask_cache.py``).
         """
-        parsed = as_filter(flt)
-        if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
-            return None  # (an empty filter filters nothing)
+        parsed = _restricting(flt)
+        if parsed is None:
+            return None
         key = self._mask_key(parsed, view)
         mask = self._masks.get(key)
         if mask is None:
@@ -251,8 +251,8 @@ class Reader:
     def indexed_mask(self, reader: ReadOnDemand, flt: Optional[Filter], view: ReadView) -> Optional[np.ndarray]:
         """:meth:`filter_mask` when it costs no payload read: held by the mask cache, or answered
         wholly by the payload indexes; else None (also for no filter)."""
-        parsed = as_filter(flt)
-        if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
+        parsed = _restricting(flt)
+        if parsed is None:
             return None
         key = self._mask_key(parsed, view)
         mask = self._masks.get(key)
@@ -374,6 +374,14 @@ class Reader:
         with self.state.env.read() as txn:
             found = (self.output.lookup(txn, pid) for pid in dict.fromkeys(req.ids))
             return [self.output.record(txn, p, with_payload, req.with_vector) for p in found if p is not None]
+
+
+def _restricting(flt: Optional[Filter]) -> Optional[Filter]:
+    """The filter parsed, or None when there is none or it is empty (an empty filter filters nothing)."""
+    parsed = as_filter(flt)
+    if parsed is None or not (parsed.must or parsed.should or parsed.must_not or parsed.min_should):
+        return None
+    return parsed
 
 
 def _diversified(

@@ -17,6 +17,7 @@ thread timing, only on the thread count (float64 sums, so barely on that).
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -212,26 +213,23 @@ def lloyd_step(
     return labels, dist, sums, counts
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}
-_blas: list[Any] = []
-
-
+@functools.cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     """A process-wide pool of ``workers`` threads for the BLAS route (made on first use)."""
-    pool = _pools.get(workers)
-    if pool is None:
-        pool = _pools.setdefault(workers, ThreadPoolExecutor(workers, thread_name_prefix="vecdb-kmeans"))
-    return pool
+    return ThreadPoolExecutor(workers, thread_name_prefix="vecdb-kmeans")
 
 
 def _one_blas_thread() -> Any:
-    """BLAS held to one thread for the block (threadpoolctl; its controller, which scans the loaded
-    libraries, is made once)."""
-    if not _blas:
-        from threadpoolctl import ThreadpoolController
+    """BLAS held to one thread for the block."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
-        _blas.append(ThreadpoolController())
-    return _blas[0].limit(limits=1, user_api="blas")
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's controller: it scans the loaded libraries, so it is made once."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 __all__ = ["column_stats", "lloyd_step", "mean_variance", "threads"]

@@ -83,42 +83,26 @@ def _search(a, lo, hi, v):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(
-    f"int64({_IDS}, {_WEIGHTS}, int64, int64, float64, boolean, {_BOOLS}, boolean, {_BOOLS}, {_SUMS}, {_FLAGS}, "
-    f"{_IDS}, int64)",
+    f"int64({_IDS}, {_WEIGHTS}, int64, int64, float64, boolean, {_BOOLS}, boolean, {_BOOLS}, {_SUMS}, boolean, "
+    f"{_FLAGS}, {_IDS}, int64)",
     cache=True,
     nogil=True,
 )
-def _add(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x, seen, touched, count):  # type: ignore[no-untyped-def]
-    """Add ``w x weights[a:b]`` to the sums of ``iids[a:b]`` that are kept, listing the points touched
-    first; returns the touched count."""
+def _add(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x, listing, seen, touched, count):  # type: ignore[no-untyped-def]
+    """Add ``w x weights[a:b]`` to the sums of ``iids[a:b]`` that are kept; ``listing``: also list the
+    points touched first in ``touched`` (flagged in ``seen``). Returns the touched count."""
     for p in range(a, b):
         i = iids[p]
         if keep_alive and not alive[i]:
             continue
         if use_mask and not mask[i]:
             continue
-        if not seen[i]:
+        if listing and not seen[i]:
             seen[i] = 1
             touched[count] = i
             count += 1
         x[i] += weights[p] * w
     return count
-
-
-@numba.njit(
-    f"void({_IDS}, {_WEIGHTS}, int64, int64, float64, boolean, {_BOOLS}, boolean, {_BOOLS}, {_SUMS})",
-    cache=True,
-    nogil=True,
-)
-def _add_dense(iids, weights, a, b, w, keep_alive, alive, use_mask, mask, x):  # type: ignore[no-untyped-def]
-    """Add ``w x weights[a:b]`` (all positive) to the sums of ``iids[a:b]`` that are kept."""
-    for p in range(a, b):
-        i = iids[p]
-        if keep_alive and not alive[i]:
-            continue
-        if use_mask and not mask[i]:
-            continue
-        x[i] += weights[p] * w
 
 
 @numba.njit(f"{_SUMS}({_SUMS}, int64)", cache=True, nogil=True)
@@ -415,15 +399,10 @@ def top_k(  # type: ignore[no-untyped-def]
             _clear(touched, count, x, seen, False)
             count = 0
         for s in range(nseg):
-            if dense:
-                _add_dense(
-                    iids_l[s], weights_l[s], starts[s, j], ends[s, j], qw[j], count_alive, alive, use_mask, mask, x
-                )  # fmt: skip
-            else:
-                count = _add(
-                    iids_l[s], weights_l[s], starts[s, j], ends[s, j], qw[j], count_alive, alive, use_mask, mask,
-                    x, seen, touched, count
-                )  # fmt: skip
+            count = _add(
+                iids_l[s], weights_l[s], starts[s, j], ends[s, j], qw[j], count_alive, alive, use_mask, mask,
+                x, not dense, seen, touched, count
+            )  # fmt: skip
         added_lift += lift[j]
         if not prune or pos == nq - 1 or (not dense and count < k):
             continue
