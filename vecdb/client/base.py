@@ -575,6 +575,7 @@ class ClientBase:
             "using": using,
             "prefetch": prefetch,
             "filter": query_filter,
+            "params": search_params,
             "limit": limit,
             "offset": offset,
             "with_payload": with_payload,
@@ -583,17 +584,18 @@ class ClientBase:
             "lookup_from": lookup_from,
         }
         body = {k: v for k, v in body.items() if v is not None}
-        try:  # plain dicts, lists and numbers (the common case) validate as they are
+        try:  # plain dicts, lists and numbers (the common case) validate as they are, in one call
             req = QueryRequest.model_validate(body)
         except ValidationError:  # numpy values or other libraries' models: made plain first (_plain's walk)
+            body.pop("params", None)  # validated on its own below, so that its errors name search_params
             try:
                 req = QueryRequest.model_validate({k: _plain(v) for k, v in body.items()})
             except ValidationError as exc:
                 raise InvalidInput(f"query: {format_validation_error(exc)}") from None
+            if search_params is not None:
+                req.params = parse_model(SearchParams, search_params, "search_params")
         if array is not None:
             req.query = array  # type: ignore[assignment]  # the collection takes arrays as they are
-        if search_params is not None:  # validated on its own so that errors name search_params
-            req.params = parse_model(SearchParams, search_params, "search_params")
         return req
 
 

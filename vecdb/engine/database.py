@@ -14,18 +14,16 @@ for loading one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Optional
 
 from vecdb.engine.backup.archive import unpack
 from vecdb.engine.backup.store import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
-from vecdb.engine.collection import Collection
+from vecdb.engine.collection import Collection, InUse
 from vecdb.engine.settings import raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound
 from vecdb.limits import NO_LIMITS, Limits
@@ -115,13 +113,10 @@ class Database:
             raise raise_missing_collection(name)
         return coll
 
-    @contextlib.contextmanager
-    def use(self, name: str) -> Iterator[Collection]:
-        """The collection for one request: a delete waits for the request to finish, and a
-        request that starts after the delete gets "not found", never a closed store."""
-        coll = self.get(name)
-        with coll.in_use():
-            yield coll
+    def use(self, name: str) -> InUse:
+        """``with db.use(name) as coll``: the collection for one request: a delete waits for the request
+        to finish, and a request that starts after the delete gets "not found", never a closed store."""
+        return self.get(name).in_use()
 
     def names(self) -> list[str]:
         return sorted(self._collections)

@@ -120,6 +120,11 @@ class PointIds:
             page = np.concatenate((page, uuids[order]))
         return page
 
+    def ids_and_versions(self, iids: Sequence[int] | np.ndarray) -> tuple[list[PointId], list[int]]:
+        """:meth:`ids_of` and :meth:`versions_of` together (a query's hits need both)."""
+        where = np.asarray(iids, dtype=np.int64)
+        return self.ids_of(where), self.versions[where].tolist()
+
     def versions_of(self, iids: Sequence[int] | np.ndarray) -> list[int]:
         return self.versions[np.asarray(iids, dtype=np.int64)].tolist()  # type: ignore[no-any-return]
 

@@ -98,14 +98,16 @@ class Mvcc:
             try:
                 with reader:
                     if eager:
-                        view = self._view_of(self.tables.committed_seq(reader.txn()))
+                        seq = self.tables.committed_seq(reader.txn())
+                        view = self._view_of(seq)
                         if view is None:
                             continue
                         if view is not self.view:
                             reader.index_is_newer()
+                        reader.holds(seq)
                     else:
                         view = self.view
-                    reader.expect(view.seq)
+                        reader.expect(view.seq)
                     return body(view, reader)
             except StaleRead:
                 time.sleep(0)  # let the overtaking write publish
@@ -156,6 +158,10 @@ class ReadOnDemand:
         self._seq = seq
         if self._txn is not None:
             self._check_txn()
+
+    def holds(self, seq: int) -> None:
+        """:meth:`expect` for a transaction already read as holding commit ``seq`` (no second check)."""
+        self._seq = seq
 
     def index_is_newer(self) -> None:
         self._mark = -1  # odd: never matches

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import lmdb
-import numpy as np
+import orjson
 from pydantic import TypeAdapter
 
 from vecdb.engine.settings import DEFAULT_VECTOR
@@ -51,29 +51,32 @@ class PointOutput:
         """The API's points for ``(score, internal id)`` hits, best first. ``txn_of()`` opens the read
         transaction only when something stored is wanted."""
         iids = [iid for _, iid in hits]
+        # ids and versions as of the search's view (no B-tree lookups, no record decoding); the
+        # transaction, opened only when something stored is wanted, holds that same commit
+        ids, versions = view.ids.ids_and_versions(iids)
         if nothing_stored_wanted(with_payload) and nothing_stored_wanted(with_vector):
-            # ids and versions as of the search's view: no transaction, no B-tree lookups
-            where = np.asarray(iids, dtype=np.int64)
             return _POINTS.validate_python(  # one validator call for all hits
                 [
                     {"id": point_id, "version": version, "score": score}
-                    for (score, _), point_id, version in zip(
-                        hits, view.ids.ids_of(where), view.ids.versions_of(where), strict=True
-                    )
+                    for (score, _), point_id, version in zip(hits, ids, versions, strict=True)
                 ]
             )
         txn = txn_of()
+        raws = self.tables.payloads_of(txn, iids) if not nothing_stored_wanted(with_payload) else [b"{}"] * len(iids)
+        payloads = payloads_of(raws, with_payload)
         return _POINTS.validate_python(  # one validator call for all hits, not a model per hit
             [
                 {
-                    "id": stored.id,
-                    "version": stored.version,
+                    "id": point_id,
+                    "version": version,
                     "score": score,
-                    "payload": payload_out(stored, with_payload),
-                    "vector": self.vectors_out(txn, stored.iid, with_vector),
+                    "payload": payload,
+                    "vector": self.vectors_out(txn, iid, with_vector),
                 }
-                for (score, _), stored in zip(hits, self.tables.get_many(txn, iids), strict=True)
-                if stored is not None  # (a consistent read finds every hit; kept as a guard)
+                for (score, iid), point_id, version, raw, payload in zip(
+                    hits, ids, versions, raws, payloads, strict=True
+                )
+                if raw is not None  # (a consistent read finds every hit; kept as a guard)
             ]
         )
 
@@ -120,6 +123,21 @@ class PointOutput:
 
 def payload_out(point: StoredPoint, with_payload: Any) -> Any:
     """Decode the stored JSON only when the caller asked for some of it."""
+    return payload_of(point.payload_json, with_payload)
+
+
+def payload_of(payload_json: bytes, with_payload: Any) -> Any:
+    """:func:`payload_out` of a stored payload's JSON."""
     if nothing_stored_wanted(with_payload):
         return None
-    return select_payload(point.payload, with_payload)
+    return select_payload(orjson.loads(payload_json), with_payload)
+
+
+def payloads_of(raws: list[Optional[bytes]], with_payload: Any) -> list[Any]:
+    """:func:`payload_of` of several stored payloads (None where missing), decoded in one call."""
+    if nothing_stored_wanted(with_payload):
+        return [None] * len(raws)
+    decoded = orjson.loads(b"[" + b",".join(b"null" if raw is None else raw for raw in raws) + b"]")
+    if with_payload is True:
+        return decoded  # type: ignore[no-any-return]
+    return [None if payload is None else select_payload(payload, with_payload) for payload in decoded]

@@ -55,15 +55,19 @@ class AnnState:
 
         Computed once per read view (writes publish a new one), not per query.
         """
-        return self._tombstone_state(snap)[0]  # type: ignore[no-any-return]
+        return self.tombstones(snap)[0]
 
     def dead_count(self, snap: ReadView) -> int:
-        return int(self._tombstone_state(snap)[1])
+        return self.tombstones(snap)[1]
 
-    def _tombstone_state(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
+    def tombstones(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
+        """:meth:`live_positions` and :meth:`dead_count` in one lookup."""
         cached = self._tombstones.get(id(snap))
         if cached is not None and cached[0] is snap:
             return cached[1], cached[2]
+        return self._tombstone_state(snap)
+
+    def _tombstone_state(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
         live = snap.alive[self.index.labels]
         dead = int(len(live) - np.count_nonzero(live))
         mask: Optional[np.ndarray] = None
@@ -219,25 +223,25 @@ def _graph(
     nq = len(queries)
     explain.indexed = index.ntotal
     t0 = time.perf_counter()
+    boost = 1.0
     if filtered:
         assert allowed is not None
         in_index = allowed[index.labels]
         allowed_in_index = int(np.count_nonzero(in_index))
-    else:
-        allowed_in_index = index.ntotal - ann.dead_count(snap)
-    selectivity = max(allowed_in_index / index.ntotal, 1e-9) if index.ntotal else 1.0
-    boost = min(8.0, _SELECTIVITY_BOOST / selectivity) if filtered and selectivity < _SELECTIVITY_BOOST else 1.0
-    probe = index.probe(k, knobs, boost)
-    if filtered:
-        assert allowed is not None
+        selectivity = max(allowed_in_index / index.ntotal, 1e-9) if index.ntotal else 1.0
+        if selectivity < _SELECTIVITY_BOOST:
+            boost = min(8.0, _SELECTIVITY_BOOST / selectivity)
         mask: Optional[np.ndarray] = in_index if index.allows_by_position else allowed
     else:
-        mask = ann.live_positions(snap)
+        mask, dead = ann.tombstones(snap)
+        allowed_in_index = index.ntotal - dead
+    probe = index.probe(k, knobs, boost)
     explain.plan = index.kind
-    explain.timings_ms["allow_list"] = (time.perf_counter() - t0) * 1e3
+    timings = explain.timings_ms
+    t1 = time.perf_counter()
+    timings["allow_list"] = (t1 - t0) * 1e3
 
     # Fresh points: exact scan of the rows the index does not hold yet.
-    t0 = time.perf_counter()
     fresh: Optional[np.ndarray] = None
     if covered < snap.n:
         fresh_allowed = snap.live(space.index, covered) if allowed is None else allowed[covered:]
@@ -253,31 +257,34 @@ def _graph(
                 data.sq_norms[covered : snap.n],
             )
             fresh = np.where(rows >= 0, rows + covered, -1)
-    explain.timings_ms["fresh_scan"] = (time.perf_counter() - t0) * 1e3
-
     t0 = time.perf_counter()
+    timings["fresh_scan"] = (t0 - t1) * 1e3
+
     want = min(k, allowed_in_index)
-    dists = np.zeros((nq, 0), dtype=np.float32)
-    ids = np.full((nq, 0), -1, dtype=np.int64)
-    short = np.zeros(nq, dtype=bool)
     used = probe.breadth
     if want:
         dists, ids = index.search(queries, probe.fetch, used, mask, knobs.device)
-        short = (ids >= 0).sum(axis=1) < want
-        while short.any() and used < probe.max_breadth:
+        id_rows = ids.tolist()  # (plain lists from here: ten hits cost less in Python than in numpy calls)
+        short = [len(row) - row.count(-1) < want for row in id_rows]  # (ids are >= 0, or -1 for none)
+        while any(short) and used < probe.max_breadth:
             used = min(probe.max_breadth, used * 4)  # the allow-list cut the index's reach: widen
             explain.widenings += 1
             redo = np.flatnonzero(short)
             d2, i2 = index.search(queries[redo], probe.fetch, used, mask, knobs.device)
             dists[redo], ids[redo] = d2, i2
-            short[redo] = (i2 >= 0).sum(axis=1) < want
+            id_rows = ids.tolist()
+            short = [len(row) - row.count(-1) < want for row in id_rows]
+    else:
+        dists = np.zeros((nq, 0), dtype=np.float32)
+        ids = np.full((nq, 0), -1, dtype=np.int64)
+        id_rows, short = [[] for _ in range(nq)], [False] * nq
     if index.breadth_name:
         setattr(explain, index.breadth_name, used)  # ef, nprobe
-    explain.timings_ms[index.search_stage] = (time.perf_counter() - t0) * 1e3
-    if short.any():
+    t1 = time.perf_counter()
+    timings[index.search_stage] = (t1 - t0) * 1e3
+    if any(short):
         # Still short after widening: scan the allowed indexed rows exactly for those queries.
         explain.fallback = True
-        t0 = time.perf_counter()
         index_allowed = snap.live(space.index) if allowed is None else allowed.copy()
         index_allowed[covered:] = False
         redo = np.flatnonzero(short)
@@ -288,18 +295,17 @@ def _graph(
         ids = np.full((nq, max(ids.shape[1], k)), -1, dtype=np.int64) if ids.shape[1] < k else ids.copy()
         ids[redo] = -1
         ids[redo, :k] = exact_ids
-        explain.timings_ms["fallback_scan"] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        timings["fallback_scan"] = (t0 - t1) * 1e3
+        t1 = t0
 
-    t0 = time.perf_counter()
     out = []
     as_is = fresh is None and (not index.quantized or not knobs.rescore)
-    # (plain lists from here: ten hits cost less in Python than in numpy calls)
     if as_is:
         from_raw = metric_of(space.distance).from_raw  # faiss's squared L2 -> Qdrant's distance
         dist_rows = (dists if from_raw is None else from_raw(dists)).tolist()
-        id_rows, short_rows = ids.tolist(), short.tolist()
     for qi in range(nq):
-        if as_is and not short_rows[qi]:
+        if as_is and not short[qi]:
             # The index's own scores rank the answer (no merge, or re-ranking not asked for).
             out.append([(d, i) for d, i in zip(dist_rows[qi], id_rows[qi], strict=True) if i >= 0][:k])
             continue
@@ -307,7 +313,7 @@ def _graph(
         cand = cand[cand >= 0]
         explain.rescored += len(cand)
         out.append(rescore(snap, space, queries[qi], cand, k))
-    explain.timings_ms["rescore"] = (time.perf_counter() - t0) * 1e3
+    timings["rescore"] = (time.perf_counter() - t1) * 1e3
     return out
 
 

@@ -254,7 +254,7 @@ class Planner:
     def __init__(self, tables: PointsTables, output: PointOutput) -> None:
         self.tables = tables
         self.output = output
-        self._default_knobs: Optional[tuple[dict[str, Any], planner.SearchKnobs]] = None
+        self._knobs: Optional[tuple[dict[str, Any], str, dict[Any, planner.SearchKnobs]]] = None
 
     def plan(
         self,
@@ -318,14 +318,29 @@ class Planner:
         return plan
 
     def knobs(self, req: QueryRequest, settings: dict[str, Any], device: str) -> planner.SearchKnobs:
-        if req.params is None:  # the common case: the collection's defaults, worked out once per settings
-            cached = self._default_knobs
-            if cached is not None and cached[0] is settings and cached[1].device == device:
-                return cached[1]
+        """The collection's defaults (``params`` None, the common case) or the request's knobs, worked
+        out once per settings, device and distinct ``params`` (a few microseconds each time otherwise)."""
+        params = req.params
+        quant = params.quantization if params is not None else None
+        key = (
+            None
+            if params is None
+            else (
+                params.hnsw_ef,
+                params.nprobe,
+                params.exact,
+                None if quant is None else (quant.ignore, quant.rescore, quant.oversampling),
+            )
+        )
+        cached = self._knobs
+        if cached is None or cached[0] is not settings or cached[1] != device:
+            cached = self._knobs = (settings, device, {})
+        knobs = cached[2].get(key)
+        if knobs is None:
             knobs = knobs_for(req, settings, device)
-            self._default_knobs = (settings, knobs)
-            return knobs
-        return knobs_for(req, settings, device)
+            if len(cached[2]) < 64:
+                cached[2][key] = knobs
+        return knobs
 
     def _query_vector(
         self, reader: ReadOnDemand, req: QueryRequest, spaces: list[VectorSpace]

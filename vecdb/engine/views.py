@@ -71,16 +71,14 @@ def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndar
     if len(vector) != space.size:
         raise InvalidInput(f"{field}: Vector dimension error: expected dim: {space.size}, got {len(vector)}")
     query = np.ascontiguousarray(vector, dtype=np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sq_norm = float(np.dot(query, query))  # finite only if every component is (or an overflow: checked)
-    if not math.isfinite(sq_norm) and not np.isfinite(query).all():
+    wide = query.astype(np.float64)  # (squares of float32 cannot overflow float64: no np.errstate needed)
+    sq_norm = float(np.dot(wide, wide))  # finite only if every component is
+    if not math.isfinite(sq_norm):
         raise InvalidInput(f"{field}: vector contains NaN or infinite components")
     if metric_of(space.distance).normalised:
         if sq_norm == 0:
             return query.copy()
-        if math.isfinite(sq_norm):
-            return query * np.float32(1.0 / math.sqrt(sq_norm))  # type: ignore[no-any-return]
-        return normalise(query[None, :])[0]  # the squared norm overflowed float32
+        return (wide * (1.0 / math.sqrt(sq_norm))).astype(np.float32)
     return query
 
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Optional, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -41,9 +40,9 @@ class BuildInterrupted(Exception):
     """A build or growth was abandoned because its collection is closing."""
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """How hard one search asks an index to look (see :meth:`DenseIndex.probe`)."""
+class Probe(NamedTuple):
+    """How hard one search asks an index to look (see :meth:`DenseIndex.probe`). A tuple: one is made
+    per query, and a frozen dataclass costs a few times more to build."""
 
     breadth: int
     """The first try's effort (``ef``, ``nprobe``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import Discriminator, Field, StrictStr, Tag, field_validator
+from pydantic import Discriminator, Field, SkipValidation, StrictStr, Tag, field_validator
 
 from vecdb.models.base import TAG_MARK, RequestModel, ResponseModel
 from vecdb.models.expressions import FormulaQuery
@@ -211,7 +211,8 @@ class ScoredPoint(ResponseModel):
     id: Union[int, str]
     version: int = 0
     score: float
-    payload: Optional[dict[str, Any]] = None
+    payload: SkipValidation[Optional[dict[str, Any]]] = None
+    """(not validated: vecdb builds it from stored JSON, and a query's hits are built by the ten)"""
     vector: Optional[OutputVector] = None
     shard_key: Optional[Any] = None
     order_value: Optional[Any] = None

@@ -169,6 +169,16 @@ class PointsTables:
             for iid, key in zip(iids, keys, strict=True)
         ]
 
+    def payloads_of(self, txn: lmdb.Transaction, iids: list[int]) -> list[Optional[bytes]]:
+        """The stored payload JSON of several points (a search's hits), None where a point is gone:
+        the record's id and version are not decoded (the read view already holds them)."""
+        get, db, pack, skip = txn.get, self.points, _IID.pack, _HEADER.size
+        out: list[Optional[bytes]] = []
+        for iid in iids:
+            raw = get(pack(iid), db=db)
+            out.append(None if raw is None else raw[skip + raw[skip - 1] :])  # (the last header byte: key length)
+        return out
+
     def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
         txn.put(key, id_value(iid, version), db=self.ids)
         txn.put(iid_key(iid), encode_record(version, key, payload_json), db=self.points)
