@@ -78,8 +78,10 @@ class Reader:
         read starts again should a write have landed between the view and that transaction).
         """
         state = self.state
-        paths = stage_paths(reqs)
-        reqs = resolve_stages(reqs, lambda rs: resolve_queries(text_queries(rs, state), state.settings, paths))
+        if not all(isinstance(r.query, (np.ndarray, list)) and not r.prefetch for r in reqs):
+            # (plain vectors, the common case, hold no text to embed or tell apart)
+            paths = stage_paths(reqs)
+            reqs = resolve_stages(reqs, lambda rs: resolve_queries(text_queries(rs, state), state.settings, paths))
         validate(reqs, state.limits)
         eager = not all(
             not r.prefetch and nothing_stored_wanted(r.with_payload) and nothing_stored_wanted(r.with_vector)

@@ -63,6 +63,7 @@ class HnswIndex:
         self.labels = labels
         self.m = m
         self.ef_construct = ef_construct
+        self.dim = int(index.d)  # (read once: a SWIG attribute costs a call per query)
         self._plain_params: dict[int, faiss.SearchParametersHNSW] = {}
 
     @classmethod
@@ -155,15 +156,15 @@ class HnswIndex:
             params.sel, keep = allow_list(allowed)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
-        if queries.ndim != 2 or queries.shape[1] != self.index.d:
-            raise ValueError(f"queries must be [n, {self.index.d}], got {queries.shape}")
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must be [n, {self.dim}], got {queries.shape}")
         dist = np.empty((n, k), dtype=np.float32)
         pos = np.empty((n, k), dtype=np.int64)
         # faiss's own search wrapper, minus its checks (a few microseconds of a sub-millisecond query)
         self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(pos), params)
         del keep  # the bitmap had to outlive the search
         ids = self.labels[pos]
-        if (pos < 0).any():
+        if pos.min() < 0:  # (one pass where none is missing, the common case)
             ids[pos < 0] = -1
         return dist, ids
 
