@@ -22,6 +22,7 @@ from vecdb.api import (
     routes_unsupported,
 )
 from vecdb.api.errors import install_error_handlers
+from vecdb.api.fast_routes import FastRoutes
 from vecdb.api.metrics import Metrics
 from vecdb.api.middleware import ServerMiddleware
 from vecdb.api.settings import ServerSettings, request_limits
@@ -87,6 +88,11 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         """Prometheus text format: requests and latencies by route, points, index status, optimizer backlog."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(  # inside ServerMiddleware: keys, body limits, metrics and logs apply to it too
+        FastRoutes,
+        service=lambda: app.state.service,
+        inline=settings.inline_queries,
+    )
     app.add_middleware(
         ServerMiddleware,
         max_body=settings.max_request_bytes,

@@ -39,9 +39,13 @@ _VALIDATION_TYPES = {
 
 
 def error_response(status: int, message: str, started: float | None = None) -> Response:
+    return Response(error_body(message, started), status_code=status, media_type="application/json")
+
+
+def error_body(message: str, started: float | None = None) -> bytes:
+    """Qdrant's error body: ``{"status": {"error": message}, "time": seconds}``."""
     elapsed = 0.0 if started is None else time.perf_counter() - started
-    body = orjson.dumps({"status": {"error": message}, "time": elapsed})
-    return Response(body, status_code=status, media_type="application/json")
+    return orjson.dumps({"status": {"error": message}, "time": elapsed})
 
 
 def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:

@@ -40,6 +40,9 @@ class ServerSettings:
     """Bytes of one point's payload as stored JSON."""
     max_results: int = 10_000
     """``limit + offset`` of one query, search or scroll (larger pages: page with ``offset``)."""
+    inline_queries: bool = True
+    """Run queries and searches on the event loop's thread (no hop to a worker thread and back); off,
+    they run in the worker threads, and a slow query never delays the others' request parsing."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE
     """Largest LMDB map of one collection (its maps start small and double as they fill, up to this);
     a write past it gets 507 and changes nothing, and the store stays readable."""

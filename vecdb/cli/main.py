@@ -75,6 +75,12 @@ def serve(
         envvar="VECDB_MAX_RESULTS",
         help="limit + offset of one query, search or scroll (400 beyond).",
     ),
+    inline_queries: bool = typer.Option(
+        ServerSettings.inline_queries,
+        envvar="VECDB_INLINE_QUERIES",
+        help="Run queries and searches on the event loop's thread (no hop to a worker thread); "
+        "--no-inline-queries runs them in worker threads.",
+    ),
     max_collection_bytes: int = typer.Option(
         ServerSettings.max_collection_bytes,
         envvar="VECDB_MAX_COLLECTION_BYTES",
@@ -108,6 +114,7 @@ def serve(
         max_batch_points=max_batch_points,
         max_payload_bytes=max_payload_bytes,
         max_results=max_results,
+        inline_queries=inline_queries,
     )
     try:
         application = create_app(settings)

@@ -62,7 +62,9 @@ class PointOutput:
                 ]
             )
         txn = txn_of()
-        raws = self.tables.payloads_of(txn, iids) if not nothing_stored_wanted(with_payload) else [b"{}"] * len(iids)
+        raws: list[Optional[bytes]] = (
+            self.tables.payloads_of(txn, iids) if not nothing_stored_wanted(with_payload) else [b"{}"] * len(iids)
+        )
         payloads = payloads_of(raws, with_payload)
         return _POINTS.validate_python(  # one validator call for all hits, not a model per hit
             [

@@ -1,0 +1,135 @@
+"""The hot routes served from ASGI (``vecdb/api/fast_routes.py``) answer exactly as FastAPI's routes do.
+
+Two apps over one service: the real one, and one with the fast layer taken out of its middleware, so
+every request below reaches FastAPI's route. Status and body (all but the ``time`` field) must match,
+for answers and for every kind of refusal. The real server's round trips (metrics, keys, limits) are
+covered by the other tests in this folder, which now go through the fast layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+import vecdb
+from vecdb.api.app import create_app
+from vecdb.api.fast_routes import INLINE_BATCH, FastRoutes, _quick
+from vecdb.api.settings import ServerSettings
+from vecdb.models.query import QueryRequest, QueryRequestBatch, SearchRequest
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient, TestClient]]:
+    """(fast inline, fast in worker threads, FastAPI only) over one service holding collection ``c``."""
+    db = vecdb.Client(path=Path(tmp_path_factory.mktemp("fast")) / "data")
+    db.create_collection("c", {"size": DIM, "distance": "Cosine"})
+    service = db.service
+    rng = np.random.default_rng(5)
+    points = [
+        {"id": i, "vector": rng.normal(size=DIM).tolist(), "payload": {"i": i, "tag": f"t{i % 3}", "s": "é✓"}}
+        for i in range(200)
+    ]
+    db.upsert("c", points)
+
+    def app(fast: bool, inline: bool = True) -> TestClient:
+        built = create_app(ServerSettings(access_log=False, inline_queries=inline), service=service)
+        if not fast:
+            built.user_middleware = [m for m in built.user_middleware if m.cls is not FastRoutes]
+        return TestClient(built)
+
+    yield app(True), app(True, inline=False), app(False)
+    db.close()
+
+
+def _answer(client: TestClient, path: str, body: Any, content_type: str = "application/json") -> tuple[int, Any]:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    resp = client.post(path, content=raw, headers={"content-type": content_type})
+    parsed = orjson.loads(resp.content)
+    assert isinstance(parsed.pop("time"), float)
+    return resp.status_code, parsed
+
+
+Q = [0.1, -0.2, 0.3, 0.05, 0.5, -0.4, 0.2, 0.1]
+CASES: list[tuple[str, Any]] = [
+    ("query", {"query": Q, "limit": 5}),
+    ("query", {"query": Q, "limit": 5, "with_payload": ["tag"], "with_vector": True, "offset": 2}),
+    ("query", {"query": Q, "filter": {"must": [{"key": "tag", "match": {"value": "t1"}}]}, "score_threshold": 0.1}),
+    ("query", {"query": 7, "limit": 3}),  # by point id
+    ("query", {"query": Q, "params": {"hnsw_ef": 32, "exact": True}}),
+    ("query", {"prefetch": [{"query": Q, "limit": 20}], "query": {"fusion": "rrf"}, "limit": 4}),
+    ("query", {}),  # no query: a scroll in id order
+    ("query", {"query": Q, "limit": 0}),  # 422, range
+    ("query", {"query": Q, "limti": 3}),  # 400, unknown field
+    ("query", {"query": "not a vector", "limit": 3}),  # 400
+    ("query", {"query": [1.0, 2.0], "limit": 3}),  # wrong dimension: the engine's 400
+    ("query", {"query": Q, "using": "nope"}),  # no such vector
+    ("query", b'{"query": [1, 2'),  # invalid JSON
+    ("query", b"NaN"),  # invalid JSON (orjson refuses non-finite literals)
+    ("query", b""),  # no body
+    ("query", b"[1, 2]"),  # not an object
+    ("query/batch", {"searches": [{"query": Q, "limit": 2}, {"query": 3, "limit": 1}]}),
+    ("query/batch", {"searches": [{"query": Q}, {"query": Q, "limit": -1}]}),
+    ("search", {"vector": Q, "limit": 3, "with_payload": True}),
+    ("search", {"vector": Q}),  # no limit: Qdrant requires one
+    ("search/batch", {"searches": [{"vector": Q, "limit": 2}, {"vector": Q, "limit": 1, "offset": 1}]}),
+]
+
+
+@pytest.mark.parametrize("route,body", CASES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(CASES)])
+def test_fast_routes_answer_as_fastapi_does(
+    apps: tuple[TestClient, TestClient, TestClient], route: str, body: Any
+) -> None:
+    inline, threaded, plain = apps
+    path = f"/collections/c/points/{route}"
+    expected = _answer(plain, path, body)
+    assert _answer(inline, path, body) == expected
+    assert _answer(threaded, path, body) == expected
+
+
+def test_fast_routes_missing_collection_and_non_json_bodies(apps: tuple[TestClient, TestClient, TestClient]) -> None:
+    inline, _, plain = apps
+    body = {"query": Q}
+    assert _answer(inline, "/collections/none/points/query", body) == _answer(
+        plain, "/collections/none/points/query", body
+    )
+    assert _answer(inline, "/collections/none/points/query", body)[0] == 404
+    # a body that is not JSON goes on to FastAPI's route (which answers it as it always did)
+    resp = inline.post("/collections/c/points/query", content=b"query=1", headers={"content-type": "text/plain"})
+    assert (
+        resp.status_code
+        == plain.post(
+            "/collections/c/points/query", content=b"query=1", headers={"content-type": "text/plain"}
+        ).status_code
+    )
+    assert resp.status_code in (400, 415, 422)
+
+
+def test_fast_routes_keep_unicode_payloads_and_scores(apps: tuple[TestClient, TestClient, TestClient]) -> None:
+    inline, _, _ = apps
+    status, body = _answer(inline, "/collections/c/points/query", {"query": Q, "limit": 200, "with_payload": True})
+    assert status == 200
+    points = body["result"]["points"]
+    assert len(points) == 200 and all(p["payload"]["s"] == "é✓" for p in points)
+    scores = [p["score"] for p in points]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_quick_requests_are_the_cheap_ones() -> None:
+    plain = QueryRequest.model_validate({"query": Q})
+    assert _quick(plain)
+    assert _quick(QueryRequest.model_validate({"query": Q, "filter": {"must": [{"key": "a", "match": {"value": 1}}]}}))
+    assert not _quick(QueryRequest.model_validate({"query": Q, "params": {"exact": True}}))
+    assert not _quick(QueryRequest.model_validate({"prefetch": [{"query": Q}], "query": {"fusion": "rrf"}}))
+    assert not _quick(QueryRequest.model_validate({"query": {"text": "embed me", "model": "m"}}))
+    assert _quick(QueryRequestBatch.model_validate({"searches": [{"query": Q}] * INLINE_BATCH}))
+    assert not _quick(QueryRequestBatch.model_validate({"searches": [{"query": Q}] * (INLINE_BATCH + 1)}))
+    assert _quick(SearchRequest.model_validate({"vector": Q, "limit": 1}))
+    assert not _quick(SearchRequest.model_validate({"vector": Q, "limit": 1, "params": {"exact": True}}))

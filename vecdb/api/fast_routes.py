@@ -1,0 +1,198 @@
+"""The hot routes (query and search, single and batch) served straight from ASGI, not through FastAPI.
+
+A similarity query costs a few hundred microseconds in the engine; FastAPI's routing walk over every
+route, its dependency solving and its generic body handling, Starlette's request object and the
+generic response encoding cost as much again (measured: ``python -m benchmarks serve`` prints the
+budget per stage). So these few routes are matched by one regular expression and answered here:
+
+* the body is read whole and parsed by orjson (strict JSON, as :mod:`vecdb.api.json_body`);
+* the same pydantic request model validates it, and every error is answered exactly as FastAPI's
+  path answers it (the same status and message, naming the field: :mod:`vecdb.api.errors`);
+* the response is encoded by pydantic-core straight to JSON bytes inside Qdrant's envelope.
+
+What a route is does not change: FastAPI still declares them (OpenAPI, and any request this layer
+does not take, such as a body that is not JSON, falls through to it); :class:`ServerMiddleware`
+around this layer still checks API keys and body limits and records metrics and access logs, under
+the same route template.
+
+A request that is surely sub-millisecond work (see :func:`_quick`) runs on the event loop's thread when
+``inline`` (``vecdb serve --inline-queries``, the default): the hop to a worker thread and back cost a
+third of the server's capacity (glove50 100k, 8 connections: 1,460 against 2,150 requests/s). Others
+(prefetch trees, text to embed, ``exact`` scans, large batches) run in the worker threads, so that
+they do not hold up the requests behind them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from anyio import to_thread
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vecdb.api.errors import describe_validation_error, error_body
+from vecdb.errors import VecdbError, wire_message
+from vecdb.models.points import Document
+from vecdb.models.query import (
+    NearestQuery,
+    QueryRequest,
+    QueryRequestBatch,
+    QueryResponse,
+    ScoredPoint,
+    SearchRequest,
+    SearchRequestBatch,
+)
+from vecdb.service import VectorService
+
+log = logging.getLogger(__name__)
+
+
+class _Route:
+    """One hot route: its body model, the service call and the encoder of its result."""
+
+    def __init__(self, template: str, model: type[BaseModel], call: str, result: Any) -> None:
+        self.template = self.path = template
+        self.model = model
+        self.call = call
+        self.encoder: TypeAdapter[Any] = TypeAdapter(result)
+
+
+_ROUTES = {
+    "query": _Route("/collections/{collection_name}/points/query", QueryRequest, "query_points", QueryResponse),
+    "query/batch": _Route(
+        "/collections/{collection_name}/points/query/batch",
+        QueryRequestBatch,
+        "query_batch_points",
+        list[QueryResponse],
+    ),
+    "search": _Route("/collections/{collection_name}/points/search", SearchRequest, "search_points", list[ScoredPoint]),
+    "search/batch": _Route(
+        "/collections/{collection_name}/points/search/batch",
+        SearchRequestBatch,
+        "search_batch_points",
+        list[list[ScoredPoint]],
+    ),
+}
+_PATH = re.compile(r"^/collections/([^/]+)/points/(query|query/batch|search|search/batch)$")
+
+
+def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether FastAPI would read the body as JSON: no content type, or a JSON one."""
+    for name, value in headers:
+        if name == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
+    return True
+
+
+class FastRoutes:
+    """ASGI middleware answering :data:`_ROUTES` itself; everything else goes on to ``app``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: Callable[[], VectorService],
+        inline: bool = True,
+    ) -> None:
+        """``service``: the app's service (read per request: tests swap it)."""
+        self.app = app
+        self.service = service
+        self.inline = inline
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            matched = _PATH.match(scope["path"])
+            if matched is not None and _json_content(scope.get("headers", [])):
+                await self._serve(scope, receive, send, matched.group(1), _ROUTES[matched.group(2)])
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, collection: str, route: _Route) -> None:
+        scope["route"] = route  # (its ``path``, the template, labels metrics and access logs, as FastAPI's would)
+        scope["path_params"] = {"collection_name": collection}
+        started = scope.get("state", {}).get("started", time.perf_counter())
+        chunks = []
+        while True:
+            message = await receive()  # (the body limit is enforced by ServerMiddleware's receive)
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        req = _parse(body, route)
+        if isinstance(req, BaseModel):
+            call = functools.partial(_run, getattr(self.service(), route.call), collection, req, route, started)
+            status, payload = call() if self.inline and _quick(req) else await to_thread.run_sync(call)
+        else:
+            status, text = describe_validation_error(req)
+            payload = error_body(text, started)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+INLINE_BATCH = 16
+"""Batches of more searches than this run in a worker thread."""
+
+
+def _quick(req: BaseModel) -> bool:
+    """Whether a request is surely sub-millisecond work, to run on the event loop: not a batch of more than
+    :data:`INLINE_BATCH`, no prefetch stages, no text to embed, no ``exact`` full scan asked for."""
+    if isinstance(req, (QueryRequestBatch, SearchRequestBatch)):
+        return len(req.searches) <= INLINE_BATCH and all(_quick(r) for r in req.searches)
+    params = getattr(req, "params", None)
+    if params is not None and params.exact:
+        return False
+    if isinstance(req, QueryRequest):
+        query = req.query.nearest if isinstance(req.query, NearestQuery) else req.query
+        return not req.prefetch and not isinstance(query, Document)
+    return True
+
+
+def _parse(body: bytes, route: _Route) -> BaseModel | list[dict[str, Any]]:
+    """The validated request, or the errors FastAPI would have reported for it (locations under ``body``)."""
+    if not body:
+        return [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return [
+            {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "ctx": {"error": exc.msg}}
+        ]
+    try:
+        return route.model.model_validate(data, from_attributes=True)  # (as FastAPI validates: the same messages)
+    except ValidationError as exc:
+        return [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+
+
+def _run(
+    method: Callable[[str, Any], Any], collection: str, req: BaseModel, route: _Route, started: float
+) -> tuple[int, bytes]:
+    """The engine's answer as ``(status, body)``: Qdrant's envelope, or an error as :mod:`vecdb.api.errors` maps it."""
+    try:
+        result = method(collection, req)
+    except VecdbError as exc:
+        if exc.status >= 500:
+            log.error("POST %s failed: %s", route.template, exc)
+        return exc.status, error_body(wire_message(exc), started)
+    except Exception:
+        log.exception("unexpected error in POST %s", route.template.replace("{collection_name}", collection))
+        return 500, error_body("Service internal error: unexpected server error (see the server log)")
+    encoded = route.encoder.dump_json(result, exclude_none=True)
+    return 200, b'{"result":%b,"status":"ok","time":%b}' % (encoded, repr(time.perf_counter() - started).encode())
+
+
+__all__ = ["FastRoutes"]
