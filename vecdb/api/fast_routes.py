@@ -1,4 +1,4 @@
-"""The hot routes (query and search, single and batch) served straight from ASGI, not through FastAPI.
+"""The hot routes (query and search, single and batch; upsert) served straight from ASGI, not through FastAPI.
 
 A similarity query costs a few hundred microseconds in the engine; FastAPI's routing walk over every
 route, its dependency solving and its generic body handling, Starlette's request object and the
@@ -8,7 +8,10 @@ budget per stage). So these few routes are matched by one regular expression and
 * the body is read whole and parsed by orjson (strict JSON, as :mod:`vecdb.api.json_body`);
 * the same pydantic request model validates it, and every error is answered exactly as FastAPI's
   path answers it (the same status and message, naming the field: :mod:`vecdb.api.errors`);
-* the response is encoded by pydantic-core straight to JSON bytes inside Qdrant's envelope.
+* the response is encoded by pydantic-core straight to JSON bytes inside Qdrant's envelope;
+* an upsert's vectors become one float32 matrix (:mod:`vecdb.models.columns`), not 384,000 validated
+  floats per batch of 1,000; it is parsed, validated and written in a worker thread (a write's fsync
+  must not hold up the event loop).
 
 What a route is does not change: FastAPI still declares them (OpenAPI, and any request this layer
 does not take, such as a body that is not JSON, falls through to it); :class:`ServerMiddleware`
@@ -24,12 +27,11 @@ they do not hold up the requests behind them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 import orjson
 from anyio import to_thread
@@ -37,8 +39,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vecdb.api.errors import describe_validation_error, error_body
-from vecdb.errors import VecdbError, wire_message
-from vecdb.models.points import Document
+from vecdb.errors import InvalidInput, VecdbError, wire_message
+from vecdb.models.columns import as_columns, batch_with_matrix, dense_matrix
+from vecdb.models.points import Document, PointInsertOperations, UpdateResult
 from vecdb.models.query import (
     NearestQuery,
     QueryRequest,
@@ -54,32 +57,72 @@ log = logging.getLogger(__name__)
 
 
 class _Route:
-    """One hot route: its body model, the service call and the encoder of its result."""
+    """One hot route: how its body is validated, the service call and the encoder of its result."""
 
-    def __init__(self, template: str, model: type[BaseModel], call: str, result: Any) -> None:
+    def __init__(
+        self, template: str, model: Any, call: str, result: Any, validate: Optional[Callable[..., Any]] = None
+    ) -> None:
         self.template = self.path = template
-        self.model = model
+        self.adapter: TypeAdapter[Any] = TypeAdapter(model)
+        self.validate = validate or (lambda data: self.adapter.validate_python(data, from_attributes=True))
         self.call = call
         self.encoder: TypeAdapter[Any] = TypeAdapter(result)
+        self.write = validate is not None
 
+
+class _Converted:
+    """An upsert of a points list taken as one matrix batch; ``data`` is kept for the per-point retry."""
+
+    def __init__(self, req: BaseModel, data: Any, adapter: TypeAdapter[Any]) -> None:
+        self.req, self.data, self.adapter = req, data, adapter
+
+
+def _upsert(data: Any) -> Any:
+    """An upsert body with its dense vectors as one matrix when they are that (a ``batch`` of unnamed
+    vectors, or ``points`` each with one), else validated by the model as FastAPI would."""
+    if isinstance(data, dict):
+        extra = {k: v for k, v in data.items() if k not in ("batch", "points")}
+        batch, points = data.get("batch"), data.get("points")
+        try:
+            if "points" in data and isinstance(points, list):
+                columns = as_columns(points)
+                if columns is not None:
+                    return _Converted(batch_with_matrix(columns, extra), data, _INSERT)
+            elif isinstance(batch, dict):
+                matrix = dense_matrix(batch.get("vectors"))
+                if matrix is not None:
+                    return batch_with_matrix({**batch, "vectors": matrix}, extra)
+        except ValidationError:
+            pass  # the model's own validation names the field
+    return _INSERT.validate_python(data, from_attributes=True)
+
+
+_INSERT: TypeAdapter[Any] = TypeAdapter(PointInsertOperations)
 
 _ROUTES = {
-    "query": _Route("/collections/{collection_name}/points/query", QueryRequest, "query_points", QueryResponse),
-    "query/batch": _Route(
+    ("POST", "query"): _Route(
+        "/collections/{collection_name}/points/query", QueryRequest, "query_points", QueryResponse
+    ),
+    ("POST", "query/batch"): _Route(
         "/collections/{collection_name}/points/query/batch",
         QueryRequestBatch,
         "query_batch_points",
         list[QueryResponse],
     ),
-    "search": _Route("/collections/{collection_name}/points/search", SearchRequest, "search_points", list[ScoredPoint]),
-    "search/batch": _Route(
+    ("POST", "search"): _Route(
+        "/collections/{collection_name}/points/search", SearchRequest, "search_points", list[ScoredPoint]
+    ),
+    ("POST", "search/batch"): _Route(
         "/collections/{collection_name}/points/search/batch",
         SearchRequestBatch,
         "search_batch_points",
         list[list[ScoredPoint]],
     ),
+    ("PUT", ""): _Route(
+        "/collections/{collection_name}/points", PointInsertOperations, "upsert_points", UpdateResult, _upsert
+    ),
 }
-_PATH = re.compile(r"^/collections/([^/]+)/points/(query|query/batch|search|search/batch)$")
+_PATH = re.compile(r"^/collections/([^/]+)/points(?:/(query|query/batch|search|search/batch))?$")
 
 
 def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -94,24 +137,20 @@ def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
 class FastRoutes:
     """ASGI middleware answering :data:`_ROUTES` itself; everything else goes on to ``app``."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        service: Callable[[], VectorService],
-        inline: bool = True,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, service: Callable[[], VectorService], inline: bool = True) -> None:
         """``service``: the app's service (read per request: tests swap it)."""
         self.app = app
         self.service = service
         self.inline = inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
             matched = _PATH.match(scope["path"])
-            if matched is not None and _json_content(scope.get("headers", [])):
-                await self._serve(scope, receive, send, matched.group(1), _ROUTES[matched.group(2)])
-                return
+            if matched is not None:
+                route = _ROUTES.get((scope["method"], matched.group(2) or ""))
+                if route is not None and _json_content(scope.get("headers", [])):
+                    await self._serve(scope, receive, send, matched.group(1), route)
+                    return
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, collection: str, route: _Route) -> None:
@@ -127,13 +166,17 @@ class FastRoutes:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        req = _parse(body, route)
-        if isinstance(req, BaseModel):
-            call = functools.partial(_run, getattr(self.service(), route.call), collection, req, route, started)
-            status, payload = call() if self.inline and _quick(req) else await to_thread.run_sync(call)
+        method = getattr(self.service(), route.call)
+        if route.write:
+            status, payload = await to_thread.run_sync(_handle, body, route, method, collection, started)
         else:
-            status, text = describe_validation_error(req)
-            payload = error_body(text, started)
+            req = _parse(body, route)
+            if isinstance(req, list):
+                status, payload = _refused(req, started)
+            elif self.inline and _quick(req):
+                status, payload = _run(method, collection, req, route, started)
+            else:
+                status, payload = await to_thread.run_sync(_run, method, collection, req, route, started)
         await send(
             {
                 "type": "http.response.start",
@@ -148,7 +191,7 @@ INLINE_BATCH = 16
 """Batches of more searches than this run in a worker thread."""
 
 
-def _quick(req: BaseModel) -> bool:
+def _quick(req: Any) -> bool:
     """Whether a request is surely sub-millisecond work, to run on the event loop: not a batch of more than
     :data:`INLINE_BATCH`, no prefetch stages, no text to embed, no ``exact`` full scan asked for."""
     if isinstance(req, (QueryRequestBatch, SearchRequestBatch)):
@@ -162,8 +205,8 @@ def _quick(req: BaseModel) -> bool:
     return True
 
 
-def _parse(body: bytes, route: _Route) -> BaseModel | list[dict[str, Any]]:
-    """The validated request, or the errors FastAPI would have reported for it (locations under ``body``)."""
+def _parse(body: bytes, route: _Route) -> Any:
+    """The validated request, or (a list) the errors FastAPI would have reported for it (under ``body``)."""
     if not body:
         return [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
     try:
@@ -173,26 +216,51 @@ def _parse(body: bytes, route: _Route) -> BaseModel | list[dict[str, Any]]:
             {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "ctx": {"error": exc.msg}}
         ]
     try:
-        return route.model.model_validate(data, from_attributes=True)  # (as FastAPI validates: the same messages)
+        return route.validate(data)  # (from_attributes, as FastAPI validates: the same messages)
     except ValidationError as exc:
         return [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
 
 
+def _refused(errors: list[dict[str, Any]], started: float) -> tuple[int, bytes]:
+    status, text = describe_validation_error(errors)
+    return status, error_body(text, started)
+
+
+def _handle(
+    body: bytes, route: _Route, method: Callable[[str, Any], Any], collection: str, started: float
+) -> tuple[int, bytes]:
+    """:func:`_parse` and :func:`_run` together (writes run both in a worker thread)."""
+    req = _parse(body, route)
+    if isinstance(req, list):
+        return _refused(req, started)
+    return _run(method, collection, req, route, started)
+
+
 def _run(
-    method: Callable[[str, Any], Any], collection: str, req: BaseModel, route: _Route, started: float
+    method: Callable[[str, Any], Any], collection: str, req: Any, route: _Route, started: float
 ) -> tuple[int, bytes]:
     """The engine's answer as ``(status, body)``: Qdrant's envelope, or an error as :mod:`vecdb.api.errors` maps it."""
     try:
-        result = method(collection, req)
+        if isinstance(req, _Converted):
+            try:
+                result = method(collection, req.req)
+            except InvalidInput:  # refused as a matrix: again point by point, so that the error names points[i]
+                try:
+                    plain = req.adapter.validate_python(req.data, from_attributes=True)
+                except ValidationError as exc:
+                    return _refused([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()], started)
+                result = method(collection, plain)
+        else:
+            result = method(collection, req)
     except VecdbError as exc:
         if exc.status >= 500:
-            log.error("POST %s failed: %s", route.template, exc)
+            log.error("%s failed: %s", route.template, exc)
         return exc.status, error_body(wire_message(exc), started)
     except Exception:
-        log.exception("unexpected error in POST %s", route.template.replace("{collection_name}", collection))
+        log.exception("unexpected error in %s", route.template.replace("{collection_name}", collection))
         return 500, error_body("Service internal error: unexpected server error (see the server log)")
     encoded = route.encoder.dump_json(result, exclude_none=True)
     return 200, b'{"result":%b,"status":"ok","time":%b}' % (encoded, repr(time.perf_counter() - started).encode())
 
 
-__all__ = ["FastRoutes"]
+__all__ = ["INLINE_BATCH", "FastRoutes"]

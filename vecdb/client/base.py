@@ -34,6 +34,7 @@ from vecdb.models.collections import (
     CreateFieldIndex,
     UpdateCollection,
 )
+from vecdb.models.columns import as_columns, batch_with_matrix
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
     Batch,
@@ -112,12 +113,8 @@ _JSON_SCALARS = frozenset((int, float, str, bool))
 
 
 def _matrix_batch(points: dict[str, Any], extra: dict[str, Any]) -> PointsBatch:
-    """A batch whose vectors are a float matrix skips per-float pydantic validation.
-
-    The collection checks the matrix's shape and finiteness in one vectorised
-    pass; payloads that are plain dicts go to orjson as they are (it knows
-    numpy scalars, UUIDs and datetimes).
-    """
+    """A batch whose vectors are a float matrix skips per-float pydantic validation
+    (:mod:`vecdb.models.columns`); NaN is refused here, since JSON has none to send."""
     vectors: np.ndarray = points["vectors"]
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():  # JSON has no NaN: say so here rather than let it become null on the wire
@@ -125,49 +122,11 @@ def _matrix_batch(points: dict[str, Any], extra: dict[str, Any]) -> PointsBatch:
         raise InvalidInput(f"batch.vectors[{bad}]: vector contains NaN or infinite components")
     payloads = points.get("payloads")
     plain_payloads = isinstance(payloads, list) and all(p is None or isinstance(p, dict) for p in payloads)
-    head = {**points, "vectors": []}
-    if plain_payloads:
-        head["payloads"] = None
-    req = parse_model(PointsBatch, {"batch": head, **extra}, "batch")
-    req.batch.vectors = vectors  # type: ignore[assignment]
-    if plain_payloads:
-        req.batch.payloads = payloads
-    return req
-
-
-_POINT_FIELDS = frozenset({"id", "vector", "payload"})
-
-
-def _as_columns(points: list[Any]) -> Optional[dict[str, Any]]:
-    """Points that each hold one unnamed dense vector, as ``{ids, vectors: matrix, payloads}``.
-
-    This is the shape of nearly every embedded bulk load (numpy embeddings plus
-    a metadata dict); anything else (named vectors, sparse, odd types) returns
-    None and takes the per-point path.
-    """
-    if not points:
-        return None
-    ids, rows, payloads = [], [], []
-    for p in points:
-        if isinstance(p, PointStruct):
-            ids.append(p.id)
-            rows.append(p.vector)
-            payloads.append(p.payload)
-        elif isinstance(p, dict) and "id" in p and "vector" in p and p.keys() <= _POINT_FIELDS:
-            ids.append(p["id"])
-            rows.append(p["vector"])
-            payloads.append(p.get("payload"))
-        else:
-            return None
-        if not isinstance(rows[-1], (np.ndarray, list)):
-            return None
+    plain = {k: v if k == "vectors" or (k == "payloads" and plain_payloads) else _plain(v) for k, v in points.items()}
     try:
-        matrix = np.asarray(rows) if not isinstance(rows[0], np.ndarray) else np.stack(rows)
-    except ValueError:  # ragged rows: let validation name the bad one
-        return None
-    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
-        return None
-    return {"ids": ids, "vectors": matrix, "payloads": payloads}
+        return batch_with_matrix(plain, {k: _plain(v) for k, v in extra.items()})
+    except ValidationError as exc:
+        raise InvalidInput(f"batch: {format_validation_error(exc)}") from None
 
 
 def _selector(points: Any, field: str = "points_selector") -> PointsSelector:
@@ -331,7 +290,7 @@ class ClientBase:
         extra = {} if update_filter is None else {"update_filter": update_filter}
         if not isinstance(points, (dict, Batch)):
             points = list(points)
-            columns = _as_columns(points)
+            columns = as_columns(points)
             if columns is not None:
                 finite = np.isfinite(columns["vectors"]).all(axis=1)
                 if not finite.all():
