@@ -39,6 +39,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vecdb.api.errors import describe_validation_error, error_body
+from vecdb.api.vector_json import upsert_columns
 from vecdb.errors import InvalidInput, VecdbError, wire_message
 from vecdb.models.columns import as_columns, batch_with_matrix, dense_matrix
 from vecdb.models.points import Document, PointInsertOperations, UpdateResult
@@ -60,21 +61,31 @@ class _Route:
     """One hot route: how its body is validated, the service call and the encoder of its result."""
 
     def __init__(
-        self, template: str, model: Any, call: str, result: Any, validate: Optional[Callable[..., Any]] = None
+        self,
+        template: str,
+        model: Any,
+        call: str,
+        result: Any,
+        validate: Optional[Callable[[Any], Any]] = None,
+        decode: Optional[Callable[[bytes], Any]] = None,
     ) -> None:
+        """``validate``: parsed JSON to request (default: the model's validation); ``decode``: the raw body
+        straight to a request, or None to take orjson and ``validate``. A route with either is a write."""
         self.template = self.path = template
         self.adapter: TypeAdapter[Any] = TypeAdapter(model)
         self.validate = validate or (lambda data: self.adapter.validate_python(data, from_attributes=True))
+        self.decode = decode
         self.call = call
         self.encoder: TypeAdapter[Any] = TypeAdapter(result)
         self.write = validate is not None
 
 
 class _Converted:
-    """An upsert of a points list taken as one matrix batch; ``data`` is kept for the per-point retry."""
+    """An upsert of a points list taken as one matrix batch; ``data()`` gives the body back for the
+    point-by-point retry."""
 
-    def __init__(self, req: BaseModel, data: Any, adapter: TypeAdapter[Any]) -> None:
-        self.req, self.data, self.adapter = req, data, adapter
+    def __init__(self, req: BaseModel, data: Callable[[], Any]) -> None:
+        self.req, self.data = req, data
 
 
 def _upsert(data: Any) -> Any:
@@ -87,7 +98,7 @@ def _upsert(data: Any) -> Any:
             if "points" in data and isinstance(points, list):
                 columns = as_columns(points)
                 if columns is not None:
-                    return _Converted(batch_with_matrix(columns, extra), data, _INSERT)
+                    return _Converted(batch_with_matrix(columns, extra), lambda: data)
             elif isinstance(batch, dict):
                 matrix = dense_matrix(batch.get("vectors"))
                 if matrix is not None:
@@ -95,6 +106,20 @@ def _upsert(data: Any) -> Any:
         except ValidationError:
             pass  # the model's own validation names the field
     return _INSERT.validate_python(data, from_attributes=True)
+
+
+def _upsert_body(body: bytes) -> Any:
+    """:func:`_upsert` from the raw body, its vectors decoded straight into numpy
+    (:mod:`vecdb.api.vector_json`); None when the body is not in a shape that allows it."""
+    found = upsert_columns(body)
+    if found is None:
+        return None
+    columns, extra, from_points = found
+    try:
+        req = batch_with_matrix(columns, extra)
+    except ValidationError:
+        return None
+    return _Converted(req, lambda: orjson.loads(body)) if from_points else req
 
 
 _INSERT: TypeAdapter[Any] = TypeAdapter(PointInsertOperations)
@@ -119,7 +144,12 @@ _ROUTES = {
         list[list[ScoredPoint]],
     ),
     ("PUT", ""): _Route(
-        "/collections/{collection_name}/points", PointInsertOperations, "upsert_points", UpdateResult, _upsert
+        "/collections/{collection_name}/points",
+        PointInsertOperations,
+        "upsert_points",
+        UpdateResult,
+        validate=_upsert,
+        decode=_upsert_body,
     ),
 }
 _PATH = re.compile(r"^/collections/([^/]+)/points(?:/(query|query/batch|search|search/batch))?$")
@@ -209,6 +239,10 @@ def _parse(body: bytes, route: _Route) -> Any:
     """The validated request, or (a list) the errors FastAPI would have reported for it (under ``body``)."""
     if not body:
         return [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
+    if route.decode is not None:
+        decoded = route.decode(body)
+        if decoded is not None:
+            return decoded
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -246,7 +280,7 @@ def _run(
                 result = method(collection, req.req)
             except InvalidInput:  # refused as a matrix: again point by point, so that the error names points[i]
                 try:
-                    plain = req.adapter.validate_python(req.data, from_attributes=True)
+                    plain = _INSERT.validate_python(req.data(), from_attributes=True)
                 except ValidationError as exc:
                     return _refused([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()], started)
                 result = method(collection, plain)

@@ -43,7 +43,8 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind in "fiu":
         if rows.shape[1] != space.size:  # an array is validated whole: no per-row Python loop
             raise InvalidInput(f"{field}[0]: Vector dimension error: expected dim: {space.size}, got {rows.shape[1]}")
-        matrix = rows.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # (numbers past float32 become infinities: refused below)
+            matrix = rows.astype(np.float32, copy=False)
     else:
         for i, row in enumerate(rows):
             if isinstance(row, SparseVector):
@@ -55,7 +56,8 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
                 raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
             if len(row) != space.size:
                 raise InvalidInput(f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}")
-        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
+        with np.errstate(over="ignore"):
+            matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), space.size)
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
