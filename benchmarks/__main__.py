@@ -1,5 +1,5 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
-ivfpq, ecosystem, sparse, hybrid, all); see ``--help`` of each."""
+ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, all); see ``--help`` of each."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from pathlib import Path  # noqa: E402
 
 from benchmarks import (  # noqa: E402
     ecosystem,
+    ef_default,
     exact,
     filtered,
     hnsw,
@@ -41,6 +42,7 @@ from benchmarks import (  # noqa: E402
     open_indexed,
     reopen,
     scroll,
+    serve,
     sparse,
 )
 from benchmarks.common import DEFAULT_DATASETS, RESULTS_DIR, Section, environment_note, plot_bars  # noqa: E402
@@ -58,6 +60,8 @@ BENCHES = {
     "sparse": sparse,
     "hybrid": hybrid,
     "scroll": scroll,
+    "serve": serve,
+    "ef-default": ef_default,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would
@@ -152,6 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.bench == "hnsw" and args.plot and hnsw.plot(section, RESULTS_DIR / hnsw.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / hnsw.PLOT_NAME}", flush=True)
             section.markdown += f"\n![recall vs QPS]({hnsw.PLOT_NAME})\n"
+        if (
+            args.bench == "serve"
+            and args.plot
+            and plot_bars(
+                section, RESULTS_DIR / serve.PLOT_NAME, "requests per second (higher is better)", highlight="vecdb"
+            )
+        ):
+            print(f"[plot] {RESULTS_DIR / serve.PLOT_NAME}", flush=True)
+            section.markdown += f"\n![requests per second]({serve.PLOT_NAME})\n"
         if args.bench == "sparse" and args.plot and sparse.plot_qps(section, RESULTS_DIR / sparse.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / sparse.PLOT_NAME}", flush=True)
             section.markdown += f"\n![single-query QPS]({sparse.PLOT_NAME})\n"
