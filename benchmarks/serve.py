@@ -485,7 +485,7 @@ def run(args: argparse.Namespace) -> Section:
         ],
     ]
     section = Section(f"Server capacity, {label}, {args.connections} connections", "")
-    section.plot = [("vecdb serve", vec["loaded"]["rps"]), ("GET / (same server)", vec["root"]["rps"])]
+    section.plot = [("vecdb serve", vec["loaded"]["rps"]), ("GET / (same server, FastAPI)", vec["root"]["rps"])]
     verdict = ""
     if chroma is not None:
         ratio = vec["loaded"]["rps"] / chroma["loaded"]["rps"]

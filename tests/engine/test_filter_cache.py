@@ -3,10 +3,12 @@ every write, delete, payload change and payload-index change made since it was l
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 import vecdb
 from vecdb.engine.mask_cache import MaskCache
@@ -58,18 +60,65 @@ def test_a_text_index_changes_what_a_cached_text_filter_matches(tmp_path: Path) 
     assert _ids(c, TEXT) == []
 
 
-def test_masks_are_copies_and_the_budget_holds() -> None:
+def test_masks_are_kept_read_only_and_the_budget_holds() -> None:
     cache = MaskCache(budget=4000, entries=3)
     mask = np.zeros(1000, dtype=bool)
-    cache.put("a", mask)
+    kept = cache.put("a", mask)
     mask[0] = True
     got = cache.get("a")
-    assert got is not None and not got.any()  # stored as it was put
-    got[1] = True
-    again = cache.get("a")
-    assert again is not None and not again.any()  # handed out as a copy
+    assert got is not None and not got.any()  # stored as it was put (a copy)
+    assert got is kept and cache.get("a") is got  # then handed out as it is: one object per filter
+    with pytest.raises(ValueError):
+        got[1] = True  # read-only: a caller that changes a mask copies it first
     for key in "bcd":
         cache.put(key, np.ones(1000, dtype=bool))
     assert cache.get("a") is None and cache.get("d") is not None  # the oldest went first
     cache.put("huge", np.ones(2000, dtype=bool))  # over a quarter of the budget: not kept
     assert cache.get("huge") is None
+
+
+def test_allow_lists_derived_from_kept_masks_follow_writes(tmp_path: Path) -> None:
+    """On an indexed collection, a repeated filter reuses the allow-list (and search bitmap) derived
+    from its kept mask (``engine/planner.py``'s ``FilteredRows``): the answers must equal an exact
+    scan's every time, through deletes and upserts, at a selectivity that searches the graph and at
+    one that scans exactly."""
+    rng = np.random.default_rng(11)
+    n, dim = 3000, 8
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    c = vecdb.Client(path=tmp_path / "db")
+    c.create_collection(
+        "c",
+        {"size": dim, "distance": "Cosine"},
+        optimizers_config={"indexing_threshold": 1},
+        hnsw_config={"full_scan_threshold": 10},  # (KB: half the points is over it, 30 points under it)
+    )
+    c.create_payload_index("c", "r", "integer")
+    c.upsert("c", {"ids": list(range(n)), "vectors": vectors, "payloads": [{"r": i % 100} for i in range(n)]})
+    deadline = time.monotonic() + 60
+    while c.get_collection("c").status != "green" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    queries = rng.normal(size=(5, dim)).astype(np.float32)
+    for flt, plan in (
+        ({"must": [{"key": "r", "range": {"lt": 50}}]}, "hnsw"),
+        ({"must": [{"key": "r", "match": {"value": 7}}]}, "exact"),
+    ):
+
+        def check(flt: dict[str, Any] = flt) -> list[int]:
+            first: list[int] = []
+            for q in queries:
+                for _ in range(3):  # computed, then kept
+                    got = c.query_points("c", query=q, query_filter=flt, limit=10, search_params={"hnsw_ef": 3000})
+                    exact = c.query_points("c", query=q, query_filter=flt, limit=10, search_params={"exact": True})
+                    assert [p.id for p in got.points] == [p.id for p in exact.points]
+                first = first or [p.id for p in got.points]
+            return first
+
+        explain = c.query_points("c", query=queries[0], query_filter=flt, limit=10, explain=True).explain
+        assert explain is not None and explain["plan"] == plan
+        top = check()
+        c.delete("c", top[:3])
+        assert not set(top[:3]) & set(check())
+        c.upsert("c", [{"id": n + 1, "vector": queries[0], "payload": {"r": 7}}])
+        assert check()[0] == n + 1
+        c.delete("c", [n + 1])
+    c.close()

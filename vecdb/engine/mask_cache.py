@@ -5,8 +5,10 @@ A mask depends on the read view (which points are live, and their payloads as of
 the payload index's schema (a text index changes how text conditions tokenize), so an entry is keyed
 by the view's write sequence number and size, the schema generation and the filter's JSON. A new
 write, a new view: old entries are never looked up again and age out. Entries are stored only once
-the read that computed them passed its consistency check, and handed out as copies (callers may
-change a mask in place).
+the read that computed them passed its consistency check, and handed out read-only and as they are
+(no copy per query): the same filter gives the same array object, so what the planner derives from
+a mask (its allow-list over graph positions, a search bitmap) is kept with it too
+(``engine/planner.py``). A caller that changes a mask copies it first.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ class MaskCache:
             if mask is None:
                 return None
             self._masks.move_to_end(key)
-        return mask.copy()
+        return mask
 
-    def put(self, key: Any, mask: np.ndarray) -> None:
+    def put(self, key: Any, mask: np.ndarray) -> Optional[np.ndarray]:
+        """Keep a read-only copy of ``mask`` and return it (None if too large to keep)."""
         if mask.nbytes > self._budget // 4:  # (a collection so large that masks crowd each other out)
-            return
+            return None
         mask = mask.copy()
+        mask.flags.writeable = False
         with self._lock:
             old = self._masks.pop(key, None)
             if old is not None:
@@ -50,6 +54,7 @@ class MaskCache:
             while self._masks and (self._bytes > self._budget or len(self._masks) > self._entries):
                 _, evicted = self._masks.popitem(last=False)
                 self._bytes -= evicted.nbytes
+        return mask
 
     def clear(self) -> None:
         with self._lock:

@@ -37,6 +37,41 @@ _SELECTIVITY_BOOST = 0.3
 """Below this fraction of allowed points, ef (or nprobe) grows as 0.3 / selectivity (at most 8x)."""
 
 
+_FILTERED_KEPT = 8
+"""Filter masks whose derived allow-lists one published index keeps (each about 2 bytes per point)."""
+
+
+class FilteredRows:
+    """One filter's allowed rows of one space and view, and what the search needs of them; read-only,
+    shared by concurrent queries (each field is worked out at most once, on first use)."""
+
+    def __init__(self, allowed: np.ndarray, index: DenseIndex) -> None:
+        allowed.flags.writeable = False
+        self.allowed = allowed
+        self.candidates = int(np.count_nonzero(allowed))
+        self._index = index
+        self._rows: Optional[np.ndarray] = None
+        self._in_index: Optional[tuple[np.ndarray, int]] = None
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The allowed internal ids, ascending (an exact scan gathers them)."""
+        if self._rows is None:
+            rows = np.flatnonzero(self.allowed)
+            rows.flags.writeable = False
+            self._rows = rows
+        return self._rows
+
+    @property
+    def in_index(self) -> tuple[np.ndarray, int]:
+        """The allow-list over the index's positions, and how many it allows."""
+        if self._in_index is None:
+            in_index = self.allowed[self._index.labels]
+            in_index.flags.writeable = False
+            self._in_index = (in_index, int(np.count_nonzero(in_index)))
+        return self._in_index
+
+
 @dataclass(frozen=True)
 class AnnState:
     """A published ANN index (any registered kind) of one vector space and the internal-id watermark it covers.
@@ -48,6 +83,7 @@ class AnnState:
     index: DenseIndex
     covered: int
     _tombstones: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
+    _filtered: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def live_positions(self, snap: ReadView) -> Optional[np.ndarray]:
         """Allow-list that hides deleted points, in the index's own id space (positions for kinds that
@@ -59,6 +95,22 @@ class AnnState:
 
     def dead_count(self, snap: ReadView) -> int:
         return self.tombstones(snap)[1]
+
+    def filtered(self, snap: ReadView, space: int, filter_mask: np.ndarray) -> FilteredRows:
+        """What a kept (read-only) filter mask means for ``space`` of ``snap`` and for this index, worked
+        out once per mask: the mask cache hands the same array to every query with the same filter, so a
+        filter repeated on every query (a user, a tenant) costs no pass over the collection after the first."""
+        key = (id(filter_mask), space)
+        cached = self._filtered.get(key)
+        if cached is not None and cached[0] is filter_mask and cached[1] is snap:
+            return cached[2]  # type: ignore[no-any-return]
+        allowed = snap.live(space)
+        allowed &= filter_mask
+        rows = FilteredRows(allowed, self.index)
+        if len(self._filtered) >= _FILTERED_KEPT:
+            self._filtered.clear()
+        self._filtered[key] = (filter_mask, snap, rows)
+        return rows
 
     def tombstones(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
         """:meth:`live_positions` and :meth:`dead_count` in one lookup."""
@@ -147,21 +199,27 @@ def search(
         explain.candidates = data.live
         return _graph(snap, space, ann, queries, k, None, False, knobs, explain)
     allowed: Optional[np.ndarray] = None  # None: every row below n is a live vector of this space
-    if filter_mask is not None or data.live != n:
-        allowed = snap.live(space.index)
-        if filter_mask is not None:
-            allowed &= filter_mask
-    explain.candidates = n if allowed is None else int(np.count_nonzero(allowed))
+    kept: Optional[FilteredRows] = None
+    if filter_mask is not None and ann is not None and not filter_mask.flags.writeable:
+        kept = ann.filtered(snap, space.index, filter_mask)  # (a mask the mask cache keeps: derived once)
+        allowed = kept.allowed
+        explain.candidates = kept.candidates
+    else:
+        if filter_mask is not None or data.live != n:
+            allowed = snap.live(space.index)
+            if filter_mask is not None:
+                allowed &= filter_mask
+        explain.candidates = n if allowed is None else int(np.count_nonzero(allowed))
     bytes_to_scan = explain.candidates * space.size * 4
     reason = _exact_reason(ann, knobs, filter_mask is not None, bytes_to_scan, space, explain.candidates, data.live)
     if reason:
         explain.plan, explain.reason = "exact", reason
         t0 = time.perf_counter()
-        hits = _exact(snap, space, queries, k, allowed)
+        hits = _exact(snap, space, queries, k, allowed, None if kept is None else kept.rows)
         explain.timings_ms["exact_scan"] = (time.perf_counter() - t0) * 1e3
         return hits
     assert ann is not None
-    return _graph(snap, space, ann, queries, k, allowed, filter_mask is not None, knobs, explain)
+    return _graph(snap, space, ann, queries, k, allowed, filter_mask is not None, knobs, explain, kept)
 
 
 def _codes_ignored(ann: Optional[AnnState], knobs: SearchKnobs) -> bool:
@@ -195,11 +253,16 @@ def _exact_reason(
 
 
 def _exact(
-    snap: ReadView, space: VectorSpace, queries: np.ndarray, k: int, allowed: Optional[np.ndarray]
+    snap: ReadView,
+    space: VectorSpace,
+    queries: np.ndarray,
+    k: int,
+    allowed: Optional[np.ndarray],
+    rows: Optional[np.ndarray] = None,
 ) -> list[list[tuple[float, int]]]:
     data = snap.spaces[space.index]
     n = snap.n
-    scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n])
+    scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n], rows)
     return [
         [(s, i) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
         for row_s, row_i in zip(scores.tolist(), iids.tolist(), strict=True)
@@ -216,6 +279,7 @@ def _graph(
     filtered: bool,
     knobs: SearchKnobs,
     explain: Explain,
+    kept: Optional[FilteredRows] = None,
 ) -> list[list[tuple[float, int]]]:
     """ANN search (any kind: HNSW graph, IVF-PQ lists) restricted to ``allowed``, merged with an exact scan
     of the fresh rows; widened, then exact, for queries whose allow-list starved the index."""
@@ -226,8 +290,11 @@ def _graph(
     boost = 1.0
     if filtered:
         assert allowed is not None
-        in_index = allowed[index.labels]
-        allowed_in_index = int(np.count_nonzero(in_index))
+        if kept is not None:
+            in_index, allowed_in_index = kept.in_index
+        else:
+            in_index = allowed[index.labels]
+            allowed_in_index = int(np.count_nonzero(in_index))
         selectivity = max(allowed_in_index / index.ntotal, 1e-9) if index.ntotal else 1.0
         if selectivity < _SELECTIVITY_BOOST:
             boost = min(8.0, _SELECTIVITY_BOOST / selectivity)

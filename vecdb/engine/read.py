@@ -164,6 +164,8 @@ class Reader:
                 if iid is not None and iid < view.n:
                     if mask is None:
                         mask = np.ones(view.n, dtype=bool)
+                    elif not mask.flags.writeable:
+                        mask = mask.copy()  # (a kept mask is read-only)
                     mask[iid] = False
         explain.timings_ms["filter"] = (time.perf_counter() - t0) * 1e3
         vectors = [p.vector for _, p in members if p.vector is not None]
@@ -247,7 +249,8 @@ class Reader:
         if mask is None:
             mask = self._filter_mask(reader, parsed, view)
             if mask is not None:
-                self._masks.put(key, mask)
+                kept = self._masks.put(key, mask)
+                mask = mask if kept is None else kept  # (the kept array: the next query gets the same one)
         return mask
 
     def indexed_mask(self, reader: ReadOnDemand, flt: Optional[Filter], view: ReadView) -> Optional[np.ndarray]:
@@ -265,8 +268,8 @@ class Reader:
             return None
         reader.check_index()
         mask = exact & view.alive[: view.n]
-        self._masks.put(key, mask)
-        return mask
+        kept = self._masks.put(key, mask)
+        return mask if kept is None else kept
 
     def _mask_key(self, parsed: Filter, view: ReadView) -> tuple[Any, ...]:
         return (view.seq, view.n, self.state.payload_index.generation, parsed.model_dump_json())

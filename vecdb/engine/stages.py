@@ -120,6 +120,8 @@ class TreeRun:
                 if iid is not None and iid < self.view.n:
                     if mask is None:
                         mask = np.ones(self.view.n, dtype=bool)
+                    elif not mask.flags.writeable:
+                        mask = mask.copy()  # (a kept mask is read-only)
                     mask[iid] = False
         self._masks[key] = mask
         return mask

@@ -65,6 +65,8 @@ class HnswIndex:
         self.ef_construct = ef_construct
         self.dim = int(index.d)  # (read once: a SWIG attribute costs a call per query)
         self._plain_params: dict[int, faiss.SearchParametersHNSW] = {}
+        self._selectors: dict[int, tuple[np.ndarray, Any, np.ndarray]] = {}
+        """Bitmap selectors of read-only allow-lists, by the list's identity (faiss only reads them)."""
 
     @classmethod
     def supports(cls, distance: Distance) -> bool:
@@ -142,7 +144,7 @@ class HnswIndex:
         if k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         ef = max(ef, k)
-        keep = None
+        keep = selector = None
         if allowed is None:
             params = self._plain_params.get(ef)
             if params is None:  # faiss only reads it during a search, so concurrent searches may share it
@@ -153,7 +155,17 @@ class HnswIndex:
         else:
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
-            params.sel, keep = allow_list(allowed)
+            kept = self._selectors.get(id(allowed))
+            if kept is not None and kept[0] is allowed:
+                selector, keep = kept[1], kept[2]
+            else:
+                selector, keep = allow_list(allowed)
+                if not allowed.flags.writeable:  # a kept allow-list (engine/planner.py): its bitmap is kept too
+                    if len(self._selectors) >= 8:
+                        self._selectors.clear()
+                    # (the selector object itself: the proxy params.sel gives back does not own it)
+                    self._selectors[id(allowed)] = (allowed, selector, keep)
+            params.sel = selector
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
@@ -162,7 +174,7 @@ class HnswIndex:
         pos = np.empty((n, k), dtype=np.int64)
         # faiss's own search wrapper, minus its checks (a few microseconds of a sub-millisecond query)
         self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(pos), params)
-        del keep  # the bitmap had to outlive the search
+        del keep, selector  # the bitmap and its selector had to outlive the search
         ids = self.labels[pos]
         if pos.min() < 0:  # (one pass where none is missing, the common case)
             ids[pos < 0] = -1

@@ -301,7 +301,7 @@ class InvertedIndex:
             np.ascontiguousarray(alive),
             n,
             mask is not None,
-            _NO_MASK if mask is None else np.ascontiguousarray(mask),
+            _NO_MASK if mask is None else _writable(mask),
             k,
             self.positive(),
             x,
@@ -395,6 +395,11 @@ class InvertedIndex:
         present[:n] = np.unpackbits(present_bits, count=n).astype(bool)
         seg = Segment(0, n, terms.astype(np.uint32), offsets.astype(np.int64), iids.astype(np.int64), weights)
         return InvertedIndex(n, present, (seg,) if len(iids) or n else ())
+
+
+def _writable(mask: np.ndarray) -> np.ndarray:
+    """The compiled search's signature takes writable arrays; a kept filter mask is read-only (copied)."""
+    return np.ascontiguousarray(mask) if mask.flags.writeable else mask.copy()
 
 
 __all__ = ["InvertedIndex", "Segment", "merge", "warm_up"]
