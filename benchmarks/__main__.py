@@ -1,5 +1,5 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
-ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, all); see ``--help`` of each."""
+ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, all); see ``--help`` of each."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from pathlib import Path  # noqa: E402
 
 from benchmarks import (  # noqa: E402
     ecosystem,
+    edge,
     ef_default,
     exact,
     filtered,
@@ -62,6 +63,7 @@ BENCHES = {
     "scroll": scroll,
     "serve": serve,
     "ef-default": ef_default,
+    "edge": edge,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would

@@ -1,0 +1,218 @@
+"""Embedded vecdb beside Qdrant Edge (``qdrant-edge-py``, Qdrant's engine in-process) on the same data.
+
+glove50's first ``--n`` points (Cosine) with an integer payload ``r`` uniform in [0, 100000) and an
+integer payload index on it, in both; HNSW m=16, ef_construct=100 in both. Measured in one process,
+interleaved: ingest until the index is built, then single queries (limit 10, payloads) unfiltered and
+with filters keeping 1% and 50% of the points (``r < T``), each at the same ``hnsw_ef`` in both, with
+recall@10 against brute force over the allowed points; then close and reopen until a query runs at
+full speed. Qdrant Edge runs with one search thread (``max_search_threads=1``: like for like with one
+vecdb query in one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from benchmarks.common import Section, load_dataset, markdown_table, normalise, scratch_dir
+
+COLLECTION = "bench_edge"
+SHARES = (None, 0.01, 0.5)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=200_000, help="glove50 points (default 200000)")
+    p.add_argument("--queries", type=int, default=300, help="queries (default 300)")
+    p.add_argument("--ef", type=int, default=128, help="hnsw_ef of every query, in both (default 128)")
+
+
+def _truth(base: np.ndarray, queries: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    scores = normalise(queries) @ normalise(base).T
+    scores[:, ~allowed] = -np.inf
+    return np.argsort(-scores, axis=1, kind="stable")[:, :10]
+
+
+def _best_us(fn: Callable[[int], Any], n: int, rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+class _Vecdb:
+    name = "vecdb embedded"
+
+    def __init__(self, path: Path) -> None:
+        import vecdb
+
+        self.vecdb, self.path = vecdb, path
+        self.client: Any = None
+
+    def fill(self, base: np.ndarray, r: np.ndarray) -> float:
+        self.client = c = self.vecdb.Client(path=self.path)
+        t0 = time.perf_counter()
+        c.create_collection(
+            COLLECTION, {"size": int(base.shape[1]), "distance": "Cosine"}, hnsw_config={"m": 16, "ef_construct": 100}
+        )
+        c.create_payload_index(COLLECTION, "r", "integer")
+        for lo in range(0, len(base), 2000):
+            hi = min(lo + 2000, len(base))
+            c.upsert(
+                COLLECTION,
+                {"ids": list(range(lo, hi)), "vectors": base[lo:hi], "payloads": [{"r": int(x)} for x in r[lo:hi]]},
+            )
+        while c.get_collection(COLLECTION).status != "green":
+            time.sleep(0.05)
+        return time.perf_counter() - t0
+
+    def filter(self, limit: Optional[int]) -> Any:
+        return None if limit is None else {"must": [{"key": "r", "range": {"lt": limit}}]}
+
+    def search(self, q: np.ndarray, flt: Any, ef: int) -> list[int]:
+        return [
+            p.id
+            for p in self.client.query_points(
+                COLLECTION, query=q, query_filter=flt, limit=10, search_params={"hnsw_ef": ef}
+            ).points
+        ]
+
+    def reopen(self, q: np.ndarray, ef: int, full_speed_us: float) -> float:
+        self.client.close()
+        t0 = time.perf_counter()
+        self.client = self.vecdb.Client(path=self.path)
+        while True:  # until a query runs within 1.5x of the speed measured before closing
+            t1 = time.perf_counter()
+            self.search(q, None, ef)
+            if (time.perf_counter() - t1) * 1e6 <= 1.5 * full_speed_us:
+                return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _Edge:
+    name = "Qdrant Edge, 1 search thread"
+
+    def __init__(self, path: Path) -> None:
+        import qdrant_edge as qe
+
+        self.qe, self.path = qe, path
+        self.config = qe.EdgeConfig(
+            vectors={"": qe.EdgeVectorParams(size=50, distance=qe.Distance.Cosine)},
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+            max_search_threads=1,
+        )
+        self.shard: Any = None
+
+    def fill(self, base: np.ndarray, r: np.ndarray) -> float:
+        qe = self.qe
+        t0 = time.perf_counter()
+        self.shard = qe.EdgeShard.create(str(self.path), self.config)
+        self.shard.update(qe.UpdateOperation.create_field_index("r", qe.PayloadSchemaType.Integer))
+        for lo in range(0, len(base), 2000):
+            hi = min(lo + 2000, len(base))
+            points = [qe.Point(i, base[i].tolist(), {"r": int(r[i])}) for i in range(lo, hi)]
+            self.shard.update(qe.UpdateOperation.upsert_points(points))
+        self.shard.flush()
+        self.shard.optimize()
+        return time.perf_counter() - t0
+
+    def filter(self, limit: Optional[int]) -> Any:
+        qe = self.qe
+        return None if limit is None else qe.Filter(must=[qe.FieldCondition("r", range=qe.RangeFloat(lt=limit))])
+
+    def search(self, q: np.ndarray, flt: Any, ef: int) -> list[int]:
+        qe = self.qe
+        req = qe.QueryRequest(
+            limit=10,
+            query=qe.Query.Nearest(q.tolist()),
+            with_payload=True,
+            filter=flt,
+            params=qe.SearchParams(hnsw_ef=ef),
+        )
+        return [int(p.id) for p in self.shard.query(req)]
+
+    def reopen(self, q: np.ndarray, ef: int, full_speed_us: float) -> float:
+        self.shard.close()
+        t0 = time.perf_counter()
+        self.shard = self.qe.EdgeShard.load(str(self.path), self.config)
+        while True:
+            t1 = time.perf_counter()
+            self.search(q, None, ef)
+            if (time.perf_counter() - t1) * 1e6 <= 1.5 * full_speed_us:
+                return time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.shard.close()
+
+
+def run(args: argparse.Namespace) -> Section:
+    try:
+        import qdrant_edge  # noqa: F401
+    except ImportError:
+        raise SystemExit("qdrant-edge-py is not installed (pip install -e '.[bench]')") from None
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    ds = load_dataset("glove50", Path(args.datasets), n=args.n)
+    base, queries = ds.base, ds.queries[: args.queries]
+    rng = np.random.default_rng(args.seed)
+    r = rng.integers(0, 100_000, size=len(base))
+    rows: list[list[Any]] = []
+    with scratch_dir(args.tmp, "edge") as tmp:
+        engines = [_Vecdb(tmp / "vecdb"), _Edge(tmp / "edge")]
+        build = {e.name: e.fill(base, r) for e in engines}
+        print("[edge] built: " + ", ".join(f"{k} {v:.1f} s" for k, v in build.items()), flush=True)
+        speed: dict[str, float] = {}
+        for share in SHARES:
+            limit = None if share is None else int(share * 100_000)
+            allowed = np.ones(len(base), dtype=bool) if limit is None else r < limit
+            truth = _truth(base, queries, allowed)
+            label = "unfiltered" if share is None else f"{share:.0%} allowed"
+            results = {}
+            for e in engines:
+                flt = e.filter(limit)
+                found = np.array([e.search(queries[i], flt, args.ef) for i in range(len(queries))])
+                recall = float(
+                    np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.tolist(), truth.tolist(), strict=True)])
+                )
+                results[e.name] = [recall, float("inf")]
+            for _ in range(3):  # interleaved rounds, best kept
+                for e in engines:
+                    flt = e.filter(limit)
+                    us = _best_us(lambda i, e=e, flt=flt: e.search(queries[i], flt, args.ef), len(queries), rounds=1)
+                    results[e.name][1] = min(results[e.name][1], us)
+            edge_qps = 1e6 / results[engines[1].name][1]
+            for e in engines:
+                recall, us = results[e.name]
+                rows.append([label, e.name, recall, 1e6 / us, us, f"{(1e6 / us) / edge_qps:.2f}x"])
+                if share is None:
+                    speed[e.name] = us
+        reopen = {e.name: e.reopen(queries[0], args.ef, speed[e.name]) for e in engines}
+        for e in engines:
+            e.close()
+    table = markdown_table(["query", "engine", "recall@10", "QPS (1 thread)", "us per query", "vs Qdrant Edge"], rows)
+    text = (
+        f"glove50 first {len(base):,} points (Cosine), integer payload `r` indexed in both, filters `r < T`; "
+        f"HNSW m=16 ef_construct=100, hnsw_ef {args.ef} in every query of both; {len(queries)} queries of limit 10 "
+        "with payloads, best of 3 interleaved rounds; recall@10 against brute force over the allowed points.\n\n"
+        + table
+        + "\n\n"
+        + markdown_table(
+            ["engine", "ingest + index build, s", "reopen until full speed, s"],
+            [[e.name, build[e.name], reopen[e.name]] for e in engines],
+        )
+        + "\n"
+    )
+    return Section(f"Embedded vecdb beside Qdrant Edge, glove50 {len(base):,}", text)
+
+
+__all__ = ["add_args", "run"]
