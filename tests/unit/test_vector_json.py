@@ -1,4 +1,4 @@
-"""The REST upsert decoder (``vecdb/api/vector_json.py``): vectors straight into numpy, or None.
+"""The REST upsert decoder (``vecdb/models/vector_json.py``): vectors straight into numpy, or None.
 
 It must give the very float32 values orjson and numpy give (the stored vectors may not depend on the
 path a body took), and must leave to the model every body it could misread. (The HTTP answers of both
@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from vecdb.api.vector_json import upsert_columns
+from vecdb.models.vector_json import upsert_columns
 
 
 def _reference(rows: Any) -> np.ndarray:

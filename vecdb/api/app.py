@@ -21,6 +21,7 @@ from vecdb.api import (
     routes_snapshots,
     routes_unsupported,
 )
+from vecdb.api.decode_pool import DecodePool
 from vecdb.api.errors import install_error_handlers
 from vecdb.api.fast_routes import FastRoutes
 from vecdb.api.metrics import Metrics
@@ -35,9 +36,12 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
     """Build the app over ``service``, or over a Database opened at ``settings.path``."""
     settings = settings or ServerSettings()
 
+    decode_pool = DecodePool(settings.decode_processes)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        decode_pool.close()
         app.state.service.close()
 
     app = FastAPI(
@@ -92,6 +96,7 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         FastRoutes,
         service=lambda: app.state.service,
         inline=settings.inline_queries,
+        decode_pool=decode_pool,
     )
     app.add_middleware(
         ServerMiddleware,

@@ -11,7 +11,8 @@ budget per stage). So these few routes are matched by one regular expression and
 * the response is encoded by pydantic-core straight to JSON bytes inside Qdrant's envelope;
 * an upsert's vectors become one float32 matrix (:mod:`vecdb.models.columns`), not 384,000 validated
   floats per batch of 1,000; it is parsed, validated and written in a worker thread (a write's fsync
-  must not hold up the event loop).
+  must not hold up the event loop), and a large body is decoded in a helper process
+  (:mod:`vecdb.api.decode_pool`: the decode holds the GIL, which queries need meanwhile).
 
 What a route is does not change: FastAPI still declares them (OpenAPI, and any request this layer
 does not take, such as a body that is not JSON, falls through to it); :class:`ServerMiddleware`
@@ -38,8 +39,8 @@ from anyio import to_thread
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vecdb.api.decode_pool import DecodePool
 from vecdb.api.errors import describe_validation_error, error_body
-from vecdb.api.vector_json import upsert_columns
 from vecdb.errors import InvalidInput, VecdbError, wire_message
 from vecdb.models.columns import as_columns, batch_with_matrix, dense_matrix
 from vecdb.models.points import Document, PointInsertOperations, UpdateResult
@@ -52,6 +53,7 @@ from vecdb.models.query import (
     SearchRequest,
     SearchRequestBatch,
 )
+from vecdb.models.vector_json import upsert_columns
 from vecdb.service import VectorService
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ class _Route:
         call: str,
         result: Any,
         validate: Optional[Callable[[Any], Any]] = None,
-        decode: Optional[Callable[[bytes], Any]] = None,
+        decode: Optional[Callable[[bytes, Callable[[bytes], Any]], Any]] = None,
     ) -> None:
         """``validate``: parsed JSON to request (default: the model's validation); ``decode``: the raw body
         straight to a request, or None to take orjson and ``validate``. A route with either is a write."""
@@ -108,10 +110,11 @@ def _upsert(data: Any) -> Any:
     return _INSERT.validate_python(data, from_attributes=True)
 
 
-def _upsert_body(body: bytes) -> Any:
+def _upsert_body(body: bytes, columns_of: Callable[[bytes], Any] = upsert_columns) -> Any:
     """:func:`_upsert` from the raw body, its vectors decoded straight into numpy
-    (:mod:`vecdb.api.vector_json`); None when the body is not in a shape that allows it."""
-    found = upsert_columns(body)
+    (:mod:`vecdb.models.vector_json`; ``columns_of``: that decode, or the same in a helper process,
+    :mod:`vecdb.api.decode_pool`); None when the body is not in a shape that allows it."""
+    found = columns_of(body)
     if found is None:
         return None
     columns, extra, from_points = found
@@ -167,11 +170,22 @@ def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
 class FastRoutes:
     """ASGI middleware answering :data:`_ROUTES` itself; everything else goes on to ``app``."""
 
-    def __init__(self, app: ASGIApp, *, service: Callable[[], VectorService], inline: bool = True) -> None:
-        """``service``: the app's service (read per request: tests swap it)."""
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: Callable[[], VectorService],
+        inline: bool = True,
+        decode_pool: Optional[DecodePool] = None,
+    ) -> None:
+        """``service``: the app's service (read per request: tests swap it); ``decode_pool``: where large
+        upsert bodies are decoded (None: in the request's worker thread)."""
         self.app = app
         self.service = service
         self.inline = inline
+        self.decode_pool = decode_pool
+        self.last_read = -BUSY_WINDOW_S
+        """``time.monotonic()`` when the last query or search was answered."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
@@ -198,7 +212,10 @@ class FastRoutes:
         body = b"".join(chunks)
         method = getattr(self.service(), route.call)
         if route.write:
-            status, payload = await to_thread.run_sync(_handle, body, route, method, collection, started)
+            # a large body's decode holds the GIL for tens of ms: in a helper process while queries are served
+            busy = time.monotonic() - self.last_read < BUSY_WINDOW_S and self.decode_pool is not None
+            columns_of = self.decode_pool.upsert_columns if busy else upsert_columns  # type: ignore[union-attr]
+            status, payload = await to_thread.run_sync(_handle, body, route, method, collection, started, columns_of)
         else:
             req = _parse(body, route)
             if isinstance(req, list):
@@ -215,7 +232,12 @@ class FastRoutes:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+        if not route.write:
+            self.last_read = time.monotonic()
 
+
+BUSY_WINDOW_S = 0.5
+"""Queries answered within this many seconds make a large upsert decode in the helper process."""
 
 INLINE_BATCH = 16
 """Batches of more searches than this run in a worker thread."""
@@ -235,12 +257,12 @@ def _quick(req: Any) -> bool:
     return True
 
 
-def _parse(body: bytes, route: _Route) -> Any:
+def _parse(body: bytes, route: _Route, columns_of: Callable[[bytes], Any] = upsert_columns) -> Any:
     """The validated request, or (a list) the errors FastAPI would have reported for it (under ``body``)."""
     if not body:
         return [{"type": "missing", "loc": ("body",), "msg": "Field required"}]
     if route.decode is not None:
-        decoded = route.decode(body)
+        decoded = route.decode(body, columns_of)
         if decoded is not None:
             return decoded
     try:
@@ -261,10 +283,15 @@ def _refused(errors: list[dict[str, Any]], started: float) -> tuple[int, bytes]:
 
 
 def _handle(
-    body: bytes, route: _Route, method: Callable[[str, Any], Any], collection: str, started: float
+    body: bytes,
+    route: _Route,
+    method: Callable[[str, Any], Any],
+    collection: str,
+    started: float,
+    columns_of: Callable[[bytes], Any],
 ) -> tuple[int, bytes]:
     """:func:`_parse` and :func:`_run` together (writes run both in a worker thread)."""
-    req = _parse(body, route)
+    req = _parse(body, route, columns_of)
     if isinstance(req, list):
         return _refused(req, started)
     return _run(method, collection, req, route, started)

@@ -43,6 +43,9 @@ class ServerSettings:
     inline_queries: bool = True
     """Run queries and searches on the event loop's thread (no hop to a worker thread and back); off,
     they run in the worker threads, and a slow query never delays the others' request parsing."""
+    decode_processes: int = 1
+    """Helper processes that decode large upsert bodies (JSON parsing holds the interpreter for tens of
+    milliseconds per batch of 1,000 x 384, which queries would wait for); 0: decode in the server process."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE
     """Largest LMDB map of one collection (its maps start small and double as they fill, up to this);
     a write past it gets 507 and changes nothing, and the store stays readable."""

@@ -81,6 +81,12 @@ def serve(
         help="Run queries and searches on the event loop's thread (no hop to a worker thread); "
         "--no-inline-queries runs them in worker threads.",
     ),
+    decode_processes: int = typer.Option(
+        ServerSettings.decode_processes,
+        envvar="VECDB_DECODE_PROCESSES",
+        help="Helper processes decoding large upsert bodies (so that queries need not wait for the JSON "
+        "parse); 0 decodes in the server process.",
+    ),
     max_collection_bytes: int = typer.Option(
         ServerSettings.max_collection_bytes,
         envvar="VECDB_MAX_COLLECTION_BYTES",
@@ -115,6 +121,7 @@ def serve(
         max_payload_bytes=max_payload_bytes,
         max_results=max_results,
         inline_queries=inline_queries,
+        decode_processes=decode_processes,
     )
     try:
         application = create_app(settings)
