@@ -204,3 +204,45 @@ def test_quick_requests_are_the_cheap_ones() -> None:
     assert not _quick(QueryRequestBatch.model_validate({"searches": [{"query": Q}] * (INLINE_BATCH + 1)}))
     assert _quick(SearchRequest.model_validate({"vector": Q, "limit": 1}))
     assert not _quick(SearchRequest.model_validate({"vector": Q, "limit": 1, "params": {"exact": True}}))
+
+
+def test_large_upserts_decode_in_the_helper_while_queries_are_served(
+    apps: tuple[TestClient, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large upsert right after a query goes to the helper process (``vecdb/api/decode_pool.py``) and
+    stores what FastAPI's path stores; the same upsert with no query before it decodes in its thread."""
+    from vecdb.api import decode_pool, fast_routes
+
+    pooled: list[int] = []
+    real = decode_pool.DecodePool.upsert_columns
+
+    def counting(self: decode_pool.DecodePool, body: bytes) -> Any:
+        pooled.append(len(body))
+        return real(self, body)
+
+    monkeypatch.setattr(decode_pool.DecodePool, "upsert_columns", counting)
+    inline, _, plain = apps
+    rng = np.random.default_rng(9)
+    ids = list(range(5000, 8000))
+    body = {
+        "batch": {"ids": ids, "vectors": rng.normal(size=(len(ids), DIM)).tolist(), "payloads": [{"n": i} for i in ids]}
+    }
+    assert len(orjson.dumps(body)) >= decode_pool.POOLED_BYTES
+
+    def stored(client: TestClient) -> Any:
+        resp = client.post("/collections/c/points", json={"ids": ids[::97], "with_payload": True, "with_vector": True})
+        return orjson.loads(resp.content)["result"]
+
+    assert _answer_put(plain, body)[0] == 200
+    expected = stored(plain)
+    assert plain.post("/collections/c/points/delete", json={"points": ids}).status_code == 200
+    assert _answer(inline, "/collections/c/points/query", {"query": Q, "limit": 3})[0] == 200
+    assert _answer_put(inline, body)[0] == 200
+    assert pooled and pooled[-1] >= decode_pool.POOLED_BYTES  # through the helper
+    assert stored(inline) == expected
+    assert plain.post("/collections/c/points/delete", json={"points": ids}).status_code == 200
+    monkeypatch.setattr(fast_routes, "BUSY_WINDOW_S", 0.0)  # no query lately: decoded in the request's thread
+    pooled.clear()
+    assert _answer_put(inline, body)[0] == 200
+    assert not pooled and stored(inline) == expected
+    assert plain.post("/collections/c/points/delete", json={"points": ids}).status_code == 200
