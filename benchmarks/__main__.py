@@ -158,15 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.bench == "hnsw" and args.plot and hnsw.plot(section, RESULTS_DIR / hnsw.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / hnsw.PLOT_NAME}", flush=True)
             section.markdown += f"\n![recall vs QPS]({hnsw.PLOT_NAME})\n"
-        if (
-            args.bench == "serve"
-            and args.plot
-            and plot_bars(
-                section, RESULTS_DIR / serve.PLOT_NAME, "requests per second (higher is better)", highlight="vecdb"
-            )
-        ):
-            print(f"[plot] {RESULTS_DIR / serve.PLOT_NAME}", flush=True)
-            section.markdown += f"\n![requests per second]({serve.PLOT_NAME})\n"
+        if args.bench == "serve" and args.plot:
+            png = serve.plot_name(args)
+            if plot_bars(section, RESULTS_DIR / png, "requests per second (higher is better)", highlight="vecdb"):
+                print(f"[plot] {RESULTS_DIR / png}", flush=True)
+                section.markdown += f"\n![requests per second]({png})\n"
         if args.bench == "sparse" and args.plot and sparse.plot_qps(section, RESULTS_DIR / sparse.PLOT_NAME):
             print(f"[plot] {RESULTS_DIR / sparse.PLOT_NAME}", flush=True)
             section.markdown += f"\n![single-query QPS]({sparse.PLOT_NAME})\n"

@@ -44,6 +44,12 @@ from benchmarks.common import (
 COLLECTION = "bench_serve"
 PLOT_NAME = "serve_capacity.png"
 
+
+def plot_name(args: argparse.Namespace) -> str:
+    """The PNG of a run: one per ``--ef`` (the default ef's is :data:`PLOT_NAME`)."""
+    return PLOT_NAME if not args.ef else PLOT_NAME.replace(".png", f"_ef{args.ef}.png")
+
+
 BUDGET_US = {
     "HTTP, ASGI and the event loop": 150.0,
     "JSON decode": 15.0,
@@ -676,4 +682,4 @@ def run(args: argparse.Namespace) -> Section:
     return section
 
 
-__all__ = ["PLOT_NAME", "add_args", "run"]
+__all__ = ["PLOT_NAME", "add_args", "plot_name", "run"]

@@ -367,7 +367,9 @@ def build_payload_index(state: CollectionState, schema: dict[str, Any]) -> None:
         return
     t0 = time.perf_counter()
     with state.env.read() as txn:
-        items = [(p.iid, p.payload) for p in state.tables.iter_points(txn)]
+        items = [
+            pair for iids, payloads in state.tables.iter_payloads(txn) for pair in zip(iids, payloads, strict=True)
+        ]
     for field, spec in schema.items():
         state.payload_index.add_field(field, spec["data_type"], items, spec.get("params"))
     log.info(

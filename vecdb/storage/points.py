@@ -272,6 +272,22 @@ class PointsTables:
         for raw_iid, raw in txn.cursor(db=self.points):
             yield decode_record(decode_iid(raw_iid), raw)
 
+    def iter_payloads(self, txn: lmdb.Transaction, chunk: int = 8192) -> Iterator[tuple[list[int], list[Any]]]:
+        """Every live point's payload in internal-id order, decoded, in chunks of ``(iids, payloads)``:
+        one orjson call per chunk, no record's id decoded (opening a collection rebuilds its payload
+        indexes from these)."""
+        skip = _HEADER.size
+        iids: list[int] = []
+        raws: list[bytes] = []
+        for raw_iid, raw in txn.cursor(db=self.points):
+            iids.append(decode_iid(raw_iid))
+            raws.append(raw[skip + raw[skip - 1] :])  # (the last header byte: key length)
+            if len(raws) == chunk:
+                yield iids, orjson.loads(b"[" + b",".join(raws) + b"]")
+                iids, raws = [], []
+        if raws:
+            yield iids, orjson.loads(b"[" + b",".join(raws) + b"]")
+
     def iter_ids_from(self, txn: lmdb.Transaction, start_key: Optional[bytes]) -> Iterator[int]:
         """Internal ids in external-id order, starting at ``start_key`` inclusive."""
         cursor = txn.cursor(db=self.ids)
