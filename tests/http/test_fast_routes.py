@@ -80,6 +80,18 @@ CASES: list[tuple[str, Any]] = [
     ("search", {"vector": Q, "limit": 3, "with_payload": True}),
     ("search", {"vector": Q}),  # no limit: Qdrant requires one
     ("search/batch", {"searches": [{"vector": Q, "limit": 2}, {"vector": Q, "limit": 1, "offset": 1}]}),
+    ("scroll", {"limit": 5, "with_payload": True}),
+    ("scroll", {"filter": {"must": [{"key": "tag", "match": {"value": "t2"}}]}, "limit": 3, "offset": 10}),
+    ("scroll", {"limit": 0}),
+    ("scroll", {"limit": 2, "with_vector": True, "with_payload": {"exclude": ["s"]}}),
+    ("scroll", {"filter": {"must": [{"key": "i", "range": {"gt": "x"}}]}}),
+    ("count", {"filter": {"must": [{"key": "tag", "match": {"value": "t1"}}]}, "exact": True}),
+    ("count", {}),
+    ("count", {"exact": "sometimes"}),
+    ("", {"ids": [1, 2, 999], "with_payload": True, "with_vector": True}),
+    ("", {"ids": [3], "with_payload": ["tag"]}),
+    ("", {"ids": ["not-an-id"]}),
+    ("", {}),
 ]
 
 
@@ -88,7 +100,7 @@ def test_fast_routes_answer_as_fastapi_does(
     apps: tuple[TestClient, TestClient, TestClient], route: str, body: Any
 ) -> None:
     inline, threaded, plain = apps
-    path = f"/collections/c/points/{route}"
+    path = f"/collections/c/points/{route}" if route else "/collections/c/points"
     expected = _answer(plain, path, body)
     assert _answer(inline, path, body) == expected
     assert _answer(threaded, path, body) == expected

@@ -1,4 +1,4 @@
-"""The hot routes (query and search, single and batch; upsert) served straight from ASGI, not through FastAPI.
+"""The hot routes (query and search, single and batch; scroll, count, retrieve; upsert) served from ASGI.
 
 A similarity query costs a few hundred microseconds in the engine; FastAPI's routing walk over every
 route, its dependency solving and its generic body handling, Starlette's request object and the
@@ -43,7 +43,17 @@ from vecdb.api.decode_pool import DecodePool
 from vecdb.api.errors import describe_validation_error, error_body
 from vecdb.errors import InvalidInput, VecdbError, wire_message
 from vecdb.models.columns import as_columns, batch_with_matrix, dense_matrix
-from vecdb.models.points import Document, PointInsertOperations, UpdateResult
+from vecdb.models.points import (
+    CountRequest,
+    CountResult,
+    Document,
+    PointInsertOperations,
+    PointRequest,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    UpdateResult,
+)
 from vecdb.models.query import (
     NearestQuery,
     QueryRequest,
@@ -70,9 +80,11 @@ class _Route:
         result: Any,
         validate: Optional[Callable[[Any], Any]] = None,
         decode: Optional[Callable[[bytes, Callable[[bytes], Any]], Any]] = None,
+        threaded: bool = False,
     ) -> None:
         """``validate``: parsed JSON to request (default: the model's validation); ``decode``: the raw body
-        straight to a request, or None to take orjson and ``validate``. A route with either is a write."""
+        straight to a request, or None to take orjson and ``validate``. A route with either is a write.
+        ``threaded``: a read that always runs in a worker thread (a scroll or count may scan payloads)."""
         self.template = self.path = template
         self.adapter: TypeAdapter[Any] = TypeAdapter(model)
         self.validate = validate or (lambda data: self.adapter.validate_python(data, from_attributes=True))
@@ -80,6 +92,7 @@ class _Route:
         self.call = call
         self.encoder: TypeAdapter[Any] = TypeAdapter(result)
         self.write = validate is not None
+        self.threaded = threaded
 
 
 class _Converted:
@@ -146,6 +159,15 @@ _ROUTES = {
         "search_batch_points",
         list[list[ScoredPoint]],
     ),
+    ("POST", "scroll"): _Route(
+        "/collections/{collection_name}/points/scroll", ScrollRequest, "scroll_points", ScrollResult, threaded=True
+    ),
+    ("POST", "count"): _Route(
+        "/collections/{collection_name}/points/count", CountRequest, "count_points", CountResult, threaded=True
+    ),
+    ("POST", ""): _Route(
+        "/collections/{collection_name}/points", PointRequest, "get_points", list[Record], threaded=True
+    ),
     ("PUT", ""): _Route(
         "/collections/{collection_name}/points",
         PointInsertOperations,
@@ -155,7 +177,7 @@ _ROUTES = {
         decode=_upsert_body,
     ),
 }
-_PATH = re.compile(r"^/collections/([^/]+)/points(?:/(query|query/batch|search|search/batch))?$")
+_PATH = re.compile(r"^/collections/([^/]+)/points(?:/(query|query/batch|search|search/batch|scroll|count))?$")
 
 
 def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -220,7 +242,7 @@ class FastRoutes:
             req = _parse(body, route)
             if isinstance(req, list):
                 status, payload = _refused(req, started)
-            elif self.inline and _quick(req):
+            elif self.inline and not route.threaded and _quick(req):
                 status, payload = _run(method, collection, req, route, started)
             else:
                 status, payload = await to_thread.run_sync(_run, method, collection, req, route, started)
