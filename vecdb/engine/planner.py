@@ -40,6 +40,8 @@ _SELECTIVITY_BOOST = 0.3
 
 _FILTERED_KEPT = 8
 """Filter masks whose derived allow-lists one published index keeps (each about 2 bytes per point)."""
+GATHERED_BYTES = 8 << 20
+"""The most float32 row bytes one kept filter holds gathered for its exact scans."""
 
 
 class FilteredRows:
@@ -53,6 +55,7 @@ class FilteredRows:
         self._index = index
         self._rows: Optional[np.ndarray] = None
         self._in_index: Optional[tuple[np.ndarray, int]] = None
+        self._gathered: Any = None  # None: not worked out; False: not kept (too many rows)
 
     @property
     def rows(self) -> np.ndarray:
@@ -62,6 +65,19 @@ class FilteredRows:
             rows.flags.writeable = False
             self._rows = rows
         return self._rows
+
+    def gathered(self, matrix: np.ndarray, sq_norms: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The allowed rows of ``matrix`` (and their squared norms) gathered contiguously, with their
+        internal ids, when they are few (a third of the points at most, :data:`GATHERED_BYTES` at most):
+        an exact scan of a selective filter then reads them without gathering them again per query."""
+        if self._gathered is None:
+            rows = self.rows
+            n = len(self.allowed)
+            if len(rows) * 3 >= n or len(rows) * matrix.shape[1] * 4 > GATHERED_BYTES:
+                self._gathered = False
+            else:
+                self._gathered = (matrix[rows], sq_norms[rows], rows)
+        return self._gathered or None
 
     @property
     def in_index(self) -> tuple[np.ndarray, int]:
@@ -216,7 +232,7 @@ def search(
     if reason:
         explain.plan, explain.reason = "exact", reason
         t0 = time.perf_counter()
-        hits = _exact(snap, space, queries, k, allowed, None if kept is None else kept.rows)
+        hits = _exact(snap, space, queries, k, allowed, kept)
         explain.timings_ms["exact_scan"] = (time.perf_counter() - t0) * 1e3
         return hits
     assert ann is not None
@@ -259,11 +275,19 @@ def _exact(
     queries: np.ndarray,
     k: int,
     allowed: Optional[np.ndarray],
-    rows: Optional[np.ndarray] = None,
+    kept: Optional[FilteredRows] = None,
 ) -> list[list[tuple[float, int]]]:
     data = snap.spaces[space.index]
     n = snap.n
-    scores, iids = exact_search(data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n], rows)
+    gathered = None if kept is None else kept.gathered(data.matrix, data.sq_norms)
+    if gathered is not None:  # a repeated selective filter: its rows were gathered once
+        matrix, sq_norms, rows = gathered
+        scores, found = exact_search(matrix, queries, k, space.distance, None, sq_norms)
+        iids = np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+    else:
+        scores, iids = exact_search(
+            data.matrix[:n], queries, k, space.distance, allowed, data.sq_norms[:n], None if kept is None else kept.rows
+        )
     return [
         [(s, i) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
         for row_s, row_i in zip(scores.tolist(), iids.tolist(), strict=True)
