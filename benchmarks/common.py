@@ -142,6 +142,18 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
+def best_us(fn: Callable[[int], Any], n: int, rounds: int = 3) -> float:
+    """Microseconds per call of ``fn(0..n-1)``: the best of ``rounds`` passes (a noisy machine only ever
+    slows a pass down)."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
 def interleaved(
     methods: dict[str, Callable[[int], Any]], n_calls: int, warmup: int = 5, seed: int = 0, block: int = 1
 ) -> dict[str, Stats]:

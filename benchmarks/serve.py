@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,6 +31,8 @@ import numpy as np
 from benchmarks.common import (
     REPO_ROOT,
     Section,
+    best_us,
+    fill_embedded,
     load_dataset,
     make_clustered,
     make_queries,
@@ -159,21 +160,12 @@ def _load_runs(url: str, path: str, bodies: list[bytes], args: argparse.Namespac
 
 
 def _fill_vecdb(path: Path, base: np.ndarray) -> float:
+    """Seconds from the first upsert until the collection is indexed (green)."""
     import vecdb
 
     client = vecdb.Client(path=path)
-    client.create_collection(COLLECTION, {"size": int(base.shape[1]), "distance": "Cosine"})
     t0 = time.perf_counter()
-    for lo in range(0, len(base), 1000):
-        hi = min(lo + 1000, len(base))
-        client.upsert(
-            COLLECTION,
-            {
-                "ids": list(range(lo, hi)),
-                "vectors": base[lo:hi],
-                "payloads": [{"i": i, "tag": f"t{i % 10}"} for i in range(lo, hi)],
-            },
-        )
+    fill_embedded(client, COLLECTION, base, "Cosine", indexing=True)
     while client.get_collection(COLLECTION).status != "green":
         time.sleep(0.2)
     built = time.perf_counter() - t0
@@ -409,16 +401,6 @@ def _chroma(
 # --------------------------------------------------------------------------------------------
 
 
-def _best_us(fn: Callable[[int], Any], n: int, rounds: int = 7) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for i in range(n):
-            fn(i)
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
-
-
 def _budget(
     data: Path, base: np.ndarray, queries: np.ndarray, bodies: list[bytes], ef: int, rest_single_ms: float
 ) -> tuple[str, dict[str, float]]:
@@ -464,9 +446,9 @@ def _budget(
         finally:
             fetch_s[0] += time.perf_counter() - t0
 
-    decode = _best_us(lambda i: orjson.loads(bodies[i]), nq)
-    validate = _best_us(lambda i: QueryRequest.model_validate(parsed[i], from_attributes=True), nq)
-    encode = _best_us(lambda i: route.encoder.dump_json(results[i], exclude_none=True), nq)
+    decode = best_us(lambda i: orjson.loads(bodies[i]), nq, rounds=7)
+    validate = best_us(lambda i: QueryRequest.model_validate(parsed[i], from_attributes=True), nq, rounds=7)
+    encode = best_us(lambda i: route.encoder.dump_json(results[i], exclude_none=True), nq, rounds=7)
     rounds, engine = 7, float("inf")
     search = fetch = 0.0
     hnsw_module.HnswIndex.search = timed_search  # type: ignore[method-assign]
@@ -495,10 +477,10 @@ def _budget(
     search_params = {"hnsw_ef": ef} if ef else None
     raw, embedded, client_us = float("inf"), float("inf"), float("inf")
     for _ in range(5):
-        raw = min(raw, _best_us(lambda i: index.search(qn[i : i + 1], 10, params=params), nq, rounds=1))
+        raw = min(raw, best_us(lambda i: index.search(qn[i : i + 1], 10, params=params), nq, rounds=1))
         embedded = min(
             embedded,
-            _best_us(
+            best_us(
                 lambda i: client.query_points(COLLECTION, query=queries[i], limit=10, search_params=search_params),
                 nq,
                 rounds=1,
@@ -506,7 +488,7 @@ def _budget(
         )
         client_us = min(
             client_us,
-            _best_us(
+            best_us(
                 lambda i: client._query_request(
                     queries[i], None, None, None, search_params, 10, None, True, False, None, None
                 ),
