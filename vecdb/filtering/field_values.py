@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from vecdb.errors import InvalidInput
-from vecdb.filtering.values import compile_getter, is_int, is_number
+from vecdb.filtering.keypath import parse_key_path
+from vecdb.filtering.values import FILTER_KEY, compile_getter, is_int, is_number
 from vecdb.models.filters import parse_datetime
 
 DATA_TYPES: frozenset[str] = frozenset({"keyword", "integer", "float", "bool", "datetime", "uuid", "text", "geo"})
@@ -126,6 +127,9 @@ class Extractor:
         self._tokenize = tokenize
         """A text index's tokenizer (strings -> tokens of each), run here, outside the lock."""
         self._get = compile_getter(key, flat=True)
+        steps = parse_key_path(key, FILTER_KEY)
+        self._plain_key: Optional[str] = steps[0] if len(steps) == 1 and isinstance(steps[0], str) else None
+        """The top-level key, when the path is one (the columnar fast path of :meth:`extract` needs it)."""
         self.exact_kind = _exact_kind(data_type)
         """The type of value match/any/except the index answers, or None (no exact family)."""
         self.is_exact = _EXACT_TESTS.get(self.exact_kind or "", None)
@@ -136,11 +140,44 @@ class Extractor:
 
     def extract(self, iids: Sequence[int], payloads: Sequence[Optional[dict[str, Any]]]) -> Extracted:
         """Pull the field's values out of payloads; pure, so it runs outside the lock."""
+        fast = self._extract_scalars(iids, payloads)
+        if fast is not None:
+            return fast
         out = Extracted(list(iids))
         get, take, flags = self._get, self._take, out.flags
         for iid, payload in zip(iids, payloads, strict=True):
             values = get(payload) if payload else None
             flags.append(take(iid, values, out) if values else False)
+        return out
+
+    def _extract_scalars(
+        self, iids: Sequence[int], payloads: Sequence[Optional[dict[str, Any]]]
+    ) -> Optional[Extracted]:
+        """:meth:`extract` in a few list passes when every point holds, at a top-level key, one value of
+        the index's own type or none (the common case: ``user_id``, ``timestamp``, ``score``): what the
+        per-point rules below give then, without a Python call per point (opening a collection rebuilds
+        its indexes from every payload). None for anything else (lists, other types), which takes them."""
+        name, data_type = self._plain_key, self.data_type
+        if name is None or data_type not in ("keyword", "integer", "float"):
+            return None
+        values = [payload.get(name) if payload else None for payload in payloads]
+        present = [(iid, value) for iid, value in zip(iids, values, strict=True) if value is not None]
+        if data_type == "keyword":
+            if not all(value.__class__ is str for _, value in present):
+                return None
+        elif data_type == "integer":
+            if not all(value.__class__ is int and -EXACT_INT <= value <= EXACT_INT for _, value in present):
+                return None
+        elif not all(value.__class__ is float and value == value for _, value in present):  # (no NaN)
+            return None
+        out = Extracted(list(iids))
+        out.flags = [value is not None for value in values]
+        kept_iids = [iid for iid, _ in present]
+        kept = [value for _, value in present]
+        if data_type in ("keyword", "integer"):
+            out.exact_keys, out.exact_iids = kept, kept_iids
+        if data_type in ("integer", "float"):
+            out.number_keys, out.number_iids = [float(value) for value in kept], list(kept_iids)
         return out
 
     def _pick_take(self) -> Callable[[int, list[Any], Extracted], bool]:

@@ -69,6 +69,11 @@ def decode_iid(raw: bytes) -> int:
     return int(_IID.unpack_from(raw)[0])
 
 
+def _iids_of(keys: list[bytes]) -> list[int]:
+    """Internal ids of ``points`` keys (8 bytes big-endian each), decoded together."""
+    return np.frombuffer(b"".join(keys), dtype=">u8").astype(np.int64).tolist()  # type: ignore[no-any-return]
+
+
 def id_value(iid: int, version: int) -> bytes:
     return _ID_VALUE.pack(iid, version)
 
@@ -277,16 +282,16 @@ class PointsTables:
         one orjson call per chunk, no record's id decoded (opening a collection rebuilds its payload
         indexes from these)."""
         skip = _HEADER.size
-        iids: list[int] = []
+        keys: list[bytes] = []
         raws: list[bytes] = []
         for raw_iid, raw in txn.cursor(db=self.points):
-            iids.append(decode_iid(raw_iid))
+            keys.append(raw_iid)
             raws.append(raw[skip + raw[skip - 1] :])  # (the last header byte: key length)
             if len(raws) == chunk:
-                yield iids, orjson.loads(b"[" + b",".join(raws) + b"]")
-                iids, raws = [], []
+                yield _iids_of(keys), orjson.loads(b"[" + b",".join(raws) + b"]")
+                keys, raws = [], []
         if raws:
-            yield iids, orjson.loads(b"[" + b",".join(raws) + b"]")
+            yield _iids_of(keys), orjson.loads(b"[" + b",".join(raws) + b"]")
 
     def iter_ids_from(self, txn: lmdb.Transaction, start_key: Optional[bytes]) -> Iterator[int]:
         """Internal ids in external-id order, starting at ``start_key`` inclusive."""
