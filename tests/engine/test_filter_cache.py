@@ -121,4 +121,7 @@ def test_allow_lists_derived_from_kept_masks_follow_writes(tmp_path: Path) -> No
         c.upsert("c", [{"id": n + 1, "vector": queries[0], "payload": {"r": 7}}])
         assert check()[0] == n + 1
         c.delete("c", [n + 1])
+    nothing = {"must": [{"key": "r", "range": {"gt": 1000}}]}  # kept, and allows no point at all
+    for _ in range(3):
+        assert c.query_points("c", query=queries[0], query_filter=nothing, limit=10).points == []
     c.close()

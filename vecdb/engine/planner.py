@@ -73,7 +73,7 @@ class FilteredRows:
         if self._gathered is None:
             rows = self.rows
             n = len(self.allowed)
-            if len(rows) * 3 >= n or len(rows) * matrix.shape[1] * 4 > GATHERED_BYTES:
+            if not len(rows) or len(rows) * 3 >= n or len(rows) * matrix.shape[1] * 4 > GATHERED_BYTES:
                 self._gathered = False
             else:
                 self._gathered = (matrix[rows], sq_norms[rows], rows)
