@@ -258,3 +258,36 @@ def test_large_upserts_decode_in_the_helper_while_queries_are_served(
     assert _answer_put(inline, body)[0] == 200
     assert not pooled and stored(inline) == expected
     assert plain.post("/collections/c/points/delete", json={"points": ids}).status_code == 200
+
+
+def test_a_slow_inline_query_sends_its_collection_to_the_worker_threads(
+    apps: tuple[TestClient, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline queries run on the event loop's thread; one that took longer than INLINE_SLOW_S sends the
+    collection's next queries to the worker threads (for SLOW_FOR_S)."""
+    import threading
+
+    from vecdb.api import fast_routes
+    from vecdb.engine.service import LocalService
+
+    threads: list[int] = []
+    real = LocalService.query_points
+
+    def recording(self: LocalService, name: str, req: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(self, name, req)
+
+    monkeypatch.setattr(LocalService, "query_points", recording)
+    inline = apps[0]
+    service = inline.app.state.service  # type: ignore[attr-defined]
+    fresh = TestClient(create_app(ServerSettings(access_log=False), service=service))
+    path, body = "/collections/c/points/query", {"query": Q, "limit": 3}
+    monkeypatch.setattr(fast_routes, "INLINE_SLOW_S", 3600.0)
+    for _ in range(3):
+        assert _answer(fresh, path, body)[0] == 200
+    assert len(set(threads)) == 1  # inline: all on the event loop's thread
+    loop_thread = threads[0]
+    monkeypatch.setattr(fast_routes, "INLINE_SLOW_S", 0.0)  # every query now counts as slow
+    assert _answer(fresh, path, body)[0] == 200  # inline, and found slow
+    assert _answer(fresh, path, body)[0] == 200  # so this one runs in a worker thread
+    assert threads[-2] == loop_thread and threads[-1] != loop_thread

@@ -23,7 +23,8 @@ A request that is surely sub-millisecond work (see :func:`_quick`) runs on the e
 ``inline`` (``vecdb serve --inline-queries``, the default): the hop to a worker thread and back cost a
 third of the server's capacity (glove50 100k, 8 connections: 1,460 against 2,150 requests/s). Others
 (prefetch trees, text to embed, ``exact`` scans, large batches) run in the worker threads, so that
-they do not hold up the requests behind them.
+they do not hold up the requests behind them; so do a collection's queries for a few seconds after
+one of them turned out slow inline (a filter that scans payloads: :data:`INLINE_SLOW_S`).
 """
 
 from __future__ import annotations
@@ -208,6 +209,10 @@ class FastRoutes:
         self.decode_pool = decode_pool
         self.last_read = -BUSY_WINDOW_S
         """``time.monotonic()`` when the last query or search was answered."""
+        self.slow_until: dict[str, float] = {}
+        """Collections whose last inline query was slow, and until when their queries go to the worker
+        threads instead (``time.perf_counter()``): a query that turns out slow must not hold up the
+        event loop again and again."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
@@ -242,8 +247,11 @@ class FastRoutes:
             req = _parse(body, route)
             if isinstance(req, list):
                 status, payload = _refused(req, started)
-            elif self.inline and not route.threaded and _quick(req):
+            elif self.inline and not route.threaded and _quick(req) and self.slow_until.get(collection, 0.0) < started:
                 status, payload = _run(method, collection, req, route, started)
+                took = time.perf_counter() - started
+                if took > INLINE_SLOW_S:  # (a filter that scans payloads, a collection not indexed yet)
+                    self.slow_until[collection] = started + took + SLOW_FOR_S
             else:
                 status, payload = await to_thread.run_sync(_run, method, collection, req, route, started)
         await send(
@@ -260,6 +268,11 @@ class FastRoutes:
 
 BUSY_WINDOW_S = 0.5
 """Queries answered within this many seconds make a large upsert decode in the helper process."""
+
+INLINE_SLOW_S = 0.005
+"""An inline query that took longer than this sends its collection's queries to the worker threads..."""
+SLOW_FOR_S = 5.0
+"""...for this long (then one inline query tries again)."""
 
 INLINE_BATCH = 16
 """Batches of more searches than this run in a worker thread."""
