@@ -248,10 +248,10 @@ class FastRoutes:
             if isinstance(req, list):
                 status, payload = _refused(req, started)
             elif self.inline and not route.threaded and _quick(req) and self.slow_until.get(collection, 0.0) < started:
+                cpu = time.thread_time()  # (this thread's own work: waits for the GIL under load do not count)
                 status, payload = _run(method, collection, req, route, started)
-                took = time.perf_counter() - started
-                if took > INLINE_SLOW_S:  # (a filter that scans payloads, a collection not indexed yet)
-                    self.slow_until[collection] = started + took + SLOW_FOR_S
+                if time.thread_time() - cpu > INLINE_SLOW_S:  # (a filter that scans payloads, no index yet)
+                    self.slow_until[collection] = time.perf_counter() + SLOW_FOR_S
             else:
                 status, payload = await to_thread.run_sync(_run, method, collection, req, route, started)
         await send(
@@ -270,7 +270,8 @@ BUSY_WINDOW_S = 0.5
 """Queries answered within this many seconds make a large upsert decode in the helper process."""
 
 INLINE_SLOW_S = 0.005
-"""An inline query that took longer than this sends its collection's queries to the worker threads..."""
+"""An inline query that took more CPU time than this (its thread's own, not waits for the GIL) sends its
+collection's queries to the worker threads..."""
 SLOW_FOR_S = 5.0
 """...for this long (then one inline query tries again)."""
 
