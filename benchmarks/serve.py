@@ -225,7 +225,6 @@ def _vecdb_server(
         out["recall"] = recall_at_k(np.array(found), truth)
         out["root"] = _wrk(url, "/", None, args.connections, max(3, args.duration // 2), tmp)
         if args.ingest:
-            _vecdb_bodies_cached[:] = bodies
             out["ingest"] = _ingest(url, bodies, args, tmp)
         return out
     finally:
@@ -235,17 +234,18 @@ def _vecdb_server(
 
 def _ingest(url: str, bodies: list[bytes], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """REST ingest of 1,000 x 384 batches (pre-encoded bodies; then through qdrant-client, whose own encoding
-    counts), and the search p99 of a 2-connection query load idle, during a paced ingest and during a
+    counts), and the search p99 of a 2-connection load of the query ``bodies`` idle, during a paced ingest and during a
     max-rate one (into another collection of the same server)."""
     import threading
 
     import httpx
+    import orjson
 
     out: dict[str, Any] = {}
     rng = np.random.default_rng(args.seed + 1)
     vectors = rng.normal(size=(20_000, 384)).astype(np.float32)
     batches = [
-        orjson_dumps(
+        orjson.dumps(
             {
                 "batch": {
                     "ids": list(range(lo, lo + 1000)),
@@ -291,7 +291,6 @@ def _ingest(url: str, bodies: list[bytes], args: argparse.Namespace, tmp: Path) 
             out["qdrant_client_vps"] = None
 
         path = f"/collections/{COLLECTION}/points/query"
-        qbodies = _vecdb_bodies_cached
         for label, rate in (("idle", 0.0), ("10k points/s", 10_000.0), ("max rate", -1.0)):
             fresh("bench_ingest")
             stop, done = threading.Event(), [0]
@@ -314,22 +313,13 @@ def _ingest(url: str, bodies: list[bytes], args: argparse.Namespace, tmp: Path) 
                 thread.start()
                 time.sleep(1.0)
             t0 = time.perf_counter()
-            measured = _wrk(url, path, qbodies, 2, args.duration, tmp)
+            measured = _wrk(url, path, bodies, 2, args.duration, tmp)
             seconds = time.perf_counter() - t0
             stop.set()
             if thread is not None:
                 thread.join()
             out[label] = {**measured, "ingest_pps": done[0] / (seconds + 1.0) if rate else 0.0}
     return out
-
-
-def orjson_dumps(value: Any) -> bytes:
-    import orjson
-
-    return orjson.dumps(value)
-
-
-_vecdb_bodies_cached: list[bytes] = []
 
 
 # --------------------------------------------------------------------------------------------

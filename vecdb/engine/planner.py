@@ -102,15 +102,8 @@ class AnnState:
     _tombstones: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
     _filtered: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def live_positions(self, snap: ReadView) -> Optional[np.ndarray]:
-        """Allow-list that hides deleted points, in the index's own id space (positions for kinds that
-        allow by position, such as HNSW; else internal ids), or None when none are deleted.
-
-        Computed once per read view (writes publish a new one), not per query.
-        """
-        return self.tombstones(snap)[0]
-
     def dead_count(self, snap: ReadView) -> int:
+        """Deleted points the index still holds (see :meth:`tombstones`)."""
         return self.tombstones(snap)[1]
 
     def filtered(self, snap: ReadView, space: int, filter_mask: np.ndarray) -> FilteredRows:
@@ -130,7 +123,9 @@ class AnnState:
         return rows
 
     def tombstones(self, snap: ReadView) -> tuple[Optional[np.ndarray], int]:
-        """:meth:`live_positions` and :meth:`dead_count` in one lookup."""
+        """The allow-list that hides deleted points, in the index's own id space (positions for kinds that
+        allow by position, such as HNSW; else internal ids; None when none are deleted), and how many
+        are deleted. Computed once per read view (writes publish a new one), not per query."""
         cached = self._tombstones.get(id(snap))
         if cached is not None and cached[0] is snap:
             return cached[1], cached[2]

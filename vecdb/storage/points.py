@@ -103,6 +103,12 @@ def decode_record(iid: int, raw: bytes) -> StoredPoint:
     return StoredPoint(iid, key_to_id(key), version, raw[start + key_len :])
 
 
+def record_payload(raw: bytes) -> bytes:
+    """The payload JSON of a ``points`` value, its id and version left undecoded (the header's last
+    byte is the key's length)."""
+    return raw[_HEADER.size + raw[_HEADER.size - 1] :]
+
+
 @dataclass(slots=True)
 class IdChunk:
     """Part of the ``ids`` table: positions align across the three."""
@@ -177,12 +183,8 @@ class PointsTables:
     def payloads_of(self, txn: lmdb.Transaction, iids: list[int]) -> list[Optional[bytes]]:
         """The stored payload JSON of several points (a search's hits), None where a point is gone:
         the record's id and version are not decoded (the read view already holds them)."""
-        get, db, pack, skip = txn.get, self.points, _IID.pack, _HEADER.size
-        out: list[Optional[bytes]] = []
-        for iid in iids:
-            raw = get(pack(iid), db=db)
-            out.append(None if raw is None else raw[skip + raw[skip - 1] :])  # (the last header byte: key length)
-        return out
+        get, db, pack = txn.get, self.points, _IID.pack
+        return [None if (raw := get(pack(iid), db=db)) is None else record_payload(raw) for iid in iids]
 
     def put(self, txn: lmdb.Transaction, iid: int, version: int, key: bytes, payload_json: bytes) -> None:
         txn.put(key, id_value(iid, version), db=self.ids)
@@ -281,12 +283,11 @@ class PointsTables:
         """Every live point's payload in internal-id order, decoded, in chunks of ``(iids, payloads)``:
         one orjson call per chunk, no record's id decoded (opening a collection rebuilds its payload
         indexes from these)."""
-        skip = _HEADER.size
         keys: list[bytes] = []
         raws: list[bytes] = []
         for raw_iid, raw in txn.cursor(db=self.points):
             keys.append(raw_iid)
-            raws.append(raw[skip + raw[skip - 1] :])  # (the last header byte: key length)
+            raws.append(record_payload(raw))
             if len(raws) == chunk:
                 yield _iids_of(keys), orjson.loads(b"[" + b",".join(raws) + b"]")
                 keys, raws = [], []
