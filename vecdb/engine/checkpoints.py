@@ -64,13 +64,16 @@ def checkpoint_files(manifest: Mapping[str, Any]) -> list[str]:
     return [main] + [main + side for side in sides]
 
 
-def load_checkpoint(folder: Path, manifest: Optional[dict[str, Any]], next_iid: int) -> Optional[AnnState]:
-    """The index a manifest names, or None (and a log line) if it is missing or does not fit."""
+def load_checkpoint(
+    folder: Path, manifest: Optional[dict[str, Any]], next_iid: int, shared: bool = False
+) -> Optional[AnnState]:
+    """The index a manifest names, or None (and a log line) if it is missing or does not fit.
+    ``shared``: memory-map what the kind can (a follower process, which never grows the index)."""
     if not manifest:
         return None
     path = folder / manifest["file"]
     try:
-        index = kind_for_manifest(manifest).load(path, manifest)
+        index = kind_for_manifest(manifest).load(path, manifest, shared=shared)
         covered = int(manifest["covered"])
         if (
             index.ntotal != manifest["ntotal"]

@@ -24,6 +24,7 @@ from vecdb.engine.checkpoints import (
     manifest_key,
     sparse_manifest_key,
 )
+from vecdb.engine.follow import Follower, file_identity
 from vecdb.engine.inspection import Inspection
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.optimizer import Optimizer
@@ -76,6 +77,7 @@ class Collection:
         *,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         limits: Limits = NO_LIMITS,
+        follower: Optional[int] = None,
     ) -> None:
         env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
         tables = PointsTables(env.dbs)
@@ -93,6 +95,15 @@ class Collection:
         self.writer = Writer(self.state, self.written)
         self.reader = Reader(self.state)
         self.optimizer = Optimizer(self)
+        self.follower_slot = follower
+        """Set in a process that follows another's writes (``vecdb serve --workers``): its worker number."""
+        self.follower: Optional[Follower] = None
+        if follower is not None:
+            env.follower = True
+            self.follower = Follower(self.state)
+            self.state.mvcc.follow = self.follower
+        self.identity = file_identity(path)
+        """The LMDB file this object opened (a restore or a re-create replaces it: a follower reopens)."""
 
     @classmethod
     def create(cls, name: str, path: Path, settings: dict[str, Any], **kw: Any) -> Collection:
@@ -107,7 +118,8 @@ class Collection:
     def open(cls, name: str, path: Path, **kw: Any) -> Collection:
         coll = cls(name, path, **kw)
         coll._load()
-        coll.optimizer.start()
+        if coll.follower is None:  # (a follower's graphs are the primary's checkpoints)
+            coll.optimizer.start()
         return coll
 
     # --- what the parts share (the optimizer's host interface, the backup's and the tests') ----
@@ -174,7 +186,10 @@ class Collection:
 
     def _row_stores(self) -> list[RowStore]:
         """Per space: memory, or a memory-mapped file under ``<collection>/vectors/`` for on_disk spaces."""
-        files = FileRowStore(self.path / VECTORS_DIR)
+        folder = self.path / VECTORS_DIR
+        if self.follower_slot is not None:  # each process fills its own copy (the file is rebuilt at open)
+            folder = folder / f"worker{self.follower_slot}"
+        files = FileRowStore(folder)
         return [files if s.on_disk else RowStore() for s in self.spaces]
 
     def _load(self) -> None:
@@ -198,6 +213,11 @@ class Collection:
             self._load_sparse(txn, view)
             self.state.mvcc.reset(view)
             manifests = {s.index: self.tables.get_meta_json(txn, manifest_key(s.index)) for s in self.spaces}
+            if self.follower is not None:
+                build_payload_index(self.state, self.settings.get("payload_schema") or {}, txn)
+                self.follower.opened(txn)
+                log.info("following collection %s: %d points", self.name, view.count)
+                return
         if legacy:  # once: later opens read versions from the ids table alone
             upgraded = self.env.write(self.tables.upgrade_ids)
             log.info("collection %s: stored the version beside %d internal ids", self.name, upgraded)
@@ -308,7 +328,7 @@ class Collection:
             self._closed = True
             self._users_changed.wait_for(lambda: self._users == 0)
         self.optimizer.stop()
-        if checkpoint:
+        if checkpoint and self.follower is None:
             self.optimizer.flush()
         with self.state.mvcc.write_lock:
             self.env.close()

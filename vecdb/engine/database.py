@@ -24,6 +24,7 @@ from typing import BinaryIO, Optional
 from vecdb.engine.backup.archive import unpack
 from vecdb.engine.backup.store import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
 from vecdb.engine.collection import Collection, InUse
+from vecdb.engine.follow import Worker, file_identity
 from vecdb.engine.settings import raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound
 from vecdb.limits import NO_LIMITS, Limits
@@ -51,10 +52,15 @@ class Database:
         *,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         limits: Limits = NO_LIMITS,
+        worker: Optional[Worker] = None,
     ) -> None:
+        """``worker``: this process is one of ``vecdb serve --workers``, whose supervisor holds the
+        directory's lock; a follower (``worker.follower``) reads what the primary writes."""
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_file = DataDirLock(self.root)
+        self._lock_file = DataDirLock(self.root) if worker is None else None
+        self.worker = worker
+        self._catalog_txn = -1
         self._max_map_size = max_map_size
         self._limits = limits
         self._mutex = threading.RLock()  # guards the two dicts below and catalog changes
@@ -65,7 +71,8 @@ class Database:
             self._aliases: dict[str, str] = self.catalog.aliases()
             self._sweep_and_open()
         except BaseException:
-            self._lock_file.release()
+            if self._lock_file is not None:
+                self._lock_file.release()
             raise
 
     @property
@@ -79,10 +86,20 @@ class Database:
         return folder / f"{label}.{uuid.uuid4().hex}"
 
     def _open(self, name: str, path: Path) -> Collection:
-        return Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits)
+        follower = self.worker.number if self.worker is not None and self.worker.follower else None
+        return Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits, follower=follower)
+
+    @property
+    def follows(self) -> bool:
+        """True in a follower process (``vecdb serve --workers``): it reads what the primary writes."""
+        return self.worker is not None and self.worker.follower
 
     def _sweep_and_open(self) -> None:
         """Open every catalogued collection; remove directories a crash left behind."""
+        if self.follows:
+            self.catalog.env.follower = True
+            self._follow_catalog()
+            return
         shutil.rmtree(self.root / ".trash", ignore_errors=True)
         self.snapshots.sweep()
         self._collections_dir.mkdir(exist_ok=True)
@@ -108,10 +125,59 @@ class Database:
         return self._aliases.get(name, name)
 
     def get(self, name: str) -> Collection:
+        if self.worker is not None and self.worker.follower:
+            return self._followed(name)
         coll = self._collections.get(self.resolve(name))
         if coll is None:
             raise raise_missing_collection(name)
         return coll
+
+    # --- a follower process (vecdb serve --workers) --------------------------------------
+
+    def _refuse_if_follower(self) -> None:
+        """A follower forwards every change to the primary; one reaching the engine here is a bug."""
+        if self.follows:
+            raise RuntimeError(f"{self.root}: a follower process never writes (its primary does)")
+
+    def _followed(self, name: str) -> Collection:
+        """The collection, caught up with every commit the primary made before this call."""
+        self._follow_catalog()
+        coll = self._collections.get(self.resolve(name))
+        if coll is None:
+            raise raise_missing_collection(name)
+        assert coll.follower is not None
+        if coll.follower.sync():
+            return coll
+        with self._mutex:  # settings changed, or too far behind to replay: read it whole again
+            if self._collections.get(coll.name) is coll:
+                log.info("collection %s changed beyond replay: reopening it", coll.name)
+                coll.close(checkpoint=False)
+                del self._collections[coll.name]
+                self._collections[coll.name] = self._open(coll.name, coll.path)
+            return self._collections[coll.name]
+
+    def _follow_catalog(self) -> None:
+        """Open the collections the primary created, drop those it deleted, reopen those it replaced."""
+        with self.catalog.env.read() as txn:
+            if txn.id() == self._catalog_txn:
+                return
+        with self._mutex:
+            with self.catalog.env.read() as txn:
+                seen = txn.id()
+            if seen == self._catalog_txn:
+                return
+            names = set(self.catalog.collection_names())
+            for name, coll in list(self._collections.items()):
+                path = self._collections_dir / name
+                if name not in names or coll.identity != file_identity(path):
+                    coll.close(checkpoint=False)
+                    del self._collections[name]
+            for name in sorted(names - set(self._collections)):
+                path = self._collections_dir / name
+                if (path / "data.mdb").exists():
+                    self._collections[name] = self._open(name, path)
+            self._aliases = self.catalog.aliases()
+            self._catalog_txn = seen
 
     def use(self, name: str) -> InUse:
         """``with db.use(name) as coll``: the collection for one request: a delete waits for the request
@@ -119,12 +185,17 @@ class Database:
         return self.get(name).in_use()
 
     def names(self) -> list[str]:
+        if self.follows:
+            self._follow_catalog()
         return sorted(self._collections)
 
     def exists(self, name: str) -> bool:
+        if self.follows:
+            self._follow_catalog()
         return self.resolve(name) in self._collections
 
     def create(self, name: str, req: CreateCollection) -> None:
+        self._refuse_if_follower()
         check_name(name)
         settings = settings_from_create(req)
         if req.init_from is not None:
@@ -144,6 +215,7 @@ class Database:
             self._collections[name] = coll
 
     def delete(self, name: str) -> bool:
+        self._refuse_if_follower()
         with self._mutex:
             real = self.resolve(name)
             coll = self._collections.get(real)
@@ -161,6 +233,8 @@ class Database:
     # --- aliases -------------------------------------------------------------------------
 
     def aliases(self, collection: Optional[str] = None) -> list[AliasDescription]:
+        if self.follows:
+            self._follow_catalog()
         if collection is not None:
             real = self.get(collection).name
             return [
@@ -170,6 +244,7 @@ class Database:
 
     def change_aliases(self, req: ChangeAliasesOperation) -> None:
         """Apply all actions to a copy, then store the result at once: the batch is atomic."""
+        self._refuse_if_follower()
         with self._mutex:
             aliases = dict(self._aliases)
             for action in req.actions:
@@ -199,6 +274,7 @@ class Database:
 
     def create_snapshot(self, name: str) -> SnapshotDescription:
         """A snapshot of one commit of the collection; writes go on meanwhile, a delete waits for it."""
+        self._refuse_if_follower()
         with self.use(name) as coll:
             return self.snapshots.create(coll)
 
@@ -209,6 +285,7 @@ class Database:
         return self.snapshots.open_file(self.get(name).name, snapshot)
 
     def delete_snapshot(self, name: str, snapshot: str) -> bool:
+        self._refuse_if_follower()
         return self.snapshots.delete(self.get(name).name, snapshot)
 
     def locate_snapshot(self, name: str, location: str) -> Path:
@@ -223,6 +300,7 @@ class Database:
         anything is swapped: a bad file never disturbs the collection it would replace. The index
         files come along, so the restored collection loads its index instead of rebuilding it.
         """
+        self._refuse_if_follower()
         real = check_name(self.resolve(name))
         expected = checksum or stored_checksum(archive)
         staging = self._trash("restore")
@@ -258,12 +336,11 @@ class Database:
             staged.rename(path)
             try:
                 coll = self._open(name, path)
-                if old is None:
-                    try:
-                        self.catalog.add_collection(name)  # the commit that makes it exist
-                    except BaseException:
-                        coll.close(checkpoint=False)
-                        raise
+                try:  # the commit that makes it exist (a replacement renews the entry: followers reopen)
+                    self.catalog.add_collection(name)
+                except BaseException:
+                    coll.close(checkpoint=False)
+                    raise
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 if trash is not None:
@@ -281,4 +358,5 @@ class Database:
                 coll.close()
             self._collections.clear()
             self.catalog.env.close()
-            self._lock_file.release()
+            if self._lock_file is not None:
+                self._lock_file.release()

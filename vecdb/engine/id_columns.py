@@ -88,7 +88,7 @@ class PointIds:
                 self.uuids[iid] = np.frombuffer(key[1:17], dtype=np.uint8)  # type: ignore[index]
                 self.is_uuid[iid] = True  # type: ignore[index]
 
-    def set_version(self, iids: Sequence[int], version: int) -> None:
+    def set_version(self, iids: Sequence[int], version: int | np.ndarray) -> None:
         if len(iids):
             self.versions[np.asarray(iids, dtype=np.int64)] = version
 

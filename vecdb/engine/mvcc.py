@@ -24,7 +24,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, Protocol, TypeVar
 
 import lmdb
 
@@ -39,6 +39,17 @@ READ_TRIES = 8
 """Optimistic tries of a read that writes keep overtaking, before it holds writes off to finish."""
 KEPT_VIEWS = 4
 """Views kept after they are replaced, for reads that opened their LMDB transaction just before."""
+
+
+class Follows(Protocol):
+    """Catches a follower process's view up with commits another process made (see
+    :class:`vecdb.engine.follow.Follower`)."""
+
+    def sync(self) -> bool: ...
+
+    def sync_to(self, txn: lmdb.Transaction) -> bool:
+        """:meth:`sync` to the commit ``txn`` holds; the caller holds ``write_lock``."""
+        ...
 
 
 class StaleRead(Exception):
@@ -57,6 +68,9 @@ class Mvcc:
         self.view = view
         self.recent: dict[int, ReadView] = {}
         """The last few views by write sequence number, for reads whose transaction is a write behind."""
+        self.follow: Optional[Follows] = None
+        """In a process that follows another's writes (:mod:`vecdb.engine.follow`): what catches the view
+        up with LMDB; a read whose transaction is newer than every view calls it instead of waiting."""
 
     # --- the writer's side -------------------------------------------------------------------
 
@@ -71,11 +85,15 @@ class Mvcc:
         with self.write_lock:
             result = self.env.write(body)
             with self.publishing_change():
-                view = publish(result, self.view)
-                kept = {seq: old for seq, old in self.recent.items() if seq > view.seq - KEPT_VIEWS}
-                self.recent = {**kept, view.seq: view}
-                self.view = view
+                self.adopt(publish(result, self.view))
         return result
+
+    def adopt(self, view: ReadView) -> None:
+        """Make ``view`` the current one, keeping the last few. Callers hold ``write_lock`` and mark
+        the change with :meth:`publishing_change`."""
+        kept = {seq: old for seq, old in self.recent.items() if seq > view.seq - KEPT_VIEWS}
+        self.recent = {**kept, view.seq: view}
+        self.view = view
 
     @contextlib.contextmanager
     def publishing_change(self) -> Iterator[None]:
@@ -110,11 +128,15 @@ class Mvcc:
                         reader.expect(view.seq)
                     return body(view, reader)
             except StaleRead:
-                time.sleep(0)  # let the overtaking write publish
+                if self.follow is not None:
+                    self.follow.sync()  # another process's write: catch up with it
+                else:
+                    time.sleep(0)  # let the overtaking write publish
         with self.write_lock:
-            view = self.view
             with ReadOnDemand(self.env) as reader:
-                return body(view, reader)
+                if self.follow is not None:  # bring the view to this transaction's commit
+                    self.follow.sync_to(reader.txn())
+                return body(self.view, reader)
 
     def _view_of(self, seq: int) -> Optional[ReadView]:
         """The view after write ``seq``: current, kept, or about to be published (LMDB commits a
@@ -125,7 +147,10 @@ class Mvcc:
                 return view
             if view.seq > seq:
                 return self.recent.get(seq)
-            time.sleep(0)
+            if self.follow is not None:
+                self.follow.sync()
+            else:
+                time.sleep(0)
         return None
 
 

@@ -293,20 +293,26 @@ class ReadView:
         born_keys: Sequence[bytes],
         version: int,
         touched: Sequence[int] = (),
+        versions: Optional[tuple[np.ndarray, np.ndarray]] = None,
     ) -> ReadView:
         """Return the view after one committed write (its sequence number: ``version``).
 
         ``born``: new internal ids, ``born_keys`` their external id keys; ``died``:
         ids that were deleted or replaced (may include ids born in the same
         write); ``rows``: space -> (ids, rows); ``touched``: ids whose payload
-        alone changed (a new version, same internal id).
+        alone changed (a new version, same internal id); ``versions``: the versions of ``born`` and of
+        ``touched`` when they are not all ``version`` (a catch-up over several writes).
         """
         capacity = len(self.alive)
         if next_iid > capacity:
             capacity = max(next_iid, 2 * capacity)
         point_ids = self.ids if capacity == self.ids.capacity else self.ids.grown(capacity, self.n)
-        point_ids.put(born, born_keys, version)
-        point_ids.set_version(touched, version)
+        if versions is None:
+            point_ids.put(born, born_keys, version)
+            point_ids.set_version(touched, version)
+        else:
+            point_ids.put(born, born_keys, versions[0])
+            point_ids.set_version(touched, versions[1])
         alive = _grown(self.alive, capacity, self.n)
         alive[born] = True
         alive[died] = False

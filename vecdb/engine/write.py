@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, Protocol, TypeVar
 
 import lmdb
 import numpy as np
@@ -76,31 +76,7 @@ class Writer:
             return w, result
 
         def publish(done: tuple[WriteTxn, T], view: ReadView) -> ReadView:
-            w = done[0]
-            if state.payload_index.fields and w.payload_writes:
-                state.payload_index.update_many(
-                    [iid for iid, _ in w.payload_writes],
-                    [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
-                )
-            rows = {
-                space: chunks[0]
-                if len(chunks) == 1
-                else (np.concatenate([c[0] for c in chunks]), np.vstack([c[1] for c in chunks]))
-                for space, chunks in w.rows.items()
-                if chunks
-            }
-            new_view = view.apply(
-                w.next_iid,
-                np.asarray(w.born, dtype=np.int64),
-                np.asarray(w.died, dtype=np.int64),
-                rows,
-                born_keys=w.born_keys,
-                version=w.seq,
-                touched=w.touched,
-            )
-            if state.sparse_spaces:  # published before the view (Mvcc assigns it after this returns)
-                state.sparse = _sparse_published(state, w, new_view)
-            return new_view
+            return publish_delta(state, done[0], view)
 
         w, result = state.mvcc.write(run, publish)
         state.last_write = time.monotonic()
@@ -345,7 +321,53 @@ class Writer:
             w.insert(point.id, point.payload_json, vectors, sparse)
 
 
-def _sparse_published(state: CollectionState, w: WriteTxn, view: ReadView) -> dict[int, Any]:
+class Delta(Protocol):
+    """What one write (or, for a process catching up, several) changed in memory terms: a
+    :class:`WriteTxn` after its commit, or :class:`vecdb.engine.follow.CaughtUp`."""
+
+    seq: int
+    next_iid: int
+    born: list[int]
+    born_keys: list[bytes]
+    died: list[int]
+    touched: list[int]
+    payload_writes: list[tuple[int, Any]]
+    rows: dict[int, list[tuple[np.ndarray, np.ndarray]]]
+    sparse_rows: dict[int, list[tuple[int, Any]]]
+    versions: Optional[tuple[np.ndarray, np.ndarray]]
+
+
+def publish_delta(state: CollectionState, w: Delta, view: ReadView) -> ReadView:
+    """Apply a committed write's payload-index deltas and sparse postings, and return the view after
+    it (the caller publishes it: :meth:`~vecdb.engine.mvcc.Mvcc.write` or a catch-up)."""
+    if state.payload_index.fields and w.payload_writes:
+        state.payload_index.update_many(
+            [iid for iid, _ in w.payload_writes],
+            [orjson.loads(p) if isinstance(p, bytes) else p for _, p in w.payload_writes],
+        )
+    rows = {
+        space: chunks[0]
+        if len(chunks) == 1
+        else (np.concatenate([c[0] for c in chunks]), np.vstack([c[1] for c in chunks]))
+        for space, chunks in w.rows.items()
+        if chunks
+    }
+    new_view = view.apply(
+        w.next_iid,
+        np.asarray(w.born, dtype=np.int64),
+        np.asarray(w.died, dtype=np.int64),
+        rows,
+        born_keys=w.born_keys,
+        version=w.seq,
+        touched=w.touched,
+        versions=w.versions,
+    )
+    if state.sparse_spaces:  # published before the view (Mvcc assigns it after this returns)
+        state.sparse = _sparse_published(state, w, new_view)
+    return new_view
+
+
+def _sparse_published(state: CollectionState, w: Delta, view: ReadView) -> dict[int, Any]:
     """Every sparse space's inverted index after the write ``w`` (whose view is ``view``)."""
     out = {}
     for space in state.sparse_spaces:
@@ -361,15 +383,20 @@ def _sparse_published(state: CollectionState, w: WriteTxn, view: ReadView) -> di
     return out
 
 
-def build_payload_index(state: CollectionState, schema: dict[str, Any]) -> None:
-    """Index ``schema``'s fields from one pass over the stored payloads."""
+def _stored_payloads(state: CollectionState, txn: lmdb.Transaction) -> list[tuple[int, Any]]:
+    return [pair for iids, payloads in state.tables.iter_payloads(txn) for pair in zip(iids, payloads, strict=True)]
+
+
+def build_payload_index(state: CollectionState, schema: dict[str, Any], txn: Optional[lmdb.Transaction] = None) -> None:
+    """Index ``schema``'s fields from one pass over the stored payloads (as ``txn`` sees them, if given)."""
     if not schema:
         return
     t0 = time.perf_counter()
-    with state.env.read() as txn:
-        items = [
-            pair for iids, payloads in state.tables.iter_payloads(txn) for pair in zip(iids, payloads, strict=True)
-        ]
+    if txn is None:
+        with state.env.read() as own:
+            items = _stored_payloads(state, own)
+    else:
+        items = _stored_payloads(state, txn)
     for field, spec in schema.items():
         state.payload_index.add_field(field, spec["data_type"], items, spec.get("params"))
     log.info(

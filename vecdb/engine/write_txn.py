@@ -19,7 +19,7 @@ from vecdb.filtering.keypath import KeyPath
 from vecdb.ids import PointId, id_to_key
 from vecdb.models.filters import Filter
 from vecdb.models.points import FilterSelector, PointIdsList, PointsSelector
-from vecdb.storage.points import PointsTables, StoredPoint, encode_sparse
+from vecdb.storage.points import PointsTables, StoredPoint, encode_change, encode_sparse
 
 
 class WriteTxn:
@@ -40,6 +40,7 @@ class WriteTxn:
         """Tokenizers of text-indexed fields, for filters (set by the writer)."""
         counters = tables.get_meta_json(txn, "counters")
         self.next_iid: int = counters["next_iid"]
+        self.first_iid = self.next_iid
         self.seq: int = counters["seq"] + 1
         self.born: list[int] = []
         self.born_keys: list[bytes] = []
@@ -51,6 +52,8 @@ class WriteTxn:
         self.rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {s.index: [] for s in spaces}
         self.sparse_rows: dict[int, list[tuple[int, SparseRow]]] = {s.index: [] for s in self.sparse_spaces}
         """Per sparse space, (new internal id, row) in id order, for the inverted index."""
+        self.versions: Optional[tuple[np.ndarray, np.ndarray]] = None
+        """Every version this write sets is ``seq`` (a catch-up over several writes gives them per point)."""
 
     def lookup(self, point_id: PointId) -> Optional[StoredPoint]:
         return self.lookup_key(id_to_key(point_id))
@@ -158,3 +161,5 @@ class WriteTxn:
 
     def finish(self) -> None:
         self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})
+        change = encode_change(self.first_iid, self.next_iid, self.died, self.touched)
+        self.tables.put_change(self.txn, self.seq, change)

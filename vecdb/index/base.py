@@ -161,9 +161,11 @@ class DenseIndex(Protocol):
         ...
 
     @classmethod
-    def load(cls, path: Path, manifest: Mapping[str, Any]) -> DenseIndex:
+    def load(cls, path: Path, manifest: Mapping[str, Any], shared: bool = False) -> DenseIndex:
         """The index :meth:`save` wrote at ``path``, described by ``manifest`` (ValueError or
-        :class:`vecdb.errors.Corruption` when the files do not fit it)."""
+        :class:`vecdb.errors.Corruption` when the files do not fit it). ``shared``: map the file's
+        pages rather than copy them where the kind can, so that processes share them; such an index
+        is only searched, never grown."""
         ...
 
 

@@ -209,7 +209,7 @@ class FlatIndex:
         fsync_path(path.parent)
 
     @classmethod
-    def load(cls, path: Path, manifest: Mapping[str, Any]) -> FlatIndex:
+    def load(cls, path: Path, manifest: Mapping[str, Any], shared: bool = False) -> FlatIndex:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")
         vectors = np.load(path)

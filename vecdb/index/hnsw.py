@@ -211,12 +211,14 @@ class HnswIndex:
             np.save(f, self.labels)
 
     @classmethod
-    def load(cls, path: Path, manifest: Mapping[str, Any]) -> HnswIndex:
+    def load(cls, path: Path, manifest: Mapping[str, Any], shared: bool = False) -> HnswIndex:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")
         m, ef_construct = int(manifest["m"]), int(manifest["ef_construct"])
-        index = faiss.read_index(str(path))
-        labels = np.load(path.with_name(path.name + cls.SIDE_FILES[0]))
+        # shared: faiss maps the stored vectors and links in place (zero copy) instead of reading them
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if shared else 0)
+        labels = np.load(path.with_name(path.name + cls.SIDE_FILES[0]), mmap_mode="r" if shared else None)
+        labels = labels.view(np.ndarray)  # (np.memmap's Python-level indexing is slow)
         if len(labels) != index.ntotal:
             raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
         index.hnsw.efConstruction = ef_construct

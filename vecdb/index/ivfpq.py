@@ -479,7 +479,7 @@ class IvfPqIndex:
         fsync_path(path.parent)
 
     @classmethod
-    def load(cls, path: Path, manifest: Optional[Mapping[str, Any]] = None) -> IvfPqIndex:
+    def load(cls, path: Path, manifest: Optional[Mapping[str, Any]] = None, shared: bool = False) -> IvfPqIndex:
         """The index :meth:`save` wrote; its JSON header must say this ``FORMAT`` (and so must ``manifest``)."""
         if manifest is not None and manifest.get("format") != FORMAT:
             raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")

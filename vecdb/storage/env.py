@@ -108,6 +108,11 @@ class _ReadTxn:
         self._gate.acquire_shared()
         try:
             self._txn = self._env.begin(buffers=False)
+        except lmdb.MapResizedError:  # another process grew the map past ours: adopt its size
+            self._gate.release_shared()
+            with self._gate.exclusive():
+                self._env.set_mapsize(0)
+            return self.__enter__()
         except BaseException:
             self._gate.release_shared()
             raise
@@ -153,6 +158,8 @@ class Environment:
         self.dbs = {name: self.env.open_db(name.encode()) for name in db_names}
         self._gate = _SharedExclusiveLock()
         self._writer = threading.Lock()
+        self.follower = False
+        """Set in a process that only reads what another one writes: a write is a bug, refused."""
 
     def read(self) -> contextlib.AbstractContextManager[lmdb.Transaction]:
         """A consistent read snapshot; many may be open at once."""
@@ -165,6 +172,8 @@ class Environment:
         aborted, the map doubled and ``body`` called again, so it must not have
         side effects outside the transaction. Either all of it commits or none.
         """
+        if self.follower:
+            raise RuntimeError(f"{self.path}: a follower process never writes (its primary does)")
         with self._writer:
             while True:
                 try:

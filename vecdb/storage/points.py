@@ -13,6 +13,12 @@ Named databases:
 * ``sparse``   -- internal id + sparse-space index -> ``indices (u32 LE) | values (f32 LE)``, the
   indices ascending and unique, as many of each. Stores written before sparse vectors existed get
   the (empty) table on their first open; nothing else about them changes.
+* ``changes``  -- write sequence number (u64) -> what that write changed: ``first internal id | next
+  internal id | dead count (u32) | touched count (u32) | dead ids (u64 LE...) | touched ids (u64 LE...)``.
+  New points are the internal ids ``first .. next-1``; dead ones were deleted or replaced; touched
+  ones had their payload alone rewritten. The last :data:`CHANGES_KEPT` writes are kept, so that a
+  process serving the same directory (``vecdb serve --workers``) catches up on another's writes
+  without reading the whole store again. Added like ``sparse``: older stores get it on first open.
 
 Internal ids are dense and never reused: an overwrite writes the new version
 under a fresh internal id and deletes the old rows, so the in-memory matrix and
@@ -34,13 +40,17 @@ import orjson
 from vecdb.errors import Corruption
 from vecdb.ids import PointId, id_to_key, key_to_id
 
-POINTS_DBS = ("meta", "ids", "points", "vectors", "sparse")
+POINTS_DBS = ("meta", "ids", "points", "vectors", "sparse", "changes")
 FORMAT = b"vecdb-collection/1"
 
 _IID = struct.Struct(">Q")
 _VEC_KEY = struct.Struct(">QH")
 _HEADER = struct.Struct(">QB")
 _ID_VALUE = struct.Struct(">QQ")
+_CHANGE = struct.Struct(">QQII")
+
+CHANGES_KEPT = 10000
+"""Writes whose change records are kept; a reader further behind reads the whole store again."""
 
 
 def iid_key(iid: int) -> bytes:
@@ -109,6 +119,31 @@ def record_payload(raw: bytes) -> bytes:
     return raw[_HEADER.size + raw[_HEADER.size - 1] :]
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one committed write changed (a ``changes`` record)."""
+
+    seq: int
+    first_iid: int
+    next_iid: int
+    dead: np.ndarray  # int64 internal ids deleted or replaced (may include ids born in the same write)
+    touched: np.ndarray  # int64 internal ids whose payload alone was rewritten
+
+
+def encode_change(first_iid: int, next_iid: int, dead: list[int], touched: list[int]) -> bytes:
+    return (
+        _CHANGE.pack(first_iid, next_iid, len(dead), len(touched))
+        + np.asarray(dead, dtype="<u8").tobytes()
+        + np.asarray(touched, dtype="<u8").tobytes()
+    )
+
+
+def decode_change(seq: int, raw: bytes) -> Change:
+    first, nxt, n_dead, n_touched = _CHANGE.unpack_from(raw)
+    ids = np.frombuffer(raw, dtype="<u8", offset=_CHANGE.size, count=n_dead + n_touched).astype(np.int64)
+    return Change(seq, first, nxt, ids[:n_dead], ids[n_dead:])
+
+
 @dataclass(slots=True)
 class IdChunk:
     """Part of the ``ids`` table: positions align across the three."""
@@ -134,6 +169,7 @@ class PointsTables:
         self.points = dbs["points"]
         self.vectors = dbs["vectors"]
         self.sparse = dbs.get("sparse")
+        self.changes = dbs.get("changes")
 
     # meta
     def check_format(self, txn: lmdb.Transaction) -> bool:
@@ -160,6 +196,32 @@ class PointsTables:
         txn.put(b"format", FORMAT, db=self.meta)
         self.put_meta_json(txn, "config", config)
         self.put_meta_json(txn, "counters", {"next_iid": 0, "seq": 0})
+
+    # changes
+    def put_change(self, txn: lmdb.Transaction, seq: int, record: bytes) -> None:
+        """Record write ``seq``'s changes and drop the record that fell out of the kept window."""
+        if self.changes is None:
+            return
+        txn.put(_IID.pack(seq), record, db=self.changes)
+        if seq > CHANGES_KEPT:
+            txn.delete(_IID.pack(seq - CHANGES_KEPT), db=self.changes)
+
+    def changes_after(self, txn: lmdb.Transaction, seq: int, upto: int) -> Optional[list[Change]]:
+        """The records of writes ``seq+1 .. upto`` in order, or None when some are no longer kept."""
+        if self.changes is None:
+            return None
+        out: list[Change] = []
+        cursor = txn.cursor(db=self.changes)
+        if not cursor.set_key(_IID.pack(seq + 1)):
+            return None if upto > seq else []
+        for key, raw in cursor.iternext(keys=True, values=True):
+            (at,) = _IID.unpack(key)
+            if at > upto:
+                break
+            out.append(decode_change(at, raw))
+        if len(out) != upto - seq or (out and out[-1].seq != upto):
+            return None
+        return out
 
     # ids / points
     def iid_of(self, txn: lmdb.Transaction, key: bytes) -> Optional[int]:
@@ -344,6 +406,29 @@ class PointsTables:
         """Every stored vector as ``(space, internal ids, float32 rows)`` chunks of at most ``rows`` entries,
         in key order: at most one chunk of bytes in memory beside what the caller keeps."""
         for keys, values in _cursor_chunks(txn, self.vectors, rows):
+            yield from _split_chunk(keys, values, sizes)
+
+    def records_from(self, txn: lmdb.Transaction, first_iid: int) -> Iterator[StoredPoint]:
+        """The stored points of internal ids ``first_iid`` and above, in id order."""
+        cursor = txn.cursor(db=self.points)
+        if not cursor.set_range(_IID.pack(first_iid)):
+            return
+        for key, raw in cursor.iternext(keys=True, values=True):
+            yield decode_record(decode_iid(key), raw)
+
+    def vector_chunks_from(
+        self, txn: lmdb.Transaction, first_iid: int, sizes: list[int]
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """:meth:`vector_chunks` of internal ids ``first_iid`` and above (one chunk per space)."""
+        cursor = txn.cursor(db=self.vectors)
+        if not cursor.set_range(_VEC_KEY.pack(first_iid, 0)):
+            return
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for key, value in cursor.iternext(keys=True, values=True):
+            keys.append(key)
+            values.append(value)
+        if keys:
             yield from _split_chunk(keys, values, sizes)
 
     def iter_vectors(self, txn: lmdb.Transaction) -> Iterator[tuple[int, int, bytes]]:
