@@ -35,11 +35,14 @@ def _state(c: ClientBase, name: str, queries: np.ndarray) -> dict[str, Any]:
     if not c.collection_exists(name):
         return {"exists": False}
     points, _ = c.scroll(name, limit=100_000, with_payload=True, with_vectors=True)
-    hits = [
-        [(p.id, round(p.score, 4)) for p in c.query_points(name, query=q, limit=5).points] for q in queries
-    ]
+    hits = [[(p.id, round(p.score, 4)) for p in c.query_points(name, query=q, limit=5).points] for q in queries]
     filtered = [
-        [p.id for p in c.query_points(name, query=q, limit=5, query_filter={"must": [{"key": "g", "match": {"value": "a"}}]}).points]
+        [
+            p.id
+            for p in c.query_points(
+                name, query=q, limit=5, query_filter={"must": [{"key": "g", "match": {"value": "a"}}]}
+            ).points
+        ]
         for q in queries
     ]
     count = c.count(name, count_filter={"must": [{"key": "g", "match": {"value": "b"}}]}).count

@@ -46,7 +46,9 @@ def wait_indexed(http: httpx.Client, points: int, timeout: float = 60.0) -> dict
         time.sleep(0.1)
 
 
-def run_rounds(tmp_path: Path, rounds: int, seed: int, sparse: bool = False) -> dict[str, int]:
+def run_rounds(
+    tmp_path: Path, rounds: int, seed: int, sparse: bool = False, extra: tuple[str, ...] = ()
+) -> dict[str, int]:
     path = tmp_path / "data"
     rng = np.random.default_rng(seed)
     models = [ThreadModel(t, WRITERS, seed, sparse=sparse) for t in range(WRITERS)]
@@ -62,7 +64,7 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int, sparse: bool = False) -> 
     }
     checkpointed = False  # once an index was saved, every restart must load one
     sparse_checkpointed = False
-    srv = start_server(path, log_level="info")
+    srv = start_server(path, *extra, log_level="info")
     try:
         r = httpx.put(f"{srv.url}/collections/c", json=collection_body(sparse=sparse))
         assert r.status_code == 200, r.text
@@ -80,7 +82,7 @@ def run_rounds(tmp_path: Path, rounds: int, seed: int, sparse: bool = False) -> 
             checkpointed |= "checkpointed" in srv.log.read_text()
             sparse_checkpointed |= "postings (covers internal ids" in srv.log.read_text()
 
-            srv = start_server(path, log_level="info")
+            srv = start_server(path, *extra, log_level="info")
             with httpx.Client(base_url=f"{srv.url}/collections/c", timeout=60) as http:
                 stored = scroll_all(http)
                 applied = reconcile(stored, writers)
@@ -120,6 +122,13 @@ def test_crash_rounds(tmp_path: Path) -> None:
 def test_crash_rounds_sparse(tmp_path: Path) -> None:
     stats = run_rounds(tmp_path, rounds=3, seed=3, sparse=True)
     assert stats["rounds"] == 3 and stats["acknowledged"] > 0 and stats["sparse_hits_verified"] > 0
+
+
+def test_crash_rounds_with_workers(tmp_path: Path) -> None:
+    """``vecdb serve --workers 2``: the writers' requests reach both processes (a follower forwards
+    them); SIGKILL of the supervisor takes its workers down with it, and nothing acknowledged is lost."""
+    stats = run_rounds(tmp_path, rounds=3, seed=5, extra=("--workers", "2"))
+    assert stats["rounds"] == 3 and stats["acknowledged"] > 0
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ from vecdb.api.metrics import Metrics
 from vecdb.api.middleware import ServerMiddleware
 from vecdb.api.settings import ServerSettings, request_limits
 from vecdb.engine.database import Database
+from vecdb.engine.follow import Worker
 from vecdb.engine.service import LocalService
 from vecdb.service import VectorService
 
@@ -54,7 +55,12 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
         service
         if service is not None
         else LocalService(
-            Database(settings.path, max_map_size=settings.max_collection_bytes, limits=request_limits(settings))
+            Database(
+                settings.path,
+                max_map_size=settings.max_collection_bytes,
+                limits=request_limits(settings),
+                worker=Worker(settings.worker_number, settings.workers) if settings.workers > 1 else None,
+            )
         )
     )
     app.state.settings = settings

@@ -46,6 +46,11 @@ class ServerSettings:
     decode_processes: int = 1
     """Helper processes that decode large upsert bodies (JSON parsing holds the interpreter for tens of
     milliseconds per batch of 1,000 x 384, which queries would wait for); 0: decode in the server process."""
+    workers: int = 1
+    """Server processes over the data directory (``vecdb serve --workers``, :mod:`vecdb.api.workers`):
+    one writes (the primary), the others answer reads and forward the rest to it."""
+    worker_number: int = 0
+    """This process's number among them (set by the supervisor; 0 is the primary)."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE
     """Largest LMDB map of one collection (its maps start small and double as they fill, up to this);
     a write past it gets 507 and changes nothing, and the store stays readable."""

@@ -87,6 +87,13 @@ def serve(
         help="Helper processes decoding large upsert bodies (so that queries need not wait for the JSON "
         "parse); 0 decodes in the server process.",
     ),
+    workers: int = typer.Option(
+        ServerSettings.workers,
+        envvar="VECDB_WORKERS",
+        min=1,
+        help="Server processes over the data directory: one writes, the others answer reads "
+        "(and pass everything else to it); see README, Workers.",
+    ),
     max_collection_bytes: int = typer.Option(
         ServerSettings.max_collection_bytes,
         envvar="VECDB_MAX_COLLECTION_BYTES",
@@ -122,7 +129,13 @@ def serve(
         max_results=max_results,
         inline_queries=inline_queries,
         decode_processes=decode_processes,
+        workers=workers,
     )
+    if workers > 1:
+        from vecdb.api.workers import Supervisor
+
+        Supervisor(settings).serve()
+        return
     try:
         application = create_app(settings)
     except VecdbError as exc:

@@ -1,0 +1,147 @@
+"""``vecdb serve --workers 2``: reads on any worker see every acknowledged write, a killed worker comes
+back by itself without losing anything acknowledged, and the data directory stays locked to others."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import vecdb
+from tests.harness import start_server
+from vecdb.errors import DataDirLocked
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker pids from /proc")
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (multiprocessing's resource tracker left out)."""
+    out = []
+    for task in Path(f"/proc/{supervisor}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"multiprocessing" in cmdline and b"resource_tracker" not in cmdline:
+                out.append(int(pid))
+    return sorted(out)
+
+
+def wait_for_workers(supervisor: int, count: int, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = worker_pids(supervisor)
+        if len(pids) == count:
+            return pids
+        assert time.monotonic() < deadline, f"{len(pids)} workers, expected {count}"
+        time.sleep(0.1)
+
+
+def fresh_read(url: str, path: str, body: dict) -> dict:
+    """A request on a new connection: the kernel hands it to any worker."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        r = http.post(path, json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["result"]  # type: ignore[no-any-return]
+
+
+def test_every_read_sees_every_acknowledged_write_on_any_worker(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    with start_server(tmp_path / "data", "--workers", "2", log_level="info") as srv:
+        wait_for_workers(srv.proc.pid, 2)
+        url = srv.url
+        with httpx.Client(base_url=f"{url}/collections/c", timeout=30) as http:
+            assert (
+                httpx.put(f"{srv.url}/collections/c", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code
+                == 200
+            )
+            assert (
+                http.put("/index", json={"field_name": "g", "field_schema": "keyword"}).status_code == 200
+            )  # a payload index: followers keep it current too
+            alive: dict[int, str] = {}
+            for step in range(150):
+                pid = int(rng.integers(0, 40))
+                kind = step % 3
+                if kind < 2 or pid not in alive:
+                    g = "ab"[int(rng.integers(0, 2))]
+                    vec = rng.normal(size=4).tolist()
+                    r = http.put(
+                        "/points",
+                        params={"wait": "true"},
+                        json={"points": [{"id": pid, "vector": vec, "payload": {"g": g}}]},
+                    )
+                    alive[pid] = g
+                else:
+                    r = http.post("/points/delete", params={"wait": "true"}, json={"points": [pid]})
+                    del alive[pid]
+                assert r.status_code == 200, r.text
+                got = fresh_read(url, "/collections/c/points", {"ids": [pid], "with_payload": True})
+                assert [(p["id"], p["payload"]["g"]) for p in got] == ([(pid, alive[pid])] if pid in alive else [])
+                count_a = fresh_read(
+                    url,
+                    "/collections/c/points/count",
+                    {"exact": True, "filter": {"must": [{"key": "g", "match": {"value": "a"}}]}},
+                )["count"]
+                assert count_a == sum(g == "a" for g in alive.values()), f"step {step}"
+                hits = fresh_read(url, "/collections/c/points/query", {"query": [1, 0, 0, 0], "limit": 100})["points"]
+                assert sorted(p["id"] for p in hits) == sorted(alive)
+    assert "following collection c" in srv.log.read_text(), "no read reached the follower"
+
+
+def test_a_killed_worker_is_started_again_and_loses_nothing(tmp_path: Path) -> None:
+    with start_server(tmp_path / "data", "--workers", "2", log_level="info") as srv:
+        pids = wait_for_workers(srv.proc.pid, 2)
+        with httpx.Client(base_url=f"{srv.url}/collections/c", timeout=30) as http:
+            assert (
+                httpx.put(f"{srv.url}/collections/c", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code
+                == 200
+            )
+            acked = 0
+            for victim in pids:  # the primary (started first), then the follower
+                for i in range(20):
+                    r = http.put(
+                        "/points",
+                        params={"wait": "true"},
+                        json={"points": [{"id": acked, "vector": [1, 0, 0, float(i)]}]},
+                    )
+                    assert r.status_code == 200, r.text
+                    acked += 1
+                os.kill(victim, signal.SIGKILL)
+                new = wait_for_workers(srv.proc.pid, 2)
+                assert victim not in new
+                deadline = time.monotonic() + 30
+                while True:  # the restarted worker opens the store again before it answers
+                    try:
+                        r = httpx.post(f"{srv.url}/collections/c/points/count", json={"exact": True}, timeout=5)
+                        info = httpx.get(f"{srv.url}/collections/c", timeout=5)  # (answered by the primary)
+                        if r.status_code == info.status_code == 200 and r.json()["result"]["count"] == acked:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, "the killed worker's group did not come back whole"
+                    time.sleep(0.1)
+            for _ in range(10):
+                assert fresh_read(srv.url, "/collections/c/points/count", {"exact": True})["count"] == acked
+    assert "exited (code -9): starting it again" in srv.log.read_text()
+
+
+def test_the_data_directory_stays_locked_to_other_processes(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    with start_server(path, "--workers", "2") as srv:
+        wait_for_workers(srv.proc.pid, 2)
+        other = subprocess.run(
+            [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert other.returncode != 0 and "in use by another process" in other.stderr
+        with pytest.raises(DataDirLocked):
+            vecdb.Client(path=path)
+    with vecdb.Client(path=path) as c:  # stopped: the lock is free again
+        assert c.get_collections().collections == []
