@@ -70,6 +70,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=int, default=10, help="seconds of each wrk run (default 10)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     p.add_argument("--ef", type=int, default=0, help="hnsw_ef sent with each query (default 0: the server's default)")
+    p.add_argument(
+        "--workers",
+        default="",
+        help="comma-separated worker counts of vecdb serve to load in turn (default: 1, 2 and the machine's cores)",
+    )
     p.add_argument("--no-chroma", dest="chroma", action="store_false", help="skip Chroma's server")
     p.add_argument("--no-ingest", dest="ingest", action="store_false", help="skip the ingest and p99-under-ingest rows")
 
@@ -185,8 +190,21 @@ def _vecdb_bodies(queries: np.ndarray, ef: int) -> list[bytes]:
     return out
 
 
+def worker_counts(args: argparse.Namespace) -> list[int]:
+    if args.workers:
+        return sorted({int(w) for w in args.workers.split(",")})
+    return sorted({1, 2, os.cpu_count() or 1})
+
+
 def _vecdb_server(
-    data: Path, bodies: list[bytes], queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace, tmp: Path
+    data: Path,
+    bodies: list[bytes],
+    queries: np.ndarray,
+    truth: np.ndarray,
+    args: argparse.Namespace,
+    tmp: Path,
+    workers: int = 1,
+    first: bool = True,
 ) -> dict[str, Any]:
     import httpx
     import orjson
@@ -205,6 +223,8 @@ def _vecdb_server(
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     with open(tmp / "vecdb.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -223,9 +243,11 @@ def _vecdb_server(
                 found.append([p["id"] for p in points])
         out = _load_runs(url, path, bodies, args, tmp)
         out["recall"] = recall_at_k(np.array(found), truth)
-        out["root"] = _wrk(url, "/", None, args.connections, max(3, args.duration // 2), tmp)
-        if args.ingest:
-            out["ingest"] = _ingest(url, bodies, args, tmp)
+        out["workers"] = workers
+        if first:
+            out["root"] = _wrk(url, "/", None, args.connections, max(3, args.duration // 2), tmp)
+            if args.ingest:
+                out["ingest"] = _ingest(url, bodies, args, tmp)
         return out
     finally:
         proc.terminate()
@@ -539,23 +561,32 @@ def run(args: argparse.Namespace) -> Section:
         data = tmp / "vecdb"
         built = _fill_vecdb(data, base)
         print(f"[serve] vecdb filled and indexed in {built:.1f} s", flush=True)
-        vec = _vecdb_server(data, bodies, queries, truth, args, tmp)
-        print(f"[serve] vecdb: {vec['loaded']['rps']:,.0f} req/s, recall {vec['recall']:.3f}", flush=True)
+        runs = []
+        for i, workers in enumerate(worker_counts(args)):
+            runs.append(_vecdb_server(data, bodies, queries, truth, args, tmp, workers, first=i == 0))
+            got = runs[-1]
+            print(f"[serve] vecdb, {workers} workers: {got['loaded']['rps']:,.0f} req/s, recall {got['recall']:.3f}")
+        vec = runs[0]
+        best = max(runs, key=lambda r: r["loaded"]["rps"])
         chroma = _chroma(base, queries, truth, args, tmp) if args.chroma else None
         if chroma is not None:
             print(f"[serve] Chroma: {chroma['loaded']['rps']:,.0f} req/s, recall {chroma['recall']:.3f}", flush=True)
         budget_text, fig = _budget(data, base, queries, bodies, args.ef, vec["single"]["p50"])
 
+    one = vec["loaded"]["rps"]
     rows: list[list[Any]] = [
         [
-            "vecdb serve (1 process)",
-            vec["recall"],
-            vec["loaded"]["rps"],
-            vec["loaded"]["p50"],
-            vec["loaded"]["p99"],
-            vec["single"]["p50"],
-            "-",
-        ],
+            f"vecdb serve --workers {r['workers']}",
+            r["recall"],
+            r["loaded"]["rps"],
+            r["loaded"]["p50"],
+            r["loaded"]["p99"],
+            r["single"]["p50"],
+            f"{r['loaded']['rps'] / one:.2f}x of 1 worker" if r is not vec else "-",
+        ]
+        for r in runs
+    ]
+    rows += [
         [
             "GET / on the same server (FastAPI routing, no engine)",
             None,
@@ -567,10 +598,11 @@ def run(args: argparse.Namespace) -> Section:
         ],
     ]
     section = Section(f"Server capacity, {label}, {args.connections} connections", "")
-    section.plot = [("vecdb serve", vec["loaded"]["rps"]), ("GET / (same server, FastAPI)", vec["root"]["rps"])]
+    section.plot = [(f"vecdb, {r['workers']} workers", r["loaded"]["rps"]) for r in runs]
+    section.plot.append(("GET / (same server, FastAPI)", vec["root"]["rps"]))
     verdict = ""
     if chroma is not None:
-        ratio = vec["loaded"]["rps"] / chroma["loaded"]["rps"]
+        ratio = best["loaded"]["rps"] / chroma["loaded"]["rps"]
         rows.append(
             [
                 "Chroma server (chroma run)",
@@ -579,14 +611,15 @@ def run(args: argparse.Namespace) -> Section:
                 chroma["loaded"]["p50"],
                 chroma["loaded"]["p99"],
                 chroma["single"]["p50"],
-                f"{ratio:.2f}x",
+                f"{ratio:.2f}x (best vecdb row)",
             ]
         )
         section.plot.append(("Chroma server", chroma["loaded"]["rps"]))
-        met = ratio >= 3 and vec["recall"] >= chroma["recall"]
+        met = ratio >= 3 and best["recall"] >= chroma["recall"]
         verdict = (
-            f"\nGoal: >= 3x Chroma's capacity at equal or better recall: **{ratio:.2f}x** at recall "
-            f"{vec['recall']:.3f} vs {chroma['recall']:.3f}: {'MET' if met else 'NOT MET'}.\n"
+            f"\nGoal: >= 3x Chroma's capacity at equal or better recall: **{ratio:.2f}x** "
+            f"({best['workers']} workers) at recall "
+            f"{best['recall']:.3f} vs {chroma['recall']:.3f}: {'MET' if met else 'NOT MET'}.\n"
         )
     ingest_text = ""
     if "ingest" in vec:
@@ -638,9 +671,10 @@ def run(args: argparse.Namespace) -> Section:
     section.markdown = (
         f"{len(base):,} points ({label}, Cosine), HNSW m=16 ef_construct=100, {ef_note}; queries of limit 10 with "
         f"payloads, {len(bodies)} distinct, rotated; wrk {args.duration} s per row after a warm-up. "
-        "`vecdb / Chroma` = vecdb's requests/s over Chroma's in the same run.\n\n"
+        "The last column: each worker count's requests/s over one worker's, and the best vecdb row's over Chroma's, "
+        "in the same run.\n\n"
         + markdown_table(
-            ["server", "recall@10", "requests/s", "p50 ms", "p99 ms", "p50 ms, 1 connection", "vecdb / Chroma"], rows
+            ["server", "recall@10", "requests/s", "p50 ms", "p99 ms", "p50 ms, 1 connection", "ratio"], rows
         )
         + "\n"
         + verdict
