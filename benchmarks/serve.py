@@ -47,8 +47,10 @@ PLOT_NAME = "serve_capacity.png"
 
 
 def plot_name(args: argparse.Namespace) -> str:
-    """The PNG of a run: one per ``--ef`` (the default ef's is :data:`PLOT_NAME`)."""
-    return PLOT_NAME if not args.ef else PLOT_NAME.replace(".png", f"_ef{args.ef}.png")
+    """The PNG of a run: one per data set and ``--ef`` (glove50's at the default ef: :data:`PLOT_NAME`)."""
+    suffix = "" if args.dataset == "glove50" else f"_{args.dim}d_{args.n // 1000}k"
+    suffix += f"_ef{args.ef}" if args.ef else ""
+    return PLOT_NAME.replace(".png", f"{suffix}.png")
 
 
 BUDGET_US = {
@@ -75,6 +77,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated worker counts of vecdb serve to load in turn (default: 1, 2 and the machine's cores)",
     )
+    p.add_argument("--dim", type=int, default=384, help="dimension of --dataset synthetic (default 384)")
     p.add_argument("--no-chroma", dest="chroma", action="store_false", help="skip Chroma's server")
     p.add_argument("--no-ingest", dest="ingest", action="store_false", help="skip the ingest and p99-under-ingest rows")
 
@@ -82,9 +85,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     if args.dataset == "synthetic":
         return (
-            make_clustered(args.n, 384, seed=args.seed),
-            make_queries(args.queries, 384, seed=args.seed),
-            "384-d clustered",
+            make_clustered(args.n, args.dim, seed=args.seed),
+            make_queries(args.queries, args.dim, seed=args.seed),
+            f"{args.dim}-d clustered",
         )
     ds = load_dataset(args.dataset, Path(args.datasets), n=args.n)
     return ds.base, ds.queries[: args.queries], f"{args.dataset} (first {len(ds.base):,})"
@@ -245,6 +248,7 @@ def _vecdb_server(
         out = _load_runs(url, path, bodies, args, tmp)
         out["recall"] = recall_at_k(np.array(found), truth)
         out["workers"] = workers
+        out["memory"] = _memory(proc.pid)
         if first:
             out["root"] = _wrk(url, "/", None, args.connections, max(3, args.duration // 2), tmp)
         if args.ingest and ingest:
@@ -253,6 +257,35 @@ def _vecdb_server(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def _memory(root: int) -> dict[str, float]:
+    """Resident and proportional memory (MiB) of a server's processes after its load: the largest
+    process's RSS, and the PSS summed over the tree (pages several processes map count once in
+    total). multiprocessing's resource tracker is left out; elsewhere than Linux: empty."""
+    procs = Path("/proc")
+    if not (procs / str(root) / "smaps_rollup").exists():
+        return {}
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        for task in (procs / str(pid) / "task").iterdir():
+            todo += [int(c) for c in (task / "children").read_text().split()]
+    rss, pss = [], 0.0
+    for pid in tree:
+        try:
+            if b"resource_tracker" in (procs / str(pid) / "cmdline").read_bytes():
+                continue
+            fields = dict(
+                (line.split(":")[0], int(line.split()[1]))
+                for line in (procs / str(pid) / "smaps_rollup").read_text().splitlines()[1:]
+            )
+        except OSError:
+            continue
+        rss.append(fields["Rss"] / 1024)
+        pss += fields["Pss"] / 1024
+    return {"max_rss": max(rss), "pss": pss, "processes": len(rss)}
 
 
 def _ingest(url: str, bodies: list[bytes], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -649,13 +682,13 @@ def run(args: argparse.Namespace) -> Section:
                 ],
             ]
             idle = ing["idle"]["p99"]
-            for label, goal in (("idle", None), ("10k points/s", 3.0), ("max rate", 5.0)):
-                row = ing[label]
+            for load, goal in (("idle", None), ("10k points/s", 3.0), ("max rate", 5.0)):
+                row = ing[load]
                 ratio = row["p99"] / idle
                 p99_rows.append(
                     [
                         workers,
-                        label,
+                        load,
                         row["ingest_pps"] or None,
                         row["rps"],
                         row["p50"],
@@ -687,6 +720,27 @@ def run(args: argparse.Namespace) -> Section:
             )
             + "\n"
         )
+    memory_text = ""
+    if all(r.get("memory") for r in runs):
+        first_pss = vec["memory"]["pss"]
+        memory_rows = []
+        for r in runs:
+            mem = r["memory"]
+            extra = (mem["pss"] - first_pss) / (r["workers"] - 1) if r["workers"] > 1 else None
+            share = f"{extra / first_pss:.0%} of one worker's" if extra is not None else "-"
+            verdict = "-" if extra is None else ("MET" if extra <= 0.25 * first_pss else "NOT MET")
+            memory_rows.append([r["workers"], mem["processes"], mem["max_rss"], mem["pss"], extra, share, verdict])
+        memory_text = (
+            "\n### Memory\n\nAfter each load: the processes of the server (the supervisor included), the largest "
+            "one's resident set, and their proportional set sizes summed (a page several processes map counts "
+            "once in the sum); an extra worker's cost is the sum's growth per worker past the first. Goal: "
+            "<= 25% of one worker's.\n\n"
+            + markdown_table(
+                ["workers", "processes", "largest RSS MiB", "sum of PSS MiB", "MiB per extra worker", "share", "goal"],
+                memory_rows,
+            )
+            + "\n"
+        )
     ef_note = f"hnsw_ef {args.ef}" if args.ef else f"the server's default ef ({int(fig['ef'])})"
     section.markdown = (
         f"{len(base):,} points ({label}, Cosine), HNSW m=16 ef_construct=100, {ef_note}; queries of limit 10 with "
@@ -698,6 +752,7 @@ def run(args: argparse.Namespace) -> Section:
         )
         + "\n"
         + verdict
+        + memory_text
         + ingest_text
         + "\n### The budget of one query, stage by stage\n\n"
         "Each stage timed in this process over the same data directory (best of rounds): the REST rows split the "

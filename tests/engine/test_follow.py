@@ -185,3 +185,29 @@ def test_a_follower_refuses_to_write(tmp_path, kind):
                 db.catalog.replace_aliases({"a": "x"})
     finally:
         db.close()
+
+
+def test_a_primary_searches_its_saved_graph_through_the_file_and_still_grows_it(tmp_path):
+    """Under --workers the primary swaps each saved graph for the checkpoint file's pages (shared with
+    the followers), and copies it before the next growth: the answers stay those of brute force."""
+    from tests.brute import reference_top
+    from tests.helpers import wait_green
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(3000, DIM)).astype(np.float32)
+    queries = rng.normal(size=(5, DIM)).astype(np.float32)
+    db = Database(tmp_path / "data", worker=Worker(0, 2))
+    with _Over(db) as c:
+        c.create_collection("c", {"size": DIM, "distance": "Euclid"}, optimizers_config={"indexing_threshold": 1})
+        coll = db.get("c")
+        assert (tmp_path / "data" / "collections" / "c" / "vectors" / "space0.f32").exists()  # rows: one shared file
+        for lo, hi in ((0, 2000), (2000, 3000)):
+            c.upsert("c", {"ids": list(range(lo, hi)), "vectors": base[lo:hi]})
+            wait_green(c, "c")
+            coll.optimizer.flush()
+            assert coll.ann[0].index.mapped, "the saved graph is searched through its file"
+            alive = np.ones(hi, dtype=bool)
+            for q in queries:
+                want = [i for i, _ in reference_top(base[:hi], list(range(hi)), q, "Euclid", 10, alive)]
+                got = [p.id for p in c.query_points("c", query=q, limit=10, search_params={"hnsw_ef": 500}).points]
+                assert got == want

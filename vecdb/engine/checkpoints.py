@@ -39,18 +39,18 @@ def manifest_key(space: int) -> str:
     return f"hnsw:{space}"
 
 
-def write_checkpoint(folder: Path, space_index: int, state: AnnState, put_meta: Callable[[str, Any], None]) -> str:
+def write_checkpoint(
+    folder: Path, space_index: int, state: AnnState, put_meta: Callable[[str, Any], None]
+) -> dict[str, Any]:
     """Save ``state``'s index under a new generation's name, then commit the manifest naming it (with
-    ``put_meta``, one durable LMDB write). Returns the main file's name; the caller removes the files
-    it superseded (:func:`remove_superseded`) once this returned."""
+    ``put_meta``, one durable LMDB write). Returns the manifest (its ``file``: the main file's name);
+    the caller removes the files it superseded (:func:`remove_superseded`) once this returned."""
     index = state.index
     name = f"space{space_index}.{time.time_ns()}{index.file_suffix}"
     index.save(folder / name)
-    put_meta(
-        manifest_key(space_index),
-        {**index.manifest(), "file": name, "covered": state.covered, "ntotal": index.ntotal},
-    )
-    return name
+    manifest = {**index.manifest(), "file": name, "covered": state.covered, "ntotal": index.ntotal}
+    put_meta(manifest_key(space_index), manifest)
+    return manifest
 
 
 def checkpoint_files(manifest: Mapping[str, Any]) -> list[str]:

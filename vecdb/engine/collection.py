@@ -24,7 +24,7 @@ from vecdb.engine.checkpoints import (
     manifest_key,
     sparse_manifest_key,
 )
-from vecdb.engine.follow import Follower, file_identity
+from vecdb.engine.follow import Follower, Worker, file_identity
 from vecdb.engine.inspection import Inspection
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.optimizer import Optimizer
@@ -77,7 +77,7 @@ class Collection:
         *,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         limits: Limits = NO_LIMITS,
-        follower: Optional[int] = None,
+        worker: Optional[Worker] = None,
     ) -> None:
         env = Environment(path, POINTS_DBS, max_map_size=max_map_size)
         tables = PointsTables(env.dbs)
@@ -95,10 +95,10 @@ class Collection:
         self.writer = Writer(self.state, self.written)
         self.reader = Reader(self.state)
         self.optimizer = Optimizer(self)
-        self.follower_slot = follower
-        """Set in a process that follows another's writes (``vecdb serve --workers``): its worker number."""
+        self.worker = worker
+        """This process's place among ``vecdb serve --workers`` (None: the directory's only process)."""
         self.follower: Optional[Follower] = None
-        if follower is not None:
+        if worker is not None and worker.follower:
             env.follower = True
             self.follower = Follower(self.state)
             self.state.mvcc.follow = self.follower
@@ -186,11 +186,17 @@ class Collection:
 
     def _row_stores(self) -> list[RowStore]:
         """Per space: memory, or a memory-mapped file under ``<collection>/vectors/`` for on_disk spaces."""
-        folder = self.path / VECTORS_DIR
-        if self.follower_slot is not None:  # each process fills its own copy (the file is rebuilt at open)
-            folder = folder / f"worker{self.follower_slot}"
-        files = FileRowStore(folder)
+        if self.worker is not None:  # every space in one file all workers map: its pages are in memory once
+            shared = FileRowStore(self.path / VECTORS_DIR, shared=True)
+            return [shared for _ in self.spaces]
+        files = FileRowStore(self.path / VECTORS_DIR)
         return [files if s.on_disk else RowStore() for s in self.spaces]
+
+    @property
+    def maps_checkpoints(self) -> bool:
+        """Whether this process searches its saved graphs through the checkpoint file's pages (shared
+        with the other workers) rather than its own copy (the optimizer copies one before growing it)."""
+        return self.worker is not None
 
     def _load(self) -> None:
         """Rebuild the in-memory read view from LMDB: one cursor pass over points and vectors."""

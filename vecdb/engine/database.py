@@ -86,8 +86,7 @@ class Database:
         return folder / f"{label}.{uuid.uuid4().hex}"
 
     def _open(self, name: str, path: Path) -> Collection:
-        follower = self.worker.number if self.worker is not None and self.worker.follower else None
-        return Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits, follower=follower)
+        return Collection.open(name, path, max_map_size=self._max_map_size, limits=self._limits, worker=self.worker)
 
     @property
     def follows(self) -> bool:
@@ -205,7 +204,9 @@ class Database:
                 raise AlreadyExists(f"Collection `{name}` already exists!")
             path = self._collections_dir / name
             shutil.rmtree(path, ignore_errors=True)
-            coll = Collection.create(name, path, settings, max_map_size=self._max_map_size, limits=self._limits)
+            coll = Collection.create(
+                name, path, settings, max_map_size=self._max_map_size, limits=self._limits, worker=self.worker
+            )
             try:
                 self.catalog.add_collection(name)  # the commit that makes it exist
             except BaseException:

@@ -389,7 +389,14 @@ class Optimizer:
             remove_superseded(folder, space_index, keep=None)
             return
         t0 = time.perf_counter()
-        name = write_checkpoint(folder, space_index, state, host.put_meta)
+        manifest = write_checkpoint(folder, space_index, state, host.put_meta)
+        name = manifest["file"]
+        if getattr(host, "maps_checkpoints", False) and host.ann.get(space_index) is state:
+            # under --workers: search the file's pages, which the followers map too, instead of a
+            # private copy of the same graph (growing it copies it first: HnswIndex.grown)
+            mapped = load_checkpoint(folder, manifest, host.view.n, shared=True)
+            if mapped is not None:
+                host.publish_ann(space_index, mapped)
         remove_superseded(folder, space_index, keep=name)
         log.info(
             "collection %s space %d: checkpointed %d indexed points (covers internal ids < %d) in %.2f s",

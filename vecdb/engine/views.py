@@ -15,6 +15,7 @@ in memory. The file is derived data: it is rebuilt from LMDB on every open.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -184,23 +185,30 @@ class FileRowStore(RowStore):
 
     Older views keep their own (shorter) mappings of the same file, which
     stay valid: rows are only ever appended or written once at a new id.
+
+    ``shared``: the processes of ``vecdb serve --workers`` map one file, so its pages are in memory
+    once. The file is then never truncated (another process may be reading any row of it): an open
+    rewrites every stored row in place, the same bytes each process would write, and growth takes
+    the file's lock so that two processes extending it cannot shrink it.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, shared: bool = False) -> None:
         self.folder = folder
+        self.shared = shared
 
     def path(self, space: int) -> Path:
         return self.folder / f"space{space}.f32"
 
     def reset(self, space: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.path(space), "wb"):
+        with open(self.path(space), "ab" if self.shared else "wb"):
             pass
 
     def allocate(self, space: int, capacity: int, dim: int, old: Optional[np.ndarray], used: int) -> np.ndarray:
         path = self.path(space)
         size = capacity * dim * 4
         with open(path, "r+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # (released with the file)
             if os.fstat(f.fileno()).st_size < size:
                 f.truncate(size)  # sparse: blocks are allocated as rows are written
         # a plain ndarray over the mapping (it keeps the mapping alive): np.memmap's Python-level

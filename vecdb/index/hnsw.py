@@ -67,6 +67,9 @@ class HnswIndex:
         self._plain_params: dict[int, faiss.SearchParametersHNSW] = {}
         self._selectors: dict[int, tuple[np.ndarray, Any, np.ndarray]] = {}
         """Bitmap selectors of read-only allow-lists, by the list's identity (faiss only reads them)."""
+        self.mapped = False
+        """Its vectors and links are views of a checkpoint file's pages (:meth:`load` ``shared``): faiss
+        aborts the process on any attempt to resize them, so :meth:`grown` copies them first."""
 
     @classmethod
     def supports(cls, distance: Distance) -> bool:
@@ -103,7 +106,10 @@ class HnswIndex:
         self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None
     ) -> HnswIndex:
         """A new index holding this one's vectors plus ``vectors`` (labels above every current one)."""
-        clone = faiss.clone_index(self.index)  # already the concrete class; downcasting again would free it
+        if self.mapped:  # (a clone would still view the file: serialising copies it into owned memory)
+            clone = faiss.deserialize_index(faiss.serialize_index(self.index))
+        else:
+            clone = faiss.clone_index(self.index)  # already the concrete class; downcasting again would free it
         clone.hnsw.efConstruction = self.ef_construct
         out = HnswIndex(clone, self.labels, self.m, self.ef_construct)
         out._add(labels, vectors, should_stop)
@@ -222,7 +228,9 @@ class HnswIndex:
         if len(labels) != index.ntotal:
             raise ValueError(f"{path}: {index.ntotal} vectors but {len(labels)} labels")
         index.hnsw.efConstruction = ef_construct
-        return cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
+        out = cls(index, labels.astype(np.int64, copy=False), m, ef_construct)
+        out.mapped = shared
+        return out
 
 
 __all__ = ["ADD_SLICE", "FORMAT", "MAX_EF", "BuildInterrupted", "HnswIndex", "allow_list"]
