@@ -211,3 +211,18 @@ def test_a_primary_searches_its_saved_graph_through_the_file_and_still_grows_it(
                 want = [i for i, _ in reference_top(base[:hi], list(range(hi)), q, "Euclid", 10, alive)]
                 got = [p.id for p in c.query_points("c", query=q, limit=10, search_params={"hnsw_ef": 500}).points]
                 assert got == want
+
+
+def test_a_primary_opens_its_saved_graph_through_the_file(tmp_path):
+    from tests.helpers import wait_green
+
+    base = np.random.default_rng(4).normal(size=(2000, DIM)).astype(np.float32)
+    with _Over(Database(tmp_path / "data")) as c:  # written by a process alone
+        c.create_collection("c", {"size": DIM, "distance": "Euclid"}, optimizers_config={"indexing_threshold": 1})
+        c.upsert("c", {"ids": list(range(2000)), "vectors": base})
+        wait_green(c, "c")
+    db = Database(tmp_path / "data", worker=Worker(0, 2))
+    with _Over(db) as c:
+        wait_green(c, "c")
+        assert db.get("c").ann[0].index.mapped
+        assert c.query_points("c", query=base[7], limit=1, search_params={"hnsw_ef": 200}).points[0].id == 7

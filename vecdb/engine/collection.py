@@ -304,7 +304,7 @@ class Collection:
         """Load saved graphs (the optimizer thread does this first, so that opening does not wait)."""
         next_iid = self.state.view.n
         for index, manifest in manifests.items():
-            state = load_checkpoint(self.path / INDEX_DIR, manifest, next_iid)
+            state = load_checkpoint(self.path / INDEX_DIR, manifest, next_iid, shared=self.maps_checkpoints)
             if state is not None:
                 self.publish_ann(index, state)
                 log.info("collection %s space %d: loaded graph of %d points", self.name, index, state.index.ntotal)
