@@ -51,10 +51,13 @@ def fresh_read(url: str, path: str, body: dict) -> dict:
         return r.json()["result"]  # type: ignore[no-any-return]
 
 
-def test_every_read_sees_every_acknowledged_write_on_any_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("primary_serves", [False, True])
+def test_every_read_sees_every_acknowledged_write_on_any_worker(tmp_path: Path, primary_serves: bool) -> None:
+    """Two readers and the writer (default), or the writer serving clients beside one reader."""
     rng = np.random.default_rng(0)
-    with start_server(tmp_path / "data", "--workers", "2", log_level="info") as srv:
-        wait_for_workers(srv.proc.pid, 2)
+    mode = "--primary-serves" if primary_serves else "--no-primary-serves"
+    with start_server(tmp_path / "data", "--workers", "2", mode, log_level="info") as srv:
+        wait_for_workers(srv.proc.pid, 2 if primary_serves else 3)
         url = srv.url
         with httpx.Client(base_url=f"{url}/collections/c", timeout=30) as http:
             assert (
@@ -96,14 +99,14 @@ def test_every_read_sees_every_acknowledged_write_on_any_worker(tmp_path: Path) 
 
 def test_a_killed_worker_is_started_again_and_loses_nothing(tmp_path: Path) -> None:
     with start_server(tmp_path / "data", "--workers", "2", log_level="info") as srv:
-        pids = wait_for_workers(srv.proc.pid, 2)
+        pids = wait_for_workers(srv.proc.pid, 3)  # the writer and two readers
         with httpx.Client(base_url=f"{srv.url}/collections/c", timeout=30) as http:
             assert (
                 httpx.put(f"{srv.url}/collections/c", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code
                 == 200
             )
             acked = 0
-            for victim in pids:  # the primary (started first), then the follower
+            for victim in pids[:2]:  # the primary (started first), then a follower
                 for i in range(20):
                     r = http.put(
                         "/points",
@@ -113,7 +116,7 @@ def test_a_killed_worker_is_started_again_and_loses_nothing(tmp_path: Path) -> N
                     assert r.status_code == 200, r.text
                     acked += 1
                 os.kill(victim, signal.SIGKILL)
-                wait_for_workers(srv.proc.pid, 2, gone=victim)
+                wait_for_workers(srv.proc.pid, 3, gone=victim)
                 deadline = time.monotonic() + 30
                 while True:  # the restarted worker opens the store again before it answers
                     try:
@@ -133,7 +136,7 @@ def test_a_killed_worker_is_started_again_and_loses_nothing(tmp_path: Path) -> N
 def test_the_data_directory_stays_locked_to_other_processes(tmp_path: Path) -> None:
     path = tmp_path / "data"
     with start_server(path, "--workers", "2") as srv:
-        wait_for_workers(srv.proc.pid, 2)
+        wait_for_workers(srv.proc.pid, 3)
         other = subprocess.run(
             [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", "0"],
             capture_output=True,
@@ -145,3 +148,24 @@ def test_the_data_directory_stays_locked_to_other_processes(tmp_path: Path) -> N
             vecdb.Client(path=path)
     with vecdb.Client(path=path) as c:  # stopped: the lock is free again
         assert c.get_collections().collections == []
+
+
+def test_readiness_on_every_worker_once_the_saved_graph_is_loaded(tmp_path: Path) -> None:
+    """/readyz answers on whichever worker a connection reaches; each is ready once it searches the
+    saved graph (a follower loads it while it opens)."""
+    path = tmp_path / "data"
+    rng = np.random.default_rng(2)
+    with vecdb.Client(path=path) as c:
+        c.create_collection("c", {"size": 8, "distance": "Dot"}, optimizers_config={"indexing_threshold": 1})
+        c.upsert("c", {"ids": list(range(2000)), "vectors": rng.normal(size=(2000, 8)).astype(np.float32)})
+        from tests.helpers import wait_green
+
+        wait_green(c, "c")
+    with start_server(path, "--workers", "2") as srv:
+        wait_for_workers(srv.proc.pid, 3)
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{srv.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "a worker never got ready"
+            time.sleep(0.1)
+        for _ in range(20):  # fresh connections: both readers
+            assert httpx.get(f"{srv.url}/readyz").status_code == 200

@@ -49,6 +49,10 @@ class ServerSettings:
     workers: int = 1
     """Server processes over the data directory (``vecdb serve --workers``, :mod:`vecdb.api.workers`):
     one writes (the primary), the others answer reads and forward the rest to it."""
+    primary_serves: bool = False
+    """With ``workers`` > 1: whether the primary also takes client connections (``workers`` processes in
+    all), or only writes and the requests followers pass it (``workers`` followers plus the primary), so
+    that no query waits behind a write's decoding in the writer's interpreter."""
     worker_number: int = 0
     """This process's number among them (set by the supervisor; 0 is the primary)."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE

@@ -194,7 +194,7 @@ def run_worker(settings: ServerSettings, number: int, sock: socket.socket, socke
     follower = number > 0
     settings = replace(settings, worker_number=number, decode_processes=0 if follower else settings.decode_processes)
     app: Any = create_app(settings)
-    sockets = [sock]
+    sockets = [sock] if follower or settings.primary_serves else []
     if follower:
         app = ForwardToPrimary(app, socket_path)
     else:
@@ -239,7 +239,8 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stopping.set())
             self._start(0, sock, wait=True)
-            for number in range(1, self.count):
+            followers = self.count - 1 if self.settings.primary_serves else self.count
+            for number in range(1, followers + 1):
                 self._start(number, sock, wait=False)
             where = f"http://{self.settings.host}:{self.settings.port}"
             log.info("serving %s on %s with %d workers", root, where, self.count)

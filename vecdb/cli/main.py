@@ -94,6 +94,13 @@ def serve(
         help="Server processes over the data directory: one writes, the others answer reads "
         "(and pass everything else to it); see README, Workers.",
     ),
+    primary_serves: bool = typer.Option(
+        ServerSettings.primary_serves,
+        "--primary-serves/--no-primary-serves",
+        envvar="VECDB_PRIMARY_SERVES",
+        help="With --workers: the writing process takes client connections too (N processes in all), "
+        "or only writes (N readers plus the writer).",
+    ),
     max_collection_bytes: int = typer.Option(
         ServerSettings.max_collection_bytes,
         envvar="VECDB_MAX_COLLECTION_BYTES",
@@ -130,6 +137,7 @@ def serve(
         inline_queries=inline_queries,
         decode_processes=decode_processes,
         workers=workers,
+        primary_serves=primary_serves,
     )
     if workers > 1:
         from vecdb.api.workers import Supervisor

@@ -222,6 +222,7 @@ class Collection:
             if self.follower is not None:
                 build_payload_index(self.state, self.settings.get("payload_schema") or {}, txn)
                 self.follower.opened(txn)
+                self.optimizer.loaded.set()  # (its saved graphs are loaded: /readyz may say so)
                 log.info("following collection %s: %d points", self.name, view.count)
                 return
         if legacy:  # once: later opens read versions from the ids table alone
