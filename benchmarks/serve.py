@@ -728,8 +728,8 @@ def run(args: argparse.Namespace) -> Section:
             mem = r["memory"]
             extra = (mem["pss"] - first_pss) / (r["workers"] - 1) if r["workers"] > 1 else None
             share = f"{extra / first_pss:.0%} of one worker's" if extra is not None else "-"
-            verdict = "-" if extra is None else ("MET" if extra <= 0.25 * first_pss else "NOT MET")
-            memory_rows.append([r["workers"], mem["processes"], mem["max_rss"], mem["pss"], extra, share, verdict])
+            met = "-" if extra is None else ("MET" if extra <= 0.25 * first_pss else "NOT MET")
+            memory_rows.append([r["workers"], mem["processes"], mem["max_rss"], mem["pss"], extra, share, met])
         memory_text = (
             "\n### Memory\n\nAfter each load: the processes of the server (the supervisor included), the largest "
             "one's resident set, and their proportional set sizes summed (a page several processes map counts "
