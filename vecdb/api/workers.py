@@ -61,9 +61,6 @@ _POINT = re.compile(r"^/collections/[^/]+/points/[^/]+$")
 _HEALTH = frozenset({"/healthz", "/livez", "/readyz"})
 _HOP_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"host"})
 
-WRITER_NICE = 5
-"""The primary's nice value when it takes no client connections: on a machine whose cores the readers
-use, writes (decoding, LMDB, index growth) take the CPU the reads leave, rather than delaying them."""
 PRIMARY_WAIT_S = 15.0
 """How long a follower holds a request it forwards while the primary is down (being restarted)."""
 RESTART_DELAY_S = 0.5
@@ -196,9 +193,6 @@ def run_worker(settings: ServerSettings, number: int, sock: socket.socket, socke
     configure_logging(settings.log_level, settings.log_format)
     follower = number > 0
     settings = replace(settings, worker_number=number, decode_processes=0 if follower else settings.decode_processes)
-    if not follower and not settings.primary_serves:
-        with contextlib.suppress(OSError):
-            os.nice(WRITER_NICE)  # (its decode helpers inherit it)
     app: Any = create_app(settings)
     sockets = [sock] if follower or settings.primary_serves else []
     if follower:
