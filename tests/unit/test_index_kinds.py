@@ -128,7 +128,7 @@ def test_kind_satisfies_the_protocol_and_round_trips(tmp_path: Path, name: str, 
     folder = tmp_path / "index"
     folder.mkdir()
     meta: dict[str, Any] = {}
-    name_ = write_checkpoint(folder, 3, AnnState(grown, N), meta.__setitem__)
+    name_ = write_checkpoint(folder, 3, AnnState(grown, N), meta.__setitem__)["file"]
     manifest = meta[manifest_key(3)]
     assert manifest["file"] == name_ and name_.startswith("space3.") and name_.endswith(kind.file_suffix)
     assert manifest["covered"] == N and manifest["ntotal"] == N
