@@ -226,3 +226,16 @@ def test_a_primary_opens_its_saved_graph_through_the_file(tmp_path):
         wait_green(c, "c")
         assert db.get("c").ann[0].index.mapped
         assert c.query_points("c", query=base[7], limit=1, search_params={"hnsw_ef": 200}).points[0].id == 7
+
+
+def test_a_single_process_open_drops_the_rows_file_workers_shared(tmp_path):
+    """Rows of an in-memory space sit in a file only while workers share them; alone again, the open
+    removes it (its rows are rebuilt from LMDB either way)."""
+    rows_file = tmp_path / "data" / "collections" / "c" / "vectors" / "space0.f32"
+    with _Over(Database(tmp_path / "data", worker=Worker(0, 2))) as c:
+        c.create_collection("c", {"size": DIM, "distance": "Dot"})
+        c.upsert("c", {"ids": [1, 2], "vectors": np.ones((2, DIM), np.float32)})
+    assert rows_file.exists()
+    with _Over(Database(tmp_path / "data")) as c:
+        assert not rows_file.exists()
+        assert [r.id for r in c.retrieve("c", [1, 2], with_vectors=True)] == [1, 2]

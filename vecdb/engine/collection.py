@@ -190,6 +190,9 @@ class Collection:
             shared = FileRowStore(self.path / VECTORS_DIR, shared=True)
             return [shared for _ in self.spaces]
         files = FileRowStore(self.path / VECTORS_DIR)
+        for space in self.spaces:  # a file a --workers run left for a space now held in memory: disk space back
+            if not space.on_disk:
+                files.path(space.index).unlink(missing_ok=True)
         return [files if s.on_disk else RowStore() for s in self.spaces]
 
     @property
