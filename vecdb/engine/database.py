@@ -124,7 +124,7 @@ class Database:
         return self._aliases.get(name, name)
 
     def get(self, name: str) -> Collection:
-        if self.worker is not None and self.worker.follower:
+        if self.follows:
             return self._followed(name)
         coll = self._collections.get(self.resolve(name))
         if coll is None:
