@@ -525,10 +525,9 @@ class ClientBase:
             raise InvalidInput("query: pass a vector, a point id or a NearestQuery")
         array = None
         if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind in "fiu":
-            # One dense vector as an array: checked whole here, not float by float by pydantic.
+            # One dense vector as an array: not validated float by float by pydantic; the collection
+            # checks it whole (size, NaN and infinities: vecdb.engine.views.prepare_query).
             array, query = query, None
-            if not np.isfinite(array).all():
-                raise InvalidInput("query: vector contains NaN or infinite components")
         body = {
             "query": query,
             "using": using,

@@ -25,6 +25,8 @@ from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
+from vecdb.engine.plain_query import answer as answer_plain
+from vecdb.engine.plain_query import is_plain
 from vecdb.engine.planner import Explain
 from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
@@ -78,6 +80,10 @@ class Reader:
         read starts again should a write have landed between the view and that transaction).
         """
         state = self.state
+        if len(reqs) == 1 and is_plain(reqs[0]):
+            plain = answer_plain(self, reqs[0])
+            if plain is not None:
+                return [plain]
         if not all(isinstance(r.query, (np.ndarray, list)) and not r.prefetch for r in reqs):
             # (plain vectors, the common case, hold no text to embed or tell apart)
             paths = stage_paths(reqs)

@@ -14,11 +14,12 @@ from typing import Any, BinaryIO, Optional, TypeVar
 from urllib.parse import quote
 
 import httpx
+import numpy as np
 import orjson
 from pydantic import BaseModel, TypeAdapter
 
 from vecdb.client.base import ClientBase
-from vecdb.errors import VecdbError, error_class_for
+from vecdb.errors import InvalidInput, VecdbError, error_class_for
 from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -197,6 +198,9 @@ class RemoteService(VectorService):
         return self._call("POST", self._c(name) + "/points/count", req, CountResult)  # type: ignore[no-any-return]
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
+        if isinstance(req.query, np.ndarray) and not np.isfinite(req.query).all():
+            # (JSON has no NaN: refused here with the message the embedded engine gives)
+            raise InvalidInput("query: vector contains NaN or infinite components")
         return self._call("POST", self._c(name) + "/points/query", req, QueryResponse)  # type: ignore[no-any-return]
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:

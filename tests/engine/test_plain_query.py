@@ -1,0 +1,135 @@
+"""The plain-query shortcut (vecdb/engine/plain_query.py) answers exactly as the general path.
+
+Each case runs the same requests twice on the same collection: through the shortcut, and with
+the shortcut switched off (``is_plain`` patched to refuse everything), and compares ids,
+versions, scores and payloads hit for hit. A case where the shortcut must step aside (fresh rows,
+tombstones, exact collections, named vectors, every distance) is covered, and a counter checks
+that the shortcut did answer the cases it is meant for, so the test cannot pass by never using it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecdb
+from tests.helpers import FORCE_INDEX, clustered, collection, wait_green
+from vecdb.engine import plain_query, read
+from vecdb.errors import InvalidInput
+
+DISTANCES = ["Cosine", "Dot", "Euclid", "Manhattan"]
+
+
+@pytest.fixture
+def db(tmp_path):
+    c = vecdb.Client(path=tmp_path / "data")
+    yield c
+    c.close()
+
+
+def _requests(client, name, queries, using=None):
+    """Plain shapes: with and without payloads, hnsw_ef, list and array queries, limits."""
+    out = []
+    for j, q in enumerate(queries):
+        out.append(dict(query=q, limit=10, using=using))
+        out.append(dict(query=q.tolist(), limit=3, with_payload=False, using=using))
+        out.append(dict(query=q.astype(np.float64), limit=25, search_params={"hnsw_ef": 16 + j}, using=using))
+        out.append(dict(query=q, limit=1, with_payload=True, search_params={"hnsw_ef": 200}, using=using))
+    return out
+
+
+def _both(monkeypatch, client, name, calls):
+    """Answers through the shortcut, then through the general path; and how many the shortcut answered."""
+    answered = 0
+    real = plain_query.answer
+
+    def counting(reader, req):
+        nonlocal answered
+        found = real(reader, req)
+        answered += found is not None
+        return found
+
+    monkeypatch.setattr(read, "answer_plain", counting)
+    fast = [client.query_points(name, **kw).points for kw in calls]
+    monkeypatch.setattr(read, "is_plain", lambda req: False)
+    slow = [client.query_points(name, **kw).points for kw in calls]
+    monkeypatch.undo()
+    for got, want in zip(fast, slow, strict=True):
+        assert [(p.id, p.version, p.payload, p.vector) for p in got] == [
+            (p.id, p.version, p.payload, p.vector) for p in want
+        ]
+        np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-6, atol=1e-6)
+    return answered
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_shortcut_matches_general_path(db, monkeypatch, distance):
+    base = clustered(1500, 16, seed=3)
+    db.create_collection("c", {"size": 16, "distance": distance}, optimizers_config=FORCE_INDEX)
+    for lo in range(0, len(base), 500):
+        ids = list(range(lo, lo + 500))
+        db.upsert("c", {"ids": ids, "vectors": base[lo : lo + 500], "payloads": [{"i": i, "t": f"p{i}"} for i in ids]})
+    wait_green(db, "c")
+    queries = clustered(6, 16, seed=4)
+    calls = _requests(db, "c", queries)
+    answered = _both(monkeypatch, db, "c", calls)
+    if distance == "Manhattan":  # never indexed: always the planner's exact scan
+        assert answered == 0
+    else:
+        assert answered == len(calls)
+
+    # tombstones: deleted points the graph still holds are masked, never returned
+    db.delete("c", list(range(0, 1500, 3)))
+    db.set_payload("c", {"extra": True}, points=[1, 2, 4])  # new versions, same rows
+    answered = _both(monkeypatch, db, "c", calls)
+    assert answered == (0 if distance == "Manhattan" else len(calls))
+    hits = db.query_points("c", query=queries[0], limit=50).points
+    assert all(p.id % 3 for p in hits)
+
+
+def test_shortcut_steps_aside_for_fresh_rows_and_requests_it_does_not_handle(db, monkeypatch):
+    base = clustered(1200, 12, seed=5)
+    db.create_collection("c", {"size": 12, "distance": "Cosine"}, optimizers_config=FORCE_INDEX)
+    db.upsert("c", {"ids": list(range(1000)), "vectors": base[:1000], "payloads": [{"i": i} for i in range(1000)]})
+    wait_green(db, "c")
+    queries = clustered(4, 12, seed=6)
+    calls = _requests(db, "c", queries)
+    assert _both(monkeypatch, db, "c", calls) == len(calls)
+    collection(db, "c").optimizer.stop()  # the next rows stay fresh: outside the graph
+    db.upsert("c", {"ids": list(range(1000, 1200)), "vectors": base[1000:], "payloads": [{"i": i} for i in range(200)]})
+    assert _both(monkeypatch, db, "c", calls) == 0  # the planner merges the fresh rows' exact scan
+    # not plain: offsets, thresholds, filters, explain, vectors, payload selectors, exact
+    q = queries[0]
+    others = [
+        dict(query=q, limit=5, offset=2),
+        dict(query=q, limit=5, score_threshold=0.5),
+        dict(query=q, limit=5, query_filter={"must": [{"key": "i", "range": {"lt": 500}}]}),
+        dict(query=q, limit=5, with_vectors=True),
+        dict(query=q, limit=5, with_payload=["i"]),
+        dict(query=q, limit=5, search_params={"exact": True}),
+    ]
+    assert _both(monkeypatch, db, "c", others) == 0
+    # dimension and NaN errors are the general path's
+    with pytest.raises(InvalidInput, match="dimension"):
+        db.query_points("c", query=q[:5])
+    bad = q.copy()
+    bad[1] = np.nan
+    with pytest.raises(InvalidInput, match="NaN or infinite"):
+        db.query_points("c", query=bad)
+    with pytest.raises(InvalidInput, match="Not existing vector name"):
+        db.query_points("c", query=q, using="nope")
+
+
+def test_named_vectors_and_fresh_rows(db, monkeypatch):
+    a, b = clustered(900, 8, seed=7), clustered(900, 20, seed=8)
+    db.create_collection(
+        "c",
+        {"small": {"size": 8, "distance": "Euclid"}, "wide": {"size": 20, "distance": "Dot"}},
+        optimizers_config=FORCE_INDEX,
+    )
+    ids = list(range(900))
+    db.upsert("c", {"ids": ids, "vectors": {"small": a, "wide": b}, "payloads": [{"i": i} for i in ids]})
+    wait_green(db, "c")
+    calls = _requests(db, "c", clustered(3, 8, seed=9), using="small")
+    calls += _requests(db, "c", clustered(3, 20, seed=10), using="wide")
+    assert _both(monkeypatch, db, "c", calls) == len(calls)
