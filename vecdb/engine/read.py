@@ -26,7 +26,7 @@ from vecdb.engine.mask_cache import MaskCache
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
 from vecdb.engine.plain_query import answer as answer_plain
-from vecdb.engine.plain_query import is_plain
+from vecdb.engine.plain_query import is_plain, trim
 from vecdb.engine.planner import Explain
 from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
@@ -40,7 +40,6 @@ from vecdb.errors import Unsupported
 from vecdb.filtering.evaluate import Predicate, compile_filter
 from vecdb.filtering.filter_input import as_filter
 from vecdb.ids import PointId, id_to_key
-from vecdb.index.distance import higher_is_better
 from vecdb.models.filters import Filter
 from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult
 from vecdb.models.query import Mmr, QueryRequest, QueryResponse
@@ -189,12 +188,7 @@ class Reader:
         space, req = plan.space, plan.request
         assert space is not None
         skip = req.offset if offset else 0
-        if plan.mmr is None:
-            hits = hits[skip:]
-        if req.score_threshold is not None:
-            t = req.score_threshold
-            better = higher_is_better(space.distance)
-            hits = [(s, i) for s, i in hits if (s > t if better else s < t)]
+        hits = trim(hits, 0 if plan.mmr is not None else skip, req.score_threshold, space.distance)
         if plan.mmr is not None:
             hits = _diversified(view, space, hits, plan.mmr, req.offset + req.limit)[skip:]
         return hits
