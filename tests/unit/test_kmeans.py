@@ -7,6 +7,7 @@ import pytest
 
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.index import device as device_mod
+from vecdb.index import kmeans as kmeans_mod
 from vecdb.index.kmeans import assign_nearest, kmeans
 
 
@@ -204,3 +205,101 @@ def test_warm_start_on_a_sample_ends_at_a_full_data_fixed_point():
     for j in range(20):
         np.testing.assert_allclose(warm.centroids[j], x[labels == j].mean(axis=0), atol=1e-4)
     assert warm.inertia <= cold.inertia * 1.001
+
+
+# --- Hamerly's bounds (the CPU's BLAS shapes skip rows whose centre provably stays) ---------------
+
+
+def _uniform(n: int, d: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, size=(n, d)).astype(np.float32)
+
+
+def _near_ties(x: np.ndarray, c: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Rows whose labelled centre is within float32 rounding of the nearest one (either is a right answer)."""
+    d2 = np.stack([((x.astype(np.float64) - row) ** 2).sum(axis=1) for row in c.astype(np.float64)], axis=1)
+    best = d2.min(axis=1)
+    return d2[np.arange(len(x)), labels] - best <= 1e-5 * (1 + best)
+
+
+@pytest.mark.parametrize(
+    ("data", "k", "kwargs"),
+    [
+        ("clustered", 64, {}),
+        ("clustered-128", 20, {"init": "random"}),
+        ("uniform-16", 200, {"init": "random"}),
+        ("uniform-128", 300, {"init": "random", "niter": 15}),
+        ("clustered", 64, {"tol": 1e-2, "init": "random"}),  # stops on the centres' shift
+        ("large", 16, {"init": "random"}),  # 70k rows: Lloyd on a warm-start sample first
+    ],
+)
+def test_pruned_steps_match_full_products(monkeypatch, data, k, kwargs):
+    """Pruned Lloyd (Hamerly's bounds) follows plain Lloyd's: same iterations, labels, centres, inertia."""
+    x = {
+        "clustered": lambda: _blobs(6000, 32, 40, seed=11, spread=1.5)[0],
+        "clustered-128": lambda: _blobs(3000, 128, 25, seed=12, spread=2.0)[0],
+        "uniform-16": lambda: _uniform(5000, 16, seed=13),
+        "uniform-128": lambda: _uniform(3000, 128, seed=14),
+        "large": lambda: _blobs(70_000, 16, 16, seed=15, spread=2.0)[0],
+    }[data]()
+    args = {"niter": 40, "tol": 0.0, "seed": 1, "device": "cpu", **kwargs}
+    pruned = kmeans(x, k, **args)
+    monkeypatch.setattr(kmeans_mod, "_PRUNE", False)
+    full = kmeans(x, k, **args)
+    assert (pruned.n_iter, pruned.warm_iter) == (full.n_iter, full.warm_iter)
+    assert pruned.distance_rows < full.distance_rows  # rows were skipped
+    np.testing.assert_allclose(pruned.centroids, full.centroids, atol=1e-4)
+    assert np.all((pruned.labels == full.labels) | _near_ties(x, full.centroids, pruned.labels))
+    assert pruned.inertia == pytest.approx(full.inertia, rel=1e-5)
+    if kwargs.get("tol"):
+        assert pruned.n_iter < args["niter"]
+
+
+def test_bounded_steps_match_full_steps_under_any_centre_moves():
+    """Step by step, under centre moves Lloyd would not make (big jumps, a centre landing on another,
+    no move at all): every row gets its nearest centre (but for float ties), sums and counts exact."""
+    from vecdb.index import cpu_kernels
+
+    x, _ = _blobs(4000, 24, 12, seed=16, spread=1.0)
+    sq = (x * x).sum(axis=1)
+    rng = np.random.default_rng(17)
+    c = x[rng.choice(len(x), 40, replace=False)].copy()
+    steps = cpu_kernels.BoundedLloyd(x, sq)
+    prev = steps.labels.copy()
+    for t in range(12):
+        changed, sums, counts = steps.assign(c)
+        want_labels, _, want_sums, want_counts = cpu_kernels.lloyd_step(x, sq, c)
+        assert np.all((steps.labels == want_labels) | _near_ties(x, c, steps.labels)), t
+        np.testing.assert_array_equal(counts, np.bincount(steps.labels, minlength=len(c)))
+        np.testing.assert_allclose(sums, want_sums, rtol=1e-9, atol=1e-6)  # (labels agree, so sums do)
+        exact = ((x.astype(np.float64) - c[steps.labels].astype(np.float64)) ** 2).sum(axis=1)
+        np.testing.assert_allclose(steps.distances(), exact, rtol=1e-6)
+        assert changed == (t == 0 or not np.array_equal(steps.labels, prev))
+        prev = steps.labels.copy()
+        c = c.copy()
+        if t % 4 == 1:
+            c += rng.normal(size=c.shape).astype(np.float32) * 0.05  # small moves: most rows skipped
+        elif t % 4 == 2:
+            c[rng.integers(len(c))] = c[rng.integers(len(c))]  # a centre on top of another
+        elif t % 4 == 3:
+            c[: len(c) // 2] = x[rng.choice(len(x), len(c) // 2, replace=False)]  # half the centres jump
+    assert steps.rows_computed < 12 * len(x)
+
+
+def test_pruned_route_reseeds_empty_clusters():
+    # 16 exact points in 32-d, repeated: random starts pick one point twice, leaving a cluster empty.
+    base = np.random.default_rng(18).normal(size=(16, 32)).astype(np.float32) * 10
+    x = np.repeat(base, 40, axis=0)
+    for seed in range(6):
+        res = kmeans(x, 16, niter=50, init="random", seed=seed, device="cpu")
+        assert len(np.unique(res.labels)) == 16, seed
+        assert res.inertia == pytest.approx(0.0, abs=1e-3)
+
+
+def test_inertia_no_worse_than_scikit_learn_from_the_same_start():
+    sklearn_cluster = pytest.importorskip("sklearn.cluster")
+    x, _ = _blobs(5000, 32, 50, seed=19, spread=2.0)
+    init = x[np.random.default_rng(20).choice(len(x), 50, replace=False)]
+    ours = kmeans(x, 50, niter=60, tol=0.0, init=init, device="cpu")
+    theirs = sklearn_cluster.KMeans(50, init=init, n_init=1, max_iter=60, tol=0.0, algorithm="lloyd").fit(x)
+    _, d2 = _reference_assign(x, theirs.cluster_centers_.astype(np.float32))
+    assert ours.inertia <= float(d2.sum()) * (1 + 1e-5)

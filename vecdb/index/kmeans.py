@@ -15,6 +15,26 @@ is how the tests check the GPU's logic without a GPU) it is computed as
 ``|x|^2 - 2 x.c + |c|^2`` through the array module's matrix products, in
 row blocks that bound the temporary matrix.
 
+On the CPU's BLAS shapes (more than 8 centres, 16 dimensions or more) most of
+those products are skipped, because after the first few iterations most points
+keep their centre and it can be proven without computing their distances
+(Hamerly's bounds, :class:`~vecdb.index.cpu_kernels.BoundedLloyd`). Each point
+keeps an upper bound on the distance to its centre and a lower bound on the
+distance to every other centre; when the centres move, the first grows by its
+centre's shift and the second shrinks by the largest shift of another centre.
+A point whose upper bound is at most its lower bound, or at most half the gap
+from its centre to the nearest other centre, keeps its label; a point that
+fails gets its exact distance to its centre (``d`` operations) and is tested
+again; only the rest (at codebook scale, 100k x 128 and k=256: about 10-20% of
+the points once Lloyd has roughly settled) are gathered into blocks for the
+products and the arg-min, which reset their bounds. Sums and counts are
+updated by the points that changed centre only. The bounds are widened by the
+float32 products' worst-case rounding error, so the labels are those of plain
+Lloyd's (what the full products give) but for rows within rounding of a tie;
+the returned distances and inertia are computed from each point's coordinates
+and its centre. This state lives for one run of :func:`_lloyd`; the array-module
+route (the GPU's) computes every step in full.
+
 Conventions follow scikit-learn's Lloyd so that results compare: ``tol`` is
 relative to the data's mean per-feature variance and is checked against the
 summed squared movement of the centres; an iteration that changes no label
@@ -44,6 +64,10 @@ _WARM_PER_CENTROID = 256
 """The warm-start sample holds ``max(256 k, n / 32)`` rows, and is used only when under a quarter of the data."""
 _BLOCK_ELEMENTS = 1 << 24
 """Array-module route: one block's distance matrix holds at most this many floats (64 MiB)."""
+_PRUNE = True
+"""CPU compiled route, BLAS shapes: skip the products of rows whose centre provably stays (Hamerly's
+bounds, :class:`~vecdb.index.cpu_kernels.BoundedLloyd`). False computes every row every step (the tests
+compare the two)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,7 @@ class KMeansResult:
     n_iter: int  # Lloyd iterations over all the points
     device: Device
     warm_iter: int = 0  # iterations on the warm-start sample before those (0: none was drawn)
+    distance_rows: int = 0  # rows whose distances to all k centres were computed, all steps (plain Lloyd: n a step)
 
 
 def kmeans(
@@ -107,38 +132,75 @@ def kmeans(
     tol_abs = float(tol) * _mean_variance(xp, data)
 
     warm_iter = 0
+    rows_computed = 0
     m = _warm_sample_size(n, k) if warm_start else 0
     if m:
         # Most of Lloyd's moves happen far from the optimum, where a sample steers as well as every
         # point does: converge on the sample, then finish (and check convergence) on all the data.
         rows = xp.asarray(np.sort(rng.choice(n, size=m, replace=False)))
         sample = xp.ascontiguousarray(data[rows])
-        centroids, _, _, warm_iter = _lloyd(xp, step, sample, sq[rows], centroids, niter, tol_abs)
-    centroids, labels, dist, n_iter = _lloyd(xp, step, data, sq, centroids, niter, tol_abs)
+        warm = _steps(xp, step, sample, sq[rows], k)
+        centroids, _, _, warm_iter = _lloyd(xp, warm, centroids, niter, tol_abs)
+        rows_computed += warm.rows_computed
+    steps = _steps(xp, step, data, sq, k)
+    centroids, labels, dist, n_iter = _lloyd(xp, steps, centroids, niter, tol_abs)
+    rows_computed += steps.rows_computed
     inertia = float(dist.astype(xp.float64).sum())
     log.debug("kmeans: n=%d d=%d k=%d on %s, %d+%d iterations, inertia %.6g", n, d, k, dev, warm_iter, n_iter, inertia)
-    return KMeansResult(centroids, labels, inertia, n_iter, dev, warm_iter)
+    return KMeansResult(centroids, labels, inertia, n_iter, dev, warm_iter, rows_computed)
 
 
-def _lloyd(
-    xp: ModuleType, step: Any, data: Any, sq: Any, centroids: Any, niter: int, tol_abs: float
-) -> tuple[Any, Any, Any, int]:
-    """Lloyd iterations from ``centroids``: (centres, their labels, squared distances, iterations)."""
-    labels = None
+def _lloyd(xp: ModuleType, steps: Any, centroids: Any, niter: int, tol_abs: float) -> tuple[Any, Any, Any, int]:
+    """Lloyd iterations from ``centroids``: (centres, their labels, squared distances, iterations).
+
+    ``steps`` (:class:`_FullSteps` or :class:`~vecdb.index.cpu_kernels.BoundedLloyd`) assigns the
+    rows ``x`` to given centres and remembers the result: ``assign`` returns whether any label changed
+    and the per-centre sums and counts, ``labels`` and ``distances()`` are the last step's."""
     n_iter = 0
     for n_iter in range(1, niter + 1):
-        new_labels, dist, sums, counts = step(data, sq, centroids)
-        new_centroids, reseeded = _means(xp, data, dist, sums, counts)
-        if not reseeded and labels is not None and bool((new_labels == labels).all()):
+        changed, sums, counts = steps.assign(centroids)
+        new_centroids, reseeded = _means(xp, steps, sums, counts)
+        if not reseeded and not changed:
             # Nothing moved: the centres used for this step are the means of these labels already.
-            return centroids, new_labels, dist, n_iter
+            return centroids, steps.labels, steps.distances(), n_iter
         shift = float(((new_centroids - centroids) ** 2).sum())
         centroids = new_centroids
-        labels = new_labels
         if shift <= tol_abs:
             break
-    labels, dist, _, _ = step(data, sq, centroids)  # the labels and distances of the centres returned
-    return centroids, labels, dist, n_iter
+    steps.assign(centroids)  # the labels and distances of the centres returned
+    return centroids, steps.labels, steps.distances(), n_iter
+
+
+def _steps(xp: ModuleType, step: Any, data: Any, sq: Any, k: int) -> Any:
+    """The assignment state for one Lloyd run: bounded on the CPU's BLAS shapes, else every step in full."""
+    if step is _compiled_step and _PRUNE:
+        from vecdb.index import cpu_kernels
+
+        if cpu_kernels.bounded_route(k, data.shape[1]):
+            return cpu_kernels.BoundedLloyd(data, sq)
+    return _FullSteps(step, data, sq)
+
+
+class _FullSteps:
+    """Every assignment step from scratch (array-module code, or the compiled kernels' cheap routes)."""
+
+    def __init__(self, step: Any, x: Any, x_sq: Any) -> None:
+        self.step = step
+        self.x = x
+        self.x_sq = x_sq
+        self.labels: Any = None
+        self.dist: Any = None
+        self.rows_computed = 0
+
+    def assign(self, centroids: Any) -> tuple[bool, Any, Any]:
+        labels, self.dist, sums, counts = self.step(self.x, self.x_sq, centroids)
+        changed = self.labels is None or not bool((labels == self.labels).all())
+        self.labels = labels
+        self.rows_computed += len(labels)
+        return changed, sums, counts
+
+    def distances(self) -> Any:
+        return self.dist
 
 
 def _warm_sample_size(n: int, k: int) -> int:
@@ -206,15 +268,15 @@ class _ArrayStep:
         return labels, dist, _cluster_sums(xp, data, labels, k), xp.bincount(labels, minlength=k)
 
 
-def _means(xp: ModuleType, data: Any, dist: Any, sums: Any, counts: Any) -> tuple[Any, int]:
+def _means(xp: ModuleType, steps: Any, sums: Any, counts: Any) -> tuple[Any, int]:
     """Means of the clusters, and how many were empty (each takes a point far from its centre)."""
     counts = counts.copy()
     empty = xp.flatnonzero(counts == 0)
     n_empty = int(empty.size)
     if n_empty:
-        far = xp.argsort(-dist)[:n_empty]  # farthest first
+        far = xp.argsort(-steps.distances())[:n_empty]  # farthest first
         sums = sums.copy()
-        sums[empty] = data[far].astype(xp.float64)
+        sums[empty] = steps.x[far].astype(xp.float64)
         counts[empty] = 1
         log.debug("kmeans: %d empty clusters re-seeded", n_empty)
     return (sums / counts[:, None]).astype(xp.float32), n_empty
