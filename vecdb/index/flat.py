@@ -70,6 +70,11 @@ def exact_search(
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     kernel = metric_of(distance).kernel
     better = higher_is_better(distance)
+    if nq == 1 and kernel is not Kernel.L1:
+        best_keys, best = _top_of_one(matrix, queries[0], k_eff, kernel, sq_norms, allowed)
+        out_scores[0, :k_eff] = -best_keys if better else best_keys
+        out_ids[0, :k_eff] = best if rows is None else rows[best]
+        return out_scores, out_ids
     for start in range(0, nq, _QUERY_BLOCK):
         block = queries[start : start + _QUERY_BLOCK]
         keys = _ranking_keys(matrix, block, kernel, sq_norms)  # smaller is better
@@ -96,6 +101,39 @@ def exact_search(
         out_scores[start : start + len(block), :k_eff] = scores
         out_ids[start : start + len(block), :k_eff] = best if rows is None else rows[best]
     return out_scores, out_ids
+
+
+def _top_of_one(
+    matrix: np.ndarray,
+    query: np.ndarray,
+    k: int,
+    kernel: Kernel,
+    sq_norms: Optional[np.ndarray],
+    allowed: Optional[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exact_search`'s loop for a single query, on 1-d arrays: the same ranking, ties and L2
+    re-scoring, in half the numpy calls (a filtered query scanning a few thousand rows spent more in
+    the 2-d bookkeeping than in its product)."""
+    n_rows = len(matrix)
+    keys = matrix @ query
+    if kernel is Kernel.L2:
+        keys *= -2.0
+        keys += sq_norms if sq_norms is not None else np.einsum("ij,ij->i", matrix, matrix)
+    else:
+        np.negative(keys, out=keys)
+    if allowed is not None:
+        keys[~allowed] = np.inf
+    take = min(n_rows, k + (_RESCORE_MARGIN if kernel is Kernel.L2 else 0))
+    cand = np.argpartition(keys, take - 1)[:take] if take < n_rows else np.arange(n_rows)
+    if kernel is Kernel.L2:
+        diff = matrix[cand] - query
+        cand_keys = np.sqrt(np.einsum("kd,kd->k", diff, diff))
+        if allowed is not None:
+            cand_keys[~allowed[cand]] = np.inf
+    else:
+        cand_keys = keys[cand]
+    order = np.lexsort((cand, cand_keys))[:k]
+    return cand_keys[order], cand[order]
 
 
 def _ranking_keys(matrix: np.ndarray, block: np.ndarray, kernel: Kernel, sq_norms: Optional[np.ndarray]) -> np.ndarray:
