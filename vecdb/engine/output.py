@@ -66,6 +66,16 @@ class PointOutput:
             self.tables.payloads_of(txn, iids) if not nothing_stored_wanted(with_payload) else [b"{}"] * len(iids)
         )
         payloads = payloads_of(raws, with_payload)
+        if nothing_stored_wanted(with_vector):  # (the common case: no vector call per hit)
+            return _POINTS.validate_python(
+                [
+                    {"id": point_id, "version": version, "score": score, "payload": payload}
+                    for (score, _), point_id, version, raw, payload in zip(
+                        hits, ids, versions, raws, payloads, strict=True
+                    )
+                    if raw is not None
+                ]
+            )
         return _POINTS.validate_python(  # one validator call for all hits, not a model per hit
             [
                 {
