@@ -46,6 +46,31 @@ def _until_full_speed(search: Callable[[], Any], full_speed_us: float, opened_at
             return time.perf_counter() - opened_at
 
 
+def _recall(found: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist(), strict=True)]))
+
+
+def _equal_recall(
+    engine: Any, queries: np.ndarray, flt: Any, truth: np.ndarray, ef: int, target: float
+) -> Optional[tuple[int, float, float]]:
+    """The smallest ``hnsw_ef`` below ``ef`` at which ``engine`` still reaches ``target`` recall (and
+    0.95), timed as the main rows are: (ef, recall, us per query); None when only ``ef`` itself does.
+    Engines compare at equal recall as well as at equal ef: faiss's filtered graph walk returns more
+    of the true neighbours than Qdrant's at the same ef, and does more work for it."""
+    goal = max(target, 0.95)
+    best: Optional[tuple[int, float]] = None
+    for candidate in sorted({e for e in (16, 24, 32, 48, 64, 96) if e < ef}, reverse=True):
+        found = [engine.search(queries[i], flt, candidate) for i in range(len(queries))]
+        recall = _recall(found, truth)
+        if recall < goal:
+            break
+        best = (candidate, recall)
+    if best is None:
+        return None
+    us = min(best_us(lambda i: engine.search(queries[i], flt, best[0]), len(queries), rounds=1) for _ in range(3))
+    return best[0], best[1], us
+
+
 class _Vecdb:
     name = "vecdb embedded"
 
@@ -163,6 +188,7 @@ def run(args: argparse.Namespace) -> Section:
         build = {e.name: e.fill(base, r) for e in engines}
         print("[edge] built: " + ", ".join(f"{k} {v:.1f} s" for k, v in build.items()), flush=True)
         speed: dict[str, float] = {}
+        notes: list[str] = []
         for share in SHARES:
             limit = None if share is None else int(share * 100_000)
             allowed = np.ones(len(base), dtype=bool) if limit is None else r < limit
@@ -171,22 +197,30 @@ def run(args: argparse.Namespace) -> Section:
             results = {}
             for e in engines:
                 flt = e.filter(limit)
-                found = np.array([e.search(queries[i], flt, args.ef) for i in range(len(queries))])
-                recall = float(
-                    np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.tolist(), truth.tolist(), strict=True)])
-                )
-                results[e.name] = [recall, float("inf")]
+                found = [e.search(queries[i], flt, args.ef) for i in range(len(queries))]
+                results[e.name] = [_recall(found, truth), float("inf")]
+                short = sum(len(f) < 10 for f in found)
+                if short:
+                    notes.append(f"{e.name}, {label}: {short} of {len(found)} queries answered fewer than 10 points.")
             for _ in range(3):  # interleaved rounds, best kept
                 for e in engines:
                     flt = e.filter(limit)
                     us = best_us(lambda i, e=e, flt=flt: e.search(queries[i], flt, args.ef), len(queries), rounds=1)
                     results[e.name][1] = min(results[e.name][1], us)
-            edge_qps = 1e6 / results[engines[1].name][1]
+            edge_recall, edge_us = results[engines[1].name]
+            edge_qps = 1e6 / edge_us
             for e in engines:
                 recall, us = results[e.name]
                 rows.append([label, e.name, recall, 1e6 / us, us, f"{(1e6 / us) / edge_qps:.2f}x"])
                 if share is None:
                     speed[e.name] = us
+            matched = None
+            if results[engines[0].name][0] > edge_recall + 0.005:  # (vecdb's ef buys more recall than Edge's)
+                matched = _equal_recall(engines[0], queries, engines[0].filter(limit), truth, args.ef, edge_recall)
+            if matched is not None:
+                ef, recall, us = matched
+                name = f"{engines[0].name}, hnsw_ef {ef} (recall >= Edge's)"
+                rows.append([label, name, recall, 1e6 / us, us, f"{(1e6 / us) / edge_qps:.2f}x"])
         reopen = {e.name: e.reopen(queries[0], args.ef, speed[e.name]) for e in engines}
         for e in engines:
             e.close()
@@ -196,6 +230,7 @@ def run(args: argparse.Namespace) -> Section:
         f"HNSW m=16 ef_construct=100, hnsw_ef {args.ef} in every query of both; {len(queries)} queries of limit 10 "
         "with payloads, best of 3 interleaved rounds; recall@10 against brute force over the allowed points.\n\n"
         + table
+        + "".join(f"\n\n* {note}" for note in notes)
         + "\n\n"
         + markdown_table(
             ["engine", "ingest + index build, s", "reopen until full speed, s"],
