@@ -169,3 +169,31 @@ def test_readiness_on_every_worker_once_the_saved_graph_is_loaded(tmp_path: Path
             time.sleep(0.1)
         for _ in range(20):  # fresh connections: both readers
             assert httpx.get(f"{srv.url}/readyz").status_code == 200
+
+
+def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
+    """Followers answer the queries, the primary answers /metrics: the count it reports is the sum
+    over every worker (prometheus-client's multi-process files), and it survives a worker's restart."""
+    route = 'route="/collections/{collection_name}/points/query",status="200"'
+
+    def counted(url: str) -> float:
+        text = httpx.get(f"{url}/metrics").text
+        lines = [ln for ln in text.splitlines() if ln.startswith("vecdb_http_requests_total{") and route in ln]
+        return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines)
+
+    with start_server(tmp_path / "data", "--workers", "2") as srv:
+        pids = wait_for_workers(srv.proc.pid, 3)
+        assert (
+            httpx.put(f"{srv.url}/collections/c", json={"vectors": {"size": 4, "distance": "Dot"}}).status_code == 200
+        )
+        body = {"query": [1.0, 0.0, 0.0, 0.0], "limit": 3}
+        for _ in range(30):  # fresh connections: spread over both readers
+            fresh_read(srv.url, "/collections/c/points/query", body)
+        assert counted(srv.url) == 30
+        text = httpx.get(f"{srv.url}/metrics").text
+        assert "vecdb_collection_points" in text and "vecdb_http_request_duration_seconds_bucket" in text
+        os.kill(pids[-1], signal.SIGKILL)  # a reader dies; its counts stay in the sum
+        wait_for_workers(srv.proc.pid, 3, gone=pids[-1])
+        for _ in range(10):
+            fresh_read(srv.url, "/collections/c/points/query", body)
+        assert counted(srv.url) == 40

@@ -6,18 +6,28 @@ the route *template* (``/collections/{collection_name}/points/query``), never th
 raw path: a label per collection name or point id would grow without bound.
 Collection figures are read from the service at scrape time, so they are never
 stale and cost nothing between scrapes.
+
+Under ``vecdb serve --workers N`` every worker counts the requests it answers, but
+``/metrics`` is answered by the primary alone (followers forward it). The supervisor
+then sets ``PROMETHEUS_MULTIPROC_DIR`` before starting the workers, so that
+prometheus-client's multi-process mode keeps each process's counts in files there, and
+the primary renders the sum over every worker, including those that died and were
+started again (a counter never goes backwards). The collection gauges come from the
+primary's service: they describe the data, which every worker shares.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vecdb import __version__
+from vecdb.api.settings import MULTIPROCESS_ENV
 from vecdb.service import VectorService
 
 UNMATCHED_ROUTE = "<unmatched>"
@@ -88,11 +98,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_CollectionsCollector(service, time.monotonic()))
+        self.collections = _CollectionsCollector(service, time.monotonic())
+        self.registry.register(self.collections)
+        self.shared_folder = os.environ.get(MULTIPROCESS_ENV)
+        """Where every worker's counts are, under ``--workers`` (None: this process's own registry)."""
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.shared_folder is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry(auto_describe=False)
+        multiprocess.MultiProcessCollector(merged, self.shared_folder)  # every worker's requests, summed
+        merged.register(self.collections)
+        return generate_latest(merged)

@@ -7,6 +7,10 @@ from typing import Optional
 
 from vecdb.limits import DEFAULT_MAX_MAP_SIZE, Limits
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's multi-process folder: the supervisor of ``--workers`` sets it before starting the
+workers, so their request counts land in files there, summed by the primary's ``/metrics``."""
+
 
 @dataclass(frozen=True)
 class ServerSettings:

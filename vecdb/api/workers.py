@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -41,7 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from vecdb.api.settings import ServerSettings
+from vecdb.api.settings import MULTIPROCESS_ENV, ServerSettings
 from vecdb.storage.lock import DataDirLock
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,8 @@ class Supervisor:
         self._stopping = threading.Event()
         self._folder = tempfile.mkdtemp(prefix="vecdb-")
         self.socket_path = str(Path(self._folder) / "primary.sock")
+        self.metrics_folder = Path(self._folder) / "metrics"
+        """Every worker's request counts (``vecdb/api/metrics.py``): the primary's ``/metrics`` sums them."""
 
     def serve(self) -> None:
         """Run until SIGINT or SIGTERM; the data directory's lock is held throughout."""
@@ -238,6 +241,8 @@ class Supervisor:
             sock.set_inheritable(True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stopping.set())
+            self.metrics_folder.mkdir()
+            os.environ[MULTIPROCESS_ENV] = str(self.metrics_folder)  # (spawned workers inherit it)
             self._start(0, sock, wait=True)
             followers = self.count - 1 if self.settings.primary_serves else self.count
             for number in range(1, followers + 1):
@@ -248,9 +253,8 @@ class Supervisor:
         finally:
             self._stop_all()
             lock.release()
-            with contextlib.suppress(OSError):
-                os.unlink(self.socket_path)
-                os.rmdir(self._folder)
+            os.environ.pop(MULTIPROCESS_ENV, None)
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def _start(self, number: int, sock: socket.socket, wait: bool) -> None:
         ready = self._ctx.Event()
