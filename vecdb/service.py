@@ -83,6 +83,12 @@ class VectorService(abc.ABC):
         in this process has them (a remote one reads them from its server's ``/metrics``)."""
         raise Unsupported("collection stats: only a database opened in this process reports them")
 
+    def unindexed_bytes(self, name: str) -> int:
+        """Float32 bytes a search of ``name`` scans exactly beside its indexes in this process, caught
+        up first (``vecdb serve --workers``: a follower whose tail is large passes searches to the
+        primary). 0 where nothing in this process holds it."""
+        return 0
+
     @abc.abstractmethod
     def create_collection(self, name: str, req: CreateCollection) -> bool: ...
     @abc.abstractmethod

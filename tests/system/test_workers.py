@@ -197,3 +197,27 @@ def test_metrics_count_the_requests_of_every_worker(tmp_path: Path) -> None:
         for _ in range(10):
             fresh_read(srv.url, "/collections/c/points/query", body)
         assert counted(srv.url) == 40
+
+
+def test_searches_while_the_followers_tail_is_large_are_answered_by_the_primary(tmp_path: Path) -> None:
+    """With ``--follower-tail-kb 0`` a follower passes every search of an indexed collection with rows
+    past its saved graph to the primary: each answer still holds the point written just before it."""
+    rng = np.random.default_rng(5)
+    with start_server(tmp_path / "data", "--workers", "2", "--follower-tail-kb", "0") as srv:
+        wait_for_workers(srv.proc.pid, 3)
+        create = {"vectors": {"size": 8, "distance": "Euclid"}, "optimizers_config": {"indexing_threshold": 1}}
+        assert httpx.put(f"{srv.url}/collections/c", json=create).status_code == 200
+        with httpx.Client(base_url=f"{srv.url}/collections/c", timeout=30) as http:
+            base = rng.normal(size=(500, 8)).tolist()
+            points = [{"id": i, "vector": v} for i, v in enumerate(base)]
+            assert http.put("/points", params={"wait": "true"}, json={"points": points}).status_code == 200
+            for step in range(30):
+                vec = (rng.normal(size=8) * 10).tolist()
+                pid = 1000 + step
+                r = http.put("/points", params={"wait": "true"}, json={"points": [{"id": pid, "vector": vec}]})
+                assert r.status_code == 200
+                for path in ("/points/query", "/points/search"):
+                    body = {"query": vec, "limit": 1} if path.endswith("query") else {"vector": vec, "limit": 1}
+                    found = fresh_read(srv.url, f"/collections/c{path}", body)
+                    hits = found["points"] if path.endswith("query") else found
+                    assert hits[0]["id"] == pid

@@ -57,6 +57,10 @@ class ServerSettings:
     """With ``workers`` > 1: whether the primary also takes client connections (``workers`` processes in
     all), or only writes and the requests followers pass it (``workers`` followers plus the primary), so
     that no query waits behind a write's decoding in the writer's interpreter."""
+    follower_tail_kb: int = 4096
+    """With ``workers`` > 1: a follower passes a search to the primary while the rows it would scan
+    exactly beside the saved graphs (written since the primary's last checkpoint) exceed this many KB;
+    the primary's graphs grow as it writes. 4 MB scans in about half a millisecond."""
     worker_number: int = 0
     """This process's number among them (set by the supervisor; 0 is the primary)."""
     max_collection_bytes: int = DEFAULT_MAX_MAP_SIZE

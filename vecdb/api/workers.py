@@ -16,7 +16,10 @@ a server needs processes. The layout:
   arrived (:mod:`vecdb.engine.follow`): a write acknowledged by any worker is visible to every
   read that starts after the acknowledgement, on any worker. Everything else (writes, collection
   and index management, snapshots, collection info) they forward to the primary and relay its
-  answer, so a client never needs to know which process it reached.
+  answer, so a client never needs to know which process it reached. So do they a search of a
+  collection while the rows they would scan exactly beside its saved graphs (written since the
+  primary's last checkpoint) exceed ``--follower-tail-kb``: the primary's graph grows as it writes,
+  so under a long ingest it answers such a search from its graph where a follower would scan.
 
 Durability is LMDB's: a write is acknowledged after its commit, whichever process acknowledged
 it, so ``kill -9`` of any worker or of the whole group loses nothing acknowledged.
@@ -58,6 +61,8 @@ _READS = re.compile(
     r"(/(query|search|recommend|discover)(/batch|/groups)?|/scroll|/count|/facet|/search/matrix/(pairs|offsets))?$"
 )
 """POST routes a follower answers itself (``/points`` alone is retrieve; its PUT is an upsert)."""
+_SEARCHES = re.compile(r"^/collections/([^/]+)/points/(query|search|recommend|discover)(/batch|/groups)?$")
+"""The reads that scan vectors: passed to the primary while a follower's unindexed tail is large."""
 _POINT = re.compile(r"^/collections/[^/]+/points/[^/]+$")
 _HEALTH = frozenset({"/healthz", "/livez", "/readyz"})
 _HOP_HEADERS = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"host"})
@@ -79,14 +84,43 @@ def answered_locally(method: str, path: str) -> bool:
     return False
 
 
+def searched_collection(method: str, path: str) -> Optional[str]:
+    """The collection a request searches by vector (query, search and their variants), else None."""
+    if method != "POST":
+        return None
+    found = _SEARCHES.match(path)
+    return None if found is None else found.group(1)
+
+
 class ForwardToPrimary:
     """ASGI layer of a follower: reads it answers with ``app``; anything else goes, as it came, to the
     primary over its Unix socket, and the primary's answer comes back as it went out."""
 
-    def __init__(self, app: ASGIApp, socket_path: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        socket_path: str,
+        unindexed_bytes: Optional[Callable[[str], int]] = None,
+        tail_limit_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.socket_path = socket_path
+        self.unindexed_bytes = unindexed_bytes
+        """What a search of a collection would scan exactly here (the service's, caught up first)."""
+        self.tail_limit_bytes = tail_limit_bytes
         self._client: Optional[Any] = None
+
+    def _answers(self, scope: Scope) -> bool:
+        """Reads are answered here, except searches while this follower's unindexed tail is over the
+        limit: rows written since the primary's last checkpoint, which the primary's own graph holds
+        already (under a long ingest a follower would scan them exactly on every query)."""
+        method, path = scope["method"], scope["path"]
+        if not answered_locally(method, path):
+            return False
+        if self.unindexed_bytes is None:
+            return True
+        name = searched_collection(method, path)
+        return name is None or self.unindexed_bytes(name) <= self.tail_limit_bytes
 
     def _http(self) -> Any:
         if self._client is None:
@@ -100,7 +134,7 @@ class ForwardToPrimary:
         return self._client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or answered_locally(scope["method"], scope["path"]):
+        if scope["type"] != "http" or self._answers(scope):
             await self.app(scope, receive, send)
             return
         await self._forward(scope, receive, send)
@@ -197,7 +231,8 @@ def run_worker(settings: ServerSettings, number: int, sock: socket.socket, socke
     app: Any = create_app(settings)
     sockets = [sock] if follower or settings.primary_serves else []
     if follower:
-        app = ForwardToPrimary(app, socket_path)
+        service = app.state.service
+        app = ForwardToPrimary(app, socket_path, service.unindexed_bytes, settings.follower_tail_kb * 1024)
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)

@@ -101,6 +101,13 @@ def serve(
         help="With --workers: the writing process takes client connections too (N processes in all), "
         "or only writes (N readers plus the writer).",
     ),
+    follower_tail_kb: int = typer.Option(
+        ServerSettings.follower_tail_kb,
+        envvar="VECDB_FOLLOWER_TAIL_KB",
+        min=0,
+        help="With --workers: a reader passes searches to the writer while the rows it would scan exactly "
+        "(written since the last saved graph) exceed this many KB.",
+    ),
     max_collection_bytes: int = typer.Option(
         ServerSettings.max_collection_bytes,
         envvar="VECDB_MAX_COLLECTION_BYTES",
@@ -138,6 +145,7 @@ def serve(
         decode_processes=decode_processes,
         workers=workers,
         primary_serves=primary_serves,
+        follower_tail_kb=follower_tail_kb,
     )
     if workers > 1:
         from vecdb.api.workers import Supervisor

@@ -360,6 +360,17 @@ class Collection:
         snap = self.state.view
         return sum(s.index.ntotal - s.dead_count(snap) for s in self.ann.values())
 
+    def unindexed_bytes(self) -> int:
+        """Bytes of float32 rows a search must scan exactly beside the indexes: rows written after the
+        last graph that covers them, summed over indexed spaces (a follower's tail runs to the primary's
+        last checkpoint). Spaces without an index count 0: everything is scanned there, in any process."""
+        snap = self.view
+        return sum(
+            (snap.n - state.covered) * 4 * space.size
+            for space in self.spaces
+            if (state := self.ann.get(space.index)) is not None and state.covered < snap.n
+        )
+
     def stats(self) -> CollectionStats:
         """The figures ``/metrics`` and ``/readyz`` report, cheap enough for every scrape."""
         return CollectionStats(

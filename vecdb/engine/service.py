@@ -101,6 +101,13 @@ class LocalService(VectorService):
                 out.append(coll.stats())
         return out
 
+    def unindexed_bytes(self, name: str) -> int:
+        try:
+            with self.db.use(name) as coll:
+                return coll.unindexed_bytes()
+        except NotFound:
+            return 0  # (the request itself answers the 404)
+
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         self.db.create(name, req)
         return True
