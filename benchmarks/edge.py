@@ -6,7 +6,8 @@ interleaved: ingest until the index is built, then single queries (limit 10, pay
 with filters keeping 1% and 50% of the points (``r < T``), each at the same ``hnsw_ef`` in both, with
 recall@10 against brute force over the allowed points; then close and reopen until a query runs at
 full speed. Qdrant Edge runs with one search thread (``max_search_threads=1``: like for like with one
-vecdb query in one thread).
+vecdb query in one thread), and again with its default search pool (8 threads) as users run it; then
+each engine's data directory is opened in a fresh process whose RSS growth gives memory per point.
 """
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ def _until_full_speed(search: Callable[[], Any], full_speed_us: float, opened_at
             return time.perf_counter() - opened_at
 
 
+def _edge_default_threads(
+    edge: Any, queries: np.ndarray, r: np.ndarray, base: np.ndarray, ef: int, rows: list[list[Any]]
+) -> list[list[Any]]:
+    """Edge reopened with its default search pool (8 threads): the same queries, one at a time, as users
+    run it; beside the one-thread rows (the table's like-for-like comparison)."""
+    edge.shard.close()
+    edge.shard = edge.qe.EdgeShard.load(str(edge.path), _edge_config(edge.qe, threads=None))
+    one_thread = {row[0]: row[3] for row in rows if row[1] == edge.name}
+    out = []
+    for share in SHARES:
+        limit = None if share is None else int(share * 100_000)
+        truth = _truth(base, queries, np.ones(len(base), dtype=bool) if limit is None else r < limit)
+        flt = edge.filter(limit)
+        recall = _recall([edge.search(queries[i], flt, ef) for i in range(len(queries))], truth)
+        us = min(best_us(lambda i, flt=flt: edge.search(queries[i], flt, ef), len(queries), rounds=1) for _ in range(3))
+        label = "unfiltered" if share is None else f"{share:.0%} allowed"
+        ratio = f"{(1e6 / us) / one_thread[label]:.2f}x of 1 thread"
+        out.append([label, "Qdrant Edge, default search threads", recall, 1e6 / us, us, ratio])
+    edge.shard.close()
+    edge.shard = edge.qe.EdgeShard.load(str(edge.path), edge.config)
+    return out
+
+
 def _recall(found: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist(), strict=True)]))
 
@@ -69,6 +93,65 @@ def _equal_recall(
         return None
     us = min(best_us(lambda i: engine.search(queries[i], flt, best[0]), len(queries), rounds=1) for _ in range(3))
     return best[0], best[1], us
+
+
+def _edge_config(qe: Any, threads: Optional[int]) -> Any:
+    """Edge's settings, as vecdb's: m=16, ef_construct=100; ``threads`` None keeps its default pool."""
+    extra = {} if threads is None else {"max_search_threads": threads}
+    return qe.EdgeConfig(
+        vectors={"": qe.EdgeVectorParams(size=50, distance=qe.Distance.Cosine)},
+        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+        **extra,
+    )
+
+
+_RESIDENT = {
+    "vecdb embedded": """
+import tempfile, time, numpy as np, vecdb
+q = np.load(QUERIES)[:200].astype(np.float32)
+with tempfile.TemporaryDirectory() as empty:  # (the engine's libraries load here, not in the figure)
+    vecdb.Client(path=empty).close()
+before = rss()
+c = vecdb.Client(path=PATH)
+for _ in range(3):
+    for v in q: c.query_points(COLL, query=v, limit=10)
+    time.sleep(0.5)
+print(rss() - before)
+""",
+    "Qdrant Edge": """
+import time, numpy as np, qdrant_edge as qe
+from benchmarks.edge import _edge_config
+q = np.load(QUERIES)[:200].astype(np.float32)
+before = rss()
+shard = qe.EdgeShard.load(PATH, _edge_config(qe, threads=1))
+for _ in range(3):
+    for v in q: shard.query(qe.QueryRequest(limit=10, query=qe.Query.Nearest(v.tolist()), with_payload=True))
+    time.sleep(0.5)
+print(rss() - before)
+""",
+}
+"""Per engine: open its data directory in a fresh process, query until resident, print the growth of RSS."""
+
+
+def _resident_bytes(engine: str, path: Path, queries: Path, collection: str = COLLECTION) -> tuple[float, float]:
+    """Resident memory one engine's open collection adds to a fresh process, after queries: bytes of
+    its own (anonymous) memory and of mapped file pages (the page cache's, shared and reclaimable)."""
+    import subprocess
+    import sys
+
+    rss = (
+        "import numpy\n"
+        "def rss():\n"
+        "    found = {}\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(('RssAnon:', 'RssFile:')): found[line[:7]] = int(line.split()[1]) * 1024\n"
+        "    return numpy.array([found['RssAnon'], found['RssFile']])\n"
+    )
+    script = rss + _RESIDENT[engine].replace("PATH", repr(str(path))).replace("QUERIES", repr(str(queries)))
+    script = script.replace("COLL", repr(collection))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    anon, file = out.stdout.strip().splitlines()[-1].strip("[]").split()
+    return float(anon), float(file)
 
 
 class _Vecdb:
@@ -125,11 +208,7 @@ class _Edge:
         import qdrant_edge as qe
 
         self.qe, self.path = qe, path
-        self.config = qe.EdgeConfig(
-            vectors={"": qe.EdgeVectorParams(size=50, distance=qe.Distance.Cosine)},
-            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
-            max_search_threads=1,
-        )
+        self.config = _edge_config(qe, threads=1)
         self.shard: Any = None
 
     def fill(self, base: np.ndarray, r: np.ndarray) -> float:
@@ -222,9 +301,16 @@ def run(args: argparse.Namespace) -> Section:
                 name = f"{engines[0].name}, hnsw_ef {ef} (recall >= Edge's)"
                 rows.append([label, name, recall, 1e6 / us, us, f"{(1e6 / us) / edge_qps:.2f}x"])
         reopen = {e.name: e.reopen(queries[0], args.ef, speed[e.name]) for e in engines}
+        rows += _edge_default_threads(engines[1], queries, r, base, args.ef, rows)
         for e in engines:
             e.close()
-    table = markdown_table(["query", "engine", "recall@10", "QPS (1 thread)", "us per query", "vs Qdrant Edge"], rows)
+        query_file = tmp / "queries.npy"
+        np.save(query_file, queries)
+        resident = {
+            "vecdb embedded": _resident_bytes("vecdb embedded", tmp / "vecdb", query_file),
+            "Qdrant Edge": _resident_bytes("Qdrant Edge", tmp / "edge", query_file),
+        }
+    table = markdown_table(["query", "engine", "recall@10", "QPS", "us per query", "vs Qdrant Edge"], rows)
     text = (
         f"glove50 first {len(base):,} points (Cosine), integer payload `r` indexed in both, filters `r < T`; "
         f"HNSW m=16 ef_construct=100, hnsw_ef {args.ef} in every query of both; {len(queries)} queries of limit 10 "
@@ -235,6 +321,17 @@ def run(args: argparse.Namespace) -> Section:
         + markdown_table(
             ["engine", "ingest + index build, s", "reopen until full speed, s"],
             [[e.name, build[e.name], reopen[e.name]] for e in engines],
+        )
+        + "\n\nResident memory of the open collection: a fresh process opens the data directory and runs 600 "
+        "queries; the growth of its RSS per point, its own memory (anonymous) and mapped file pages (the "
+        f"page cache's: shared, reclaimable) apart. Raw float32 vector: {base.shape[1] * 4} bytes; HNSW "
+        "links at m=16: about 128 bytes at level 0.\n\n"
+        + markdown_table(
+            ["engine", "anonymous, bytes per point", "file pages, bytes per point", "anonymous vs raw vector"],
+            [
+                [name, anon / len(base), file / len(base), f"{anon / len(base) / (base.shape[1] * 4):.1f}x"]
+                for name, (anon, file) in resident.items()
+            ],
         )
         + "\n"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Optional, Protocol, TypeVar
 
 import lmdb
@@ -383,26 +383,30 @@ def _sparse_published(state: CollectionState, w: Delta, view: ReadView) -> dict[
     return out
 
 
-def _stored_payloads(state: CollectionState, txn: lmdb.Transaction) -> list[tuple[int, Any]]:
-    return [pair for iids, payloads in state.tables.iter_payloads(txn) for pair in zip(iids, payloads, strict=True)]
-
-
 def build_payload_index(state: CollectionState, schema: dict[str, Any], txn: Optional[lmdb.Transaction] = None) -> None:
-    """Index ``schema``'s fields from one pass over the stored payloads (as ``txn`` sees them, if given)."""
+    """Index ``schema``'s fields from one pass over the stored payloads (as ``txn`` sees them, if given),
+    a chunk of decoded payloads at a time."""
     if not schema:
         return
     t0 = time.perf_counter()
+    specs = {field: (spec["data_type"], spec.get("params")) for field, spec in schema.items()}
+    seen = 0
+
+    def chunks(read: lmdb.Transaction) -> Iterator[tuple[list[int], list[Any]]]:
+        nonlocal seen
+        for iids, payloads in state.tables.iter_payloads(read):
+            seen += len(iids)
+            yield iids, payloads
+
     if txn is None:
         with state.env.read() as own:
-            items = _stored_payloads(state, own)
+            state.payload_index.add_fields(specs, chunks(own))
     else:
-        items = _stored_payloads(state, txn)
-    for field, spec in schema.items():
-        state.payload_index.add_field(field, spec["data_type"], items, spec.get("params"))
+        state.payload_index.add_fields(specs, chunks(txn))
     log.info(
         "collection %s: payload indexes on %s built from %d points in %.2f s",
         state.name,
         sorted(schema),
-        len(items),
+        seen,
         time.perf_counter() - t0,
     )
