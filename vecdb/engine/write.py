@@ -28,6 +28,7 @@ from vecdb.errors import InvalidInput, Unsupported
 from vecdb.filtering.evaluate import compile_filter
 from vecdb.filtering.payload_ops import payload_deleter, payload_setter
 from vecdb.ids import PointId, id_to_key
+from vecdb.index.base import BuildInterrupted
 from vecdb.models.collections import CreateFieldIndex, PayloadSchemaType
 from vecdb.models.filters import Filter
 from vecdb.models.points import (
@@ -383,9 +384,16 @@ def _sparse_published(state: CollectionState, w: Delta, view: ReadView) -> dict[
     return out
 
 
-def build_payload_index(state: CollectionState, schema: dict[str, Any], txn: Optional[lmdb.Transaction] = None) -> None:
+def build_payload_index(
+    state: CollectionState,
+    schema: dict[str, Any],
+    txn: Optional[lmdb.Transaction] = None,
+    opening: bool = False,
+    should_stop: Optional[Callable[[], bool]] = None,
+) -> None:
     """Index ``schema``'s fields from one pass over the stored payloads (as ``txn`` sees them, if given),
-    a chunk of decoded payloads at a time."""
+    a chunk of decoded payloads at a time. ``opening``: the background build of an open (see
+    :meth:`PayloadIndex.hold_until_built`), which ``should_stop`` may cut short (the collection closes)."""
     if not schema:
         return
     t0 = time.perf_counter()
@@ -395,14 +403,16 @@ def build_payload_index(state: CollectionState, schema: dict[str, Any], txn: Opt
     def chunks(read: lmdb.Transaction) -> Iterator[tuple[list[int], list[Any]]]:
         nonlocal seen
         for iids, payloads in state.tables.iter_payloads(read):
+            if should_stop is not None and should_stop():
+                raise BuildInterrupted("payload index build stopped: the collection is closing")
             seen += len(iids)
             yield iids, payloads
 
     if txn is None:
         with state.env.read() as own:
-            state.payload_index.add_fields(specs, chunks(own))
+            state.payload_index.add_fields(specs, chunks(own), opening)
     else:
-        state.payload_index.add_fields(specs, chunks(txn))
+        state.payload_index.add_fields(specs, chunks(txn), opening)
     log.info(
         "collection %s: payload indexes on %s built from %d points in %.2f s",
         state.name,

@@ -98,6 +98,10 @@ class PayloadIndex:
 
     def __init__(self, schema: dict[str, str]) -> None:
         self._lock = threading.Lock()
+        self._built = threading.Event()
+        """Clear while an open builds the indexes in the background (:meth:`hold_until_built`): every
+        read and every change waits for it, so none sees or changes a half-built index."""
+        self._built.set()
         self.generation = 0
         """Changes whenever a field is indexed or dropped (what a cached filter result must match)."""
         self._capacity = 0
@@ -108,8 +112,23 @@ class PayloadIndex:
         for field, data_type in schema.items():
             self._publish(FieldIndex(field, check_data_type(data_type)))
 
+    def hold_until_built(self) -> None:
+        """An open is about to build the indexes in the background (``add_fields(..., opening=True)``):
+        until it is done, reads and changes of the indexes wait (other reads and writes go on)."""
+        self._built.clear()
+
+    @property
+    def is_built(self) -> bool:
+        """No background build in progress (see :meth:`hold_until_built`)."""
+        return self._built.is_set()
+
+    def built(self) -> None:
+        """The background build ended (also when it failed or was stopped: waiters must not hang)."""
+        self._built.set()
+
     @property
     def fields(self) -> dict[str, str]:
+        self._built.wait()
         with self._lock:
             return {name: index.data_type for name, index in self._fields.items()}
 
@@ -119,6 +138,7 @@ class PayloadIndex:
         self,
         specs: dict[str, tuple[str, Optional[dict[str, Any]]]],
         chunks: Iterable[tuple[Sequence[int], Sequence[Optional[dict[str, Any]]]]],
+        opening: bool = False,
     ) -> None:
         """Build (or rebuild) several fields' indexes in one pass over ``chunks`` of stored
         ``(iids, payloads)`` (each iid once, as a collection's payload table holds them).
@@ -127,7 +147,11 @@ class PayloadIndex:
         chunk's decoded payloads are alive at a time: built from one list of every payload, a
         collection of 200k small payloads kept about 400 bytes a point of freed Python objects in
         its resident memory. Readers see the old indexes, or none, until all are published.
+        ``opening``: the build an open started in the background (:meth:`hold_until_built`); any
+        other waits for that one.
         """
+        if not opening:
+            self._built.wait()
         building = {
             field: _field_index(field, check_data_type(data_type), params)
             for field, (data_type, params) in specs.items()
@@ -181,6 +205,7 @@ class PayloadIndex:
                 index.retire(fresh, fresh[:0])
 
     def drop_field(self, field: str) -> None:
+        self._built.wait()
         with self._lock:
             index = self._fields.pop(field, None)
             if index is not None:
@@ -192,6 +217,7 @@ class PayloadIndex:
 
     def update_many(self, iids: Sequence[int], payloads: Sequence[Optional[dict[str, Any]]]) -> None:
         """Set the current payloads of several iids (the last one wins for a repeated iid)."""
+        self._built.wait()
         latest = {int(iid): payload for iid, payload in zip(iids, payloads, strict=True)}
         if not latest:
             return
@@ -240,6 +266,7 @@ class PayloadIndex:
 
     def text_settings(self, field: str) -> Optional[TextSettings]:
         """The tokenizer settings of ``field``'s text index, None when it has none."""
+        self._built.wait()
         with self._lock:
             index = self._fields.get(field)
             return index.text.analyzer.settings if index is not None and index.text is not None else None
@@ -247,6 +274,7 @@ class PayloadIndex:
     def bm25(self, field: str, text: str, k1: float, b: float) -> tuple[np.ndarray, np.ndarray]:
         """(iids, BM25 scores) over ``field``'s text index (see :meth:`TextIndex.bm25`), read under the
         lock a writer takes; callers inside a consistent read call ``check_index`` afterwards."""
+        self._built.wait()
         with self._lock:
             index = self._fields.get(field)
             if index is None or index.text is None:
@@ -256,11 +284,13 @@ class PayloadIndex:
     @property
     def analyzers(self) -> dict[KeyPath, TextAnalyzer]:
         """Tokenizer of each text-indexed field, by parsed key path, for the scan evaluator."""
+        self._built.wait()
         with self._lock:
             return {steps: index.text.analyzer for steps, index in self._by_steps.items() if index.text is not None}
 
     def points_count(self, field: str) -> int:
         """Known points with at least one value of the field's data type (Qdrant's ``points``)."""
+        self._built.wait()
         with self._lock:
             index = self._fields.get(field)
             if index is None:
@@ -270,6 +300,7 @@ class PayloadIndex:
     def filter_mask(self, flt: Union[Filter, dict[str, Any], None], n: int) -> Optional[np.ndarray]:
         """bool[n] of the known iids < n that pass ``flt``, from indexes only; None when
         some part of the filter cannot be answered exactly (the caller then scans)."""
+        self._built.wait()
         parsed = as_filter(flt)
         with self._lock:
             sel = self._selection()
@@ -280,6 +311,7 @@ class PayloadIndex:
         """A superset of the iids < n passing ``flt``: the AND of the top-level clauses
         indexes answer exactly (each must and must_not condition on its own; should and
         min_should only whole). None when no clause is answerable."""
+        self._built.wait()
         parsed = as_filter(flt)
         if parsed is None:
             return None
