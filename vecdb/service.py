@@ -83,10 +83,11 @@ class VectorService(abc.ABC):
         in this process has them (a remote one reads them from its server's ``/metrics``)."""
         raise Unsupported("collection stats: only a database opened in this process reports them")
 
-    def unindexed_bytes(self, name: str) -> int:
-        """Float32 bytes a search of ``name`` scans exactly beside its indexes in this process, caught
-        up first (``vecdb serve --workers``: a follower whose tail is large passes searches to the
-        primary). 0 where nothing in this process holds it."""
+    def unindexed_bytes(self, name: str, catch_up: bool = False) -> int:
+        """Float32 bytes a search of ``name`` scans exactly beside its indexes in this process
+        (``vecdb serve --workers``: a follower whose tail is large passes searches to the primary): as of
+        the last catch-up (no LMDB read), or caught up first with ``catch_up``. 0 where nothing in this
+        process holds it."""
         return 0
 
     @abc.abstractmethod

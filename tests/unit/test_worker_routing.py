@@ -64,9 +64,12 @@ def test_searches_go_to_the_primary_while_the_followers_unindexed_tail_is_large(
     other reads, other collections, and everything at or under the limit stay on the follower."""
     tails = {"big": 5000, "small": 100}
     asked: list[str] = []
+    caught_up: list[str] = []  # only a tail over the limit is looked at again, caught up
 
-    def unindexed_bytes(name: str) -> int:
+    def unindexed_bytes(name: str, catch_up: bool) -> int:
         asked.append(name)
+        if catch_up:
+            caught_up.append(name)
         return tails.get(name, 0)
 
     layer = ForwardToPrimary(lambda *_: None, "/nowhere.sock", unindexed_bytes, tail_limit_bytes=1000)  # type: ignore[arg-type]
@@ -85,7 +88,7 @@ def test_searches_go_to_the_primary_while_the_followers_unindexed_tail_is_large(
         assert searched_collection(method, f"/collections/big/{route}") is None
         assert answers(method, f"/collections/big/{route}")  # no vector scan: stays
     assert not answers("PUT", "/collections/small/points")  # writes go to the primary anyway
-    assert set(asked) == {"big", "small", "other"}
+    assert set(asked) == {"big", "small", "other"} and set(caught_up) == {"big"}
     tails["big"] = 1000  # at the limit: answered here
     assert answers("POST", "/collections/big/points/query")
     assert ForwardToPrimary(lambda *_: None, "/nowhere.sock")._answers(  # type: ignore[arg-type]

@@ -131,6 +131,11 @@ class Database:
             raise raise_missing_collection(name)
         return coll
 
+    def peek(self, name: str) -> Optional[Collection]:
+        """The collection as this process last saw it (a follower: not caught up first), or None: for
+        decisions a stale answer cannot make wrong, such as where a search runs."""
+        return self._collections.get(self.resolve(name))
+
     # --- a follower process (vecdb serve --workers) --------------------------------------
 
     def _refuse_if_follower(self) -> None:

@@ -101,12 +101,15 @@ class LocalService(VectorService):
                 out.append(coll.stats())
         return out
 
-    def unindexed_bytes(self, name: str) -> int:
-        try:
-            with self.db.use(name) as coll:
-                return coll.unindexed_bytes()
-        except NotFound:
-            return 0  # (the request itself answers the 404)
+    def unindexed_bytes(self, name: str, catch_up: bool = False) -> int:
+        if catch_up:
+            try:
+                with self.db.use(name) as coll:
+                    return coll.unindexed_bytes()
+            except NotFound:
+                return 0  # (the request itself answers the 404)
+        seen = self.db.peek(name)
+        return 0 if seen is None else seen.unindexed_bytes()
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         self.db.create(name, req)
