@@ -77,8 +77,12 @@ def start_server(
     log_dir: Path | None = None,
     timeout: float = 30,
     cwd: Path | None = None,
+    workers: int | None = 1,
 ) -> ServerProcess:
     """Start ``python -m vecdb serve --path path`` plus ``extra`` options on a free loopback port.
+
+    One process (``--workers 1``) unless ``extra`` names ``--workers`` or ``workers`` is None (the
+    server's default: one reader per core), so a test sees what it starts whatever the machine.
 
     ``env`` is added to this process's environment. The log goes to ``log_dir`` (default: the data
     directory's parent, beside it, never inside it) as ``server-<port>.log``. With ``wait`` the call
@@ -89,6 +93,8 @@ def start_server(
     log = (log_dir if log_dir is not None else path.parent) / f"server-{port}.log"
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     argv = [sys.executable, "-m", "vecdb", "serve", "--path", str(path), "--port", str(port)]
+    if "--workers" not in extra and workers is not None:
+        argv += ["--workers", str(workers)]
     t0 = time.perf_counter()
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(

@@ -221,3 +221,20 @@ def test_searches_while_the_followers_tail_is_large_are_answered_by_the_primary(
                     found = fresh_read(srv.url, f"/collections/c{path}", body)
                     hits = found["points"] if path.endswith("query") else found
                     assert hits[0]["id"] == pid
+
+
+def test_by_default_one_reader_per_core_plus_the_writer(tmp_path: Path) -> None:
+    """``vecdb serve`` without ``--workers`` starts one reader per core (its affinity mask) beside the
+    writer; on one core, a single process."""
+    cores = len(os.sched_getaffinity(0))
+    with start_server(tmp_path / "data", workers=None) as srv:
+        if cores > 1:
+            wait_for_workers(srv.proc.pid, cores + 1)
+        else:
+            assert worker_pids(srv.proc.pid) == []
+        assert (
+            httpx.put(f"{srv.url}/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}}).status_code == 200
+        )
+        body = {"points": [{"id": 1, "vector": [1.0, 0.0]}]}
+        assert httpx.put(f"{srv.url}/collections/c/points?wait=true", json=body).status_code == 200
+        assert fresh_read(srv.url, "/collections/c/points/query", {"query": [1.0, 0.0]})["points"][0]["id"] == 1

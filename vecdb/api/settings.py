@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 from vecdb.limits import DEFAULT_MAX_MAP_SIZE, Limits
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask: a container's cpuset, ``taskset``), at least 1:
+    ``vecdb serve`` starts one reader per core unless ``--workers`` says otherwise."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # (not Linux)
+        return max(1, os.cpu_count() or 1)
+
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's multi-process folder: the supervisor of ``--workers`` sets it before starting the
@@ -52,7 +63,8 @@ class ServerSettings:
     milliseconds per batch of 1,000 x 384, which queries would wait for); 0: decode in the server process."""
     workers: int = 1
     """Server processes over the data directory (``vecdb serve --workers``, :mod:`vecdb.api.workers`):
-    one writes (the primary), the others answer reads and forward the rest to it."""
+    one writes (the primary), the others answer reads and forward the rest to it. ``vecdb serve``
+    defaults to :func:`available_cores`; an app built in-process (``create_app``) is one process."""
     primary_serves: bool = False
     """With ``workers`` > 1: whether the primary also takes client connections (``workers`` processes in
     all), or only writes and the requests followers pass it (``workers`` followers plus the primary), so

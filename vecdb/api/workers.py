@@ -1,4 +1,4 @@
-"""``vecdb serve --workers N``: several server processes over one data directory.
+"""``vecdb serve`` (one reader per core by default; ``--workers N``): several server processes over one data directory.
 
 One Python process answers one request at a time (the interpreter lock), so past the first core
 a server needs processes. The layout:

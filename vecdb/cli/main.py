@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vecdb.api.settings import ServerSettings
+from vecdb.api.settings import ServerSettings, available_cores
 from vecdb.cli import bench as cli_bench
 from vecdb.cli import data as cli_data
 from vecdb.cli import snapshots as cli_snapshots
@@ -87,12 +87,13 @@ def serve(
         help="Helper processes decoding large upsert bodies (so that queries need not wait for the JSON "
         "parse); 0 decodes in the server process.",
     ),
-    workers: int = typer.Option(
-        ServerSettings.workers,
+    workers: Optional[int] = typer.Option(
+        None,
         envvar="VECDB_WORKERS",
         min=1,
-        help="Server processes over the data directory: one writes, the others answer reads "
-        "(and pass everything else to it); see README, Workers.",
+        show_default="the machine's cores",
+        help="Server processes answering clients over the data directory: with N > 1, N readers and one "
+        "writing process they pass everything else to; 1 is a single process. See README, Workers.",
     ),
     primary_serves: bool = typer.Option(
         ServerSettings.primary_serves,
@@ -143,14 +144,18 @@ def serve(
         max_results=max_results,
         inline_queries=inline_queries,
         decode_processes=decode_processes,
-        workers=workers,
+        workers=workers if workers is not None else available_cores(),
         primary_serves=primary_serves,
         follower_tail_kb=follower_tail_kb,
     )
-    if workers > 1:
+    if settings.workers > 1:
         from vecdb.api.workers import Supervisor
 
-        Supervisor(settings).serve()
+        try:
+            Supervisor(settings).serve()
+        except VecdbError as exc:
+            typer.echo(f"vecdb: {exc}", err=True)
+            raise typer.Exit(code=2) from None
         return
     try:
         application = create_app(settings)
