@@ -77,6 +77,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated worker counts of vecdb serve to load in turn (default: 1, 2 and the machine's cores)",
     )
+    p.add_argument(
+        "--primary-serves",
+        action="store_true",
+        help="start vecdb serve with --primary-serves (the writer takes client connections too)",
+    )
     p.add_argument("--dim", type=int, default=384, help="dimension of --dataset synthetic (default 384)")
     p.add_argument("--no-chroma", dest="chroma", action="store_false", help="skip Chroma's server")
     p.add_argument("--no-ingest", dest="ingest", action="store_false", help="skip the ingest and p99-under-ingest rows")
@@ -229,6 +234,7 @@ def _vecdb_server(
         "warning",
         "--workers",
         str(workers),
+        *(["--primary-serves"] if getattr(args, "primary_serves", False) else []),
     ]
     with open(tmp / "vecdb.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
