@@ -66,31 +66,16 @@ class PointOutput:
             self.tables.payloads_of(txn, iids) if not nothing_stored_wanted(with_payload) else [b"{}"] * len(iids)
         )
         payloads = payloads_of(raws, with_payload)
-        if nothing_stored_wanted(with_vector):  # (the common case: no vector call per hit)
-            return _POINTS.validate_python(
-                [
-                    {"id": point_id, "version": version, "score": score, "payload": payload}
-                    for (score, _), point_id, version, raw, payload in zip(
-                        hits, ids, versions, raws, payloads, strict=True
-                    )
-                    if raw is not None
-                ]
-            )
-        return _POINTS.validate_python(  # one validator call for all hits, not a model per hit
-            [
-                {
-                    "id": point_id,
-                    "version": version,
-                    "score": score,
-                    "payload": payload,
-                    "vector": self.vectors_out(txn, iid, with_vector),
-                }
-                for (score, iid), point_id, version, raw, payload in zip(
-                    hits, ids, versions, raws, payloads, strict=True
-                )
-                if raw is not None  # (a consistent read finds every hit; kept as a guard)
-            ]
-        )
+        points = [
+            {"id": point_id, "version": version, "score": score, "payload": payload}
+            for (score, _), point_id, version, raw, payload in zip(hits, ids, versions, raws, payloads, strict=True)
+            if raw is not None  # (a consistent read finds every hit; kept as a guard)
+        ]
+        if not nothing_stored_wanted(with_vector):  # (no vector call per hit unless vectors are wanted)
+            kept = [iid for (_, iid), raw in zip(hits, raws, strict=True) if raw is not None]
+            for point, iid in zip(points, kept, strict=True):
+                point["vector"] = self.vectors_out(txn, iid, with_vector)
+        return _POINTS.validate_python(points)  # one validator call for all hits, not a model per hit
 
     def record(self, txn: lmdb.Transaction, point: StoredPoint, with_payload: Any, with_vector: Any) -> Record:
         return Record(
