@@ -33,6 +33,8 @@ from vecdb.models.points import (
     CountResult,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
+    FacetResponse,
     PointInsertOperations,
     PointRequest,
     PointsSelector,
@@ -134,6 +136,8 @@ class VectorService(abc.ABC):
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult: ...
     @abc.abstractmethod
     def count_points(self, name: str, req: CountRequest) -> CountResult: ...
+    @abc.abstractmethod
+    def facet(self, name: str, req: FacetRequest) -> FacetResponse: ...
 
     # search
     @abc.abstractmethod

@@ -34,6 +34,7 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/points/query/batch"),
     ("POST", "/collections/{collection_name}/points/search"),
     ("POST", "/collections/{collection_name}/points/search/batch"),
+    ("POST", "/collections/{collection_name}/facet"),
     ("GET", "/collections/{collection_name}/snapshots"),
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("GET", "/metrics"),
@@ -64,6 +65,7 @@ def keyed(tmp_path_factory):
     with httpx.Client(base_url=srv.url, headers={"api-key": FULL}) as admin:
         assert admin.put("/collections/c", json={"vectors": {"size": 2, "distance": "Dot"}}).status_code == 200
         admin.put("/collections/c/points", json={"points": [{"id": 1, "vector": [1, 0], "payload": {"a": 1}}]})
+        assert admin.put("/collections/c/index", json={"field_name": "a", "field_schema": "integer"}).status_code == 200
         SNAPSHOT["name"] = admin.post("/collections/c/snapshots").json()["result"]["name"]
     yield srv
     srv.stop()
@@ -77,6 +79,7 @@ BODIES = {
     ("POST", "/collections/c/points/query/batch"): {"searches": [{"query": [1, 0]}]},
     ("POST", "/collections/c/points/search"): {"vector": [1, 0], "limit": 1},
     ("POST", "/collections/c/points/search/batch"): {"searches": [{"vector": [1, 0], "limit": 1}]},
+    ("POST", "/collections/c/facet"): {"key": "a"},
 }
 
 

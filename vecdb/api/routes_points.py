@@ -17,6 +17,7 @@ from vecdb.models.points import (
     CountRequest,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
     PointInsertOperations,
     PointRequest,
     PointsSelector,
@@ -93,6 +94,11 @@ def batch_update(collection_name: str, body: UpdateOperations, svc: VectorServic
 @router.post("/collections/{collection_name}/points/scroll")
 def scroll_points(collection_name: str, body: ScrollRequest, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.scroll_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/facet")
+def facet(collection_name: str, body: FacetRequest, svc: VectorService = Svc, t0: float = T0) -> Response:
+    return ok(svc.facet(collection_name, body), t0)
 
 
 @router.post("/collections/{collection_name}/points/count")

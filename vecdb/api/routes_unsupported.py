@@ -34,7 +34,6 @@ UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", C + "/points/query/groups", "grouped queries are"),
     ("POST", C + "/points/search/matrix/pairs", "the distance matrix is"),
     ("POST", C + "/points/search/matrix/offsets", "the distance matrix is"),
-    ("POST", C + "/facet", "facet counts are"),
     # collection-level operations of newer servers
     ("PUT", C + "/vectors/{vector_name}", "adding a named vector to an existing collection is"),
     ("DELETE", C + "/vectors/{vector_name}", "removing a named vector from a collection is"),

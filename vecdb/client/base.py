@@ -42,6 +42,8 @@ from vecdb.models.points import (
     CountResult,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
+    FacetResponse,
     FilterSelector,
     PointIdsList,
     PointRequest,
@@ -421,6 +423,21 @@ class ClientBase:
         body = {"filter": count_filter, "exact": exact}
         req = parse_model(CountRequest, {k: v for k, v in body.items() if v is not None}, "count")
         return self._service.count_points(collection_name, req)
+
+    def facet(
+        self,
+        collection_name: str,
+        key: str,
+        facet_filter: Any = None,
+        limit: int = 10,
+        exact: bool = False,
+        **_: Any,
+    ) -> FacetResponse:
+        """qdrant-client's ``facet``: how many points hold each value of ``key`` (an indexed keyword,
+        integer, bool or uuid field), most frequent first; vecdb always counts exactly."""
+        body = {"key": key, "filter": facet_filter, "limit": limit, "exact": exact}
+        req = parse_model(FacetRequest, {k: v for k, v in body.items() if v is not None}, "facet")
+        return self._service.facet(collection_name, req)
 
     # --- search --------------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ from vecdb.models.points import (
     CountRequest,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
+    FacetResponse,
     PointInsertOperations,
     PointRequest,
     PointsSelector,
@@ -479,6 +481,9 @@ class Collection:
 
     def count(self, req: CountRequest) -> int:
         return self.reader.count(req)
+
+    def facet(self, req: FacetRequest) -> FacetResponse:
+        return self.reader.facet(req)
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         return self.reader.retrieve(req)

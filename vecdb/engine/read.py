@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import lmdb
 import numpy as np
 
-from vecdb.engine import mmr, planner
+from vecdb.engine import mmr, ordering, planner
 from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
 from vecdb.engine.mvcc import ReadOnDemand
@@ -36,16 +36,31 @@ from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
 from vecdb.engine.text_search import parse_text_query, text_queries, text_top
 from vecdb.engine.views import ReadView
-from vecdb.errors import Unsupported
+from vecdb.errors import InvalidInput
 from vecdb.filtering.evaluate import Predicate, compile_filter
 from vecdb.filtering.filter_input import as_filter
 from vecdb.ids import PointId, id_to_key
 from vecdb.models.filters import Filter
-from vecdb.models.points import CountRequest, PointRequest, Record, ScrollRequest, ScrollResult
-from vecdb.models.query import Mmr, QueryRequest, QueryResponse
+from vecdb.models.points import (
+    CountRequest,
+    FacetRequest,
+    FacetResponse,
+    FacetValueHit,
+    OrderBy,
+    PointRequest,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+)
+from vecdb.models.query import Mmr, OrderByQuery, QueryRequest, QueryResponse, ScoredPoint
 from vecdb.storage.points import StoredPoint
 
 DEFAULT_SCROLL_LIMIT = 10
+NO_FACET_INDEX = (
+    "No appropriate index for faceting: `{key}`. Please create one to facet on this field. Check "
+    "https://qdrant.tech/documentation/concepts/indexing/#payload-index to see which payload schemas "
+    "support Match conditions"
+)
 SCROLL_BY_MASK = 64
 """A filtered scroll is served from the filter's mask while ``matches^2 <= SCROLL_BY_MASK x limit x
 points``: ordering ``m`` matches by id costs about 10 ns each (numpy), while walking the ids finds a
@@ -88,6 +103,9 @@ class Reader:
             paths = stage_paths(reqs)
             reqs = resolve_stages(reqs, lambda rs: resolve_queries(text_queries(rs, state), state.settings, paths))
         validate(reqs, state.limits)
+        for req in reqs:
+            if isinstance(req.query, OrderByQuery):
+                ordering.check(state, ordering.as_order_by(req.query.order_by))
         eager = not all(
             not r.prefetch and nothing_stored_wanted(r.with_payload) and nothing_stored_wanted(r.with_vector)
             for r in reqs
@@ -100,6 +118,9 @@ class Reader:
         groups: dict[Any, list[tuple[int, QueryPlan]]] = {}
         trees: list[tuple[int, QueryPlan]] = []
         for pos, req in enumerate(reqs):
+            if isinstance(req.query, OrderByQuery):
+                out[pos] = self._ordered_stage(view, reader, req)
+                continue
             if is_multistage(req):
                 plan = self.planner.plan_tree(req, reader, state.spaces, state.settings, state.search_device)
                 trees.append((pos, plan))
@@ -315,11 +336,21 @@ class Reader:
         holds) whose matches are few enough is served from its mask: only the page's points are read.
         Otherwise the ``ids`` table is walked in order, each point read and checked, until the page is
         full (cheap when matches are dense, a full scan when they are rare)."""
-        if req.order_by is not None:
-            raise Unsupported("order_by: ordering by a payload field is not supported yet")
         limit = req.limit or DEFAULT_SCROLL_LIMIT
         self.state.limits.check_results(limit, 0, "limit")
         with_payload = True if req.with_payload is None else req.with_payload
+        if req.order_by is not None:
+            order_by = ordering.as_order_by(req.order_by)
+            ordering.check(self.state, order_by)
+            if req.offset is not None:
+                raise InvalidInput(ordering.NO_OFFSET)
+            return ScrollResult(
+                points=self.state.mvcc.read(
+                    lambda view, reader: self._ordered_records(view, reader, order_by, req, limit, with_payload),
+                    not nothing_stored_wanted(with_payload) or not nothing_stored_wanted(req.with_vector),
+                ),
+                next_page_offset=None,
+            )
         if req.filter is not None:
             page = self.state.mvcc.read(  # (not eager: the walk, if chosen, opens a transaction of its own)
                 lambda view, reader: self._scroll_by_mask(view, reader, req, limit, with_payload)
@@ -331,6 +362,43 @@ class Reader:
             records, next_id = self._scan_ids(txn, predicate, req.offset, limit)
             points = [self.output.record(txn, p, with_payload, req.with_vector) for p in records]
         return ScrollResult(points=points, next_page_offset=next_id)
+
+    def _ordered_records(
+        self,
+        view: ReadView,
+        reader: ReadOnDemand,
+        order_by: OrderBy,
+        req: Union[ScrollRequest, QueryRequest],
+        count: int,
+        with_payload: Any,
+    ) -> list[Record]:
+        """The first ``count`` records in ``order_by``'s order among the points passing ``req.filter``."""
+        mask = self.filter_mask(reader, req.filter, view)
+        entries = ordering.ordered_iids(self.state, view, reader, order_by, mask, count)
+        txn = reader.txn()
+        found = self.state.tables.get_many(txn, [iid for _, iid in entries])
+        records = []
+        for (value, _), point in zip(entries, found, strict=True):
+            if point is not None:  # (a consistent read finds every point; kept as a guard)
+                record = self.output.record(txn, point, with_payload, req.with_vector)
+                record.order_value = value
+                records.append(record)
+        return records
+
+    def _ordered_stage(self, view: ReadView, reader: ReadOnDemand, req: QueryRequest) -> QueryResponse:
+        """An ``order_by`` query: the ordered records after ``offset``, every score 0 (Qdrant's server)."""
+        assert isinstance(req.query, OrderByQuery)
+        order_by = ordering.as_order_by(req.query.order_by)
+        with_payload = False if req.with_payload is None else req.with_payload
+        records = self._ordered_records(view, reader, order_by, req, req.offset + req.limit, with_payload)
+        return QueryResponse(
+            points=[
+                ScoredPoint(
+                    id=r.id, version=0, score=0.0, payload=r.payload, vector=r.vector, order_value=r.order_value
+                )
+                for r in records[req.offset :]
+            ]
+        )
 
     def _scroll_by_mask(
         self, view: ReadView, reader: ReadOnDemand, req: ScrollRequest, limit: int, with_payload: Any
@@ -367,6 +435,22 @@ class Reader:
                 return found, point.id
             found.append(point)
         return found, None
+
+    def facet(self, req: FacetRequest) -> FacetResponse:
+        """Counts per value of an indexed field among the live points passing the filter: always exact
+        (``exact: false`` allows an estimate; the index counts exactly at about the same cost)."""
+        if not self.state.payload_index.has_match(req.key):
+            raise InvalidInput(NO_FACET_INDEX.format(key=req.key))
+
+        def body(view: ReadView, reader: ReadOnDemand) -> list[tuple[Any, int]]:
+            mask = self.filter_mask(reader, req.filter, view)
+            accept = view.alive[: view.n] if mask is None else view.alive[: view.n] & mask
+            counts = self.state.payload_index.facet(req.key, accept)
+            reader.check_index()
+            return counts
+
+        counts = self.state.mvcc.read(body)[: req.limit]
+        return FacetResponse(hits=[FacetValueHit(value=value, count=count) for value, count in counts])
 
     def count(self, req: CountRequest) -> int:
         def body(view: ReadView, reader: ReadOnDemand) -> int:

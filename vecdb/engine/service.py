@@ -37,6 +37,8 @@ from vecdb.models.points import (
     CountResult,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
+    FacetResponse,
     PointInsertOperations,
     PointRequest,
     PointsSelector,
@@ -196,6 +198,10 @@ class LocalService(VectorService):
     def count_points(self, name: str, req: CountRequest) -> CountResult:
         with self.db.use(name) as coll:
             return CountResult(count=coll.count(req))
+
+    def facet(self, name: str, req: FacetRequest) -> FacetResponse:
+        with self.db.use(name) as coll:
+            return coll.facet(req)
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
         with self.db.use(name) as coll:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from vecdb.filtering.columns import IID, Bounds, Column, bound_lists
+from vecdb.filtering.columns import IID, Bounds, Column, Run, bound_lists
 from vecdb.filtering.field_values import EXACT_INT, OTHER, Extracted, Extractor, micros
 from vecdb.filtering.fulltext import TEXT_MATCHES, TextAnalyzer, settings_from_params
 from vecdb.filtering.keypath import parse_key_path
@@ -54,6 +54,7 @@ class FieldIndex:
             self.text = TextIndex(TextAnalyzer(settings_from_params(params)))
         self._extractor = Extractor(key, data_type, self.text.tokens_of if self.text is not None else None)
         self._codes: dict[Any, int] = {}
+        self._values: list[Any] = []  # the value of each code (its position)
         self._exact = Column(np.int64) if self._extractor.exact_kind else None
         self._numbers = Column(np.float64) if data_type in ("integer", "float") else None
         self._odd: list[tuple[int, int, Any]] = []  # (iid, version, number) tested in Python
@@ -121,6 +122,7 @@ class FieldIndex:
         code = self._codes.get(key)
         if code is None:
             code = self._codes[key] = len(self._codes)
+            self._values.append(key)
         return code
 
     def settle(self) -> None:
@@ -239,6 +241,104 @@ class FieldIndex:
                 value <= b if inclusive else value < b for b, inclusive in uppers
             ):
                 mask[iid] = True
+
+    @property
+    def has_range(self) -> bool:
+        """Whether it keeps values in key order (what a ``range`` and ``order_by`` read): integer indexes
+        unless created with ``"range": false``, float and datetime ones."""
+        if self.data_type == "integer":
+            return (self.params or {}).get("range") is not False
+        return self.data_type in ("float", "datetime")
+
+    @property
+    def has_match(self) -> bool:
+        """Whether it answers ``match`` by value (what a facet counts): keyword, uuid and bool indexes,
+        integer ones unless created with ``"lookup": false``."""
+        if self._exact is None:
+            return False
+        return self.data_type != "integer" or (self.params or {}).get("lookup") is not False
+
+    def facet(self, accept: np.ndarray, sel: Selection) -> list[tuple[Any, int]]:
+        """(value, points) of every value held by an accepted point, most points first, then by value;
+        a point counts once per distinct value (its entries already are one per distinct value)."""
+        assert self._exact is not None
+        counts = np.zeros(len(self._codes), np.int64)
+        for run in self._exact.runs():
+            codes, iids = run.keys, run.iids
+            ok = (codes >= 0) & (iids < len(accept))
+            ok[ok] = accept[iids[ok]]
+            if self._stale_live:
+                ok &= run.vers == sel.version[iids]
+            if self._stale_dead:
+                ok &= sel.known[iids]
+            counts += np.bincount(codes[ok], minlength=len(counts))
+        values = self._values
+        found = [(values[code], int(counts[code])) for code in np.flatnonzero(counts).tolist()]
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))
+
+    def ordered(
+        self, start: Optional[float], descending: bool, count: int, accept: np.ndarray, sel: Selection
+    ) -> list[tuple[Any, int]]:
+        """The first ``count`` distinct (value, iid) entries of accepted points in value order, ties by
+        iid; from ``start`` on (inclusive) when given. A point with several values appears once per
+        value. Numbers come from a number index, microseconds from a datetime one; NaN has no place.
+
+        Each sorted run is read from its start in growing chunks until it has given ``count``
+        accepted entries (plus the rest of the last value's ties), so a page costs about
+        ``count / selectivity`` entries, not a sort of the field."""
+        column = self._numbers if self._numbers is not None else self._times
+        if column is None or count <= 0 or not len(accept):
+            return []
+        found: set[tuple[Any, int]] = set()
+        for run in column.runs():
+            found.update(self._run_head(run, start, descending, count, accept, sel))
+        if self._odd and column is self._numbers:
+            for iid, ver, value in self._odd:
+                if value != value or iid >= len(accept) or not accept[iid] or sel.version[iid] != ver:
+                    continue
+                if start is None or (value <= start if descending else value >= start):
+                    found.add((value, iid))
+        if descending:
+            return sorted(found, key=lambda entry: (-entry[0], entry[1]))[:count]
+        return sorted(found)[:count]
+
+    def _run_head(
+        self, run: Run, start: Optional[float], descending: bool, count: int, accept: np.ndarray, sel: Selection
+    ) -> set[tuple[Any, int]]:
+        keys = run.keys
+        lo, hi = 0, len(keys)
+        if start is not None:
+            if descending:
+                hi = int(np.searchsorted(keys, start, "right"))
+            else:
+                lo = int(np.searchsorted(keys, start, "left"))
+        taken: set[tuple[Any, int]] = set()
+        step = max(64, 2 * count)
+        while lo < hi and len(taken) < count:
+            a, b = (lo, min(hi, lo + step)) if not descending else (max(lo, hi - step), hi)
+            taken.update(self._accepted(run, a, b, accept, sel))
+            if descending:
+                hi = a
+            else:
+                lo = b
+            step *= 2
+        if taken and lo < hi:  # the last value's other entries may tie with (and sort before) one taken
+            if descending:
+                a, b = int(np.searchsorted(keys, keys[hi], "left")), hi
+            else:
+                a, b = lo, int(np.searchsorted(keys, keys[lo - 1], "right"))
+            taken.update(self._accepted(run, a, b, accept, sel))
+        return taken
+
+    def _accepted(self, run: Run, a: int, b: int, accept: np.ndarray, sel: Selection) -> list[tuple[Any, int]]:
+        iids = run.iids[a:b]
+        ok = iids < len(accept)
+        ok[ok] = accept[iids[ok]]
+        if self._stale_live:
+            ok &= run.vers[a:b] == sel.version[iids]
+        if self._stale_dead:
+            ok &= sel.known[iids]
+        return list(zip(run.keys[a:b][ok].tolist(), iids[ok].tolist(), strict=True))
 
     def _time_range(self, condition: DatetimeRange, sel: Selection) -> Optional[np.ndarray]:
         if self._times is None:

@@ -297,6 +297,42 @@ class PayloadIndex:
                 raise KeyError(f"no payload index on {field!r}")
             return index.points
 
+    def has_range(self, field: str) -> bool:
+        """Whether ``field`` has an index that keeps its values in order (see :meth:`ordered`)."""
+        self._built.wait()
+        with self._lock:
+            index = self._fields.get(field)
+            return index is not None and index.has_range
+
+    def ordered(
+        self, field: str, start: Optional[float], descending: bool, count: int, accept: np.ndarray
+    ) -> list[tuple[Any, int]]:
+        """The first ``count`` (value, iid) entries of ``field`` in value order among the iids ``accept``
+        holds (ties by iid; see :meth:`FieldIndex.ordered`); KeyError when it has no such index."""
+        self._built.wait()
+        with self._lock:
+            index = self._fields.get(field)
+            if index is None or not index.has_range:
+                raise KeyError(f"no range index on {field!r}")
+            return index.ordered(start, descending, count, accept, self._selection())
+
+    def has_match(self, field: str) -> bool:
+        """Whether ``field`` has an index that answers ``match`` by value (see :meth:`facet`)."""
+        self._built.wait()
+        with self._lock:
+            index = self._fields.get(field)
+            return index is not None and index.has_match
+
+    def facet(self, field: str, accept: np.ndarray) -> list[tuple[Any, int]]:
+        """(value, points) counts of ``field`` among the iids ``accept`` holds, most first (see
+        :meth:`FieldIndex.facet`); KeyError when it has no such index."""
+        self._built.wait()
+        with self._lock:
+            index = self._fields.get(field)
+            if index is None or not index.has_match:
+                raise KeyError(f"no match index on {field!r}")
+            return index.facet(accept, self._selection())
+
     def filter_mask(self, flt: Union[Filter, dict[str, Any], None], n: int) -> Optional[np.ndarray]:
         """bool[n] of the known iids < n that pass ``flt``, from indexes only; None when
         some part of the filter cannot be answered exactly (the caller then scans)."""

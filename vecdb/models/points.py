@@ -7,7 +7,8 @@ sees only canonical ids: an int in [0, 2^64) or a lowercase hyphenated UUID.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
     AfterValidator,
@@ -238,9 +239,13 @@ class UpdateOperations(RequestModel):
 
 
 class OrderBy(RequestModel):
-    key: str
-    direction: Optional[str] = None
-    start_from: Optional[Any] = None
+    """Order points by the values of a payload field with a range index (integer, float, datetime)."""
+
+    key: StrictStr
+    direction: Optional[Literal["asc", "desc"]] = None
+    start_from: Optional[Union[StrictInt, StrictFloat, datetime, date, StrictStr]] = Field(
+        None, description="the first value of the page, inclusive: a number, or an RFC 3339 datetime"
+    )
 
 
 class ScrollRequest(RequestModel):
@@ -250,6 +255,16 @@ class ScrollRequest(RequestModel):
     with_payload: Optional[WithPayloadInterface] = None
     with_vector: WithVector = WITH_VECTOR_FIELD
     order_by: Optional[Union[str, OrderBy]] = None
+    shard_key: Optional[Any] = None
+
+
+class FacetRequest(RequestModel):
+    """Counts of a payload field's values among the points passing ``filter`` (most frequent first)."""
+
+    key: StrictStr
+    filter: Optional[Filter] = None
+    limit: int = Field(10, ge=1, le=100_000)
+    exact: bool = False
     shard_key: Optional[Any] = None
 
 
@@ -294,6 +309,15 @@ class ScrollResult(ResponseModel):
 
 class CountResult(ResponseModel):
     count: int
+
+
+class FacetValueHit(ResponseModel):
+    value: Union[StrictBool, StrictInt, StrictStr]
+    count: int
+
+
+class FacetResponse(ResponseModel):
+    hits: list[FacetValueHit]
 
 
 class UpdateResult(ResponseModel):

@@ -16,6 +16,7 @@ from vecdb.models.points import (
     Document,
     ExtendedPointId,
     MultiDenseVector,
+    OrderBy,
     OutputVector,
     SparseVector,
     WithPayloadInterface,
@@ -85,11 +86,18 @@ class RrfQuery(RequestModel):
     rrf: Rrf
 
 
+class OrderByQuery(RequestModel):
+    """Points in the order of a payload field's values (as scroll's ``order_by``), every score 0."""
+
+    order_by: Union[StrictStr, OrderBy]
+
+
 _QUERY_KINDS: dict[str, type[RequestModel]] = {
     "nearest": NearestQuery,
     "fusion": FusionQuery,
     "rrf": RrfQuery,
     "formula": FormulaQuery,
+    "order_by": OrderByQuery,
 }
 _QUERY_TAGS = {model: key for key, model in _QUERY_KINDS.items()}
 _VECTOR_KEYS = ("indices", "values", "text")  # a sparse vector or a document (text to embed)
@@ -115,6 +123,7 @@ QueryInterface = Annotated[
         Annotated[FusionQuery, Tag(TAG_MARK + "fusion")],
         Annotated[RrfQuery, Tag(TAG_MARK + "rrf")],
         Annotated[FormulaQuery, Tag(TAG_MARK + "formula")],
+        Annotated[OrderByQuery, Tag(TAG_MARK + "order_by")],
         Annotated[TextQuery, Tag(TAG_MARK + "text")],
         Annotated[VectorInput, Tag(TAG_MARK + "vector")],
         Annotated[dict[str, Any], Tag(TAG_MARK + "other")],

@@ -36,6 +36,8 @@ from vecdb.models.points import (
     CountResult,
     DeletePayload,
     DeleteVectors,
+    FacetRequest,
+    FacetResponse,
     PointInsertOperations,
     PointRequest,
     PointsSelector,
@@ -196,6 +198,9 @@ class RemoteService(VectorService):
 
     def count_points(self, name: str, req: CountRequest) -> CountResult:
         return self._call("POST", self._c(name) + "/points/count", req, CountResult)  # type: ignore[no-any-return]
+
+    def facet(self, name: str, req: FacetRequest) -> FacetResponse:
+        return self._call("POST", self._c(name) + "/facet", req, FacetResponse)  # type: ignore[no-any-return]
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
         if isinstance(req.query, np.ndarray) and not np.isfinite(req.query).all():
