@@ -47,12 +47,15 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.models.query import (
+    GroupsResult,
     NamedVector,
     NearestQuery,
+    QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
     ScoredPoint,
+    SearchGroupsRequest,
     SearchRequest,
     SearchRequestBatch,
 )
@@ -145,6 +148,11 @@ class VectorService(abc.ABC):
     @abc.abstractmethod
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]: ...
     @abc.abstractmethod
+    def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult: ...
+    def search_groups(self, name: str, req: SearchGroupsRequest) -> GroupsResult:
+        return self.query_groups(name, search_groups_as_query(req))
+
+    @abc.abstractmethod
     def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]: ...
     @abc.abstractmethod
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]: ...
@@ -201,4 +209,22 @@ def search_as_query(req: SearchRequest) -> QueryRequest:
     )
 
 
-__all__ = ["VectorService", "search_as_query"]
+def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
+    """The legacy ``points/search/groups`` body, restated as a grouped universal query."""
+    plain = search_as_query(SearchRequest(vector=req.vector, limit=1))
+    return QueryGroupsRequest(
+        query=plain.query,
+        using=plain.using,
+        filter=req.filter,
+        params=req.params,
+        score_threshold=req.score_threshold,
+        with_payload=req.with_payload,
+        with_vector=req.with_vector,
+        group_by=req.group_by,
+        group_size=req.group_size,
+        limit=req.limit,
+        with_lookup=req.with_lookup,
+    )
+
+
+__all__ = ["VectorService", "search_as_query", "search_groups_as_query"]

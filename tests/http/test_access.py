@@ -35,6 +35,8 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/points/search"),
     ("POST", "/collections/{collection_name}/points/search/batch"),
     ("POST", "/collections/{collection_name}/facet"),
+    ("POST", "/collections/{collection_name}/points/query/groups"),
+    ("POST", "/collections/{collection_name}/points/search/groups"),
     ("GET", "/collections/{collection_name}/snapshots"),
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("GET", "/metrics"),
@@ -80,6 +82,8 @@ BODIES = {
     ("POST", "/collections/c/points/search"): {"vector": [1, 0], "limit": 1},
     ("POST", "/collections/c/points/search/batch"): {"searches": [{"vector": [1, 0], "limit": 1}]},
     ("POST", "/collections/c/facet"): {"key": "a"},
+    ("POST", "/collections/c/points/query/groups"): {"query": [1, 0], "group_by": "a"},
+    ("POST", "/collections/c/points/search/groups"): {"vector": [1, 0], "group_by": "a", "group_size": 1, "limit": 1},
 }
 
 

@@ -113,7 +113,6 @@ def qc(server: ServerProcess, name: str):
 
 
 CALLS = {
-    "query_points_groups": lambda c, n: c.query_points_groups(n, query=[1.0, 0.0], group_by="g"),
     "search_matrix_pairs": lambda c, n: c.search_matrix_pairs(n),
     "search_matrix_offsets": lambda c, n: c.search_matrix_offsets(n),
     # the query API's recommend and discover go through points/query, refused by the engine

@@ -8,7 +8,14 @@ from starlette.responses import Response
 from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
 from vecdb.api.json_body import JsonRoute
-from vecdb.models.query import QueryRequest, QueryRequestBatch, SearchRequest, SearchRequestBatch
+from vecdb.models.query import (
+    QueryGroupsRequest,
+    QueryRequest,
+    QueryRequestBatch,
+    SearchGroupsRequest,
+    SearchRequest,
+    SearchRequestBatch,
+)
 from vecdb.service import VectorService
 
 router = APIRouter(tags=["search"], route_class=JsonRoute)
@@ -26,6 +33,20 @@ def query_batch_points(
     collection_name: str, body: QueryRequestBatch, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.query_batch_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/query/groups")
+def query_points_groups(
+    collection_name: str, body: QueryGroupsRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.query_groups(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/search/groups", deprecated=True)
+def search_points_groups(
+    collection_name: str, body: SearchGroupsRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.search_groups(collection_name, body), t0)
 
 
 @router.post("/collections/{collection_name}/points/search", deprecated=True)

@@ -30,8 +30,6 @@ UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", C + "/points/recommend/groups", "grouped recommendations are"),
     ("POST", C + "/points/discover", "discovery search is"),
     ("POST", C + "/points/discover/batch", "batched discovery search is"),
-    ("POST", C + "/points/search/groups", "grouped search is"),
-    ("POST", C + "/points/query/groups", "grouped queries are"),
     ("POST", C + "/points/search/matrix/pairs", "the distance matrix is"),
     ("POST", C + "/points/search/matrix/offsets", "the distance matrix is"),
     # collection-level operations of newer servers

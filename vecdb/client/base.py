@@ -60,7 +60,14 @@ from vecdb.models.points import (
     UpdateResult,
     UpdateVectors,
 )
-from vecdb.models.query import QueryRequest, QueryRequestBatch, QueryResponse, SearchParams
+from vecdb.models.query import (
+    GroupsResult,
+    QueryGroupsRequest,
+    QueryRequest,
+    QueryRequestBatch,
+    QueryResponse,
+    SearchParams,
+)
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.service import VectorService
 
@@ -479,6 +486,86 @@ class ClientBase:
     def query_batch_points(self, collection_name: str, requests: Sequence[Any], **_: Any) -> list[QueryResponse]:
         reqs = [parse_model(QueryRequest, r, f"requests[{i}]") for i, r in enumerate(requests)]
         return self._service.query_batch_points(collection_name, QueryRequestBatch(searches=reqs))
+
+    def query_points_groups(
+        self,
+        collection_name: str,
+        group_by: str,
+        query: Any = None,
+        using: Optional[str] = None,
+        prefetch: Any = None,
+        query_filter: Any = None,
+        search_params: Any = None,
+        limit: int = 10,
+        group_size: int = 3,
+        with_payload: Any = True,
+        with_vectors: Any = False,
+        score_threshold: Optional[float] = None,
+        with_lookup: Any = None,
+        lookup_from: Any = None,
+        **_: Any,
+    ) -> GroupsResult:
+        """qdrant-client's ``query_points_groups``: the query's best hits grouped by the values of
+        ``group_by`` (``group_size`` hits per group, ``limit`` groups), each group's id optionally
+        looked up in another collection (``with_lookup``)."""
+        ranked = self._query_request(
+            query,
+            using,
+            prefetch,
+            query_filter,
+            search_params,
+            1,
+            None,
+            with_payload,
+            with_vectors,
+            score_threshold,
+            lookup_from,
+        )
+        body = {"group_by": group_by, "group_size": group_size, "limit": limit, "with_lookup": with_lookup}
+        req = parse_model(QueryGroupsRequest, {k: v for k, v in body.items() if v is not None}, "query_points_groups")
+        for field in ("prefetch", "query", "using", "filter", "params", "score_threshold", "with_payload"):
+            setattr(req, field, getattr(ranked, field))
+        req.with_vector, req.lookup_from = ranked.with_vector, ranked.lookup_from
+        return self._service.query_groups(collection_name, req)
+
+    def search_groups(
+        self,
+        collection_name: str,
+        query_vector: Any,
+        group_by: str,
+        query_filter: Any = None,
+        search_params: Any = None,
+        limit: int = 10,
+        group_size: int = 1,
+        with_payload: Any = True,
+        with_vectors: Any = False,
+        score_threshold: Optional[float] = None,
+        with_lookup: Any = None,
+        **_: Any,
+    ) -> GroupsResult:
+        """qdrant-client's ``search_groups`` (removed from it in 1.16): a grouped nearest search; a named
+        vector as ``(name, vector)`` or ``{"name", "vector"}``."""
+        using = None
+        if isinstance(query_vector, tuple) and len(query_vector) == 2 and isinstance(query_vector[0], str):
+            using, query_vector = query_vector
+        elif isinstance(query_vector, dict) and "name" in query_vector:
+            using, query_vector = query_vector["name"], query_vector.get("vector")
+        elif hasattr(query_vector, "name") and hasattr(query_vector, "vector"):
+            using, query_vector = query_vector.name, query_vector.vector
+        return self.query_points_groups(
+            collection_name,
+            group_by,
+            query=query_vector,
+            using=using,
+            query_filter=query_filter,
+            search_params=search_params,
+            limit=limit,
+            group_size=group_size,
+            with_payload=with_payload,
+            with_vectors=with_vectors,
+            score_threshold=score_threshold,
+            with_lookup=with_lookup,
+        )
 
     # --- snapshots -----------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ from vecdb import __version__
 from vecdb.engine.backup.archive import COPY_CHUNK
 from vecdb.engine.backup.store import check_checksum
 from vecdb.engine.database import Database
-from vecdb.errors import NotFound
-from vecdb.ids import PointId
+from vecdb.engine.groups import query_groups
+from vecdb.errors import InvalidInput, NotFound
+from vecdb.ids import PointId, parse_point_id
 from vecdb.models.collections import (
     ChangeAliasesOperation,
     CollectionDescription,
@@ -51,12 +52,16 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.models.query import (
+    GroupsResult,
+    PointGroup,
+    QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
     ScoredPoint,
     SearchRequest,
     SearchRequestBatch,
+    WithLookup,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.models.stats import CollectionStats
@@ -206,6 +211,34 @@ class LocalService(VectorService):
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
         with self.db.use(name) as coll:
             return coll.query(req)
+
+    def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
+        with self.db.use(name) as coll:
+            groups = query_groups(coll.query, req, coll.count(CountRequest()))
+        if req.with_lookup is not None and groups:
+            self._look_up(groups, req.with_lookup)
+        return GroupsResult(groups=groups)
+
+    def _look_up(self, groups: list[PointGroup], lookup: str | WithLookup) -> None:
+        """Each group's point of the same id in the lookup collection (none for an id that cannot be a
+        point id, or is missing there)."""
+        if isinstance(lookup, str):
+            lookup = WithLookup(collection=lookup)
+        ids: dict[PointId, list[PointGroup]] = {}
+        for group in groups:
+            try:
+                ids.setdefault(parse_point_id(group.id), []).append(group)
+            except InvalidInput:
+                continue
+        req = PointRequest(
+            ids=list(ids),
+            with_payload=True if lookup.with_payload is None else lookup.with_payload,
+            with_vector=False if lookup.with_vectors is None else lookup.with_vectors,
+        )
+        with self.db.use(lookup.collection) as other:
+            for record in other.retrieve(req):
+                for group in ids.get(record.id, []):
+                    group.lookup = record
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
         with self.db.use(name) as coll:

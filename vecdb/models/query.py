@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import Discriminator, Field, SkipValidation, StrictStr, Tag, field_validator
+from pydantic import Discriminator, Field, SkipValidation, StrictInt, StrictStr, Tag, field_validator
 
 from vecdb.models.base import TAG_MARK, RequestModel, ResponseModel
 from vecdb.models.expressions import FormulaQuery
@@ -18,6 +18,7 @@ from vecdb.models.points import (
     MultiDenseVector,
     OrderBy,
     OutputVector,
+    Record,
     SparseVector,
     WithPayloadInterface,
     WithVector,
@@ -189,6 +190,41 @@ class QueryRequest(RequestModel):
         return _one_or_many(value)
 
 
+class WithLookup(RequestModel):
+    """Where a group's id is looked up as a point id (``with_lookup``), and what of that point to return."""
+
+    collection: StrictStr
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vectors: Optional[WithVector] = None
+
+
+class _GroupsFields(RequestModel):
+    group_by: StrictStr = Field(..., description="payload key whose values (integers or strings) are the groups")
+    group_size: int = Field(3, ge=1, le=MAX_LIMIT, description="best hits per group")
+    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="groups returned")
+    with_lookup: Optional[Union[StrictStr, WithLookup]] = None
+
+
+class QueryGroupsRequest(_GroupsFields):
+    """``points/query/groups``: a query whose best hits are grouped by a payload field."""
+
+    prefetch: Optional[list[Prefetch]] = None
+    query: Optional[QueryInterface] = None
+    using: Optional[StrictStr] = None
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    score_threshold: Optional[float] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    with_payload: Optional[WithPayloadInterface] = None
+    lookup_from: Optional[LookupLocation] = None
+    shard_key: Optional[Any] = None
+
+    @field_validator("prefetch", mode="before")
+    @classmethod
+    def _prefetch_list(cls, value: Any) -> Any:
+        return _one_or_many(value)
+
+
 class QueryRequestBatch(RequestModel):
     searches: list[QueryRequest]
 
@@ -212,6 +248,20 @@ class SearchRequest(RequestModel):
     shard_key: Optional[Any] = None
 
 
+class SearchGroupsRequest(_GroupsFields):
+    """Legacy ``points/search/groups`` body (Qdrant requires ``group_size`` and ``limit`` there)."""
+
+    vector: Union[DenseVector, NamedVector, dict[str, Any]]
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    score_threshold: Optional[float] = None
+    group_size: int = Field(..., ge=1, le=MAX_LIMIT, description="best hits per group")
+    limit: int = Field(..., ge=1, le=MAX_LIMIT, description="groups returned")
+    shard_key: Optional[Any] = None
+
+
 class SearchRequestBatch(RequestModel):
     searches: list[SearchRequest]
 
@@ -225,6 +275,16 @@ class ScoredPoint(ResponseModel):
     vector: Optional[OutputVector] = None
     shard_key: Optional[Any] = None
     order_value: Optional[Any] = None
+
+
+class PointGroup(ResponseModel):
+    id: Union[StrictInt, StrictStr]
+    hits: list[ScoredPoint]
+    lookup: Optional[Record] = None
+
+
+class GroupsResult(ResponseModel):
+    groups: list[PointGroup]
 
 
 class QueryResponse(ResponseModel):

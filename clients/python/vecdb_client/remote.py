@@ -50,6 +50,8 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.models.query import (
+    GroupsResult,
+    QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
@@ -210,6 +212,9 @@ class RemoteService(VectorService):
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
         return self._call("POST", self._c(name) + "/points/query/batch", req, list[QueryResponse])  # type: ignore[no-any-return]
+
+    def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
+        return self._call("POST", self._c(name) + "/points/query/groups", req, GroupsResult)  # type: ignore[no-any-return]
 
     def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
         return self._call("POST", self._c(name) + "/points/search", req, list[ScoredPoint])  # type: ignore[no-any-return]
