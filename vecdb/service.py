@@ -47,6 +47,11 @@ from vecdb.models.points import (
     UpdateVectors,
 )
 from vecdb.models.query import (
+    ContextQuery,
+    DiscoverInput,
+    DiscoverQuery,
+    DiscoverRequest,
+    DiscoverRequestBatch,
     GroupsResult,
     NamedVector,
     NearestQuery,
@@ -54,8 +59,15 @@ from vecdb.models.query import (
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
+    RecommendInput,
+    RecommendQuery,
+    RecommendRequest,
+    RecommendRequestBatch,
     ScoredPoint,
     SearchGroupsRequest,
+    SearchMatrixOffsetsResponse,
+    SearchMatrixPairsResponse,
+    SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
 )
@@ -147,6 +159,24 @@ class VectorService(abc.ABC):
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse: ...
     @abc.abstractmethod
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]: ...
+    def recommend_points(self, name: str, req: RecommendRequest) -> list[ScoredPoint]:
+        return self.query_points(name, recommend_as_query(req)).points
+
+    def recommend_batch_points(self, name: str, req: RecommendRequestBatch) -> list[list[ScoredPoint]]:
+        found = self.query_batch_points(name, QueryRequestBatch(searches=[recommend_as_query(r) for r in req.searches]))
+        return [r.points for r in found]
+
+    def discover_points(self, name: str, req: DiscoverRequest) -> list[ScoredPoint]:
+        return self.query_points(name, discover_as_query(req)).points
+
+    def discover_batch_points(self, name: str, req: DiscoverRequestBatch) -> list[list[ScoredPoint]]:
+        found = self.query_batch_points(name, QueryRequestBatch(searches=[discover_as_query(r) for r in req.searches]))
+        return [r.points for r in found]
+
+    @abc.abstractmethod
+    def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse: ...
+    @abc.abstractmethod
+    def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse: ...
     @abc.abstractmethod
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult: ...
     def search_groups(self, name: str, req: SearchGroupsRequest) -> GroupsResult:
@@ -209,6 +239,44 @@ def search_as_query(req: SearchRequest) -> QueryRequest:
     )
 
 
+def recommend_as_query(req: RecommendRequest) -> QueryRequest:
+    """The legacy ``points/recommend`` body, restated as a ``recommend`` query."""
+    return QueryRequest(
+        query=RecommendQuery(
+            recommend=RecommendInput(positive=req.positive, negative=req.negative, strategy=req.strategy)
+        ),
+        using=req.using,
+        filter=req.filter,
+        params=req.params,
+        limit=req.limit,
+        offset=req.offset or 0,
+        with_payload=req.with_payload,
+        with_vector=req.with_vector,
+        score_threshold=req.score_threshold,
+        lookup_from=req.lookup_from,
+    )
+
+
+def discover_as_query(req: DiscoverRequest) -> QueryRequest:
+    """The legacy ``points/discover`` body as a ``discover`` query (a ``context`` one without target)."""
+    query: DiscoverQuery | ContextQuery
+    if req.target is not None:
+        query = DiscoverQuery(discover=DiscoverInput(target=req.target, context=req.context))
+    else:
+        query = ContextQuery(context=req.context or [])
+    return QueryRequest(
+        query=query,
+        using=req.using,
+        filter=req.filter,
+        params=req.params,
+        limit=req.limit,
+        offset=req.offset or 0,
+        with_payload=req.with_payload,
+        with_vector=req.with_vector,
+        lookup_from=req.lookup_from,
+    )
+
+
 def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
     """The legacy ``points/search/groups`` body, restated as a grouped universal query."""
     plain = search_as_query(SearchRequest(vector=req.vector, limit=1))
@@ -227,4 +295,4 @@ def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
     )
 
 
-__all__ = ["VectorService", "search_as_query", "search_groups_as_query"]
+__all__ = ["VectorService", "discover_as_query", "recommend_as_query", "search_as_query", "search_groups_as_query"]

@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient, models
 import vecdb
 from tests.harness import ServerProcess
 from vecdb.engine import groups as groups_module
+from vecdb.engine.collection import Collection
 from vecdb.errors import InvalidInput
 
 
@@ -163,6 +164,33 @@ def test_search_groups_route_and_deepening(tmp_path: Path, server: ServerProcess
         (3, [450, 451]),
     ]
     layered.close()
+
+    # chunks of a document scattered through the ranking: the groups found first are completed by a
+    # ranking of their own points, not by ranking the whole collection
+    chunks, local = vecdb.Client(path=tmp_path / "chunks"), QdrantClient(":memory:")
+    spread = [
+        models.PointStruct(id=i, vector=rng.normal(size=3).tolist(), payload={"doc": i % 400}) for i in range(2000)
+    ]
+    for target in (chunks, local):
+        target.create_collection("c", models.VectorParams(size=3, distance=models.Distance.COSINE))
+        target.upsert("c", spread)
+    runs: list[tuple[int, bool]] = []
+    real_query = Collection.query
+
+    def recorded(self: Any, req: Any) -> Any:
+        runs.append((req.limit, req.filter is not None))
+        return real_query(self, req)
+
+    Collection.query = recorded  # type: ignore[method-assign]
+    q3 = rng.normal(size=3).tolist()
+    try:
+        got = chunks.query_points_groups("c", "doc", query=q3, limit=5, group_size=3)
+    finally:
+        Collection.query = real_query  # type: ignore[method-assign]
+    want = local.query_points_groups("c", "doc", query=q3, limit=5, group_size=3)
+    assert [(g.id, [h.id for h in g.hits]) for g in got.groups] == [(g.id, [h.id for h in g.hits]) for g in want.groups]
+    assert runs[0] == (64, False) and all(filtered for _, filtered in runs[1:]) and len(runs) <= 3
+    chunks.close()
     q = rng.normal(size=4).tolist()
     legacy = c.search_groups("chunks", ("b", q), "doc", limit=5, group_size=2)
     assert legacy.groups == c.query_points_groups("chunks", "doc", query=q, using="b", limit=5, group_size=2).groups

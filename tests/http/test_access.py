@@ -37,6 +37,12 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/facet"),
     ("POST", "/collections/{collection_name}/points/query/groups"),
     ("POST", "/collections/{collection_name}/points/search/groups"),
+    ("POST", "/collections/{collection_name}/points/search/matrix/pairs"),
+    ("POST", "/collections/{collection_name}/points/search/matrix/offsets"),
+    ("POST", "/collections/{collection_name}/points/recommend"),
+    ("POST", "/collections/{collection_name}/points/recommend/batch"),
+    ("POST", "/collections/{collection_name}/points/discover"),
+    ("POST", "/collections/{collection_name}/points/discover/batch"),
     ("GET", "/collections/{collection_name}/snapshots"),
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("GET", "/metrics"),
@@ -84,6 +90,10 @@ BODIES = {
     ("POST", "/collections/c/facet"): {"key": "a"},
     ("POST", "/collections/c/points/query/groups"): {"query": [1, 0], "group_by": "a"},
     ("POST", "/collections/c/points/search/groups"): {"vector": [1, 0], "group_by": "a", "group_size": 1, "limit": 1},
+    ("POST", "/collections/c/points/recommend"): {"positive": [[1, 0]], "limit": 1},
+    ("POST", "/collections/c/points/recommend/batch"): {"searches": [{"positive": [[1, 0]], "limit": 1}]},
+    ("POST", "/collections/c/points/discover"): {"target": [1, 0], "limit": 1},
+    ("POST", "/collections/c/points/discover/batch"): {"searches": [{"target": [1, 0], "limit": 1}]},
 }
 
 

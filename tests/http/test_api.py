@@ -59,7 +59,8 @@ def test_error_shape_is_qdrants(http):
             400,
             "filter",
         ),
-        ("post", "/collections/c/points/query", {"query": {"recommend": {"positive": [1]}}}, 400, "recommend"),
+        ("post", "/collections/c/points/query", {"query": {"recommend": {"positive": [[1, 2]]}}}, 400, "recommend"),
+        ("post", "/collections/c/points/query", {"query": {"recommend": {"positive": [7]}}}, 404, "No point with id 7"),
         ("post", "/collections/c/points/scroll", {"limit": -5}, 422, "limit"),
     ],
 )

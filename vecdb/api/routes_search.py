@@ -9,10 +9,15 @@ from vecdb.api.deps import service, started
 from vecdb.api.envelope import ok
 from vecdb.api.json_body import JsonRoute
 from vecdb.models.query import (
+    DiscoverRequest,
+    DiscoverRequestBatch,
     QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
+    RecommendRequest,
+    RecommendRequestBatch,
     SearchGroupsRequest,
+    SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
 )
@@ -47,6 +52,46 @@ def search_points_groups(
     collection_name: str, body: SearchGroupsRequest, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.search_groups(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/search/matrix/pairs")
+def search_matrix_pairs(
+    collection_name: str, body: SearchMatrixRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.search_matrix_pairs(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/search/matrix/offsets")
+def search_matrix_offsets(
+    collection_name: str, body: SearchMatrixRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.search_matrix_offsets(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/recommend", deprecated=True)
+def recommend_points(
+    collection_name: str, body: RecommendRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.recommend_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/recommend/batch", deprecated=True)
+def recommend_batch_points(
+    collection_name: str, body: RecommendRequestBatch, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.recommend_batch_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/discover", deprecated=True)
+def discover_points(collection_name: str, body: DiscoverRequest, svc: VectorService = Svc, t0: float = T0) -> Response:
+    return ok(svc.discover_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/discover/batch", deprecated=True)
+def discover_batch_points(
+    collection_name: str, body: DiscoverRequestBatch, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.discover_batch_points(collection_name, body), t0)
 
 
 @router.post("/collections/{collection_name}/points/search", deprecated=True)

@@ -25,13 +25,7 @@ C = "/collections/{collection_name}"
 
 UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     # the legacy search family (Qdrant still registers them) and the query API's relatives
-    ("POST", C + "/points/recommend", "recommendations are"),
-    ("POST", C + "/points/recommend/batch", "batched recommendations are"),
     ("POST", C + "/points/recommend/groups", "grouped recommendations are"),
-    ("POST", C + "/points/discover", "discovery search is"),
-    ("POST", C + "/points/discover/batch", "batched discovery search is"),
-    ("POST", C + "/points/search/matrix/pairs", "the distance matrix is"),
-    ("POST", C + "/points/search/matrix/offsets", "the distance matrix is"),
     # collection-level operations of newer servers
     ("PUT", C + "/vectors/{vector_name}", "adding a named vector to an existing collection is"),
     ("DELETE", C + "/vectors/{vector_name}", "removing a named vector from a collection is"),

@@ -66,6 +66,9 @@ from vecdb.models.query import (
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
+    SearchMatrixOffsetsResponse,
+    SearchMatrixPairsResponse,
+    SearchMatrixRequest,
     SearchParams,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
@@ -175,7 +178,7 @@ class ClientBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def info(self) -> dict[str, Any]:
+    def info(self, **_: Any) -> dict[str, Any]:
         return self._service.root_info()
 
     # --- collections ---------------------------------------------------------------------
@@ -208,8 +211,12 @@ class ClientBase:
         metadata: Optional[dict[str, Any]] = None,
         index: Any = None,
         embedding: Any = None,
+        payload: Any = None,
+        id_tracker: Any = None,
+        **_: Any,
     ) -> bool:
-        """qdrant-client's ``create_collection``; ``index`` (vecdb) picks the ANN index:
+        """qdrant-client's ``create_collection`` (its newer ``payload`` and ``id_tracker`` settings are
+        refused when given: 400 naming them); ``index`` (vecdb) picks the ANN index:
         ``{"type": "hnsw" | "flat" | "ivf_pq", "nlist", "pq_m", "pq_bits", "device"}``; ``embedding``
         (vecdb) ``{"model": .., "vector": ..}`` makes the collection take ``{"text": ..}`` documents."""
         body = {
@@ -228,6 +235,8 @@ class ClientBase:
             "metadata": metadata,
             "index": index,
             "embedding": embedding,
+            "payload": payload,
+            "id_tracker": id_tracker,
         }
         req = parse_model(CreateCollection, {k: v for k, v in body.items() if v is not None}, "create_collection")
         return self._service.create_collection(collection_name, req)
@@ -487,6 +496,40 @@ class ClientBase:
         reqs = [parse_model(QueryRequest, r, f"requests[{i}]") for i, r in enumerate(requests)]
         return self._service.query_batch_points(collection_name, QueryRequestBatch(searches=reqs))
 
+    def search_matrix_pairs(
+        self,
+        collection_name: str,
+        query_filter: Any = None,
+        limit: int = 3,
+        sample: int = 10,
+        using: Optional[str] = None,
+        **_: Any,
+    ) -> SearchMatrixPairsResponse:
+        """qdrant-client's ``search_matrix_pairs``: ``sample`` random points passing the filter and, for
+        each, its ``limit`` nearest among them, as pairs ``(a, b, score)``."""
+        return self._service.search_matrix_pairs(
+            collection_name, self._matrix_request(query_filter, limit, sample, using)
+        )
+
+    def search_matrix_offsets(
+        self,
+        collection_name: str,
+        query_filter: Any = None,
+        limit: int = 3,
+        sample: int = 10,
+        using: Optional[str] = None,
+        **_: Any,
+    ) -> SearchMatrixOffsetsResponse:
+        """qdrant-client's ``search_matrix_offsets``: the same matrix as rows, columns and scores over ``ids``."""
+        return self._service.search_matrix_offsets(
+            collection_name, self._matrix_request(query_filter, limit, sample, using)
+        )
+
+    @staticmethod
+    def _matrix_request(query_filter: Any, limit: int, sample: int, using: Optional[str]) -> SearchMatrixRequest:
+        body = {"filter": query_filter, "limit": limit, "sample": sample, "using": using}
+        return parse_model(SearchMatrixRequest, {k: v for k, v in body.items() if v is not None}, "search_matrix")
+
     def query_points_groups(
         self,
         collection_name: str,
@@ -628,6 +671,12 @@ class ClientBase:
         if isinstance(query, (PointStruct,)):
             raise InvalidInput("query: pass a vector, a point id or a NearestQuery")
         array = None
+        if type(query).__name__ == "NearestQuery" and getattr(query, "mmr", None) is None:
+            nearest = query.nearest  # (qdrant-client wraps every plain vector so: unwrapped, it takes the fast path)
+            if isinstance(nearest, np.ndarray) or (
+                isinstance(nearest, list) and nearest and type(nearest[0]) in (float, int)
+            ):
+                query = nearest
         if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind in "fiu":
             # One dense vector as an array: not validated float by float by pydantic; the collection
             # checks it whole (size, NaN and infinities: vecdb.engine.views.prepare_query).

@@ -35,6 +35,7 @@ from vecdb.engine.state import CollectionState
 from vecdb.engine.views import FileRowStore, ReadView, RowStore
 from vecdb.engine.write import Writer, build_payload_index
 from vecdb.errors import Corruption
+from vecdb.ids import PointId
 from vecdb.index.base import BuildInterrupted
 from vecdb.index.sparse import InvertedIndex
 from vecdb.limits import DEFAULT_MAX_MAP_SIZE, NO_LIMITS, Limits
@@ -61,7 +62,7 @@ from vecdb.models.points import (
     UpdateOperation,
     UpdateVectors,
 )
-from vecdb.models.query import QueryRequest, QueryResponse
+from vecdb.models.query import QueryRequest, QueryResponse, SearchMatrixRequest
 from vecdb.models.stats import CollectionStats
 from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables, decode_sparse
@@ -484,6 +485,9 @@ class Collection:
 
     def facet(self, req: FacetRequest) -> FacetResponse:
         return self.reader.facet(req)
+
+    def distance_matrix(self, req: SearchMatrixRequest) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+        return self.reader.distance_matrix(req)
 
     def retrieve(self, req: PointRequest) -> list[Record]:
         return self.reader.retrieve(req)

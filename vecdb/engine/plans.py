@@ -35,6 +35,7 @@ from vecdb.models.expressions import FormulaQuery
 from vecdb.models.filters import Filter
 from vecdb.models.points import SparseVector
 from vecdb.models.query import (
+    ExampleQuery,
     FusionQuery,
     MergingQuery,
     Mmr,
@@ -43,6 +44,7 @@ from vecdb.models.query import (
     Prefetch,
     QueryRequest,
     RrfQuery,
+    SampleQuery,
 )
 from vecdb.models.text import TextQuery
 from vecdb.storage.points import PointsTables
@@ -126,8 +128,9 @@ def validate(reqs: list[QueryRequest], limits: Limits) -> None:
 def _validate_stage(stage: QueryRequest | Prefetch, children: list[Prefetch], at: str, limits: Limits) -> None:
     """What Qdrant (and its local mode) refuses in a stage of a multi-stage query, before any read."""
     query = stage.query
-    if isinstance(query, OrderByQuery) and children:
-        raise Unsupported(f"{at}query.order_by: ordering prefetched points is not supported yet")
+    if isinstance(query, (OrderByQuery, *ExampleQuery, SampleQuery)) and children:
+        kind = next(iter(type(query).model_fields))
+        raise Unsupported(f"{at}query.{kind}: over prefetched points is not supported yet")
     if children and query is None:
         raise InvalidInput(f"{at}query: a query is needed to merge the prefetches")
     if isinstance(query, MergingQuery) and not children:
@@ -146,8 +149,9 @@ def _validate_stage(stage: QueryRequest | Prefetch, children: list[Prefetch], at
         if isinstance(child.query, dict):  # a Qdrant query kind vecdb does not parse (recommend, sample, ...)
             kind = next(iter(child.query), "?")
             raise Unsupported(f"{where}query.{kind}: this query kind is not supported yet")
-        if isinstance(child.query, OrderByQuery):
-            raise Unsupported(f"{where}query.order_by: an order_by stage under a query is not supported yet")
+        if isinstance(child.query, (OrderByQuery, *ExampleQuery, SampleQuery)):
+            kind = next(iter(type(child.query).model_fields))
+            raise Unsupported(f"{where}query.{kind}: as a prefetch stage is not supported yet")
         if child.score_threshold is not None and child.query is None:
             raise InvalidInput(f"{where}score_threshold: a query is needed to use the score_threshold")
         if child.limit is not None:

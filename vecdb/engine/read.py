@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 import lmdb
 import numpy as np
 
-from vecdb.engine import mmr, ordering, planner
+from vecdb.engine import examples, mmr, ordering, planner
 from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
 from vecdb.engine.mvcc import ReadOnDemand
@@ -30,13 +30,13 @@ from vecdb.engine.plain_query import is_plain, trim
 from vecdb.engine.planner import Explain
 from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
-from vecdb.engine.settings import VectorSpace, space_index
+from vecdb.engine.settings import VectorSpace, space_by_name, space_index
 from vecdb.engine.sparse_search import sparse_has_vector, sparse_top
 from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
 from vecdb.engine.text_search import parse_text_query, text_queries, text_top
 from vecdb.engine.views import ReadView
-from vecdb.errors import InvalidInput
+from vecdb.errors import InvalidInput, Unsupported
 from vecdb.filtering.evaluate import Predicate, compile_filter
 from vecdb.filtering.filter_input import as_filter
 from vecdb.ids import PointId, id_to_key
@@ -52,7 +52,17 @@ from vecdb.models.points import (
     ScrollRequest,
     ScrollResult,
 )
-from vecdb.models.query import Mmr, OrderByQuery, QueryRequest, QueryResponse, ScoredPoint
+from vecdb.models.query import (
+    ExampleQuery,
+    Mmr,
+    OrderByQuery,
+    QueryRequest,
+    QueryResponse,
+    RecommendQuery,
+    SampleQuery,
+    ScoredPoint,
+    SearchMatrixRequest,
+)
 from vecdb.storage.points import StoredPoint
 
 DEFAULT_SCROLL_LIMIT = 10
@@ -120,6 +130,9 @@ class Reader:
         for pos, req in enumerate(reqs):
             if isinstance(req.query, OrderByQuery):
                 out[pos] = self._ordered_stage(view, reader, req)
+                continue
+            if isinstance(req.query, (*ExampleQuery, SampleQuery)):
+                out[pos] = self._example_stage(view, reader, req)
                 continue
             if is_multistage(req):
                 plan = self.planner.plan_tree(req, reader, state.spaces, state.settings, state.search_device)
@@ -362,6 +375,60 @@ class Reader:
             records, next_id = self._scan_ids(txn, predicate, req.offset, limit)
             points = [self.output.record(txn, p, with_payload, req.with_vector) for p in records]
         return ScrollResult(points=points, next_page_offset=next_id)
+
+    def _example_stage(self, view: ReadView, reader: ReadOnDemand, req: QueryRequest) -> QueryResponse:
+        """``recommend``, ``discover``, ``context`` and ``sample`` (``engine/examples.py``)."""
+        state = self.state
+        query = req.query
+        mask = self.filter_mask(reader, req.filter, view)
+        if isinstance(query, SampleQuery):
+            hits = [(0.0, iid) for iid in examples.sample(view, mask, req.limit)]
+            points = self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector)
+            for point in points:
+                point.version = 0  # (Qdrant's server: a random draw has no version to report)
+            return QueryResponse(points=points)
+        kind = next(iter(type(req.query).model_fields))  # type: ignore[union-attr]  # recommend, discover, context
+        if req.using and req.using in {s.name for s in state.sparse_spaces}:
+            raise Unsupported(f"query.{kind}: over sparse vectors is not supported yet")
+        space = space_by_name(state.spaces, req.using)
+        found = examples.Examples(state.tables, reader, space, f"query.{kind}")
+        depth = req.offset + req.limit
+        if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
+            vector = examples.average_vector(found, query)
+            if found.mentioned:
+                mask = np.ones(view.n, bool) if mask is None else mask.copy()
+                mask[[i for i in found.mentioned if i < view.n]] = False
+            knobs = self.planner.knobs(req, state.settings, state.search_device)
+            ann = state.ann.get(space.index)
+            hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
+            hits = trim(hits, req.offset, req.score_threshold, space.distance)
+        else:
+            score = examples.scorer(found, query)
+            candidates = examples.candidates_of(view, space, mask, found.mentioned)
+            hits = examples.scan_top(view, space, candidates, score, depth)[req.offset :]
+            if req.score_threshold is not None:
+                hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+
+    def distance_matrix(self, req: SearchMatrixRequest) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+        """``sample`` random live points passing the filter (sorted by id: integers, then UUIDs) and, for
+        each, its ``limit`` nearest among the others as ``(position in that list, score)``."""
+        state = self.state
+        if req.using and req.using in {s.name for s in state.sparse_spaces}:
+            raise Unsupported("using: the distance matrix over sparse vectors is not supported yet")
+        space = space_by_name(state.spaces, req.using)
+
+        def body(view: ReadView, reader: ReadOnDemand) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+            mask = self.filter_mask(reader, req.filter, view)
+            iids = examples.sample_ids(view, space, mask, req.sample)
+            if len(iids) < 2:
+                return [], []  # (no matrix of fewer than two points)
+            ids = view.ids.ids_of(iids)
+            order = sorted(range(len(ids)), key=lambda j: ("", ids[j]) if isinstance(ids[j], int) else (ids[j], 0))
+            rows = view.spaces[space.index].matrix[np.asarray(iids, dtype=np.int64)[order]]
+            return [ids[j] for j in order], examples.nearest_among(rows, space.distance, req.limit)
+
+        return state.mvcc.read(body)
 
     def _ordered_records(
         self,

@@ -59,6 +59,10 @@ from vecdb.models.query import (
     QueryRequestBatch,
     QueryResponse,
     ScoredPoint,
+    SearchMatrixOffsetsResponse,
+    SearchMatrixPair,
+    SearchMatrixPairsResponse,
+    SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
     WithLookup,
@@ -211,6 +215,23 @@ class LocalService(VectorService):
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
         with self.db.use(name) as coll:
             return coll.query(req)
+
+    def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
+        with self.db.use(name) as coll:
+            ids, nearest = coll.distance_matrix(req)
+        pairs = [SearchMatrixPair(a=ids[r], b=ids[c], score=s) for r, row in enumerate(nearest) for c, s in row]
+        return SearchMatrixPairsResponse(pairs=pairs)
+
+    def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
+        with self.db.use(name) as coll:
+            ids, nearest = coll.distance_matrix(req)
+        cells = [(r, c, s) for r, row in enumerate(nearest) for c, s in row]
+        return SearchMatrixOffsetsResponse(
+            offsets_row=[r for r, _, _ in cells],
+            offsets_col=[c for _, c, _ in cells],
+            scores=[s for _, _, s in cells],
+            ids=ids,
+        )
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         with self.db.use(name) as coll:

@@ -263,7 +263,7 @@ class FacetRequest(RequestModel):
 
     key: StrictStr
     filter: Optional[Filter] = None
-    limit: int = Field(10, ge=1, le=100_000)
+    limit: int = Field(10, ge=1, description="values returned at most (no upper bound: the answer holds one per value)")
     exact: bool = False
     shard_key: Optional[Any] = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Discriminator, Field, SkipValidation, StrictInt, StrictStr, Tag, field_validator
 
@@ -27,6 +27,8 @@ from vecdb.models.text import TextQuery
 
 MAX_LIMIT = 100_000
 """Largest ``limit`` a search accepts; bigger result sets belong to scroll."""
+MAX_MATRIX_SAMPLE = 10_000
+"""Largest ``sample`` of the distance matrix (its scores are computed in blocks, all pairs)."""
 
 
 class QuantizationSearchParams(RequestModel):
@@ -93,12 +95,57 @@ class OrderByQuery(RequestModel):
     order_by: Union[StrictStr, OrderBy]
 
 
+class RecommendInput(RequestModel):
+    """Examples to recommend from: points (ids) or vectors liked (``positive``) and disliked (``negative``)."""
+
+    positive: Optional[list[VectorInput]] = None
+    negative: Optional[list[VectorInput]] = None
+    strategy: Optional[Literal["average_vector", "best_score", "sum_scores"]] = None
+
+
+class RecommendQuery(RequestModel):
+    recommend: RecommendInput
+
+
+class ContextPair(RequestModel):
+    positive: VectorInput
+    negative: VectorInput
+
+
+class DiscoverInput(RequestModel):
+    """A target to approach, within the regions the context pairs prefer."""
+
+    target: VectorInput
+    context: Optional[Union[ContextPair, list[ContextPair]]] = None
+
+
+class DiscoverQuery(RequestModel):
+    discover: DiscoverInput
+
+
+class ContextQuery(RequestModel):
+    """Points on the preferred side of every pair (no target): exploration."""
+
+    context: Union[ContextPair, list[ContextPair]]
+
+
+class SampleQuery(RequestModel):
+    sample: Literal["random"]
+
+
+ExampleQuery = (RecommendQuery, DiscoverQuery, ContextQuery)
+"""Query kinds that score points against example points or vectors."""
+
 _QUERY_KINDS: dict[str, type[RequestModel]] = {
     "nearest": NearestQuery,
     "fusion": FusionQuery,
     "rrf": RrfQuery,
     "formula": FormulaQuery,
     "order_by": OrderByQuery,
+    "recommend": RecommendQuery,
+    "discover": DiscoverQuery,
+    "context": ContextQuery,
+    "sample": SampleQuery,
 }
 _QUERY_TAGS = {model: key for key, model in _QUERY_KINDS.items()}
 _VECTOR_KEYS = ("indices", "values", "text")  # a sparse vector or a document (text to embed)
@@ -125,6 +172,10 @@ QueryInterface = Annotated[
         Annotated[RrfQuery, Tag(TAG_MARK + "rrf")],
         Annotated[FormulaQuery, Tag(TAG_MARK + "formula")],
         Annotated[OrderByQuery, Tag(TAG_MARK + "order_by")],
+        Annotated[RecommendQuery, Tag(TAG_MARK + "recommend")],
+        Annotated[DiscoverQuery, Tag(TAG_MARK + "discover")],
+        Annotated[ContextQuery, Tag(TAG_MARK + "context")],
+        Annotated[SampleQuery, Tag(TAG_MARK + "sample")],
         Annotated[TextQuery, Tag(TAG_MARK + "text")],
         Annotated[VectorInput, Tag(TAG_MARK + "vector")],
         Annotated[dict[str, Any], Tag(TAG_MARK + "other")],
@@ -262,6 +313,60 @@ class SearchGroupsRequest(_GroupsFields):
     shard_key: Optional[Any] = None
 
 
+class RecommendRequest(RequestModel):
+    """Legacy ``points/recommend`` body, translated into a ``recommend`` query."""
+
+    positive: list[VectorInput] = Field(default_factory=list)
+    negative: list[VectorInput] = Field(default_factory=list)
+    strategy: Optional[Literal["average_vector", "best_score", "sum_scores"]] = None
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    limit: int = Field(..., ge=1, le=MAX_LIMIT)
+    offset: Optional[int] = Field(None, ge=0)
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    score_threshold: Optional[float] = None
+    using: Optional[StrictStr] = None
+    lookup_from: Optional[LookupLocation] = None
+    shard_key: Optional[Any] = None
+
+
+class RecommendRequestBatch(RequestModel):
+    searches: list[RecommendRequest]
+
+
+class DiscoverRequest(RequestModel):
+    """Legacy ``points/discover`` body, translated into a ``discover`` (or, without target, ``context``) query."""
+
+    target: Optional[VectorInput] = None
+    context: Optional[list[ContextPair]] = None
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    limit: int = Field(..., ge=1, le=MAX_LIMIT)
+    offset: Optional[int] = Field(None, ge=0)
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    using: Optional[StrictStr] = None
+    lookup_from: Optional[LookupLocation] = None
+    shard_key: Optional[Any] = None
+
+
+class DiscoverRequestBatch(RequestModel):
+    searches: list[DiscoverRequest]
+
+
+class SearchMatrixRequest(RequestModel):
+    """A random sample of points and each one's nearest among the others (``points/search/matrix/*``)."""
+
+    filter: Optional[Filter] = None
+    sample: int = Field(
+        10, ge=2, le=MAX_MATRIX_SAMPLE, description="points drawn (at random, among those passing filter)"
+    )
+    limit: int = Field(3, ge=1, le=MAX_MATRIX_SAMPLE, description="nearest other sampled points kept per sampled point")
+    using: Optional[StrictStr] = None
+    shard_key: Optional[Any] = None
+
+
 class SearchRequestBatch(RequestModel):
     searches: list[SearchRequest]
 
@@ -275,6 +380,23 @@ class ScoredPoint(ResponseModel):
     vector: Optional[OutputVector] = None
     shard_key: Optional[Any] = None
     order_value: Optional[Any] = None
+
+
+class SearchMatrixPair(ResponseModel):
+    a: Union[StrictInt, StrictStr]
+    b: Union[StrictInt, StrictStr]
+    score: float
+
+
+class SearchMatrixPairsResponse(ResponseModel):
+    pairs: list[SearchMatrixPair]
+
+
+class SearchMatrixOffsetsResponse(ResponseModel):
+    offsets_row: list[int]
+    offsets_col: list[int]
+    scores: list[float]
+    ids: list[Union[StrictInt, StrictStr]]
 
 
 class PointGroup(ResponseModel):

@@ -56,6 +56,9 @@ from vecdb.models.query import (
     QueryRequestBatch,
     QueryResponse,
     ScoredPoint,
+    SearchMatrixOffsetsResponse,
+    SearchMatrixPairsResponse,
+    SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
 )
@@ -212,6 +215,12 @@ class RemoteService(VectorService):
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
         return self._call("POST", self._c(name) + "/points/query/batch", req, list[QueryResponse])  # type: ignore[no-any-return]
+
+    def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
+        return self._call("POST", self._c(name) + "/points/search/matrix/pairs", req, SearchMatrixPairsResponse)  # type: ignore[no-any-return]
+
+    def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
+        return self._call("POST", self._c(name) + "/points/search/matrix/offsets", req, SearchMatrixOffsetsResponse)  # type: ignore[no-any-return]
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         return self._call("POST", self._c(name) + "/points/query/groups", req, GroupsResult)  # type: ignore[no-any-return]
