@@ -32,7 +32,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Optional, Protocol, Union
 
-from vecdb.errors import InvalidInput, Unsupported
+from vecdb.errors import InvalidInput
+from vecdb.filtering import geo
 from vecdb.filtering.filter_input import as_filter, filter_ids
 from vecdb.filtering.fulltext import TEXT_MATCHES, TextAnalyzer
 from vecdb.filtering.keypath import KeyPath, parse_key_path
@@ -152,8 +153,9 @@ _ANALYZERS: ContextVar[Optional[Mapping[KeyPath, TextAnalyzer]]] = ContextVar("t
 
 def _compile_field(condition: FieldCondition, nested: bool) -> _Node:
     key = condition.key
-    if condition.geo_bounding_box is not None or condition.geo_radius is not None or condition.geo_polygon is not None:
-        raise Unsupported("geo filters are not supported yet")
+    geo_condition = condition.geo_radius or condition.geo_bounding_box or condition.geo_polygon
+    if geo_condition is not None:
+        return _any_value(compile_getter(key, flat=True), geo.value_test(geo_condition), nested)
     if condition.match is not None:
         analyzer = None
         if not nested and isinstance(condition.match, TEXT_MATCHES):
@@ -363,10 +365,9 @@ def compile_filter(
     """Compile a filter into a predicate over points, or None when it filters nothing.
 
     A dict is validated as a Filter first (pydantic's ValidationError propagates).
-    Raises InvalidInput for a malformed key path and Unsupported for geo conditions,
-    before any point is read. ``analyzers`` (the payload index's ``analyzers``) tokenizes
-    text conditions on text-indexed fields as their index does; other fields use
-    Qdrant's default tokenizer.
+    Raises InvalidInput for a malformed key path, before any point is read. ``analyzers``
+    (the payload index's ``analyzers``) tokenizes text conditions on text-indexed fields as their
+    index does; other fields use Qdrant's default tokenizer.
     """
     parsed = as_filter(flt)
     if parsed is None:

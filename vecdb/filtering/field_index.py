@@ -20,7 +20,8 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from vecdb.filtering.columns import IID, Bounds, Column, Run, bound_lists
+from vecdb.filtering import geo
+from vecdb.filtering.columns import IID, Bounds, Column, GeoColumn, Run, bound_lists
 from vecdb.filtering.field_values import EXACT_INT, OTHER, Extracted, Extractor, micros
 from vecdb.filtering.fulltext import TEXT_MATCHES, TextAnalyzer, settings_from_params
 from vecdb.filtering.keypath import parse_key_path
@@ -59,6 +60,7 @@ class FieldIndex:
         self._numbers = Column(np.float64) if data_type in ("integer", "float") else None
         self._odd: list[tuple[int, int, Any]] = []  # (iid, version, number) tested in Python
         self._times = Column(np.int64) if data_type == "datetime" else None
+        self._geo = GeoColumn() if data_type == "geo" else None
         self._entries_of = np.zeros(0, np.uint32)  # physical entries per iid (stale included), grown on use
         self._indexed = np.zeros(0, bool)
         self.points = 0
@@ -105,10 +107,14 @@ class FieldIndex:
             self._odd.extend((iid, int(version[iid]), value) for iid, value in batch.odd)
         if self._times is not None:
             self._times.add(batch.times, batch.time_iids, version)
+        if self._geo is not None:
+            self._geo.add(batch.geo_lats, batch.geo_lons, batch.geo_iids, version)
         if self.text is not None:
             for iid, tokens in batch.texts:
                 self.text.add(iid, tokens)
-        written = batch.exact_iids + batch.number_iids + batch.time_iids + [iid for iid, _ in batch.odd]
+        written = (
+            batch.exact_iids + batch.number_iids + batch.time_iids + batch.geo_iids + [iid for iid, _ in batch.odd]
+        )
         if written:
             np.add.at(self._entries_of, np.array(written, dtype=IID), 1)
             self._physical += len(written)
@@ -137,6 +143,8 @@ class FieldIndex:
         for column in (self._exact, self._numbers, self._times):
             if column is not None:
                 kept.append(column.compact(version))
+        if self._geo is not None:
+            kept.append(self._geo.compact(version))
         self._odd = [(iid, ver, value) for iid, ver, value in self._odd if version[iid] == ver]
         kept.append(np.array([iid for iid, _, _ in self._odd], dtype=IID))
         every = np.concatenate(kept)
@@ -206,6 +214,14 @@ class FieldIndex:
             for iids, vers in self._exact.equal(self._known_codes(excluded)):
                 counts -= np.bincount(self._live(iids, vers, sel), minlength=sel.size)
         return self._hide_forgotten(counts > 0, sel)
+
+    def geo_mask(self, condition: geo.GeoCondition, sel: Selection) -> Optional[np.ndarray]:
+        """A geo radius, box or polygon over a geo index's points, else None."""
+        if self._geo is None:
+            return None
+        lats, lons, iids, vers = self._geo.arrays()
+        inside = geo.mask(lats, lons, condition)
+        return self._mark([(iids[inside], vers[inside])], sel)
 
     def range_mask(self, condition: Any, sel: Selection) -> Optional[np.ndarray]:
         """Numeric range from the numbers, datetime range from the datetimes, else None."""

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 from vecdb.errors import InvalidInput
+from vecdb.filtering.geo import lat_lon
 from vecdb.filtering.keypath import parse_key_path
 from vecdb.filtering.values import FILTER_KEY, compile_getter, is_int, is_number
 from vecdb.models.filters import parse_datetime
 
 DATA_TYPES: frozenset[str] = frozenset({"keyword", "integer", "float", "bool", "datetime", "uuid", "text", "geo"})
-"""Accepted index data types; ``geo`` is tracked for counts but answers nothing; ``text`` answers text
-conditions and BM25 through :mod:`vecdb.filtering.fulltext`."""
+"""Accepted index data types; ``geo`` answers geo conditions through :mod:`vecdb.filtering.geo`; ``text``
+answers text conditions and BM25 through :mod:`vecdb.filtering.fulltext`."""
 
 EXACT_INT = 2**53  # ints beyond this do not survive float64, so they are tested in Python
 OTHER = object()
@@ -79,6 +80,9 @@ class Extracted:
         "times",
         "time_iids",
         "texts",
+        "geo_lats",
+        "geo_lons",
+        "geo_iids",
     )
 
     def __init__(self, iids: list[int]) -> None:
@@ -92,6 +96,9 @@ class Extracted:
         self.times: list[int] = []
         self.time_iids: list[int] = []
         self.texts: list[tuple[int, list[list[str]]]] = []  # a text index's tokens of each string, per iid
+        self.geo_lats: list[float] = []  # a geo index's points (lat, lon), one entry per geo value
+        self.geo_lons: list[float] = []
+        self.geo_iids: list[int] = []
 
 
 def _exact_kind(data_type: str) -> Optional[str]:
@@ -198,6 +205,8 @@ class Extractor:
             return self._take_times
         if self._tokenize is not None:
             return self._take_texts
+        if self.data_type == "geo":
+            return self._take_geo
         flag_test = self._flag_test
         return lambda iid, values, out: any(flag_test(value) for value in values)
 
@@ -261,6 +270,18 @@ class Extractor:
         if strings:
             out.texts.append((iid, self._tokenize(strings)))
         return bool(strings)
+
+    def _take_geo(self, iid: int, values: list[Any], out: Extracted) -> bool:
+        """Every geo value (an object of finite ``lat``/``lon`` numbers), as the geo conditions read it."""
+        found = False
+        for value in values:
+            point = lat_lon(value)
+            if point is not None:
+                out.geo_lats.append(point[0])
+                out.geo_lons.append(point[1])
+                out.geo_iids.append(iid)
+                found = True
+        return found
 
     def _take_times(self, iid: int, values: list[Any], out: Extracted) -> bool:
         """Strings that parse as datetimes, as microseconds since the epoch."""

@@ -454,7 +454,10 @@ class PayloadIndex:
             return index.match_mask(condition.match, sel)
         if condition.range is not None:
             return index.range_mask(condition.range, sel)
-        return None  # geo, values_count, is_empty, is_null
+        geo_condition = condition.geo_radius or condition.geo_bounding_box or condition.geo_polygon
+        if geo_condition is not None:
+            return index.geo_mask(geo_condition, sel)
+        return None  # values_count, is_empty, is_null
 
 
 __all__ = ["PayloadIndex"]

@@ -16,8 +16,7 @@ language, with its discriminators), read side by side with Qdrant's spec; split,
 need the others' unions.
 
 Validation here covers shape and types only. Things that depend on the
-evaluation engine (bad key paths, geo conditions that vecdb does not implement)
-are rejected by :func:`vecdb.filtering.evaluate.compile_filter`, which raises
+evaluation engine (bad key paths) are rejected by :func:`vecdb.filtering.evaluate.compile_filter`, which raises
 :class:`vecdb.errors.InvalidInput` / :class:`vecdb.errors.Unsupported`.
 """
 
@@ -363,14 +362,14 @@ class ValuesCount(RequestModel):
     lte: Optional[StrictInt] = Field(default=None, ge=0)
 
 
-# --------------------------------------------------------------------------- geo (parsed only)
+# --------------------------------------------------------------------------- geo (tested by vecdb/filtering/geo.py)
 
 
 class GeoPoint(RequestModel):
     """A point on the globe, in degrees."""
 
-    lon: float = Field(strict=True)
-    lat: float = Field(strict=True)
+    lon: float = Field(strict=True, ge=-180, le=180)
+    lat: float = Field(strict=True, ge=-90, le=90)
 
 
 class GeoBoundingBox(RequestModel):
@@ -394,10 +393,26 @@ class GeoLineString(RequestModel):
 
 
 class GeoPolygon(RequestModel):
-    """Polygon with optional holes."""
+    """Polygon with optional holes; each ring closed (first point = last) and of at least 4 points, as
+    Qdrant's server requires."""
 
     exterior: GeoLineString
     interiors: Optional[list[GeoLineString]] = None
+
+    @model_validator(mode="after")
+    def _closed_rings(self) -> GeoPolygon:
+        for name, ring in [
+            ("exterior", self.exterior),
+            *((f"interiors[{i}]", r) for i, r in enumerate(self.interiors or [])),
+        ]:
+            points = ring.points
+            if len(points) < 4:
+                raise ValueError(f"{name}: polygon invalid: the size must be at least 4")
+            if (points[0].lat, points[0].lon) != (points[-1].lat, points[-1].lon):
+                raise ValueError(
+                    f"{name}: polygon invalid: the first and the last points should be same to form a closed line"
+                )
+        return self
 
 
 # --------------------------------------------------------------------------- conditions
