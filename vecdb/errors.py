@@ -89,8 +89,17 @@ class Unsupported(VecdbError):
     prefix = "Bad request"
 
 
+class Forbidden(VecdbError):
+    """A request the collection's strict mode forbids (a limit it sets, a filter on an unindexed field)."""
+
+    status = 403
+    prefix = "Forbidden"
+    other_statuses = (403,)
+
+
 ERROR_CLASSES: tuple[type[VecdbError], ...] = (
     NotFound,
+    Forbidden,
     AlreadyExists,
     Unsupported,
     InvalidInput,
@@ -126,6 +135,7 @@ __all__ = [
     "AlreadyExists",
     "Corruption",
     "DataDirLocked",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "StorageFull",

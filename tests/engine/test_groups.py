@@ -18,7 +18,7 @@ from qdrant_client import QdrantClient, models
 import vecdb
 from tests.harness import ServerProcess
 from vecdb.engine import groups as groups_module
-from vecdb.engine.collection import Collection
+from vecdb.engine.read import Reader
 from vecdb.errors import InvalidInput
 
 
@@ -175,18 +175,18 @@ def test_search_groups_route_and_deepening(tmp_path: Path, server: ServerProcess
         target.create_collection("c", models.VectorParams(size=3, distance=models.Distance.COSINE))
         target.upsert("c", spread)
     runs: list[tuple[int, bool]] = []
-    real_query = Collection.query
+    real_query = Reader.query
 
     def recorded(self: Any, req: Any) -> Any:
         runs.append((req.limit, req.filter is not None))
         return real_query(self, req)
 
-    Collection.query = recorded  # type: ignore[method-assign]
+    Reader.query = recorded  # type: ignore[method-assign]
     q3 = rng.normal(size=3).tolist()
     try:
         got = chunks.query_points_groups("c", "doc", query=q3, limit=5, group_size=3)
     finally:
-        Collection.query = real_query  # type: ignore[method-assign]
+        Reader.query = real_query  # type: ignore[method-assign]
     want = local.query_points_groups("c", "doc", query=q3, limit=5, group_size=3)
     assert [(g.id, [h.id for h in g.hits]) for g in got.groups] == [(g.id, [h.id for h in g.hits]) for g in want.groups]
     assert runs[0] == (64, False) and all(filtered for _, filtered in runs[1:]) and len(runs) <= 3

@@ -16,6 +16,7 @@ from vecdb.errors import (
     AlreadyExists,
     Corruption,
     DataDirLocked,
+    Forbidden,
     InvalidInput,
     NotFound,
     StorageFull,
@@ -65,6 +66,8 @@ def test_no_two_classes_share_a_status_and_prefix():
         (404, "Not found: no route for GET /nowhere", NotFound),
         (507, "Insufficient storage: collection `c` is full", StorageFull),
         (500, "Service internal error: corrupted data: unknown collection format", Corruption),
+        (403, 'Forbidden: Limit exceeded 4 > 3 for "limit"', Forbidden),  # strict mode
+        (403, "Forbidden: the read-only API key cannot PUT /collections/c", Forbidden),  # a 403 is a 403
     ],
 )
 def test_status_and_message_name_the_class(status: int, message: str, expected: type[VecdbError]):
@@ -78,7 +81,6 @@ def test_status_and_message_name_the_class(status: int, message: str, expected: 
         (500, "Service internal error: unexpected server error (see the server log)"),  # a bug, not corruption
         (503, "not ready: loading the index of c"),  # /readyz, plain text: no class claims it
         (401, "Must provide a valid API key or an Authorization bearer token"),
-        (403, "Forbidden: the read-only API key cannot PUT /collections/c"),
         (413, "Payload too large: request body exceeds the limit of 10 bytes"),
         (429, "Rate limiting exceeded"),
     ],

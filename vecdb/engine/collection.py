@@ -25,6 +25,7 @@ from vecdb.engine.checkpoints import (
     sparse_manifest_key,
 )
 from vecdb.engine.follow import Follower, Worker, file_identity
+from vecdb.engine.groups import query_groups
 from vecdb.engine.inspection import Inspection
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.optimizer import Optimizer
@@ -32,9 +33,10 @@ from vecdb.engine.planner import AnnState
 from vecdb.engine.read import Reader
 from vecdb.engine.settings import apply_update, collection_config, raise_missing_collection
 from vecdb.engine.state import CollectionState
+from vecdb.engine.strict import StrictMode
 from vecdb.engine.views import FileRowStore, ReadView, RowStore
 from vecdb.engine.write import Writer, build_payload_index
-from vecdb.errors import Corruption
+from vecdb.errors import Corruption, Unsupported
 from vecdb.ids import PointId
 from vecdb.index.base import BuildInterrupted
 from vecdb.index.sparse import InvertedIndex
@@ -52,8 +54,11 @@ from vecdb.models.points import (
     DeleteVectors,
     FacetRequest,
     FacetResponse,
+    FilterSelector,
     PointInsertOperations,
     PointRequest,
+    PointsBatch,
+    PointsList,
     PointsSelector,
     Record,
     ScrollRequest,
@@ -62,7 +67,7 @@ from vecdb.models.points import (
     UpdateOperation,
     UpdateVectors,
 )
-from vecdb.models.query import QueryRequest, QueryResponse, SearchMatrixRequest
+from vecdb.models.query import PointGroup, QueryGroupsRequest, QueryRequest, QueryResponse, SearchMatrixRequest
 from vecdb.models.stats import CollectionStats
 from vecdb.storage.env import Environment
 from vecdb.storage.points import POINTS_DBS, IdChunk, PointsTables, decode_sparse
@@ -441,28 +446,71 @@ class Collection:
 
     # --- requests, each handed to the part that owns it -----------------------------------------
 
+    def _strict(self) -> Optional[StrictMode]:
+        """The collection's strict mode when enabled (``engine/strict.py``), else None."""
+        config = self.settings.get("strict_mode_config")
+        if not config or not config.get("enabled"):
+            return None
+        return StrictMode(config, self.state.payload_index.fields)
+
+    def _check_write(self, strict: StrictMode, op: Any) -> None:
+        """One write operation against strict mode: its size and its filters."""
+        if isinstance(op, (PointsList, PointsBatch)):
+            strict.batch(len(op.points) if isinstance(op, PointsList) else len(op.batch.ids))
+            strict.filter(op.update_filter, read=False)
+            most = strict.config.get("max_points_count")
+            if most is not None:
+                ids = [p.id for p in op.points] if isinstance(op, PointsList) else op.batch.ids
+                strict.points_after(self.view.count + self.writer.new_ids(ids))
+        elif isinstance(op, UpdateVectors):
+            strict.batch(len(op.points), "update limit")
+            strict.filter(op.update_filter, read=False)
+        elif isinstance(op, FilterSelector):
+            strict.filter(op.filter, read=False)
+        elif isinstance(op, (SetPayload, DeletePayload, DeleteVectors)):
+            strict.filter(op.filter, read=False)
+
+    def _checked(self, op: Any) -> None:
+        _no_shard_key(op)
+        strict = self._strict()
+        if strict is not None:
+            self._check_write(strict, op)
+
     def upsert(self, op: PointInsertOperations) -> int:
+        self._checked(op)
         return self.writer.upsert(op)
 
     def delete(self, selector: PointsSelector) -> int:
+        self._checked(selector)
         return self.writer.delete(selector)
 
     def set_payload(self, req: SetPayload, overwrite: bool = False) -> int:
+        self._checked(req)
         return self.writer.set_payload(req, overwrite)
 
     def delete_payload(self, req: DeletePayload) -> int:
+        self._checked(req)
         return self.writer.delete_payload(req)
 
     def clear_payload(self, selector: PointsSelector) -> int:
+        self._checked(selector)
         return self.writer.clear_payload(selector)
 
     def update_vectors(self, req: UpdateVectors) -> int:
+        self._checked(req)
         return self.writer.update_vectors(req)
 
     def delete_vectors(self, req: DeleteVectors) -> int:
+        self._checked(req)
         return self.writer.delete_vectors(req)
 
     def batch(self, operations: list[UpdateOperation]) -> int:
+        for operation in operations:
+            _no_shard_key(next(iter(operation.__dict__.values())))
+        strict = self._strict()
+        if strict is not None:
+            for operation in operations:
+                self._check_write(strict, next(iter(operation.__dict__.values())))
         return self.writer.batch(operations)
 
     def create_payload_index(self, req: CreateFieldIndex) -> int:
@@ -472,25 +520,68 @@ class Collection:
         return self.writer.delete_payload_index(field_name)
 
     def query(self, req: QueryRequest) -> QueryResponse:
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.query(req)
         return self.reader.query(req)
 
     def query_batch(self, reqs: list[QueryRequest]) -> list[QueryResponse]:
+        for req in reqs:
+            _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            for req in reqs:
+                strict.query(req)
         return self.reader.query_batch(reqs)
 
+    def query_groups(self, req: QueryGroupsRequest) -> list[PointGroup]:
+        """A grouped query (``engine/groups.py``); strict mode limits ``limit x group_size``."""
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.query(req, limit=req.limit * req.group_size)
+        return query_groups(self.reader.query, req, self.view.count)
+
     def scroll(self, req: ScrollRequest) -> ScrollResult:
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.limit(req.limit or 10)
+            strict.filter(req.filter, read=True)
         return self.reader.scroll(req)
 
     def count(self, req: CountRequest) -> int:
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.filter(req.filter, read=True)
         return self.reader.count(req)
 
     def facet(self, req: FacetRequest) -> FacetResponse:
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.limit(req.limit)
+            strict.filter(req.filter, read=True)
         return self.reader.facet(req)
 
     def distance_matrix(self, req: SearchMatrixRequest) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+        _no_shard_key(req)
+        strict = self._strict()
+        if strict is not None:
+            strict.filter(req.filter, read=True)
         return self.reader.distance_matrix(req)
 
     def retrieve(self, req: PointRequest) -> list[Record]:
+        _no_shard_key(req)
         return self.reader.retrieve(req)
+
+
+def _no_shard_key(req: Any) -> None:
+    """Refuse a shard key: a collection is one shard (``sharding_method: custom`` is refused at creation)."""
+    if getattr(req, "shard_key", None) is not None:
+        raise Unsupported("shard_key: custom sharding is not supported yet (one shard per collection)")
 
 
 class InUse:

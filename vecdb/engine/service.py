@@ -19,7 +19,6 @@ from vecdb import __version__
 from vecdb.engine.backup.archive import COPY_CHUNK
 from vecdb.engine.backup.store import check_checksum
 from vecdb.engine.database import Database
-from vecdb.engine.groups import query_groups
 from vecdb.errors import InvalidInput, NotFound
 from vecdb.ids import PointId, parse_point_id
 from vecdb.models.collections import (
@@ -235,7 +234,7 @@ class LocalService(VectorService):
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         with self.db.use(name) as coll:
-            groups = query_groups(coll.query, req, coll.count(CountRequest()))
+            groups = coll.query_groups(req)
         if req.with_lookup is not None and groups:
             self._look_up(groups, req.with_lookup)
         return GroupsResult(groups=groups)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from vecdb.engine.embed import check_installed, model_spec
 from vecdb.engine.embed import describe as describe_embedding
+from vecdb.engine.strict import check_config
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.index.device import resolve_device
 from vecdb.index.pq import SUPPORTED_BITS
@@ -110,6 +111,10 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
             raise Unsupported(f"vectors.{name or '(default)'}.multivector_config: multivectors are not supported yet")
         if vp.datatype not in (None, "float32"):
             raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
+        _refuse_quantization(vp.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
+    _refuse_quantization(req.quantization_config, "quantization_config")
+    if req.sharding_method not in (None, "auto"):
+        raise Unsupported(f"sharding_method: {req.sharding_method!r} is not supported yet (one shard per collection)")
     sparse_echo, sparse = _sparse_from_create(req, params if named else {})
     return {
         "vectors_echo": echo,
@@ -129,7 +134,7 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         "optimizers_config": {**DEFAULT_OPTIMIZERS, **_diff(req.optimizers_config)},
         "wal_config": {**DEFAULT_WAL, **_diff(req.wal_config)},
         "quantization_config": req.quantization_config,
-        "strict_mode_config": req.strict_mode_config or {"enabled": False},
+        "strict_mode_config": _strict_config(req.strict_mode_config) or {"enabled": False},
         "metadata": req.metadata,
         "params": {
             "shard_number": req.shard_number or 1,
@@ -190,6 +195,7 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
         if name not in spaces:
             raise InvalidInput(f"vectors: Not existing vector name error: {name}")
         patch = diff.model_dump(mode="json", exclude_unset=True)
+        _refuse_quantization(diff.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
         current = next(s for s in vector_spaces(settings) if s.name == name)
         if diff.on_disk is not None and diff.on_disk != current.on_disk:
             raise Unsupported(
@@ -209,12 +215,32 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     if req.params is not None:
         out["params"] = {**out["params"], **req.params.model_dump(exclude_none=True)}
     if req.quantization_config is not None:
+        _refuse_quantization(req.quantization_config, "quantization_config")
         out["quantization_config"] = None if req.quantization_config == "Disabled" else req.quantization_config
     if req.strict_mode_config is not None:
-        out["strict_mode_config"] = {**(out.get("strict_mode_config") or {}), **req.strict_mode_config}
+        out["strict_mode_config"] = {**(out.get("strict_mode_config") or {}), **_strict_config(req.strict_mode_config)}
     if req.metadata is not None:
         out["metadata"] = {**(out.get("metadata") or {}), **req.metadata}
     return out
+
+
+def _refuse_quantization(config: Any, field: str) -> None:
+    """Scalar and binary quantization are not implemented: refused, not stored and ignored (vectors would
+    stay float32 whatever the setting says). Product quantization is IVF-PQ's (``index``)."""
+    if isinstance(config, dict):
+        for kind in ("scalar", "binary"):
+            if config.get(kind) is not None:
+                raise Unsupported(
+                    f"{field}.{kind}: {kind} quantization is not supported yet (vectors are kept as float32)"
+                )
+
+
+def _strict_config(config: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """A ``strict_mode_config`` as stored: checked (a setting vecdb does not enforce is refused)."""
+    if config is None:
+        return {}
+    check_config(config)
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def _sparse_update(settings: dict[str, Any], diffs: dict[str, SparseVectorParams]) -> dict[str, Any]:

@@ -56,6 +56,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+INDEX_PARAMS: dict[str, set[str]] = {
+    "keyword": {"type", "is_tenant", "on_disk", "enable_hnsw"},
+    "integer": {"type", "lookup", "range", "is_principal", "on_disk", "enable_hnsw"},
+    "float": {"type", "is_principal", "on_disk", "enable_hnsw"},
+    "datetime": {"type", "is_principal", "on_disk", "enable_hnsw"},
+    "geo": {"type", "on_disk", "enable_hnsw"},
+    "bool": {"type", "on_disk", "enable_hnsw"},
+    "uuid": {"type", "is_tenant", "on_disk", "enable_hnsw"},
+}
+"""Qdrant's payload index parameters per type (a ``text`` index checks its own); others are refused.
+``lookup: false`` (integer) turns off match and facet, ``range: false`` ranges and order_by; the
+placement hints (``is_tenant``, ``is_principal``, ``on_disk``, ``enable_hnsw``) change no answer."""
+
+
 class Writer:
     """Every mutation of one collection: each request is validated whole, then applied in one
     durable transaction and published through the collection's :class:`~vecdb.engine.mvcc.Mvcc`."""
@@ -83,6 +97,12 @@ class Writer:
         state.last_write = time.monotonic()
         self._written()
         return w.seq, result
+
+    def new_ids(self, ids: Sequence[PointId]) -> int:
+        """How many of ``ids`` are not stored (what an upsert of them would add; strict mode's count)."""
+        tables = self.state.tables
+        with self.state.env.read() as txn:
+            return sum(tables.iid_of(txn, id_to_key(pid)) is None for pid in dict.fromkeys(ids))
 
     # --- requests (each one transaction) -------------------------------------------------------
 
@@ -184,6 +204,13 @@ class Writer:
                 data_type = PayloadSchemaType(schema.get("type")).value
             except ValueError:
                 raise InvalidInput(f"field_schema.type: unknown index type {schema.get('type')!r}") from None
+            allowed = INDEX_PARAMS.get(data_type)
+            unknown = sorted(set(schema) - allowed) if allowed is not None else []
+            if unknown:
+                raise InvalidInput(
+                    f"field_schema.{unknown[0]}: not a parameter of {data_type} indexes "
+                    f"(expected some of {', '.join(sorted(allowed))})"  # type: ignore[arg-type]
+                )
             spec = {"data_type": data_type, "params": schema}
         else:
             spec = {"data_type": schema.value}
