@@ -59,6 +59,7 @@ from vecdb.models.query import (
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
+    RecommendGroupsRequest,
     RecommendInput,
     RecommendQuery,
     RecommendRequest,
@@ -166,6 +167,19 @@ class VectorService(abc.ABC):
         found = self.query_batch_points(name, QueryRequestBatch(searches=[recommend_as_query(r) for r in req.searches]))
         return [r.points for r in found]
 
+    def recommend_groups(self, name: str, req: RecommendGroupsRequest) -> GroupsResult:
+        ranked = recommend_as_query(RecommendRequest(**req.model_dump(include=_RECOMMEND_FIELDS), limit=1))
+        groups = QueryGroupsRequest(
+            **ranked.model_dump(include={"query", "using", "filter", "params", "score_threshold", "lookup_from"}),
+            with_payload=req.with_payload,
+            with_vector=req.with_vector,
+            group_by=req.group_by,
+            group_size=req.group_size,
+            limit=req.limit,
+            with_lookup=req.with_lookup,
+        )
+        return self.query_groups(name, groups)
+
     def discover_points(self, name: str, req: DiscoverRequest) -> list[ScoredPoint]:
         return self.query_points(name, discover_as_query(req)).points
 
@@ -237,6 +251,9 @@ def search_as_query(req: SearchRequest) -> QueryRequest:
         with_vector=req.with_vector,
         score_threshold=req.score_threshold,
     )
+
+
+_RECOMMEND_FIELDS = {"positive", "negative", "strategy", "filter", "params", "score_threshold", "using", "lookup_from"}
 
 
 def recommend_as_query(req: RecommendRequest) -> QueryRequest:

@@ -249,6 +249,22 @@ def test_legacy_recommend_and_discover_routes(server: ServerProcess) -> None:
         )
         context_only = {"context": [pair], "limit": 4}
         assert len(ids(http.post("/collections/legacy/points/discover", json=context_only))) == 4
+        http.put("/collections/legacy/points/payload", json={"payload": {"g": 1}, "points": list(range(0, 50, 2))})
+        grouped = http.post(
+            "/collections/legacy/points/recommend/groups",
+            json={"positive": [1, 2], "group_by": "g", "group_size": 3, "limit": 2, "strategy": "best_score"},
+        )
+        assert grouped.status_code == 200, grouped.text
+        want = http.post(
+            "/collections/legacy/points/query/groups",
+            json={
+                "query": {"recommend": {"positive": [1, 2], "strategy": "best_score"}},
+                "group_by": "g",
+                "group_size": 3,
+                "limit": 2,
+            },
+        )
+        assert grouped.json()["result"] == want.json()["result"] and len(grouped.json()["result"]["groups"]) == 1
         r = http.post("/collections/legacy/points/recommend", json={"positive": [1]})
         assert r.status_code in (400, 422) and "limit" in r.text
         matrix = http.post("/collections/legacy/points/search/matrix/pairs", json={"sample": 1})

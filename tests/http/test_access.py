@@ -41,6 +41,7 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/points/search/matrix/offsets"),
     ("POST", "/collections/{collection_name}/points/recommend"),
     ("POST", "/collections/{collection_name}/points/recommend/batch"),
+    ("POST", "/collections/{collection_name}/points/recommend/groups"),
     ("POST", "/collections/{collection_name}/points/discover"),
     ("POST", "/collections/{collection_name}/points/discover/batch"),
     ("GET", "/collections/{collection_name}/snapshots"),
@@ -93,6 +94,12 @@ BODIES = {
     ("POST", "/collections/c/points/recommend"): {"positive": [[1, 0]], "limit": 1},
     ("POST", "/collections/c/points/recommend/batch"): {"searches": [{"positive": [[1, 0]], "limit": 1}]},
     ("POST", "/collections/c/points/discover"): {"target": [1, 0], "limit": 1},
+    ("POST", "/collections/c/points/recommend/groups"): {
+        "positive": [[1, 0]],
+        "group_by": "a",
+        "group_size": 1,
+        "limit": 1,
+    },
     ("POST", "/collections/c/points/discover/batch"): {"searches": [{"target": [1, 0], "limit": 1}]},
 }
 

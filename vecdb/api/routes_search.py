@@ -14,6 +14,7 @@ from vecdb.models.query import (
     QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
+    RecommendGroupsRequest,
     RecommendRequest,
     RecommendRequestBatch,
     SearchGroupsRequest,
@@ -80,6 +81,13 @@ def recommend_batch_points(
     collection_name: str, body: RecommendRequestBatch, svc: VectorService = Svc, t0: float = T0
 ) -> Response:
     return ok(svc.recommend_batch_points(collection_name, body), t0)
+
+
+@router.post("/collections/{collection_name}/points/recommend/groups", deprecated=True)
+def recommend_groups(
+    collection_name: str, body: RecommendGroupsRequest, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.recommend_groups(collection_name, body), t0)
 
 
 @router.post("/collections/{collection_name}/points/discover", deprecated=True)

@@ -25,7 +25,6 @@ C = "/collections/{collection_name}"
 
 UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     # the legacy search family (Qdrant still registers them) and the query API's relatives
-    ("POST", C + "/points/recommend/groups", "grouped recommendations are"),
     # collection-level operations of newer servers
     ("PUT", C + "/vectors/{vector_name}", "adding a named vector to an existing collection is"),
     ("DELETE", C + "/vectors/{vector_name}", "removing a named vector from a collection is"),

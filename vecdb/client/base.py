@@ -394,10 +394,14 @@ class ClientBase:
     def clear_payload(self, collection_name: str, points_selector: Any, wait: bool = True, **_: Any) -> UpdateResult:
         return self._service.clear_payload(collection_name, _selector(points_selector))
 
-    def update_vectors(self, collection_name: str, points: Sequence[Any], wait: bool = True, **_: Any) -> UpdateResult:
-        req = parse_model(
-            UpdateVectors, {"points": [parse_model(PointVectors, p, "points") for p in points]}, "update_vectors"
-        )
+    def update_vectors(
+        self, collection_name: str, points: Sequence[Any], wait: bool = True, update_filter: Any = None, **_: Any
+    ) -> UpdateResult:
+        """qdrant-client's ``update_vectors``; with ``update_filter`` only the points passing it change."""
+        body: dict[str, Any] = {"points": [parse_model(PointVectors, p, "points") for p in points]}
+        if update_filter is not None:
+            body["update_filter"] = update_filter
+        req = parse_model(UpdateVectors, body, "update_vectors")
         return self._service.update_vectors(collection_name, req)
 
     def delete_vectors(

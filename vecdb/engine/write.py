@@ -24,7 +24,7 @@ from vecdb.engine.prepare import PreparedPoints, encode_payload, prepare_groups
 from vecdb.engine.state import CollectionState
 from vecdb.engine.views import ReadView, split_point_vectors
 from vecdb.engine.write_txn import WriteTxn
-from vecdb.errors import InvalidInput, Unsupported
+from vecdb.errors import InvalidInput
 from vecdb.filtering.evaluate import compile_filter
 from vecdb.filtering.payload_ops import payload_deleter, payload_setter
 from vecdb.ids import PointId, id_to_key
@@ -314,8 +314,10 @@ class Writer:
         return w.select(None, flt)
 
     def _update_vectors(self, w: WriteTxn, req: UpdateVectors) -> None:
-        if req.update_filter is not None:
-            raise Unsupported("update_filter on vector updates is not supported yet")
+        """New vectors for existing points (all named ones exist or none is written); with ``update_filter``
+        only the points passing it are changed, the others left as they were (as qdrant-client's local mode)."""
+        guard = compile_filter(req.update_filter, self.state.payload_index.analyzers)
+        view = StoredPointView(lambda iid, name: w._has_vector(iid, name))
         grouped, sparse_grouped = split_point_vectors(
             [p.vector for p in req.points], self.state.spaces, "points", self.state.sparse_spaces
         )
@@ -330,6 +332,8 @@ class Writer:
                 new_sparse.setdefault(pos, {})[space] = row
         for pos, point_vectors in enumerate(req.points):
             old = w.require(point_vectors.id)
+            if guard is not None and not guard(view.bind(old)):
+                continue
             vectors = {**w.vectors_of(old), **new_vectors.get(pos, {})}
             sparse = {**w.sparse_of(old), **new_sparse.get(pos, {})}
             w.remove(old)

@@ -335,6 +335,24 @@ class RecommendRequestBatch(RequestModel):
     searches: list[RecommendRequest]
 
 
+class RecommendGroupsRequest(_GroupsFields):
+    """Legacy ``points/recommend/groups`` body: a recommendation whose hits are grouped."""
+
+    positive: list[VectorInput] = Field(default_factory=list)
+    negative: list[VectorInput] = Field(default_factory=list)
+    strategy: Optional[Literal["average_vector", "best_score", "sum_scores"]] = None
+    filter: Optional[Filter] = None
+    params: Optional[SearchParams] = None
+    with_payload: Optional[WithPayloadInterface] = None
+    with_vector: WithVector = WITH_VECTOR_FIELD
+    score_threshold: Optional[float] = None
+    using: Optional[StrictStr] = None
+    lookup_from: Optional[LookupLocation] = None
+    group_size: int = Field(..., ge=1, le=MAX_LIMIT, description="best hits per group")
+    limit: int = Field(..., ge=1, le=MAX_LIMIT, description="groups returned")
+    shard_key: Optional[Any] = None
+
+
 class DiscoverRequest(RequestModel):
     """Legacy ``points/discover`` body, translated into a ``discover`` (or, without target, ``context``) query."""
 
