@@ -1,5 +1,6 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
-ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, query-surface, all); see ``--help`` of each."""
+ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, query-surface, quantization, all); see
+``--help`` of each."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from benchmarks import (  # noqa: E402
     ivfpq,
     kmeans,
     open_indexed,
+    quantization,
     query_surface,
     reopen,
     scroll,
@@ -66,6 +68,7 @@ BENCHES = {
     "ef-default": ef_default,
     "edge": edge,
     "query-surface": query_surface,
+    "quantization": quantization,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would

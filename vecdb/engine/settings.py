@@ -112,7 +112,7 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         if vp.datatype not in (None, "float32"):
             raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
         _refuse_quantization(vp.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
-    _refuse_quantization(req.quantization_config, "quantization_config")
+    _refuse_quantization(req.quantization_config, "quantization_config", scalar_ok=True)
     if req.sharding_method not in (None, "auto"):
         raise Unsupported(f"sharding_method: {req.sharding_method!r} is not supported yet (one shard per collection)")
     sparse_echo, sparse = _sparse_from_create(req, params if named else {})
@@ -162,6 +162,13 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
     product = (req.quantization_config or {}).get("product")
     if req.index is not None and product is not None:
         raise InvalidInput("index: give either index or quantization_config.product, not both")
+    scalar = scalar_index(req.quantization_config)
+    if scalar is not None:
+        if product is not None or (req.index is not None and req.index.type != "hnsw"):
+            raise InvalidInput(
+                "quantization_config.scalar: scalar quantization is an HNSW index's; give one quantization"
+            )
+        return scalar
     if product is not None:
         compression = product.get("compression") if isinstance(product, dict) else None
         if compression not in PRODUCT_COMPRESSION:
@@ -172,6 +179,8 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
         return {"type": "ivf_pq", "compression": PRODUCT_COMPRESSION[compression], "pq_bits": 8, "device": "auto"}
     cfg = req.index or IndexConfig()
     out = cfg.model_dump(exclude_none=True)
+    if cfg.type == "hnsw_sq":
+        return {"type": "hnsw_sq", "quantile": cfg.quantile if cfg.quantile is not None else 0.99}
     if cfg.type != "ivf_pq":
         return {"type": cfg.type}
     if cfg.pq_bits not in SUPPORTED_BITS:
@@ -215,7 +224,15 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     if req.params is not None:
         out["params"] = {**out["params"], **req.params.model_dump(exclude_none=True)}
     if req.quantization_config is not None:
-        _refuse_quantization(req.quantization_config, "quantization_config")
+        _refuse_quantization(req.quantization_config, "quantization_config", scalar_ok=True)
+        kind = index_config(out)["type"]
+        scalar = scalar_index(req.quantization_config)
+        if scalar is not None or (req.quantization_config == "Disabled" and kind == "hnsw_sq"):
+            if kind not in ("hnsw", "hnsw_sq"):
+                raise Unsupported(
+                    f"quantization_config: switching a {kind} index to scalar quantization is not supported yet"
+                )
+            out["index"] = scalar or {"type": "hnsw"}  # (a different kind: the optimizer rebuilds the index)
         out["quantization_config"] = None if req.quantization_config == "Disabled" else req.quantization_config
     if req.strict_mode_config is not None:
         out["strict_mode_config"] = {**(out.get("strict_mode_config") or {}), **_strict_config(req.strict_mode_config)}
@@ -224,15 +241,34 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     return out
 
 
-def _refuse_quantization(config: Any, field: str) -> None:
-    """Scalar and binary quantization are not implemented: refused, not stored and ignored (vectors would
-    stay float32 whatever the setting says). Product quantization is IVF-PQ's (``index``)."""
+def _refuse_quantization(config: Any, field: str, scalar_ok: bool = False) -> None:
+    """Binary quantization is not implemented, nor scalar quantization per vector space: refused, not
+    stored and ignored. The collection's scalar quantization is ``hnsw_sq``; product quantization IVF-PQ."""
     if isinstance(config, dict):
-        for kind in ("scalar", "binary"):
-            if config.get(kind) is not None:
-                raise Unsupported(
-                    f"{field}.{kind}: {kind} quantization is not supported yet (vectors are kept as float32)"
-                )
+        if config.get("binary") is not None:
+            raise Unsupported(f"{field}.binary: binary quantization is not supported yet")
+        if config.get("scalar") is not None and not scalar_ok:
+            raise Unsupported(f"{field}.scalar: scalar quantization per vector space is not supported yet")
+
+
+def scalar_index(config: Any, field: str = "quantization_config") -> Optional[dict[str, Any]]:
+    """The ``hnsw_sq`` index Qdrant's ``quantization_config.scalar`` asks for, or None."""
+    if not isinstance(config, dict) or config.get("scalar") is None:
+        return None
+    scalar = config["scalar"]
+    if not isinstance(scalar, dict):
+        raise InvalidInput(f"{field}.scalar: expected an object with type int8")
+    unknown = sorted(set(scalar) - {"type", "quantile", "always_ram"})
+    if unknown:
+        raise InvalidInput(f"{field}.scalar.{unknown[0]}: not a scalar quantization setting")
+    if scalar.get("type") != "int8":
+        raise InvalidInput(f"{field}.scalar.type: expected int8, got {scalar.get('type')!r}")
+    quantile = scalar.get("quantile")
+    if quantile is not None and (
+        isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.5 <= quantile <= 1
+    ):
+        raise InvalidInput(f"{field}.scalar.quantile: expected a number in [0.5, 1], got {quantile!r}")
+    return {"type": "hnsw_sq", "quantile": float(quantile if quantile is not None else 0.99)}
 
 
 def _strict_config(config: Optional[dict[str, Any]]) -> dict[str, Any]:

@@ -58,17 +58,21 @@ class WalConfigDiff(RequestModel):
 class IndexConfig(RequestModel):
     """vecdb extension, top level of the create body: which ANN index the collection's spaces get.
 
-    ``hnsw`` (default): graph on float32 vectors. ``flat``: no ANN index, every
+    ``hnsw`` (default): graph on float32 vectors. ``hnsw_sq``: graph on int8 scalar-quantized codes,
+    re-ranked from the float32 rows (what ``quantization_config.scalar`` selects). ``flat``: no ANN index, every
     search is an exact scan. ``ivf_pq``: inverted lists of product-quantized
     codes, trained by vecdb's K-Means; ``nlist`` and ``pq_m`` default from the
     collection size and dimension when the index is trained.
     """
 
-    type: Literal["hnsw", "flat", "ivf_pq"] = "hnsw"
+    type: Literal["hnsw", "flat", "ivf_pq", "hnsw_sq"] = "hnsw"
     nlist: Optional[int] = Field(None, ge=1, le=1 << 18, description="ivf_pq: coarse lists (default ~sqrt(n))")
     pq_m: Optional[int] = Field(None, ge=1, description="ivf_pq: bytes of code per vector; must divide the size")
     pq_bits: int = Field(8, description="ivf_pq: bits per sub-vector code (8)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="ivf_pq: where training and search run")
+    quantile: Optional[float] = Field(
+        None, ge=0.5, le=1, description="hnsw_sq: share of each dimension's values the int8 range covers"
+    )
 
 
 class VectorParams(RequestModel):
