@@ -180,7 +180,7 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
     cfg = req.index or IndexConfig()
     out = cfg.model_dump(exclude_none=True)
     if cfg.type == "hnsw_sq":
-        return {"type": "hnsw_sq", "quantile": cfg.quantile if cfg.quantile is not None else 0.99}
+        return {"type": "hnsw_sq", "quantile": cfg.quantile if cfg.quantile is not None else 1.0}
     if cfg.type != "ivf_pq":
         return {"type": cfg.type}
     if cfg.pq_bits not in SUPPORTED_BITS:
@@ -268,7 +268,7 @@ def scalar_index(config: Any, field: str = "quantization_config") -> Optional[di
         isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.5 <= quantile <= 1
     ):
         raise InvalidInput(f"{field}.scalar.quantile: expected a number in [0.5, 1], got {quantile!r}")
-    return {"type": "hnsw_sq", "quantile": float(quantile if quantile is not None else 0.99)}
+    return {"type": "hnsw_sq", "quantile": float(quantile if quantile is not None else 1.0)}
 
 
 def _strict_config(config: Optional[dict[str, Any]]) -> dict[str, Any]:

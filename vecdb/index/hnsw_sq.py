@@ -5,7 +5,7 @@ The graph stores one byte per dimension instead of four (its float32 copy of the
 planner then re-ranks the candidates from vecdb's float32 rows (``quantized``: ``rescore`` and
 ``oversampling`` of the query's ``params.quantization`` apply; ``ignore`` scans exactly), so the
 scores returned are exact for the points returned. The codes' range per dimension is learned from
-the rows at build time: the central ``quantile`` of the values (Qdrant's default 0.99; 1 = min..max),
+the rows at build time: the central ``quantile`` of the values (default 1: min..max, as Qdrant),
 and values outside it are clipped.
 """
 
@@ -27,7 +27,7 @@ from vecdb.models.collections import Distance
 FORMAT = 1
 TRAIN_ROWS = 100_000
 """Rows the quantizer's ranges are learned from (a uniform sample beyond that)."""
-DEFAULT_QUANTILE = 0.99
+DEFAULT_QUANTILE = 1.0
 
 
 @register
