@@ -115,7 +115,9 @@ class HnswSqIndex(HnswIndex):
 
     @classmethod
     def load(cls, path: Path, manifest: Mapping[str, Any], shared: bool = False) -> HnswSqIndex:
-        plain = HnswIndex.load(path, {**manifest, "format": 1}, shared)
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"index format {manifest.get('format')} is not {FORMAT}")
+        plain = HnswIndex.load(path, {**manifest, "format": 1}, shared)  # (the same files as a float32 graph's)
         out = cls(plain.index, plain.labels, plain.m, plain.ef_construct, float(manifest["quantile"]))
         out.mapped = plain.mapped
         return out
