@@ -256,31 +256,8 @@ def search_as_query(req: SearchRequest) -> QueryRequest:
 _RECOMMEND_FIELDS = {"positive", "negative", "strategy", "filter", "params", "score_threshold", "using", "lookup_from"}
 
 
-def recommend_as_query(req: RecommendRequest) -> QueryRequest:
-    """The legacy ``points/recommend`` body, restated as a ``recommend`` query."""
-    return QueryRequest(
-        query=RecommendQuery(
-            recommend=RecommendInput(positive=req.positive, negative=req.negative, strategy=req.strategy)
-        ),
-        using=req.using,
-        filter=req.filter,
-        params=req.params,
-        limit=req.limit,
-        offset=req.offset or 0,
-        with_payload=req.with_payload,
-        with_vector=req.with_vector,
-        score_threshold=req.score_threshold,
-        lookup_from=req.lookup_from,
-    )
-
-
-def discover_as_query(req: DiscoverRequest) -> QueryRequest:
-    """The legacy ``points/discover`` body as a ``discover`` query (a ``context`` one without target)."""
-    query: DiscoverQuery | ContextQuery
-    if req.target is not None:
-        query = DiscoverQuery(discover=DiscoverInput(target=req.target, context=req.context))
-    else:
-        query = ContextQuery(context=req.context or [])
+def _legacy_query(req: RecommendRequest | DiscoverRequest, query: Any) -> QueryRequest:
+    """A legacy recommend or discover body as a query of the universal API (their shared fields)."""
     return QueryRequest(
         query=query,
         using=req.using,
@@ -290,8 +267,22 @@ def discover_as_query(req: DiscoverRequest) -> QueryRequest:
         offset=req.offset or 0,
         with_payload=req.with_payload,
         with_vector=req.with_vector,
+        score_threshold=getattr(req, "score_threshold", None),
         lookup_from=req.lookup_from,
     )
+
+
+def recommend_as_query(req: RecommendRequest) -> QueryRequest:
+    """The legacy ``points/recommend`` body, restated as a ``recommend`` query."""
+    recommend = RecommendInput(positive=req.positive, negative=req.negative, strategy=req.strategy)
+    return _legacy_query(req, RecommendQuery(recommend=recommend))
+
+
+def discover_as_query(req: DiscoverRequest) -> QueryRequest:
+    """The legacy ``points/discover`` body as a ``discover`` query (a ``context`` one without target)."""
+    if req.target is not None:
+        return _legacy_query(req, DiscoverQuery(discover=DiscoverInput(target=req.target, context=req.context)))
+    return _legacy_query(req, ContextQuery(context=req.context or []))
 
 
 def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:

@@ -313,44 +313,39 @@ class SearchGroupsRequest(_GroupsFields):
     shard_key: Optional[Any] = None
 
 
-class RecommendRequest(RequestModel):
-    """Legacy ``points/recommend`` body, translated into a ``recommend`` query."""
+class _RecommendFields(RequestModel):
+    """What the legacy recommend bodies share (``points/recommend`` and ``points/recommend/groups``)."""
 
     positive: list[VectorInput] = Field(default_factory=list)
     negative: list[VectorInput] = Field(default_factory=list)
     strategy: Optional[Literal["average_vector", "best_score", "sum_scores"]] = None
     filter: Optional[Filter] = None
     params: Optional[SearchParams] = None
-    limit: int = Field(..., ge=1, le=MAX_LIMIT)
-    offset: Optional[int] = Field(None, ge=0)
     with_payload: Optional[WithPayloadInterface] = None
     with_vector: WithVector = WITH_VECTOR_FIELD
     score_threshold: Optional[float] = None
     using: Optional[StrictStr] = None
     lookup_from: Optional[LookupLocation] = None
     shard_key: Optional[Any] = None
+
+
+class RecommendRequest(_RecommendFields):
+    """Legacy ``points/recommend`` body, translated into a ``recommend`` query."""
+
+    limit: int = Field(..., ge=1, le=MAX_LIMIT)
+    offset: Optional[int] = Field(None, ge=0)
 
 
 class RecommendRequestBatch(RequestModel):
     searches: list[RecommendRequest]
 
 
-class RecommendGroupsRequest(_GroupsFields):
-    """Legacy ``points/recommend/groups`` body: a recommendation whose hits are grouped."""
+class RecommendGroupsRequest(_RecommendFields, _GroupsFields):
+    """Legacy ``points/recommend/groups`` body: a recommendation whose hits are grouped (Qdrant requires
+    ``group_size`` and ``limit`` there)."""
 
-    positive: list[VectorInput] = Field(default_factory=list)
-    negative: list[VectorInput] = Field(default_factory=list)
-    strategy: Optional[Literal["average_vector", "best_score", "sum_scores"]] = None
-    filter: Optional[Filter] = None
-    params: Optional[SearchParams] = None
-    with_payload: Optional[WithPayloadInterface] = None
-    with_vector: WithVector = WITH_VECTOR_FIELD
-    score_threshold: Optional[float] = None
-    using: Optional[StrictStr] = None
-    lookup_from: Optional[LookupLocation] = None
     group_size: int = Field(..., ge=1, le=MAX_LIMIT, description="best hits per group")
     limit: int = Field(..., ge=1, le=MAX_LIMIT, description="groups returned")
-    shard_key: Optional[Any] = None
 
 
 class DiscoverRequest(RequestModel):
