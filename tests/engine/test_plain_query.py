@@ -85,13 +85,18 @@ def _both(monkeypatch, client, name, calls):
     return answered
 
 
+@pytest.mark.parametrize("quantization", [None, {"scalar": {"type": "int8"}}], ids=["float32", "int8"])
 @pytest.mark.parametrize("distance", DISTANCES)
-def test_shortcut_matches_general_path(db, monkeypatch, distance):
+def test_shortcut_matches_general_path(db, monkeypatch, distance, quantization):
     base = clustered(1500, 16, seed=3)
     # (a 10 KB full-scan threshold sends filtered queries to the graph with an allow-list, widened
     # when it starves; under 1% allowed they still scan exactly)
     db.create_collection(
-        "c", {"size": 16, "distance": distance}, optimizers_config=FORCE_INDEX, hnsw_config={"full_scan_threshold": 10}
+        "c",
+        {"size": 16, "distance": distance},
+        optimizers_config=FORCE_INDEX,
+        hnsw_config={"full_scan_threshold": 10},
+        quantization_config=quantization,
     )
     for lo in range(0, len(base), 500):
         ids = list(range(lo, lo + 500))
@@ -100,6 +105,9 @@ def test_shortcut_matches_general_path(db, monkeypatch, distance):
     db.create_payload_index("c", "i", "integer")
     queries = clustered(6, 16, seed=4)
     calls = _requests(db, "c", queries) + _threshold_requests(db, "c", queries)
+    if quantization is not None:  # re-ranked (the default), by the codes alone, widened, or ignored
+        for quant in ({"rescore": False}, {"oversampling": 3.0}, {"ignore": True}):
+            calls += [dict(query=q, limit=7, search_params={"quantization": quant}) for q in queries[:3]]
     assert _both(monkeypatch, db, "c", calls) == len(calls)
 
     # tombstones: deleted points the graph still holds are masked, never returned

@@ -92,10 +92,12 @@ def answer(reader: Reader, req: QueryRequest) -> Optional[QueryResponse]:
 def _indexed_hits(
     view: ReadView, space: VectorSpace, ann: AnnState, vector: np.ndarray, k: int, knobs: planner.SearchKnobs
 ) -> Optional[list[tuple[float, int]]]:
-    """The top ``k`` from the index alone, when it alone decides them: every row indexed, scores used
-    as they are (no quantized codes to re-rank), no tombstone starving the graph; else None."""
+    """The top ``k`` from the index alone, when it alone decides them: every row indexed, no tombstone
+    starving the graph; else None. A graph over quantized codes (``hnsw_sq``) has its candidates
+    re-ranked from the float32 rows as the planner re-ranks them (``rescore``); IVF-PQ takes the
+    planner's path."""
     index = ann.index
-    if ann.covered < view.n or index.quantized:
+    if ann.covered < view.n or (index.quantized and (knobs.ignore_quantization or not index.allows_by_position)):
         return None
     mask, dead = ann.tombstones(view)
     probe = index.probe(k, knobs, 1.0)
@@ -103,6 +105,8 @@ def _indexed_hits(
     id_row: list[int] = ids[0].tolist()
     if len(id_row) - id_row.count(-1) < min(k, index.ntotal - dead):
         return None  # the tombstones starved the graph: the planner widens the search
+    if index.quantized and knobs.rescore:
+        return planner.rescore(view, space, vector, np.asarray([i for i in id_row if i >= 0], dtype=np.int64), k)
     from_raw = metric_of(space.distance).from_raw
     scores: list[float] = (dists[0] if from_raw is None else from_raw(dists[0])).tolist()
     return [(s, i) for s, i in zip(scores, id_row, strict=True) if i >= 0][:k]
