@@ -169,16 +169,7 @@ class VectorService(abc.ABC):
 
     def recommend_groups(self, name: str, req: RecommendGroupsRequest) -> GroupsResult:
         ranked = recommend_as_query(RecommendRequest(**req.model_dump(include=_RECOMMEND_FIELDS), limit=1))
-        groups = QueryGroupsRequest(
-            **ranked.model_dump(include={"query", "using", "filter", "params", "score_threshold", "lookup_from"}),
-            with_payload=req.with_payload,
-            with_vector=req.with_vector,
-            group_by=req.group_by,
-            group_size=req.group_size,
-            limit=req.limit,
-            with_lookup=req.with_lookup,
-        )
-        return self.query_groups(name, groups)
+        return self.query_groups(name, _grouped(ranked, req))
 
     def discover_points(self, name: str, req: DiscoverRequest) -> list[ScoredPoint]:
         return self.query_points(name, discover_as_query(req)).points
@@ -285,15 +276,16 @@ def discover_as_query(req: DiscoverRequest) -> QueryRequest:
     return _legacy_query(req, ContextQuery(context=req.context or []))
 
 
-def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
-    """The legacy ``points/search/groups`` body, restated as a grouped universal query."""
-    plain = search_as_query(SearchRequest(vector=req.vector, limit=1))
+def _grouped(ranked: QueryRequest, req: SearchGroupsRequest | RecommendGroupsRequest) -> QueryGroupsRequest:
+    """A legacy grouped body as a grouped query: ``ranked`` (its search, restated as a query) grouped
+    as ``req`` asks."""
     return QueryGroupsRequest(
-        query=plain.query,
-        using=plain.using,
-        filter=req.filter,
-        params=req.params,
-        score_threshold=req.score_threshold,
+        query=ranked.query,
+        using=ranked.using,
+        filter=ranked.filter,
+        params=ranked.params,
+        score_threshold=ranked.score_threshold,
+        lookup_from=ranked.lookup_from,
         with_payload=req.with_payload,
         with_vector=req.with_vector,
         group_by=req.group_by,
@@ -301,6 +293,14 @@ def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
         limit=req.limit,
         with_lookup=req.with_lookup,
     )
+
+
+def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
+    """The legacy ``points/search/groups`` body, restated as a grouped universal query."""
+    search = SearchRequest(
+        vector=req.vector, filter=req.filter, params=req.params, score_threshold=req.score_threshold, limit=1
+    )
+    return _grouped(search_as_query(search), req)
 
 
 __all__ = ["VectorService", "discover_as_query", "recommend_as_query", "search_as_query", "search_groups_as_query"]

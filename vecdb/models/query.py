@@ -218,27 +218,32 @@ class Prefetch(RequestModel):
         return _one_or_many(value)
 
 
-class QueryRequest(RequestModel):
+class _QueryFields(RequestModel):
+    """What a query and a grouped query share: the search itself and what each hit returns."""
+
     prefetch: Optional[list[Prefetch]] = None
     query: Optional[QueryInterface] = None
     using: Optional[StrictStr] = None
     filter: Optional[Filter] = None
     params: Optional[SearchParams] = None
     score_threshold: Optional[float] = None
-    limit: int = Field(10, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
     with_vector: WithVector = WITH_VECTOR_FIELD
     with_payload: Optional[WithPayloadInterface] = None
     lookup_from: Optional[LookupLocation] = None
     shard_key: Optional[Any] = None
-    explain: Optional[bool] = Field(
-        None, description="vecdb extension: also return the query plan (plan, candidates, ef, time per stage)"
-    )
 
     @field_validator("prefetch", mode="before")
     @classmethod
     def _prefetch_list(cls, value: Any) -> Any:
         return _one_or_many(value)
+
+
+class QueryRequest(_QueryFields):
+    limit: int = Field(10, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0)
+    explain: Optional[bool] = Field(
+        None, description="vecdb extension: also return the query plan (plan, candidates, ef, time per stage)"
+    )
 
 
 class WithLookup(RequestModel):
@@ -256,24 +261,8 @@ class _GroupsFields(RequestModel):
     with_lookup: Optional[Union[StrictStr, WithLookup]] = None
 
 
-class QueryGroupsRequest(_GroupsFields):
+class QueryGroupsRequest(_QueryFields, _GroupsFields):
     """``points/query/groups``: a query whose best hits are grouped by a payload field."""
-
-    prefetch: Optional[list[Prefetch]] = None
-    query: Optional[QueryInterface] = None
-    using: Optional[StrictStr] = None
-    filter: Optional[Filter] = None
-    params: Optional[SearchParams] = None
-    score_threshold: Optional[float] = None
-    with_vector: WithVector = WITH_VECTOR_FIELD
-    with_payload: Optional[WithPayloadInterface] = None
-    lookup_from: Optional[LookupLocation] = None
-    shard_key: Optional[Any] = None
-
-    @field_validator("prefetch", mode="before")
-    @classmethod
-    def _prefetch_list(cls, value: Any) -> Any:
-        return _one_or_many(value)
 
 
 class QueryRequestBatch(RequestModel):
