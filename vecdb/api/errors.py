@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from vecdb.errors import VecdbError, wire_message
-from vecdb.models.base import error_location
+from vecdb.models.base import error_location, most_telling
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
     """Name the first offending fields; 422 only if every problem is a range/length violation."""
     status = 422 if errors and all(e.get("type") in _VALIDATION_TYPES for e in errors) else 400
     parts = []
-    for err in errors[:3]:
+    for err in most_telling(errors)[:3]:
         where = error_location(err.get("loc", ()))
         if err.get("type") == "json_invalid":
             parts.append(f"invalid JSON: {err.get('ctx', {}).get('error', err.get('msg'))}")

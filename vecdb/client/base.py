@@ -24,7 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from vecdb.errors import InvalidInput
 from vecdb.ids import PointId
-from vecdb.models.base import error_location
+from vecdb.models.base import error_location, most_telling
 from vecdb.models.collections import (
     AliasDescription,
     ChangeAliasesOperation,
@@ -97,8 +97,9 @@ def parse_as(annotation: Any, value: Any, field: str) -> Any:
 
 
 def format_validation_error(exc: ValidationError) -> str:
+    """The three most telling errors (:func:`vecdb.models.base.most_telling`)."""
     parts = []
-    for err in exc.errors()[:3]:
+    for err in most_telling(list(exc.errors()))[:3]:
         loc = error_location(err["loc"])
         parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return "; ".join(parts)
@@ -306,6 +307,8 @@ class ClientBase:
         **_: Any,
     ) -> UpdateResult:
         extra = {} if update_filter is None else {"update_filter": update_filter}
+        if isinstance(points, BaseModel) and not isinstance(points, Batch) and "ids" in type(points).model_fields:
+            points = points.model_dump(exclude_unset=True, by_alias=True)  # qdrant-client's Batch
         if not isinstance(points, (dict, Batch)):
             points = list(points)
             columns = as_columns(points)

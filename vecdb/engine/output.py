@@ -113,6 +113,12 @@ class PointOutput:
             found = self.tables.get_sparse(txn, iid, sparse.index)
             if found is not None:  # stored sorted by index, as Qdrant returns it
                 out[sparse.name] = {"indices": found[0].tolist(), "values": found[1].tolist()}
+        for multi in self.state.multi_spaces:
+            if wanted is not None and multi.name not in wanted:
+                continue
+            matrix = self.tables.get_multi(txn, iid, multi.index, multi.size)
+            if matrix is not None:
+                out[multi.name] = matrix.tolist()
         if list(out) == [DEFAULT_VECTOR]:
             return out[DEFAULT_VECTOR]
         return out

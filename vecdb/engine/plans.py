@@ -26,7 +26,7 @@ import numpy as np
 from vecdb.engine import planner
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput
-from vecdb.engine.settings import VectorSpace, index_config, space_by_name
+from vecdb.engine.settings import MultiSpace, VectorSpace, index_config, multi_space_by_name, space_by_name
 from vecdb.engine.views import prepare_query
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import PointId
@@ -65,6 +65,9 @@ class QueryPlan:
     prefetch: list[QueryPlan] = field(default_factory=list)
     sparse: Optional[SparseVector] = None
     """A sparse nearest query over the space ``request.using`` (run by ``engine/sparse_search.py``)."""
+    multi: Optional[np.ndarray] = None
+    """A MaxSim query matrix over the multivector space ``multi_space`` (``engine/multi_search.py``)."""
+    multi_space: Optional[MultiSpace] = None
     text: Optional[TextQuery] = None
     """BM25 over the text index of the payload field ``request.using`` (``engine/text_search.py``)."""
     merge: Optional[Any] = None
@@ -86,6 +89,8 @@ class QueryPlan:
             return "formula" if not isinstance(self.merge, (FusionQuery, RrfQuery)) else "fusion"
         if self.sparse is not None:
             return "sparse"
+        if self.multi is not None:
+            return "multivector"
         if self.text is not None:
             return "text"
         return "scroll" if self.space is None else "nearest"
@@ -288,6 +293,9 @@ class Planner:
         nearest = req.query.nearest if isinstance(req.query, NearestQuery) else req.query
         if isinstance(nearest, SparseVector) and not (isinstance(req.query, NearestQuery) and req.query.mmr):
             return QueryPlan(req, sparse=nearest)
+        multi_space = multi_space_by_name(self.output.state.multi_spaces, req.using)
+        if multi_space is not None or _is_matrix(nearest):
+            return self._multi_plan(reader, req, nearest, multi_space)
         space, vector, exclude = self._query_vector(reader, req, spaces)
         query = req.query
         return QueryPlan(
@@ -359,6 +367,36 @@ class Planner:
                 cached[2][key] = knobs
         return knobs
 
+    def _multi_plan(
+        self, reader: ReadOnDemand, req: QueryRequest, nearest: Any, space: Optional[MultiSpace]
+    ) -> QueryPlan:
+        """A MaxSim stage: a query matrix (or a point's stored one, by id) over a multivector space."""
+        from vecdb.engine.multi_search import prepare_multi_query, stored_query
+
+        if space is None:
+            raise InvalidInput(
+                f"query: a multivector query needs a multivector space; vector {req.using or '(default)'!r} "
+                "is not one (name one in using)"
+            )
+        if isinstance(req.query, NearestQuery) and req.query.mmr is not None:
+            raise Unsupported("query.mmr: maximal marginal relevance over multivectors is not supported yet")
+        if isinstance(nearest, (int, str)):
+            txn = reader.txn()
+            stored = self.output.lookup(txn, nearest)
+            if stored is None:
+                raise NotFound(f"No point with id {nearest} found")
+            matrix = stored_query(self.tables, txn, stored.iid, space, nearest)
+            return QueryPlan(req, multi=matrix, multi_space=space, exclude=nearest)
+        if isinstance(nearest, dict):
+            kind = next(iter(nearest), "?")
+            raise Unsupported(f"query.{kind}: this query kind is not supported yet; use nearest")
+        if not _is_matrix(nearest):
+            raise InvalidInput(
+                f"query: vector {space.name or '(default)'!r} is a multivector: expected a list of vectors, "
+                "got a single vector"
+            )
+        return QueryPlan(req, multi=prepare_multi_query(nearest, space), multi_space=space)
+
     def _query_vector(
         self, reader: ReadOnDemand, req: QueryRequest, spaces: list[VectorSpace]
     ) -> tuple[VectorSpace, np.ndarray, Optional[PointId]]:
@@ -383,12 +421,17 @@ class Planner:
                 raise InvalidInput(f"query: point {query} has no vector named {space.name!r}")
             return space, row.astype(np.float32), query
         if not isinstance(query, np.ndarray):
-            if query and isinstance(query[0], list):
-                raise Unsupported("query: multivectors are not supported yet")
             query = np.asarray(query, dtype=np.float32)
         if query.ndim != 1:
             raise InvalidInput(f"query: expected one vector, got an array of shape {query.shape}")
         return space, prepare_query(query, space, "query"), None
+
+
+def _is_matrix(query: Any) -> bool:
+    """Whether a query is a multivector: a list of vectors, or a 2-d array."""
+    if isinstance(query, np.ndarray):
+        return query.ndim == 2
+    return isinstance(query, list) and bool(query) and isinstance(query[0], (list, tuple, np.ndarray))
 
 
 def knobs_for(req: QueryRequest, settings: dict[str, Any], device: str) -> planner.SearchKnobs:

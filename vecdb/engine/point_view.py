@@ -13,7 +13,7 @@ from typing import Any, Optional
 import lmdb
 import orjson
 
-from vecdb.engine.settings import SparseSpace, VectorSpace, space_index
+from vecdb.engine.settings import MultiSpace, SparseSpace, VectorSpace, space_index
 from vecdb.ids import PointId
 from vecdb.storage.points import PointsTables, StoredPoint
 
@@ -55,10 +55,14 @@ def stored_has_vector(
     iid: int,
     name: str,
     sparse: Sequence[SparseSpace] = (),
+    multi: Sequence[MultiSpace] = (),
 ) -> bool:
-    """Whether a stored point has a (dense or sparse) vector named ``name``, as of ``txn``."""
+    """Whether a stored point has a (dense, sparse or multi) vector named ``name``, as of ``txn``."""
     index = space_index(spaces, name)
     if index is not None:
         return tables.get_vector(txn, iid, index) is not None
+    multi_space = next((s for s in multi if s.name == name), None)
+    if multi_space is not None:
+        return tables.has_multi(txn, iid, multi_space.index)
     sparse_space = next((s for s in sparse if s.name == name), None)
     return sparse_space is not None and tables.has_sparse(txn, iid, sparse_space.index)

@@ -23,6 +23,7 @@ import numpy as np
 from vecdb.engine import examples, mmr, ordering, planner
 from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
+from vecdb.engine.multi_search import MultiCost, multi_top
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
 from vecdb.engine.plain_query import answer as answer_plain
@@ -30,7 +31,7 @@ from vecdb.engine.plain_query import is_plain, trim
 from vecdb.engine.planner import Explain
 from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
-from vecdb.engine.settings import VectorSpace, space_by_name, space_index
+from vecdb.engine.settings import VectorSpace, multi_space_by_name, space_by_name, space_index
 from vecdb.engine.sparse_search import sparse_has_vector, sparse_top
 from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
@@ -142,6 +143,9 @@ class Reader:
             if plan.sparse is not None:
                 out[pos] = self._sparse_stage(reader, view, plan)
                 continue
+            if plan.multi is not None:
+                out[pos] = self._multi_stage(reader, view, plan)
+                continue
             if plan.text is not None:
                 out[pos] = self._text_stage(reader, view, plan)
                 continue
@@ -234,6 +238,35 @@ class Reader:
             reader, view, plan, lambda mask, k: sparse_top(self.state, view, reader, using, sparse, k, mask)
         )
 
+    def _multi_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
+        """An exact MaxSim query over a multivector space (``engine/multi_search.py``)."""
+        req, space, query = plan.request, plan.multi_space, plan.multi
+        assert space is not None and query is not None
+        t0 = time.perf_counter()
+        mask = self.filter_mask(reader, req.filter, view)
+        t1 = time.perf_counter()
+        if plan.exclude is not None:
+            iid = self.state.tables.iid_of(reader.txn(), id_to_key(plan.exclude))
+            if iid is not None and iid < view.n:
+                mask = np.ones(view.n, dtype=bool) if mask is None else mask.copy()
+                mask[iid] = False
+        cost = MultiCost()
+        depth = req.offset + req.limit
+        hits = multi_top(self.state, view, reader, space, query, depth, mask, req.score_threshold, cost)[req.offset :]
+        t2 = time.perf_counter()
+        points = self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector)
+        response = QueryResponse(points=points)
+        if req.explain:
+            response.explain = {
+                **cost.as_dict(),
+                "timings_ms": {
+                    "filter": round((t1 - t0) * 1e3, 4),
+                    "maxsim": round((t2 - t1) * 1e3, 4),
+                    "fetch": round((time.perf_counter() - t2) * 1e3, 4),
+                },
+            }
+        return response
+
     def _text_stage(self, reader: ReadOnDemand, view: ReadView, plan: QueryPlan) -> QueryResponse:
         """BM25 over a text index (``engine/text_search.py``)."""
         req = plan.request
@@ -322,7 +355,7 @@ class Reader:
         candidates = state.payload_index.candidates_mask(parsed, view.n) if indexed else None
         if indexed:  # (with no field indexed there is nothing to be consistent with)
             reader.check_index()
-        has_vector = StoredPointView(lambda iid, name: self._view_has_vector(view, iid, name))
+        has_vector = StoredPointView(lambda iid, name: self._view_has_vector(view, iid, name, reader))
         txn = reader.txn()
         mask = np.zeros(view.n, dtype=bool)
         if candidates is not None:
@@ -336,11 +369,14 @@ class Reader:
                 mask[point.iid] = True
         return mask
 
-    def _view_has_vector(self, view: ReadView, iid: int, name: str) -> bool:
+    def _view_has_vector(self, view: ReadView, iid: int, name: str, reader: Optional[ReadOnDemand] = None) -> bool:
         index = space_index(self.state.spaces, name)
-        if index is None:
-            return bool(sparse_has_vector(self.state, view, iid, name))
-        return bool(view.spaces[index].present[iid])
+        if index is not None:
+            return bool(view.spaces[index].present[iid])
+        multi = multi_space_by_name(self.state.multi_spaces, name) if self.state.multi_spaces else None
+        if multi is not None:  # (held in LMDB alone: asked of the read's transaction)
+            return reader is not None and self.state.tables.has_multi(reader.txn(), iid, multi.index)
+        return bool(sparse_has_vector(self.state, view, iid, name))
 
     # --- scroll / count / retrieve -------------------------------------------------------
 
@@ -390,6 +426,8 @@ class Reader:
         kind = next(iter(type(req.query).model_fields))  # type: ignore[union-attr]  # recommend, discover, context
         if req.using and req.using in {s.name for s in state.sparse_spaces}:
             raise Unsupported(f"query.{kind}: over sparse vectors is not supported yet")
+        if multi_space_by_name(state.multi_spaces, req.using) is not None:
+            raise Unsupported(f"query.{kind}: over multivectors is not supported yet")
         space = space_by_name(state.spaces, req.using)
         found = examples.Examples(state.tables, reader, space, f"query.{kind}")
         depth = req.offset + req.limit
@@ -416,6 +454,8 @@ class Reader:
         state = self.state
         if req.using and req.using in {s.name for s in state.sparse_spaces}:
             raise Unsupported("using: the distance matrix over sparse vectors is not supported yet")
+        if multi_space_by_name(state.multi_spaces, req.using) is not None:
+            raise Unsupported("using: the distance matrix over multivectors is not supported yet")
         space = space_by_name(state.spaces, req.using)
 
         def body(view: ReadView, reader: ReadOnDemand) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
@@ -490,8 +530,8 @@ class Reader:
     ) -> tuple[list[StoredPoint], Optional[PointId]]:
         """Up to ``limit`` matching points in id order from ``offset``, and the next page's first id."""
         tables, spaces = self.state.tables, self.state.spaces
-        sparse = self.state.sparse_spaces
-        has_vector = StoredPointView(lambda iid, name: stored_has_vector(tables, txn, spaces, iid, name, sparse))
+        sparse, multi = self.state.sparse_spaces, self.state.multi_spaces
+        has_vector = StoredPointView(lambda iid, name: stored_has_vector(tables, txn, spaces, iid, name, sparse, multi))
         found: list[StoredPoint] = []
         start = None if offset is None else id_to_key(offset)
         for iid in tables.iter_ids_from(txn, start):

@@ -61,6 +61,19 @@ class SparseSpace:
     idf: bool = False  # modifier "idf": query weights scaled by Qdrant's IDF over the live points
 
 
+@dataclass(frozen=True, slots=True)
+class MultiSpace:
+    """One multivector space (``multivector_config``): each point holds a matrix of ``size``-wide rows,
+    compared by MaxSim; ``index`` is its column in the ``multi`` table's keys (its own numbering)."""
+
+    name: str
+    index: int
+    size: int
+    distance: Distance
+
+
+MULTI_COMPARATORS = ("max_sim",)
+
 SPARSE_DATATYPES = ("float32",)
 SPARSE_MEMORY = ("pinned",)
 
@@ -106,21 +119,23 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         params = dict(req.vectors or {})
         echo = {k: v.model_dump(mode="json", exclude_unset=True) for k, v in params.items()}
         named = True
+    multi = _multi_from_create(params)
+    every = params
+    params = {name: vp for name, vp in params.items() if vp.multivector_config is None}
     for name, vp in params.items():
-        if vp.multivector_config is not None:
-            raise Unsupported(f"vectors.{name or '(default)'}.multivector_config: multivectors are not supported yet")
         if vp.datatype not in (None, "float32"):
             raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
         _refuse_quantization(vp.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
     _refuse_quantization(req.quantization_config, "quantization_config", scalar_ok=True)
     if req.sharding_method not in (None, "auto"):
         raise Unsupported(f"sharding_method: {req.sharding_method!r} is not supported yet (one shard per collection)")
-    sparse_echo, sparse = _sparse_from_create(req, params if named else {})
+    sparse_echo, sparse = _sparse_from_create(req, every if named else {})
     return {
         "vectors_echo": echo,
         "named": named,
         "sparse_echo": sparse_echo,
         "sparse": sparse,
+        "multi": multi,
         "spaces": [
             {
                 "name": n,
@@ -146,6 +161,42 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
         "index": index_settings(req, params),
         "embedding": _checked_embedding(embedding, params),
     }
+
+
+def _multi_from_create(params: dict[str, VectorParams]) -> list[dict[str, Any]]:
+    """The stored multivector spaces: ``multivector_config`` checked (``max_sim`` is Qdrant's one comparator);
+    their rows live in LMDB and are compared exactly, so no index or quantization setting applies."""
+    out = []
+    for name, vp in params.items():
+        config = vp.multivector_config
+        if config is None:
+            continue
+        field = f"vectors.{name or '(default)'}"
+        if not isinstance(config, dict):
+            raise InvalidInput(f"{field}.multivector_config: expected an object with a comparator")
+        unknown = sorted(set(config) - {"comparator"})
+        if unknown:
+            raise InvalidInput(f"{field}.multivector_config.{unknown[0]}: not a multivector setting")
+        if config.get("comparator") not in MULTI_COMPARATORS:
+            raise InvalidInput(
+                f"{field}.multivector_config.comparator: expected max_sim, got {config.get('comparator')!r}"
+            )
+        if vp.datatype not in (None, "float32"):
+            raise Unsupported(f"{field}.datatype: only float32 is supported, got {vp.datatype!r}")
+        _refuse_quantization(vp.quantization_config, f"{field}.quantization_config")
+        out.append({"name": name, "size": vp.size, "distance": vp.distance.value, "comparator": "max_sim"})
+    return out
+
+
+def multi_spaces(settings: dict[str, Any]) -> list[MultiSpace]:
+    """The multivector spaces of a collection (none for collections created before they existed)."""
+    return [
+        MultiSpace(s["name"], i, s["size"], Distance(s["distance"])) for i, s in enumerate(settings.get("multi") or [])
+    ]
+
+
+def multi_space_by_name(spaces: list[MultiSpace], name: Optional[str]) -> Optional[MultiSpace]:
+    return next((s for s in spaces if s.name == (name or DEFAULT_VECTOR)), None)
 
 
 def _ivf_pq_asked(req: CreateCollection) -> bool:
@@ -198,15 +249,16 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     """Merge a PATCH body into the settings; returns a new document."""
     out = dict(settings)
     spaces = {s.name for s in vector_spaces(settings)}
+    multi = {s.name for s in multi_spaces(settings)}
     if req.sparse_vectors:
         out.update(_sparse_update(settings, req.sparse_vectors))
     for name, diff in (req.vectors or {}).items():
-        if name not in spaces:
+        if name not in spaces and name not in multi:
             raise InvalidInput(f"vectors: Not existing vector name error: {name}")
         patch = diff.model_dump(mode="json", exclude_unset=True)
         _refuse_quantization(diff.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
-        current = next(s for s in vector_spaces(settings) if s.name == name)
-        if diff.on_disk is not None and diff.on_disk != current.on_disk:
+        current = next((s for s in vector_spaces(settings) if s.name == name), None)
+        if current is not None and diff.on_disk is not None and diff.on_disk != current.on_disk:
             raise Unsupported(
                 f"vectors.{name or '(default)'}.on_disk: moving stored vectors between memory and disk after "
                 "creation is not supported yet"

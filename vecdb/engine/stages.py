@@ -143,7 +143,7 @@ class TreeRun:
             children.append(details)
             before += child_before
         explain: dict[str, Any] = {"kind": plan.kind}
-        if plan.space is not None or plan.sparse is not None or plan.text is not None:
+        if plan.space is not None or plan.sparse is not None or plan.text is not None or plan.multi is not None:
             explain["using"] = req.using
         depth = req.offset + req.limit
         if plan.merge is not None:
@@ -151,13 +151,13 @@ class TreeRun:
             hits = self._merge(plan, sources, depth)
             explain["merge_ms"] = round((time.perf_counter() - t_merge) * 1e3, 4)  # the fusion or formula alone
         elif plan.prefetch:
-            hits = self._rescore(plan, sources, depth)
+            hits = self._rescore(plan, sources, depth, explain)
         elif plan.kind == "nearest":
             hits, leaf = self._dense[id(plan)]
             explain["search"] = leaf
             before += leaf["time_ms"]  # (its group's time)
         else:
-            hits = self._leaf(plan, None if plan.kind == "scroll" else self.mask(plan), depth)
+            hits = self._leaf(plan, None if plan.kind == "scroll" else self.mask(plan), depth, explain)
         hits = hits[req.offset :]
         spent = (time.perf_counter() - t0) * 1e3 + before
         explain.update(limit=req.limit, candidates=len(hits), time_ms=round(spent, 4))
@@ -165,9 +165,23 @@ class TreeRun:
             explain["prefetch"] = children
         return hits, explain, before
 
-    def _leaf(self, plan: QueryPlan, mask: Optional[np.ndarray], depth: int) -> Hits:
-        """A sparse, text or scroll stage over the points ``mask`` allows (threshold applied, no offset)."""
+    def _leaf(
+        self, plan: QueryPlan, mask: Optional[np.ndarray], depth: int, explain: Optional[dict[str, Any]] = None
+    ) -> Hits:
+        """A sparse, text, multivector or scroll stage over the points ``mask`` allows (threshold applied,
+        no offset); a multivector stage says what it compared in ``explain``."""
         req = plan.request
+        if plan.multi is not None:
+            from vecdb.engine.multi_search import MultiCost, multi_top
+
+            assert plan.multi_space is not None
+            cost = MultiCost()
+            hits = multi_top(
+                self.state, self.view, self.reader, plan.multi_space, plan.multi, depth, mask, req.score_threshold, cost
+            )
+            if explain is not None:
+                explain["maxsim"] = cost.as_dict()
+            return hits
         if plan.sparse is not None:
             from vecdb.engine.sparse_search import sparse_top
 
@@ -207,16 +221,16 @@ class TreeRun:
             hits = [(s, i) for s, i in hits if s >= t]
         return hits
 
-    def _rescore(self, plan: QueryPlan, sources: list[Hits], depth: int) -> Hits:
+    def _rescore(self, plan: QueryPlan, sources: list[Hits], depth: int, explain: dict[str, Any]) -> Hits:
         """A nearest query over its children: the union of their candidates, filtered, scored anew."""
         iids = np.unique(np.fromiter((i for hits in sources for _, i in hits), dtype=np.int64))
         mask = self.mask(plan)
         if mask is not None:
             iids = iids[mask[iids]]
-        if plan.space is None:  # sparse or text: the same search, restricted to the candidates
+        if plan.space is None:  # sparse, text or multivector: the same search, restricted to the candidates
             only = np.zeros(self.view.n, dtype=bool)
             only[iids] = True
-            return self._leaf(plan, only, depth) if len(iids) else []
+            return self._leaf(plan, only, depth, explain) if len(iids) else []
         space, req = plan.space, plan.request
         assert plan.vector is not None
         iids = iids[self.view.live(space.index)[iids]] if len(iids) else iids
@@ -235,5 +249,7 @@ class TreeRun:
         if point is None:
             return None
         if self._point_view is None:
-            self._point_view = StoredPointView(lambda i, name: self.owner._view_has_vector(self.view, i, name))
+            self._point_view = StoredPointView(
+                lambda i, name: self.owner._view_has_vector(self.view, i, name, self.reader)
+            )
         return self._point_view.bind(point)

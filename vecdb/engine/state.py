@@ -14,7 +14,15 @@ from typing import Any, Optional
 
 from vecdb.engine.mvcc import Mvcc
 from vecdb.engine.planner import AnnState
-from vecdb.engine.settings import SparseSpace, VectorSpace, index_config, sparse_spaces, vector_spaces
+from vecdb.engine.settings import (
+    MultiSpace,
+    SparseSpace,
+    VectorSpace,
+    index_config,
+    multi_spaces,
+    sparse_spaces,
+    vector_spaces,
+)
 from vecdb.engine.views import ReadView
 from vecdb.filtering.payload_index import PayloadIndex
 from vecdb.index.device import gpu_available
@@ -38,6 +46,8 @@ class CollectionState:
     """The stored settings document (replaced whole on every change, never edited in place)."""
     spaces: list[VectorSpace] = field(default_factory=list)
     sparse_spaces: list[SparseSpace] = field(default_factory=list)
+    multi_spaces: list[MultiSpace] = field(default_factory=list)
+    """Multivector spaces: rows in LMDB's ``multi`` table, nothing in memory (``engine/multi_search.py``)."""
     sparse: dict[int, InvertedIndex] = field(default_factory=dict)
     """The inverted index of each sparse space, replaced whole (published before the view of the same write)."""
     sparse_loaded: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -58,6 +68,7 @@ class CollectionState:
         self.settings = settings
         self.spaces = vector_spaces(settings)
         self.sparse_spaces = sparse_spaces(settings)
+        self.multi_spaces = multi_spaces(settings)
         for space in self.sparse_spaces:
             self.sparse.setdefault(space.index, InvertedIndex.empty())
         self.search_device = index_device(self.name, index_config(settings))

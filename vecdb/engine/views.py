@@ -21,13 +21,13 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
 from vecdb.engine.id_columns import PointIds
-from vecdb.engine.settings import DEFAULT_VECTOR, SparseSpace, VectorSpace
-from vecdb.errors import InvalidInput, Unsupported
+from vecdb.engine.settings import DEFAULT_VECTOR, MultiSpace, SparseSpace, VectorSpace
+from vecdb.errors import InvalidInput
 from vecdb.index.distance import metric_of, normalise
 from vecdb.models.points import SparseVector
 from vecdb.storage.points import IdChunk
@@ -54,7 +54,10 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
                     f"for vector '{space.name}'"
                 )
             if len(row) and isinstance(row[0], (list, tuple)):
-                raise Unsupported(f"{field}[{i}]: multivectors are not supported yet")
+                raise InvalidInput(
+                    f"{field}[{i}]: Wrong input: Conversion between multi and regular vectors failed for vector "
+                    f"'{space.name}' (it holds one vector, not a multivector)"
+                )
             if len(row) != space.size:
                 raise InvalidInput(f"{field}[{i}]: Vector dimension error: expected dim: {space.size}, got {len(row)}")
         with np.errstate(over="ignore"):
@@ -83,6 +86,47 @@ def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndar
             return query.copy()
         return (wide * (1.0 / math.sqrt(sq_norm))).astype(np.float32)
     return query
+
+
+def prepare_multi(value: Any, space: MultiSpace, field: str) -> np.ndarray:
+    """One multivector as a validated float32 matrix ``[rows, size]``, refused as Qdrant refuses it
+    (empty, an empty or wrong-size row, NaN or infinity); Cosine rows normalised one by one at write time,
+    as dense vectors are (a zero row stays zero, as in Qdrant's local mode)."""
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        rows = value
+    else:
+        if isinstance(value, SparseVector) or not isinstance(value, (list, tuple)):
+            raise InvalidInput(
+                f"{field}: Wrong input: Conversion between multi and regular vectors failed for vector '{space.name}' "
+                "(expected a list of vectors)"
+            )
+        if not value:
+            raise InvalidInput(f"{field}: Wrong input: Multivector must not be empty for vector '{space.name}'")
+        for j, row in enumerate(value):
+            if not isinstance(row, (list, tuple, np.ndarray)):
+                raise InvalidInput(
+                    f"{field}: Wrong input: Conversion between multi and regular vectors failed for vector "
+                    f"'{space.name}' (expected a list of vectors, got a single vector)"
+                )
+            if len(row) != space.size:
+                raise InvalidInput(
+                    f"{field}[{j}]: Vector dimension error: expected dim: {space.size}, got {len(row)}"
+                    if len(row)
+                    else f"{field}[{j}]: Wrong input: All vectors of a multivector must be non-empty"
+                )
+        with np.errstate(over="ignore"):
+            rows = np.asarray(value, dtype=np.float32).reshape(len(value), space.size)
+    if not len(rows):
+        raise InvalidInput(f"{field}: Wrong input: Multivector must not be empty for vector '{space.name}'")
+    if rows.shape[1] != space.size:
+        raise InvalidInput(f"{field}[0]: Vector dimension error: expected dim: {space.size}, got {rows.shape[1]}")
+    with np.errstate(over="ignore"):
+        matrix = rows.astype(np.float32)
+    if not np.isfinite(matrix).all():
+        raise InvalidInput(f"{field}: vector contains NaN or infinite components")
+    if metric_of(space.distance).normalised:
+        matrix = normalise(matrix)
+    return np.ascontiguousarray(matrix)
 
 
 SparseRow = tuple[np.ndarray, np.ndarray]
@@ -141,30 +185,56 @@ def _prepare_small(raw_indices: list[int], raw_values: list[float], field: str) 
     return np.array(indices, dtype=np.uint32), np.array([raw_values[i] for i in order], dtype=np.float32)
 
 
+class SplitVectors(NamedTuple):
+    """Each point's vector struct grouped by space: dense space index -> (point positions, raw rows); sparse
+    and multivector space index -> (point positions, validated rows); spaces no point named are left out
+    of ``sparse`` and ``multi``."""
+
+    dense: dict[int, tuple[list[int], list[Any]]]
+    sparse: dict[int, tuple[list[int], list[SparseRow]]]
+    multi: dict[int, tuple[list[int], list[np.ndarray]]]
+
+
 def split_point_vectors(
-    vectors: Sequence[Any], spaces: list[VectorSpace], field: str, sparse: Sequence[SparseSpace] = ()
-) -> tuple[dict[int, tuple[list[int], list[Any]]], dict[int, tuple[list[int], list[SparseRow]]]]:
-    """Group each point's vector struct by space: (dense space index -> (point positions, raw rows),
-    sparse space index -> (point positions, validated sparse rows))."""
+    vectors: Sequence[Any],
+    spaces: list[VectorSpace],
+    field: str,
+    sparse: Sequence[SparseSpace] = (),
+    multi: Sequence[MultiSpace] = (),
+) -> SplitVectors:
+    """Group each point's vector struct by space (:class:`SplitVectors`), validating sparse and multi rows."""
     by_name = {s.name: s for s in spaces}
     sparse_by_name = {s.name: s for s in sparse}
+    multi_by_name = {s.name: s for s in multi}
     grouped: dict[int, tuple[list[int], list[Any]]] = {s.index: ([], []) for s in spaces}
     sparse_grouped: dict[int, tuple[list[int], list[SparseRow]]] = {s.index: ([], []) for s in sparse}
+    multi_grouped: dict[int, tuple[list[int], list[np.ndarray]]] = {s.index: ([], []) for s in multi}
     for pos, vec in enumerate(vectors):
         named = vec if isinstance(vec, dict) else {DEFAULT_VECTOR: vec}
         for name, row in named.items():
             space = by_name.get(name)
             if space is None:
+                label = f"{field}[{pos}].vector.{name}" if field == "points" else f"{field}.{name}[{pos}]"
+                if not name:
+                    label = f"{field}[{pos}].vector" if field == "points" else f"{field}[{pos}]"
+                multi_space = multi_by_name.get(name)
+                if multi_space is not None:
+                    multi_grouped[multi_space.index][0].append(pos)
+                    multi_grouped[multi_space.index][1].append(prepare_multi(row, multi_space, label))
+                    continue
                 sparse_space = sparse_by_name.get(name)
                 if sparse_space is None:
                     raise InvalidInput(f"{field}[{pos}]: Not existing vector name error: {name}")
-                label = f"{field}[{pos}].vector.{name}" if field == "points" else f"{field}.{name}[{pos}]"
                 sparse_grouped[sparse_space.index][0].append(pos)
                 sparse_grouped[sparse_space.index][1].append(prepare_sparse(row, label))
                 continue
             grouped[space.index][0].append(pos)
             grouped[space.index][1].append(row)
-    return grouped, {k: v for k, v in sparse_grouped.items() if v[0]}
+    return SplitVectors(
+        grouped,
+        {k: v for k, v in sparse_grouped.items() if v[0]},
+        {k: v for k, v in multi_grouped.items() if v[0]},
+    )
 
 
 class RowStore:

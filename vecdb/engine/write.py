@@ -84,7 +84,7 @@ class Writer:
         state = self.state
 
         def run(txn: lmdb.Transaction) -> tuple[WriteTxn, T]:
-            w = WriteTxn(txn, state.tables, state.spaces, state.sparse_spaces)
+            w = WriteTxn(txn, state.tables, state.spaces, state.sparse_spaces, state.multi_spaces)
             w.analyzers = state.payload_index.analyzers  # filters tokenize text-indexed fields as their index
             result = body(w)
             w.finish()
@@ -113,7 +113,7 @@ class Writer:
     def _prepared(self, op: PointInsertOperations, field: str) -> PreparedPoints:
         state = self.state
         op = resolve_insert(op, state.settings, field)
-        prepared = PreparedPoints.from_request(op, state.spaces, state.sparse_spaces)
+        prepared = PreparedPoints.from_request(op, state.spaces, state.sparse_spaces, state.multi_spaces)
         state.limits.check_points(len(prepared.ids), field)
         state.limits.check_payloads(prepared.payloads, f"{field}.payload")
         return prepared
@@ -272,6 +272,11 @@ class Writer:
             kept.sort(key=lambda item: item[0])
             if kept:
                 sparse[space] = ([j for j, _ in kept], [r for _, r in kept])
+        multi: dict[int, tuple[list[int], list[np.ndarray]]] = {}
+        for space, (positions, matrices) in prepared.multi.items():
+            order = sorted((new_pos[p], j) for j, p in enumerate(positions) if p in new_pos)
+            if order:
+                multi[space] = ([at for at, _ in order], [matrices[j] for _, j in order])
         vectors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for space, (positions, matrix) in prepared.rows.items():
             row_of = np.full(len(prepared.ids), -1, dtype=np.int64)
@@ -280,7 +285,7 @@ class Writer:
             has = np.flatnonzero(rows >= 0)
             if len(has):
                 vectors[space] = (has, matrix[rows[has]])
-        w.insert_many(keys, [prepared.payloads[pos] for pos in chosen], vectors, sparse)
+        w.insert_many(keys, [prepared.payloads[pos] for pos in chosen], vectors, sparse, multi)
 
     def _delete(self, w: WriteTxn, selector: PointsSelector) -> None:
         for point in w.select(selector, None):
@@ -318,39 +323,53 @@ class Writer:
         only the points passing it are changed, the others left as they were (as qdrant-client's local mode)."""
         guard = compile_filter(req.update_filter, self.state.payload_index.analyzers)
         view = StoredPointView(lambda iid, name: w._has_vector(iid, name))
-        grouped, sparse_grouped = split_point_vectors(
-            [p.vector for p in req.points], self.state.spaces, "points", self.state.sparse_spaces
+        state = self.state
+        split = split_point_vectors(
+            [p.vector for p in req.points], state.spaces, "points", state.sparse_spaces, state.multi_spaces
         )
-        prepared = prepare_groups(grouped, self.state.spaces, "points.vector")
+        prepared = prepare_groups(split.dense, state.spaces, "points.vector")
         new_vectors: dict[int, dict[int, np.ndarray]] = {}
         for space, (positions, matrix) in prepared.items():
             for row_no, pos in enumerate(positions):
                 new_vectors.setdefault(pos, {})[space] = matrix[row_no]
         new_sparse: dict[int, dict[int, Any]] = {}
-        for space, (positions, sparse_rows) in sparse_grouped.items():
+        for space, (positions, sparse_rows) in split.sparse.items():
             for pos, row in zip(positions, sparse_rows, strict=True):
                 new_sparse.setdefault(pos, {})[space] = row
+        new_multi: dict[int, dict[int, np.ndarray]] = {}
+        for space, (positions, matrices) in split.multi.items():
+            for pos, m in zip(positions, matrices, strict=True):
+                new_multi.setdefault(pos, {})[space] = m
         for pos, point_vectors in enumerate(req.points):
             old = w.require(point_vectors.id)
             if guard is not None and not guard(view.bind(old)):
                 continue
             vectors = {**w.vectors_of(old), **new_vectors.get(pos, {})}
             sparse = {**w.sparse_of(old), **new_sparse.get(pos, {})}
+            multi = {**w.multi_of(old), **new_multi.get(pos, {})}
             w.remove(old)
-            w.insert(old.id, old.payload_json, vectors, sparse)
+            w.insert(old.id, old.payload_json, vectors, sparse, multi)
 
     def _delete_vectors(self, w: WriteTxn, req: DeleteVectors) -> None:
         names = set(req.vector)
         drop = {s.index for s in self.state.spaces if s.name in names}
         drop_sparse = {s.index for s in self.state.sparse_spaces if s.name in names}
-        unknown = names - {s.name for s in self.state.spaces} - {s.name for s in self.state.sparse_spaces}
+        drop_multi = {s.index for s in self.state.multi_spaces if s.name in names}
+        state = self.state
+        known = (
+            {s.name for s in state.spaces}
+            | {s.name for s in state.sparse_spaces}
+            | {s.name for s in state.multi_spaces}
+        )
+        unknown = names - known
         if unknown:
             raise InvalidInput(f"vector: Not existing vector name error: {sorted(unknown)[0]}")
         for point in self._payload_targets(w, req.points, req.filter):
             vectors = {k: v for k, v in w.vectors_of(point).items() if k not in drop}
             sparse = {k: v for k, v in w.sparse_of(point).items() if k not in drop_sparse}
+            multi = {k: v for k, v in w.multi_of(point).items() if k not in drop_multi}
             w.remove(point)
-            w.insert(point.id, point.payload_json, vectors, sparse)
+            w.insert(point.id, point.payload_json, vectors, sparse, multi)
 
 
 class Delta(Protocol):

@@ -10,7 +10,7 @@ import numpy as np
 
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
 from vecdb.engine.prepare import encode_payload
-from vecdb.engine.settings import SparseSpace, VectorSpace
+from vecdb.engine.settings import MultiSpace, SparseSpace, VectorSpace
 from vecdb.engine.views import SparseRow
 from vecdb.errors import InvalidInput, NotFound
 from vecdb.filtering.evaluate import compile_filter
@@ -31,11 +31,13 @@ class WriteTxn:
         tables: PointsTables,
         spaces: list[VectorSpace],
         sparse_spaces: Optional[list[SparseSpace]] = None,
+        multi_spaces: Optional[list[MultiSpace]] = None,
     ):
         self.txn = txn
         self.tables = tables
         self.spaces = spaces
         self.sparse_spaces = sparse_spaces or []
+        self.multi_spaces = multi_spaces or []
         self.analyzers: Mapping[KeyPath, TextAnalyzer] = {}
         """Tokenizers of text-indexed fields, for filters (set by the writer)."""
         counters = tables.get_meta_json(txn, "counters")
@@ -74,6 +76,7 @@ class WriteTxn:
         payload_json: bytes,
         vectors: dict[int, np.ndarray],
         sparse: Optional[dict[int, SparseRow]] = None,
+        multi: Optional[dict[int, np.ndarray]] = None,
     ) -> None:
         one_row = np.zeros(1, dtype=np.int64)
         self.insert_many(
@@ -81,6 +84,7 @@ class WriteTxn:
             [payload_json],
             {s: (one_row, row[None, :]) for s, row in vectors.items()},
             {s: ([0], [row]) for s, row in (sparse or {}).items()},
+            {s: ([0], [m]) for s, m in (multi or {}).items()},
         )
 
     def insert_many(
@@ -89,11 +93,13 @@ class WriteTxn:
         payloads: list[bytes],
         vectors: dict[int, tuple[np.ndarray, np.ndarray]],
         sparse: Optional[dict[int, tuple[list[int], list[SparseRow]]]] = None,
+        multi: Optional[dict[int, tuple[list[int], list[np.ndarray]]]] = None,
     ) -> None:
         """Store new points (whose keys are not in the ids table) under fresh internal ids.
 
         ``vectors``: space -> (ascending positions into ``keys``, float32 rows); ``sparse``: sparse
-        space -> (ascending positions into ``keys``, sparse rows).
+        space -> (ascending positions into ``keys``, sparse rows); ``multi``: multivector space ->
+        (positions into ``keys``, float32 matrices).
         """
         first = self.next_iid
         self.next_iid += len(keys)
@@ -106,6 +112,11 @@ class WriteTxn:
                     items.append((first + pos, space, encode_sparse(*row)))
                     born.append((first + pos, row))
             self.tables.put_sparse_many(self.txn, items)
+        if multi:
+            self.tables.put_multi_many(
+                self.txn,
+                [(first + pos, space, m) for space, (ps, ms) in multi.items() for pos, m in zip(ps, ms, strict=True)],
+            )
         self.payload_writes.extend(zip(range(first, self.next_iid), payloads, strict=True))
         for space, (positions, rows) in vectors.items():
             self.rows[space].append((positions + first, rows))
@@ -113,7 +124,9 @@ class WriteTxn:
         self.born_keys.extend(keys)
 
     def remove(self, point: StoredPoint) -> None:
-        self.tables.delete(self.txn, point.iid, point.id, len(self.spaces), len(self.sparse_spaces))
+        self.tables.delete(
+            self.txn, point.iid, point.id, len(self.spaces), len(self.sparse_spaces), len(self.multi_spaces)
+        )
         self.died.append(point.iid)
         self.payload_writes.append((point.iid, None))
 
@@ -139,6 +152,14 @@ class WriteTxn:
                 out[space.index] = row
         return out
 
+    def multi_of(self, point: StoredPoint) -> dict[int, np.ndarray]:
+        out = {}
+        for space in self.multi_spaces:
+            matrix = self.tables.get_multi(self.txn, point.iid, space.index, space.size)
+            if matrix is not None:
+                out[space.index] = matrix
+        return out
+
     def select(self, selector: PointsSelector | list[PointId] | None, flt: Optional[Filter]) -> list[StoredPoint]:
         """Points named by ids (missing ones skipped) or matching a filter, as of this transaction."""
         if isinstance(selector, FilterSelector):
@@ -157,7 +178,7 @@ class WriteTxn:
         return [p for p in self.tables.iter_points(self.txn) if predicate(view.bind(p))]
 
     def _has_vector(self, iid: int, name: str) -> bool:
-        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name, self.sparse_spaces)
+        return stored_has_vector(self.tables, self.txn, self.spaces, iid, name, self.sparse_spaces, self.multi_spaces)
 
     def finish(self) -> None:
         self.tables.put_meta_json(self.txn, "counters", {"next_iid": self.next_iid, "seq": self.seq})

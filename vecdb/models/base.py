@@ -32,8 +32,19 @@ TAG_MARK = "~"
 
 
 def error_location(loc: Any) -> str:
-    """``('body', 'points', 0, 'id')`` -> ``points.0.id``: the path a user wrote, without union tags."""
-    return ".".join(str(p) for p in loc if p != "body" and not str(p).startswith(TAG_MARK))
+    """``('body', 'points', 0, 'id')`` -> ``points.0.id``: the path a user wrote, without union tags
+    (ours, and pydantic's own such as ``list[float]``)."""
+    return ".".join(str(p) for p in loc if p != "body" and not str(p).startswith(TAG_MARK) and "[" not in str(p))
+
+
+_SHAPE_ERRORS = frozenset({"list_type", "dict_type", "model_type", "model_attributes_type", "missing"})
+
+
+def most_telling(errors: list[Any]) -> list[Any]:
+    """Validation errors in the order a user should read them: of a union's members, the one whose shape
+    fitted and got furthest into the value (a named vector's NaN) first, members whose shape did not fit
+    at all ("Input should be a valid list") last."""
+    return sorted(errors, key=lambda e: (e.get("type") in _SHAPE_ERRORS, -len(e.get("loc", ()))))
 
 
 def keyed_union(*members: tuple[str, Any]) -> Any:

@@ -284,7 +284,7 @@ class SparseVectorOut(ResponseModel):
     values: list[float]
 
 
-OutputVector = Union[list[float], dict[str, Union[list[float], SparseVectorOut]]]
+OutputVector = Union[list[float], list[list[float]], dict[str, Union[list[float], list[list[float]], SparseVectorOut]]]
 
 
 class Record(ResponseModel):

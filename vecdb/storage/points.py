@@ -13,6 +13,10 @@ Named databases:
 * ``sparse``   -- internal id + sparse-space index -> ``indices (u32 LE) | values (f32 LE)``, the
   indices ascending and unique, as many of each. Stores written before sparse vectors existed get
   the (empty) table on their first open; nothing else about them changes.
+* ``multi``    -- multivector space index (u16) + internal id -> the point's matrix of float32 rows (raw
+  little-endian, row after row; the space's size says where one ends). Keyed space first, so that an
+  exact MaxSim scan of one space is one cursor range. Added like ``sparse``: older stores get the
+  (empty) table on their first open.
 * ``changes``  -- write sequence number (u64) -> what that write changed: ``first internal id | next
   internal id | dead count (u32) | touched count (u32) | dead ids (u64 LE...) | touched ids (u64 LE...)``.
   New points are the internal ids ``first .. next-1``; dead ones were deleted or replaced; touched
@@ -40,7 +44,7 @@ import orjson
 from vecdb.errors import Corruption
 from vecdb.ids import PointId, id_to_key, key_to_id
 
-POINTS_DBS = ("meta", "ids", "points", "vectors", "sparse", "changes")
+POINTS_DBS = ("meta", "ids", "points", "vectors", "sparse", "changes", "multi")
 FORMAT = b"vecdb-collection/1"
 
 _IID = struct.Struct(">Q")
@@ -48,6 +52,7 @@ _VEC_KEY = struct.Struct(">QH")
 _HEADER = struct.Struct(">QB")
 _ID_VALUE = struct.Struct(">QQ")
 _CHANGE = struct.Struct(">QQII")
+_MULTI_KEY = struct.Struct(">HQ")
 
 CHANGES_KEPT = 10000
 """Writes whose change records are kept; a reader further behind reads the whole store again."""
@@ -59,6 +64,16 @@ def iid_key(iid: int) -> bytes:
 
 def vector_key(iid: int, space: int) -> bytes:
     return _VEC_KEY.pack(iid, space)
+
+
+def multi_key(space: int, iid: int) -> bytes:
+    return _MULTI_KEY.pack(space, iid)
+
+
+def decode_multi(raw: bytes, size: int) -> np.ndarray:
+    """A ``multi`` value as a read-only float32 ``[rows, size]`` matrix over the buffer (copy to keep it
+    past the transaction)."""
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, size)
 
 
 def encode_sparse(indices: np.ndarray, values: np.ndarray) -> bytes:
@@ -170,6 +185,7 @@ class PointsTables:
         self.vectors = dbs["vectors"]
         self.sparse = dbs.get("sparse")
         self.changes = dbs.get("changes")
+        self.multi = dbs.get("multi")
 
     # meta
     def check_format(self, txn: lmdb.Transaction) -> bool:
@@ -295,7 +311,9 @@ class PointsTables:
         raw = txn.get(vector_key(iid, space), db=self.vectors)
         return None if raw is None else np.frombuffer(raw, dtype="<f4")
 
-    def delete(self, txn: lmdb.Transaction, iid: int, point_id: PointId, n_spaces: int, n_sparse: int = 0) -> None:
+    def delete(
+        self, txn: lmdb.Transaction, iid: int, point_id: PointId, n_spaces: int, n_sparse: int = 0, n_multi: int = 0
+    ) -> None:
         """Remove every row of one stored version (its id mapping only if it still points here)."""
         key = id_to_key(point_id)
         if self.iid_of(txn, key) == iid:
@@ -305,6 +323,49 @@ class PointsTables:
             txn.delete(vector_key(iid, space), db=self.vectors)
         for space in range(n_sparse):
             txn.delete(vector_key(iid, space), db=self.sparse)
+        for space in range(n_multi):
+            txn.delete(multi_key(space, iid), db=self.multi)
+
+    # multivectors
+    def put_multi_many(self, txn: lmdb.Transaction, items: list[tuple[int, int, np.ndarray]]) -> None:
+        """Rows ``(internal id, multivector space, float32 matrix)`` of new points."""
+        if not items:
+            return
+        rows = sorted((_MULTI_KEY.pack(space, iid), m.astype("<f4", copy=False).tobytes()) for iid, space, m in items)
+        with txn.cursor(db=self.multi) as cur:
+            cur.putmulti(rows)
+
+    def get_multi(self, txn: lmdb.Transaction, iid: int, space: int, size: int) -> Optional[np.ndarray]:
+        """A point's matrix (a copy), or None when it holds no vector of that space."""
+        if self.multi is None:
+            return None
+        raw = txn.get(_MULTI_KEY.pack(space, iid), db=self.multi)
+        return None if raw is None else decode_multi(raw, size).copy()
+
+    def has_multi(self, txn: lmdb.Transaction, iid: int, space: int) -> bool:
+        return self.multi is not None and txn.get(_MULTI_KEY.pack(space, iid), db=self.multi) is not None
+
+    def multi_of(self, txn: lmdb.Transaction, space: int, iids: list[int]) -> list[tuple[int, bytes]]:
+        """``(internal id, raw value)`` of those of ``iids`` (ascending) that hold a vector of ``space``."""
+        if self.multi is None or not iids:
+            return []
+        keys = [_MULTI_KEY.pack(space, iid) for iid in iids]
+        with txn.cursor(db=self.multi) as cur:
+            found = cur.getmulti(keys)
+        return [(_MULTI_KEY.unpack(key)[1], raw) for key, raw in found]
+
+    def multi_scan(self, txn: lmdb.Transaction, space: int) -> Iterator[tuple[int, bytes]]:
+        """Every stored ``(internal id, raw value)`` of ``space``, in internal-id order (one cursor range)."""
+        if self.multi is None:
+            return
+        cursor = txn.cursor(db=self.multi)
+        if not cursor.set_range(_MULTI_KEY.pack(space, 0)):
+            return
+        for key, raw in cursor.iternext(keys=True, values=True):
+            at, iid = _MULTI_KEY.unpack(key)
+            if at != space:
+                return
+            yield iid, raw
 
     # sparse vectors
     def put_sparse_many(self, txn: lmdb.Transaction, items: list[tuple[int, int, bytes]]) -> None:
