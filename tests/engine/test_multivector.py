@@ -205,3 +205,46 @@ def test_http_errors_name_the_field(http_client: QdrantClient) -> None:
     with pytest.raises(UnexpectedResponse) as err:
         http_client.query_points(name, query=[1.0, 2.0], using="m")
     assert err.value.status_code == 400 and b"single vector" in err.value.content
+
+
+def test_snapshot_and_jsonl_round_trip(tmp_path: Path) -> None:
+    """Multivectors travel in snapshots (restored, then queried) and in ``vecdb export`` JSONL files that
+    ``vecdb import`` reads back into a collection with the same vectors config."""
+    from typer.testing import CliRunner
+
+    from vecdb.cli.main import app
+
+    rng = np.random.default_rng(9)
+    config = {
+        "d": models.VectorParams(size=3, distance=models.Distance.DOT),
+        "m": models.VectorParams(size=3, distance=models.Distance.DOT, multivector_config=MAX_SIM),
+    }
+    points = [
+        models.PointStruct(id=i, vector={"d": rng.normal(size=3).tolist(), "m": _matrix(rng, 3)}, payload={"i": i})
+        for i in range(40)
+    ]
+    c = vecdb.Client(path=tmp_path / "db")
+    c.create_collection("src", config)
+    c.upsert("src", points)
+    q = rng.normal(size=(2, 3)).tolist()
+    want = [(p.id, p.score) for p in c.query_points("src", query=q, using="m", limit=10).points]
+    snap = c.create_snapshot("src")
+    assert snap is not None
+    c.upsert("src", [models.PointStruct(id=99, vector={"d": [9.0, 9, 9], "m": [[9.0, 9, 9]]})])  # after the snapshot
+    c.recover_snapshot("src", snap.name)
+    assert [(p.id, p.score) for p in c.query_points("src", query=q, using="m", limit=10).points] == want
+    c.create_collection("copy", config)
+    c.close()
+    runner = CliRunner()
+    out = tmp_path / "out.jsonl"
+    for args in (
+        ["export", "-c", "src", "-o", str(out), "--no-progress", "--path", str(tmp_path / "db")],
+        ["import", str(out), "-c", "copy", "--no-progress", "--path", str(tmp_path / "db")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    c = vecdb.Client(path=tmp_path / "db")
+    assert [(p.id, p.score) for p in c.query_points("copy", query=q, using="m", limit=10).points] == want
+    back = {r.id: r.vector["m"] for r in c.retrieve("copy", list(range(40)), with_vectors=True)}
+    assert all(np.allclose(back[p.id], p.vector["m"], atol=1e-6) for p in points)  # type: ignore[index]
+    c.close()

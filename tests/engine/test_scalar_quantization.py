@@ -88,7 +88,7 @@ def test_scalar_settings_are_checked(client, name):
         ({"scalar": {"type": "int4"}}, InvalidInput, "quantization_config.scalar.type"),
         ({"scalar": {"type": "int8", "quantile": 0.2}}, InvalidInput, "quantile"),
         ({"scalar": {"type": "int8", "bogus": 1}}, InvalidInput, "quantization_config.scalar.bogus"),
-        ({"binary": {"always_ram": True}}, Unsupported, "binary"),
+        ({"scalar": {"type": "int8"}, "binary": {}}, InvalidInput, "give one quantization, not scalar and binary"),
     ]:
         with pytest.raises(error, match=fragment):
             client.create_collection(name, {"size": 4, "distance": "Dot"}, quantization_config=config)

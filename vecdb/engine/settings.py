@@ -213,11 +213,12 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
     product = (req.quantization_config or {}).get("product")
     if req.index is not None and product is not None:
         raise InvalidInput("index: give either index or quantization_config.product, not both")
-    scalar = scalar_index(req.quantization_config)
+    scalar = scalar_index(req.quantization_config) or binary_index(req.quantization_config)
     if scalar is not None:
+        which = "scalar" if scalar["type"] == "hnsw_sq" else "binary"
         if product is not None or (req.index is not None and req.index.type != "hnsw"):
             raise InvalidInput(
-                "quantization_config.scalar: scalar quantization is an HNSW index's; give one quantization"
+                f"quantization_config.{which}: {which} quantization is an HNSW index's; give one quantization"
             )
         return scalar
     if product is not None:
@@ -232,6 +233,8 @@ def index_settings(req: CreateCollection, params: dict[str, VectorParams]) -> di
     out = cfg.model_dump(exclude_none=True)
     if cfg.type == "hnsw_sq":
         return {"type": "hnsw_sq", "quantile": cfg.quantile if cfg.quantile is not None else 1.0}
+    if cfg.type == "hnsw_bq":
+        return {"type": "hnsw_bq"}
     if cfg.type != "ivf_pq":
         return {"type": cfg.type}
     if cfg.pq_bits not in SUPPORTED_BITS:
@@ -278,11 +281,12 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
     if req.quantization_config is not None:
         _refuse_quantization(req.quantization_config, "quantization_config", scalar_ok=True)
         kind = index_config(out)["type"]
-        scalar = scalar_index(req.quantization_config)
-        if scalar is not None or (req.quantization_config == "Disabled" and kind == "hnsw_sq"):
-            if kind not in ("hnsw", "hnsw_sq"):
+        scalar = scalar_index(req.quantization_config) or binary_index(req.quantization_config)
+        if scalar is not None or (req.quantization_config == "Disabled" and kind in ("hnsw_sq", "hnsw_bq")):
+            if kind not in ("hnsw", "hnsw_sq", "hnsw_bq"):
                 raise Unsupported(
-                    f"quantization_config: switching a {kind} index to scalar quantization is not supported yet"
+                    f"quantization_config: switching a {kind} index to scalar or binary quantization is not "
+                    "supported yet"
                 )
             out["index"] = scalar or {"type": "hnsw"}  # (a different kind: the optimizer rebuilds the index)
         out["quantization_config"] = None if req.quantization_config == "Disabled" else req.quantization_config
@@ -294,13 +298,46 @@ def apply_update(settings: dict[str, Any], req: UpdateCollection) -> dict[str, A
 
 
 def _refuse_quantization(config: Any, field: str, scalar_ok: bool = False) -> None:
-    """Binary quantization is not implemented, nor scalar quantization per vector space: refused, not
-    stored and ignored. The collection's scalar quantization is ``hnsw_sq``; product quantization IVF-PQ."""
-    if isinstance(config, dict):
-        if config.get("binary") is not None:
-            raise Unsupported(f"{field}.binary: binary quantization is not supported yet")
-        if config.get("scalar") is not None and not scalar_ok:
-            raise Unsupported(f"{field}.scalar: scalar quantization per vector space is not supported yet")
+    """Quantization per vector space is not implemented: refused, not stored and ignored. The collection's
+    scalar quantization is ``hnsw_sq``, its binary quantization ``hnsw_bq``, product quantization IVF-PQ."""
+    if isinstance(config, dict) and scalar_ok:
+        given = [kind for kind in ("scalar", "binary", "product") if config.get(kind) is not None]
+        if len(given) > 1:
+            raise InvalidInput(f"{field}: give one quantization, not {' and '.join(given)}")
+    if isinstance(config, dict) and not scalar_ok:
+        for kind in ("scalar", "binary", "product"):
+            if config.get(kind) is not None:
+                raise Unsupported(f"{field}.{kind}: {kind} quantization per vector space is not supported yet")
+
+
+BINARY_ENCODINGS = ("one_bit",)
+BINARY_QUERY_ENCODINGS = ("default", "binary")
+
+
+def binary_index(config: Any, field: str = "quantization_config") -> Optional[dict[str, Any]]:
+    """The ``hnsw_bq`` index Qdrant's ``quantization_config.binary`` asks for, or None. Qdrant's
+    ``one_bit`` encoding with binary queries; its multi-bit encodings and scalar query encodings are
+    refused by name."""
+    if not isinstance(config, dict) or config.get("binary") is None:
+        return None
+    binary = config["binary"]
+    if not isinstance(binary, dict):
+        raise InvalidInput(f"{field}.binary: expected an object")
+    unknown = sorted(set(binary) - {"always_ram", "encoding", "query_encoding"})
+    if unknown:
+        raise InvalidInput(f"{field}.binary.{unknown[0]}: not a binary quantization setting")
+    encoding = binary.get("encoding")
+    if encoding is not None and encoding not in BINARY_ENCODINGS:
+        raise Unsupported(f"{field}.binary.encoding: only one_bit is supported yet, got {encoding!r}")
+    query_encoding = binary.get("query_encoding")
+    if query_encoding is not None and query_encoding not in BINARY_QUERY_ENCODINGS:
+        raise Unsupported(
+            f"{field}.binary.query_encoding: only default and binary are supported yet, got {query_encoding!r}"
+        )
+    always_ram = binary.get("always_ram")
+    if always_ram is not None and not isinstance(always_ram, bool):
+        raise InvalidInput(f"{field}.binary.always_ram: expected true or false, got {always_ram!r}")
+    return {"type": "hnsw_bq"}
 
 
 def scalar_index(config: Any, field: str = "quantization_config") -> Optional[dict[str, Any]]:

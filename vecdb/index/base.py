@@ -33,7 +33,7 @@ from vecdb.models.collections import Distance
 
 LEGACY_KIND = "hnsw"
 """The kind of a manifest that names none (written when HNSW was the only kind)."""
-_BUILTIN = ("vecdb.index.flat", "vecdb.index.hnsw", "vecdb.index.hnsw_sq", "vecdb.index.ivfpq")
+_BUILTIN = ("vecdb.index.flat", "vecdb.index.hnsw", "vecdb.index.hnsw_sq", "vecdb.index.hnsw_bq", "vecdb.index.ivfpq")
 
 
 class BuildInterrupted(Exception):

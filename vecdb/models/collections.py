@@ -59,13 +59,14 @@ class IndexConfig(RequestModel):
     """vecdb extension, top level of the create body: which ANN index the collection's spaces get.
 
     ``hnsw`` (default): graph on float32 vectors. ``hnsw_sq``: graph on int8 scalar-quantized codes,
-    re-ranked from the float32 rows (what ``quantization_config.scalar`` selects). ``flat``: no ANN index, every
+    re-ranked from the float32 rows (what ``quantization_config.scalar`` selects). ``hnsw_bq``: graph on
+    one-bit codes, re-ranked likewise (``quantization_config.binary``). ``flat``: no ANN index, every
     search is an exact scan. ``ivf_pq``: inverted lists of product-quantized
     codes, trained by vecdb's K-Means; ``nlist`` and ``pq_m`` default from the
     collection size and dimension when the index is trained.
     """
 
-    type: Literal["hnsw", "flat", "ivf_pq", "hnsw_sq"] = "hnsw"
+    type: Literal["hnsw", "flat", "ivf_pq", "hnsw_sq", "hnsw_bq"] = "hnsw"
     nlist: Optional[int] = Field(None, ge=1, le=1 << 18, description="ivf_pq: coarse lists (default ~sqrt(n))")
     pq_m: Optional[int] = Field(None, ge=1, description="ivf_pq: bytes of code per vector; must divide the size")
     pq_bits: int = Field(8, description="ivf_pq: bits per sub-vector code (8)")
