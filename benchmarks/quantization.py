@@ -1,11 +1,13 @@
-"""Scalar (int8) quantization beside float32: recall@10, queries per second and index memory per vector.
+"""Scalar (int8) and binary quantization beside float32: recall@10, queries per second and index memory
+per vector.
 
-vecdb's ``hnsw`` collection and its ``quantization_config.scalar`` collection (``hnsw_sq``: the graph
-over int8 codes, candidates re-ranked from the float32 rows) on the same data, beside faiss's own
-``IndexHNSWFlat`` and ``IndexHNSWSQ`` (QT_8bit, no re-ranking) with the same ``m``/``ef_construct``, in
-the same process, one thread each, queries interleaved. Memory is the index's own (faiss's codes or
-float32 copy, graph links, vecdb's label map); vecdb also keeps its float32 rows (``4 x dim`` bytes a
-point) in both cases, which is what re-ranking reads. Binary quantization is not built yet.
+vecdb's ``hnsw`` collection, its ``quantization_config.scalar`` collection (``hnsw_sq``: the graph over
+int8 codes) and its ``quantization_config.binary`` collection (``hnsw_bq``: the graph over one-bit codes),
+candidates of both re-ranked from the float32 rows, on the same data; beside faiss's own
+``IndexHNSWFlat``, ``IndexHNSWSQ`` (QT_8bit) and ``IndexBinaryHNSW`` (sign bits), not re-ranked, with
+the same ``m``/``ef_construct``; in the same process, one thread each, queries interleaved. Memory is
+the index's own (faiss's codes or float32 copy, graph links, vecdb's label map); vecdb also keeps its
+float32 rows (``4 x dim`` bytes a point) in every case, which is what re-ranking reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ import numpy as np
 from benchmarks.common import Section, markdown_table, scratch_dir
 from benchmarks.exact import float64_truth
 from benchmarks.hnsw import load_dataset
+
+COLLECTIONS: tuple[tuple[str, Any], ...] = (
+    ("f32", None),
+    ("int8", {"scalar": {"type": "int8"}}),
+    ("bin", {"binary": {}}),
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> Section:
     with scratch_dir(args.tmp, "quantization") as tmp:
         client = vecdb.Client(path=tmp / "db")
         built: dict[str, float] = {}
-        for name, quantization in (("f32", None), ("int8", {"scalar": {"type": "int8"}})):
+        for name, quantization in COLLECTIONS:
             client.create_collection(
                 name,
                 {"size": dim, "distance": distance},
@@ -84,6 +92,15 @@ def run(args: argparse.Namespace) -> Section:
             index.train(x)
             index.add(x)
             built["faiss-flat" if index is flat else "faiss-sq"] = time.perf_counter() - t0
+        from vecdb.index.hnsw_bq import encode
+
+        bits = 8 * -(-dim // 8)
+        binary = faiss.IndexBinaryHNSW(bits, 16)
+        binary.hnsw.efConstruction = 100
+        t0 = time.perf_counter()
+        binary.add(encode(x, bits))
+        built["faiss-bq"] = time.perf_counter() - t0
+        q_codes = encode(qx, bits)
         params = faiss.SearchParametersHNSW()
         params.efSearch = args.ef
         search = {"hnsw_ef": args.ef}
@@ -99,11 +116,16 @@ def run(args: argparse.Namespace) -> Section:
         def faiss_query(index: Any) -> Any:
             return lambda i: index.search(qx[i : i + 1], 10, params=params)[1][0].tolist()
 
+        def faiss_binary_query(i: int) -> Any:
+            return binary.search(q_codes[i : i + 1], 10, params=params)[1][0].tolist()
+
         methods = {
             "vecdb hnsw (float32)": vecdb_query("f32"),
             "vecdb hnsw_sq (int8, re-ranked)": vecdb_query("int8"),
+            "vecdb hnsw_bq (1 bit, re-ranked)": vecdb_query("bin"),
             "faiss IndexHNSWFlat": faiss_query(flat),
             "faiss IndexHNSWSQ (int8, not re-ranked)": faiss_query(sq),
+            "faiss IndexBinaryHNSW (1 bit, not re-ranked)": faiss_binary_query,
         }
         found: dict[str, list[list[Any]]] = {m: [] for m in methods}
         seconds = dict.fromkeys(methods, 0.0)
@@ -115,21 +137,25 @@ def run(args: argparse.Namespace) -> Section:
         from vecdb.engine import collection as _  # noqa: F401  (the index objects, for their memory)
 
         coll_mem = {}
-        for name in ("f32", "int8"):
+        for name, _quantization in COLLECTIONS:
             with client.service.db.use(name) as coll:
                 coll_mem[name] = coll.inspect().indexes[0].index.memory_bytes() / n
         hnsw_links = flat.hnsw.neighbors.size() * 4 / n
         memory = {
             "vecdb hnsw (float32)": coll_mem["f32"],
             "vecdb hnsw_sq (int8, re-ranked)": coll_mem["int8"],
+            "vecdb hnsw_bq (1 bit, re-ranked)": coll_mem["bin"],
             "faiss IndexHNSWFlat": dim * 4 + hnsw_links + 12,
             "faiss IndexHNSWSQ (int8, not re-ranked)": dim + sq.hnsw.neighbors.size() * 4 / n + 12,
+            "faiss IndexBinaryHNSW (1 bit, not re-ranked)": bits / 8 + binary.hnsw.neighbors.size() * 4 / n + 12,
         }
         build_of = {
             "vecdb hnsw (float32)": built["f32"],
             "vecdb hnsw_sq (int8, re-ranked)": built["int8"],
+            "vecdb hnsw_bq (1 bit, re-ranked)": built["bin"],
             "faiss IndexHNSWFlat": built["faiss-flat"],
             "faiss IndexHNSWSQ (int8, not re-ranked)": built["faiss-sq"],
+            "faiss IndexBinaryHNSW (1 bit, not re-ranked)": built["faiss-bq"],
         }
         for method in methods:
             qps = len(queries) / seconds[method]
@@ -143,4 +169,4 @@ def run(args: argparse.Namespace) -> Section:
         f"100. Index bytes exclude vecdb's float32 rows ({dim * 4} bytes a vector, kept by both vecdb collections "
         "for exact scans and re-ranking).\n\n" + table
     )
-    return Section(f"Scalar quantization, {args.dataset} {n:,}", text)
+    return Section(f"Scalar and binary quantization, {args.dataset} {n:,}", text)
