@@ -143,7 +143,7 @@ def test_sample_and_refusals(tmp_path: Path) -> None:
         c.query_points(
             "c", query=models.RecommendQuery(recommend=models.RecommendInput(strategy="best_score")), using="a"
         )
-    with pytest.raises(Unsupported, match="sparse"):
+    with pytest.raises(InvalidInput, match=r"query\.recommend\.positive\[0\]: point 1 has no vector named 's'"):
         c.query_points("c", query=recommend, using="s")
     with pytest.raises(Unsupported, match=r"query\.recommend: over prefetched points"):
         c.query_points("c", prefetch=[models.Prefetch(query=[1.0, 0.0], using="a")], query=recommend, using="a")

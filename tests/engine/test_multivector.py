@@ -183,8 +183,6 @@ def test_multivector_refusals(tmp_path: Path) -> None:
         c.query_points("r", query=[[1.0, 0.0, 3.0]], using="m")
     with pytest.raises(Unsupported, match="mmr"):
         c.query_points("r", query=models.NearestQuery(nearest=[[1.0, 0.0]], mmr=models.Mmr()), using="m")
-    with pytest.raises(Unsupported, match="over multivectors"):
-        c.query_points("r", query=models.RecommendQuery(recommend=models.RecommendInput(positive=[1])), using="m")
     for config, message in (
         ({"comparator": "min_sim"}, "comparator: expected max_sim"),
         ({"comparator": "max_sim", "k": 3}, r"multivector_config\.k: not a multivector setting"),

@@ -22,9 +22,14 @@ the negated squared Euclidean or Manhattan distance, so higher is always closer;
 Every score but ``average_vector``'s ranks higher-is-better whatever the metric, and ``score_threshold``
 keeps scores above it. These kinds are scored by an exact scan of the filtered points (recall 1; a
 scan of 1M x 128 takes tens of milliseconds per example); only ``average_vector`` uses the index.
-Dense vectors only: sparse or multivector spaces, documents as examples and ``lookup_from`` answer
-a 400 saying so. ``sample: random`` draws ``limit`` distinct live points passing the filter, uniformly,
-every score 0 (Qdrant's server; local mode says 1).
+
+Sparse and multivector spaces take the same formulas with their own core similarity, as local mode
+does: sparse, the dot product over shared terms (0 where none is shared; with ``modifier: idf`` the
+examples' weights scaled by IDF); multivector, the MaxSim sum (``engine/multi_search.py``). Their
+``average_vector`` is a nearest query too: sparse, ``2 x mean(positive) - mean(negative)`` over the
+union of terms; multivector, the positive examples' rows followed by the negative ones' rows negated.
+Documents as examples and ``lookup_from`` answer a 400 saying so. ``sample: random`` draws ``limit``
+distinct live points passing the filter, uniformly, every score 0 (Qdrant's server; local mode says 1).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from typing import Any, Optional
 import numpy as np
 
 from vecdb.engine.mvcc import ReadOnDemand
-from vecdb.engine.settings import VectorSpace
-from vecdb.engine.views import ReadView, prepare_query
+from vecdb.engine.settings import MultiSpace, SparseSpace, VectorSpace
+from vecdb.engine.views import ReadView, SparseRow, prepare_multi, prepare_query, prepare_sparse
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import id_to_key
 from vecdb.models.collections import Distance
@@ -52,7 +57,9 @@ CHUNK = 65_536
 class Examples:
     """Example vectors of one query, resolved against one read (ids looked up in its transaction)."""
 
-    def __init__(self, tables: PointsTables, reader: ReadOnDemand, space: VectorSpace, field: str) -> None:
+    def __init__(
+        self, tables: PointsTables, reader: ReadOnDemand, space: VectorSpace | SparseSpace | MultiSpace, field: str
+    ) -> None:
         self.tables = tables
         self.reader = reader
         self.space = space
@@ -60,30 +67,48 @@ class Examples:
         self.mentioned: list[int] = []
         """Internal ids of the points given as examples (left out of the answer)."""
 
-    def vector(self, example: Any, at: str, normalised: bool = True) -> np.ndarray:
-        """One example as a float32 vector of the space: a stored point's, or the given one (validated;
-        Cosine vectors made unit length unless ``normalised`` is False)."""
+    def vector(self, example: Any, at: str, normalised: bool = True) -> Any:
+        """One example as a vector of the space: a stored point's, or the given one (validated). Dense: a
+        float32 vector (Cosine made unit length unless ``normalised`` is False); sparse: a
+        :data:`~vecdb.engine.views.SparseRow`; multivector: a float32 matrix."""
         where = f"{self.field}.{at}"
+        space = self.space
         if isinstance(example, (int, str)):
             txn = self.reader.txn()
             iid = self.tables.iid_of(txn, id_to_key(example))
             if iid is None:
                 raise NotFound(f"No point with id {example} found")
-            row = self.tables.get_vector(txn, iid, self.space.index)
-            if row is None:
-                raise InvalidInput(f"{where}: point {example} has no vector named {self.space.name!r}")
+            found: Any
+            if isinstance(space, SparseSpace):
+                found = self.tables.get_sparse(txn, iid, space.index)
+            elif isinstance(space, MultiSpace):
+                found = self.tables.get_multi(txn, iid, space.index, space.size)
+            else:
+                found = self.tables.get_vector(txn, iid, space.index)
+            if found is None:
+                raise InvalidInput(f"{where}: point {example} has no vector named {space.name!r}")
             self.mentioned.append(iid)
-            return row.astype(np.float32)
-        if isinstance(example, SparseVector) or isinstance(example, dict):
-            raise Unsupported(f"{where}: sparse vectors or documents as examples are not supported yet")
+            return found if not isinstance(found, np.ndarray) else found.astype(np.float32)
+        if isinstance(example, dict):
+            raise Unsupported(f"{where}: documents as examples are not supported yet")
+        if isinstance(space, SparseSpace):
+            return prepare_sparse(example, where)
+        if isinstance(space, MultiSpace):
+            return prepare_multi(example, space, where)
+        if isinstance(example, SparseVector):
+            raise InvalidInput(
+                f"{where}: Wrong input: Conversion between sparse and regular vectors failed for vector '{space.name}'"
+            )
         if len(example) and isinstance(example[0], list):
-            raise Unsupported(f"{where}: multivectors are not supported yet")
+            raise InvalidInput(
+                f"{where}: Wrong input: Conversion between multi and regular vectors failed for vector '{space.name}'"
+            )
         if not normalised:
-            prepare_query(np.asarray(example, dtype=np.float32), self.space, where)  # (validated only)
+            prepare_query(np.asarray(example, dtype=np.float32), space, where)  # (validated only)
             return np.asarray(example, dtype=np.float32)
-        return prepare_query(np.asarray(example, dtype=np.float32), self.space, where)
+        return prepare_query(np.asarray(example, dtype=np.float32), space, where)
 
-    def pairs(self, context: Optional[ContextPair | list[ContextPair]], at: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    def pairs(self, context: Optional[ContextPair | list[ContextPair]], at: str) -> list[tuple[Any, Any]]:
         listed = [] if context is None else context if isinstance(context, list) else [context]
         return [
             (self.vector(pair.positive, f"{at}[{i}].positive"), self.vector(pair.negative, f"{at}[{i}].negative"))
@@ -91,16 +116,41 @@ class Examples:
         ]
 
 
-def average_vector(examples: Examples, query: RecommendQuery) -> np.ndarray:
+def average_vector(examples: Examples, query: RecommendQuery) -> Any:
     """``recommend`` ``average_vector``'s query: ``2 x mean(positive) - mean(negative)`` (raw examples as
-    given, stored ones as stored, as local mode averages them), prepared as any query vector."""
+    given, stored ones as stored, as local mode averages them), prepared as any query vector; for a
+    sparse space a :data:`~vecdb.engine.views.SparseRow`, for a multivector space a matrix."""
     positive = [examples.vector(e, f"positive[{i}]", False) for i, e in enumerate(query.recommend.positive or [])]
     negative = [examples.vector(e, f"negative[{i}]", False) for i, e in enumerate(query.recommend.negative or [])]
     if not positive:
         raise InvalidInput(f"{examples.field}.positive: the average_vector strategy needs a positive example")
+    if isinstance(examples.space, SparseSpace):
+        return _sparse_average(positive, negative)
+    if isinstance(examples.space, MultiSpace):
+        return np.concatenate([*positive, *(-m for m in negative)]).astype(np.float32)
     mean = np.mean(np.stack(positive).astype(np.float64), axis=0)
     vector = mean if not negative else 2 * mean - np.mean(np.stack(negative).astype(np.float64), axis=0)
+    assert isinstance(examples.space, VectorSpace)
     return prepare_query(vector.astype(np.float32), examples.space, examples.field)
+
+
+def _sparse_average(positive: list[SparseRow], negative: list[SparseRow]) -> SparseRow:
+    """Local mode's ``sparse_avg`` and ``merge_positive_and_negative_avg``: means over the union of terms
+    (a missing term counts 0), then ``2 x positive - negative``."""
+
+    def mean(rows: list[SparseRow]) -> dict[int, float]:
+        total: dict[int, float] = {}
+        for indices, values in rows:
+            for i, v in zip(indices.tolist(), values.tolist(), strict=True):
+                total[i] = total.get(i, 0.0) + v
+        return {i: v / len(rows) for i, v in total.items()}
+
+    pos = mean(positive)
+    if negative:
+        neg = mean(negative)
+        pos = {i: 2 * pos.get(i, 0.0) - neg.get(i, 0.0) for i in sorted(set(pos) | set(neg))}
+    terms = sorted(pos)
+    return np.array(terms, dtype=np.uint32), np.array([pos[i] for i in terms], dtype=np.float32)
 
 
 def _core(rows: np.ndarray, sq_norms: np.ndarray, example: np.ndarray, distance: Distance) -> np.ndarray:
@@ -121,9 +171,14 @@ def _scaled_sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (_fast_sigmoid(x) + 1)  # type: ignore[no-any-return]
 
 
+Core = Any
+"""``core(example) -> scores``: each candidate's core similarity to one example (higher is closer)."""
+
+
 def scorer(examples: Examples, query: Any) -> Any:
-    """A function ``(rows, sq_norms) -> scores`` (higher is better) for a non-average example query."""
-    distance = examples.space.distance
+    """A function ``core -> scores`` (higher is better) for a non-average example query: ``core(example)``
+    gives each candidate's core similarity to an example (dense: a block of rows; sparse and multivector:
+    every candidate, see :func:`sparse_core` and :func:`multi_core`)."""
     if isinstance(query, RecommendQuery):
         strategy = query.recommend.strategy
         positive = [examples.vector(e, f"positive[{i}]") for i, e in enumerate(query.recommend.positive or [])]
@@ -131,18 +186,19 @@ def scorer(examples: Examples, query: Any) -> Any:
         if not positive and not negative:
             raise InvalidInput(f"{examples.field}: the {strategy} strategy needs a positive or negative example")
 
-        def recommend(rows: np.ndarray, sq: np.ndarray) -> np.ndarray:
-            pos = [_core(rows, sq, e, distance) for e in positive]
-            neg = [_core(rows, sq, e, distance) for e in negative]
+        def recommend(core: Core) -> np.ndarray:
+            pos = [core(e) for e in positive]
+            neg = [core(e) for e in negative]
+            size = len((pos or neg)[0])
             if strategy == "sum_scores":
-                total = np.zeros(len(rows), np.float32)
+                total = np.zeros(size, np.float32)
                 for scores in pos:
                     total += scores
                 for scores in neg:
                     total -= scores
                 return total
-            best_pos = np.max(pos, axis=0) if pos else np.full(len(rows), -np.inf, np.float32)
-            best_neg = np.max(neg, axis=0) if neg else np.full(len(rows), -np.inf, np.float32)
+            best_pos = np.max(pos, axis=0) if pos else np.full(size, -np.inf, np.float32)
+            best_neg = np.max(neg, axis=0) if neg else np.full(size, -np.inf, np.float32)
             return np.where(best_pos > best_neg, _scaled_sigmoid(best_pos), -_scaled_sigmoid(best_neg))  # type: ignore[no-any-return]
 
         return recommend
@@ -150,13 +206,12 @@ def scorer(examples: Examples, query: Any) -> Any:
         target = examples.vector(query.discover.target, "target")
         pairs = examples.pairs(query.discover.context, "context")
 
-        def discover(rows: np.ndarray, sq: np.ndarray) -> np.ndarray:
-            ranks = np.zeros(len(rows), np.int32)
+        def discover(core: Core) -> np.ndarray:
+            to_target = core(target)
+            ranks = np.zeros(len(to_target), np.int32)
             for positive, negative in pairs:
-                ranks += np.sign(_core(rows, sq, positive, distance) - _core(rows, sq, negative, distance)).astype(
-                    np.int32
-                )
-            return ranks + _scaled_sigmoid(_core(rows, sq, target, distance)).astype(np.float32)  # type: ignore[no-any-return]
+                ranks += np.sign(core(positive) - core(negative)).astype(np.int32)
+            return ranks + _scaled_sigmoid(to_target).astype(np.float32)  # type: ignore[no-any-return]
 
         return discover
     assert isinstance(query, ContextQuery)
@@ -164,12 +219,12 @@ def scorer(examples: Examples, query: Any) -> Any:
     if not context_pairs:
         raise InvalidInput(f"{examples.field}: a context query needs at least one pair")
 
-    def context(rows: np.ndarray, sq: np.ndarray) -> np.ndarray:
-        total = np.zeros(len(rows), np.float32)
+    def context(core: Core) -> np.ndarray:
+        total: Any = 0
         for positive, negative in context_pairs:
-            difference = _core(rows, sq, positive, distance) - _core(rows, sq, negative, distance) - np.float32(EPSILON)
-            total += _fast_sigmoid(np.minimum(difference, 0.0)).astype(np.float32)
-        return total
+            difference = core(positive) - core(negative) - np.float32(EPSILON)
+            total = total + _fast_sigmoid(np.minimum(difference, 0.0)).astype(np.float32)
+        return total  # type: ignore[no-any-return]
 
     return context
 
@@ -178,12 +233,27 @@ def scan_top(view: ReadView, space: VectorSpace, candidates: np.ndarray, score: 
     """The ``k`` best ``(score, iid)`` of ``candidates`` (internal ids) by ``score`` (higher first; ties
     by newer internal id first)."""
     data = view.spaces[space.index]
+    distance = space.distance
+
+    def block(iids: np.ndarray) -> np.ndarray:
+        rows, sq = data.matrix[iids], data.sq_norms[iids]
+        with np.errstate(invalid="ignore", over="ignore"):  # (BLAS can leave spurious FP flags on small products)
+            return np.asarray(score(lambda e: _core(rows, sq, e, distance)), dtype=np.float64)
+
+    def blocks() -> Any:
+        for lo in range(0, len(candidates), CHUNK):
+            iids = candidates[lo : lo + CHUNK]
+            yield iids, block(iids)
+
+    return top_of(blocks(), k)
+
+
+def top_of(blocks: Any, k: int) -> list[tuple[float, int]]:
+    """The ``k`` best ``(score, iid)`` of ``(iids, scores)`` blocks (higher first; ties by newer internal id
+    first, as local mode's reversed sort leaves them)."""
     best_scores: list[np.ndarray] = []
     best_iids: list[np.ndarray] = []
-    for lo in range(0, len(candidates), CHUNK):
-        iids = candidates[lo : lo + CHUNK]
-        with np.errstate(invalid="ignore", over="ignore"):  # (BLAS can leave spurious FP flags on small products)
-            scores = np.asarray(score(data.matrix[iids], data.sq_norms[iids]), dtype=np.float64)
+    for iids, scores in blocks:
         if len(iids) > k:
             keep = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
             iids, scores = iids[keep], scores[keep]
@@ -197,9 +267,12 @@ def scan_top(view: ReadView, space: VectorSpace, candidates: np.ndarray, score: 
     return list(zip(scores[order].tolist(), iids[order].tolist(), strict=True))
 
 
-def candidates_of(view: ReadView, space: VectorSpace, mask: Optional[np.ndarray], left_out: list[int]) -> np.ndarray:
-    """Internal ids of live points holding a vector of ``space``, passing ``mask``, not ``left_out``."""
-    keep = view.live(space.index)
+def candidates_of(
+    view: ReadView, space: Optional[VectorSpace], mask: Optional[np.ndarray], left_out: list[int]
+) -> np.ndarray:
+    """Internal ids of live points holding a vector of ``space`` (None: every live point), passing ``mask``,
+    not ``left_out``."""
+    keep = view.live(space.index) if space is not None else view.alive[: view.n].copy()  # (never the view's own)
     if mask is not None:
         keep = keep & mask
     if left_out:

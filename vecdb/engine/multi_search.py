@@ -16,6 +16,7 @@ fetches its candidates' rows by key. ``explain`` reports how many points and row
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -106,6 +107,42 @@ def shown(internal: np.ndarray, distance: Distance) -> np.ndarray:
     return internal
 
 
+def chunks(
+    tables: PointsTables, txn: Any, view: ReadView, space: MultiSpace, mask: Optional[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(internal ids, rows, starts)`` of every live point of ``view`` holding a vector of ``space`` that
+    ``mask`` allows (bool over internal ids ``< view.n``; None: every point), about :data:`CHUNK_ROWS`
+    rows at a time: each point's matrix is ``rows[starts[j]:starts[j + 1]]``."""
+    n, alive = view.n, view.alive
+    if mask is not None and np.count_nonzero(mask) * FETCH_BY_KEY <= n:
+        wanted = np.flatnonzero(mask[:n] & alive[:n]).tolist()
+        source: Any = tables.multi_of(txn, space.index, wanted)
+    else:
+        source = tables.multi_scan(txn, space.index)
+    iids: list[int] = []
+    raws: list[bytes] = []
+    held = 0
+    width = space.size * 4
+
+    def chunk() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        counts = np.fromiter((len(r) // width for r in raws), dtype=np.int64, count=len(raws))
+        rows = np.frombuffer(b"".join(raws), dtype="<f4").reshape(-1, space.size)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        return np.asarray(iids, dtype=np.int64), rows, starts
+
+    for iid, raw in source:
+        if iid >= n or not alive[iid] or (mask is not None and not mask[iid]):
+            continue
+        iids.append(iid)
+        raws.append(raw)
+        held += len(raw) // width
+        if held >= CHUNK_ROWS:
+            yield chunk()
+            iids, raws, held = [], [], 0
+    if iids:
+        yield chunk()
+
+
 def _scored(
     tables: PointsTables,
     txn: Any,
@@ -115,41 +152,14 @@ def _scored(
     mask: Optional[np.ndarray],
     cost: MultiCost,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(internal ids ascending, internal MaxSim) of every live point of ``view`` holding a vector of
-    ``space`` that ``mask`` allows (bool over internal ids ``< view.n``; None: every point)."""
-    n, alive = view.n, view.alive
-    if mask is not None and np.count_nonzero(mask) * FETCH_BY_KEY <= n:
-        wanted = np.flatnonzero(mask[:n] & alive[:n]).tolist()
-        source: Any = tables.multi_of(txn, space.index, wanted)
-    else:
-        source = tables.multi_scan(txn, space.index)
+    """(internal ids ascending, internal MaxSim) of every point :func:`chunks` yields."""
     ids_out: list[np.ndarray] = []
     sims_out: list[np.ndarray] = []
-    iids: list[int] = []
-    raws: list[bytes] = []
-    held = 0
-    width = space.size * 4
-
-    def flush() -> None:
-        counts = np.fromiter((len(r) // width for r in raws), dtype=np.int64, count=len(raws))
-        rows = np.frombuffer(b"".join(raws), dtype="<f4").reshape(-1, space.size)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    for iids, rows, starts in chunks(tables, txn, view, space, mask):
         sims_out.append(maxsim(query, rows, starts, space.distance))
-        ids_out.append(np.asarray(iids, dtype=np.int64))
+        ids_out.append(iids)
         cost.points += len(iids)
         cost.rows += len(rows)
-
-    for iid, raw in source:
-        if iid >= n or not alive[iid] or (mask is not None and not mask[iid]):
-            continue
-        iids.append(iid)
-        raws.append(raw)
-        held += len(raw) // width
-        if held >= CHUNK_ROWS:
-            flush()
-            iids, raws, held = [], [], 0
-    if iids:
-        flush()
     cost.query_rows = len(query)
     if not ids_out:
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
@@ -191,4 +201,4 @@ def _bigger_first(distance: Distance) -> bool:
     return distance not in (Distance.EUCLID, Distance.MANHATTAN)
 
 
-__all__ = ["MultiCost", "maxsim", "multi_space", "multi_top", "prepare_multi_query", "shown", "stored_query"]
+__all__ = ["MultiCost", "chunks", "maxsim", "multi_space", "multi_top", "prepare_multi_query", "shown", "stored_query"]

@@ -23,7 +23,8 @@ import numpy as np
 from vecdb.engine import examples, mmr, ordering, planner
 from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
-from vecdb.engine.multi_search import MultiCost, multi_top
+from vecdb.engine.multi_search import MultiCost, maxsim, multi_top
+from vecdb.engine.multi_search import chunks as multi_chunks
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
 from vecdb.engine.plain_query import answer as answer_plain
@@ -31,8 +32,16 @@ from vecdb.engine.plain_query import is_plain, trim
 from vecdb.engine.planner import Explain
 from vecdb.engine.plans import Planner, QueryPlan, is_multistage, resolve_stages, stage_paths, validate
 from vecdb.engine.point_view import StoredPointView, stored_has_vector
-from vecdb.engine.settings import VectorSpace, multi_space_by_name, space_by_name, space_index
-from vecdb.engine.sparse_search import sparse_has_vector, sparse_top
+from vecdb.engine.settings import (
+    MultiSpace,
+    SparseSpace,
+    VectorSpace,
+    multi_space_by_name,
+    space_by_name,
+    space_index,
+    sparse_space_by_name,
+)
+from vecdb.engine.sparse_search import sparse_has_vector, sparse_holders, sparse_row_scores, sparse_top
 from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
 from vecdb.engine.text_search import parse_text_query, text_queries, text_top
@@ -52,6 +61,7 @@ from vecdb.models.points import (
     Record,
     ScrollRequest,
     ScrollResult,
+    SparseVector,
 )
 from vecdb.models.query import (
     ExampleQuery,
@@ -424,11 +434,45 @@ class Reader:
                 point.version = 0  # (Qdrant's server: a random draw has no version to report)
             return QueryResponse(points=points)
         kind = next(iter(type(req.query).model_fields))  # type: ignore[union-attr]  # recommend, discover, context
-        if req.using and req.using in {s.name for s in state.sparse_spaces}:
-            raise Unsupported(f"query.{kind}: over sparse vectors is not supported yet")
-        if multi_space_by_name(state.multi_spaces, req.using) is not None:
-            raise Unsupported(f"query.{kind}: over multivectors is not supported yet")
-        space = space_by_name(state.spaces, req.using)
+        depth = req.offset + req.limit
+        sparse = sparse_space_by_name(state.sparse_spaces, req.using) if req.using else None
+        multi = multi_space_by_name(state.multi_spaces, req.using)
+        if sparse is not None or multi is not None:
+            hits = self._example_hits(view, reader, req, kind, mask, sparse, multi)
+        else:
+            space = space_by_name(state.spaces, req.using)
+            found = examples.Examples(state.tables, reader, space, f"query.{kind}")
+            if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
+                vector = examples.average_vector(found, query)
+                if found.mentioned:
+                    mask = np.ones(view.n, bool) if mask is None else mask.copy()
+                    mask[[i for i in found.mentioned if i < view.n]] = False
+                knobs = self.planner.knobs(req, state.settings, state.search_device)
+                ann = state.ann.get(space.index)
+                hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
+                hits = trim(hits, req.offset, req.score_threshold, space.distance)
+            else:
+                score = examples.scorer(found, query)
+                candidates = examples.candidates_of(view, space, mask, found.mentioned)
+                hits = examples.scan_top(view, space, candidates, score, depth)[req.offset :]
+                if req.score_threshold is not None:
+                    hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+
+    def _example_hits(
+        self,
+        view: ReadView,
+        reader: ReadOnDemand,
+        req: QueryRequest,
+        kind: str,
+        mask: Optional[np.ndarray],
+        sparse: Optional[SparseSpace],
+        multi: Optional[MultiSpace],
+    ) -> list[tuple[float, int]]:
+        """recommend, discover and context over a sparse or multivector space (``engine/examples.py``):
+        ``average_vector`` as a nearest query of that kind, the others by an exact scan."""
+        state, query = self.state, req.query
+        space: Any = sparse if sparse is not None else multi
         found = examples.Examples(state.tables, reader, space, f"query.{kind}")
         depth = req.offset + req.limit
         if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
@@ -436,17 +480,35 @@ class Reader:
             if found.mentioned:
                 mask = np.ones(view.n, bool) if mask is None else mask.copy()
                 mask[[i for i in found.mentioned if i < view.n]] = False
-            knobs = self.planner.knobs(req, state.settings, state.search_device)
-            ann = state.ann.get(space.index)
-            hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
-            hits = trim(hits, req.offset, req.score_threshold, space.distance)
+            if multi is not None:
+                return multi_top(state, view, reader, multi, vector, depth, mask, req.score_threshold)[req.offset :]
+            as_query = SparseVector.model_construct(indices=vector[0].tolist(), values=vector[1].tolist())
+            hits = sparse_top(state, view, reader, req.using, as_query, depth, mask)[req.offset :]
         else:
             score = examples.scorer(found, query)
-            candidates = examples.candidates_of(view, space, mask, found.mentioned)
-            hits = examples.scan_top(view, space, candidates, score, depth)[req.offset :]
-            if req.score_threshold is not None:
-                hits = [(s, i) for s, i in hits if s > req.score_threshold]
-        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+            candidates = examples.candidates_of(view, None, mask, found.mentioned)
+            if multi is not None:
+                only = np.zeros(view.n, dtype=bool)
+                only[candidates] = True
+                blocks: Any = (
+                    (iids, np.asarray(score(lambda e, r=rows, s=starts: maxsim(e, r, s, multi.distance)), np.float64))
+                    for iids, rows, starts in multi_chunks(state.tables, reader.txn(), view, multi, only)
+                )
+            else:
+                candidates = candidates[sparse_holders(state, view, req.using)[candidates]]
+                blocks = [
+                    (
+                        candidates,
+                        np.asarray(
+                            score(lambda e: sparse_row_scores(state, view, reader, req.using, e, candidates)),
+                            np.float64,
+                        ),
+                    )
+                ]
+            hits = examples.top_of(blocks, depth)[req.offset :]
+        if req.score_threshold is not None:
+            hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return hits
 
     def distance_matrix(self, req: SearchMatrixRequest) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
         """``sample`` random live points passing the filter (sorted by id: integers, then UUIDs) and, for

@@ -24,6 +24,7 @@ from vecdb.engine.state import CollectionState
 from vecdb.engine.views import ReadView, prepare_sparse
 from vecdb.errors import InvalidInput
 from vecdb.index.sparse import InvertedIndex
+from vecdb.models.points import SparseVector
 
 Ranges = list[tuple[int, np.ndarray, np.ndarray, float]]
 """(query-term position, iids ascending, stored weights, largest weight) of each posting list a query touches."""
@@ -161,6 +162,25 @@ def sparse_scores(
     return out
 
 
+def sparse_holders(state: CollectionState, view: ReadView, using: Optional[str]) -> np.ndarray:
+    """Bool over internal ids ``< view.n``: the point holds a vector of the sparse space ``using`` (dead
+    points included: a caller masks them)."""
+    index = state.sparse[sparse_space(state, using).index]
+    out = np.zeros(view.n, dtype=bool)
+    upto = min(view.n, index.n)
+    out[:upto] = index.present[:upto]
+    return out
+
+
+def sparse_row_scores(
+    state: CollectionState, view: ReadView, reader: ReadOnDemand, using: Optional[str], row: Any, iids: np.ndarray
+) -> np.ndarray:
+    """:func:`sparse_scores` of a validated sparse row, 0 where no term is shared (the core similarity of
+    recommend, discover and context, local mode's ``empty_is_zero``)."""
+    query = SparseVector.model_construct(indices=row[0].tolist(), values=row[1].tolist())
+    return np.nan_to_num(sparse_scores(state, view, reader, using, query, iids), nan=0.0)  # type: ignore[no-any-return]
+
+
 def sparse_has_vector(state: CollectionState, view: ReadView, iid: int, name: str) -> Optional[bool]:
     """Whether point ``iid`` (of ``view``) holds the sparse vector ``name``; None if no sparse space has that name."""
     space = sparse_space_by_name(state.sparse_spaces, name)
@@ -170,4 +190,11 @@ def sparse_has_vector(state: CollectionState, view: ReadView, iid: int, name: st
     return iid < min(view.n, index.n) and bool(index.present[iid])
 
 
-__all__ = ["sparse_has_vector", "sparse_scores", "sparse_space", "sparse_top"]
+__all__ = [
+    "sparse_has_vector",
+    "sparse_holders",
+    "sparse_row_scores",
+    "sparse_scores",
+    "sparse_space",
+    "sparse_top",
+]

@@ -1,0 +1,159 @@
+"""recommend (average_vector, best_score, sum_scores), discover and context over sparse vectors (plain and
+with ``modifier: idf``) and over multivectors (all four metrics), against qdrant-client's local mode:
+examples as stored points (left out of the answer) and as vectors, filters, offsets and thresholds;
+embedded and through the real qdrant-client over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient, models
+
+import vecdb
+from tests.harness import ServerProcess
+from vecdb.errors import InvalidInput
+
+DISTANCES = [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
+MAX_SIM = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+
+
+@pytest.fixture
+def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
+    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
+    yield c
+    c.close()
+
+
+def _queries(vec: Any) -> list[Any]:
+    pair = models.ContextPair
+    strategy = models.RecommendStrategy
+    return [
+        models.RecommendQuery(recommend=models.RecommendInput(positive=[3, 17], negative=[40])),
+        models.RecommendQuery(recommend=models.RecommendInput(positive=[vec(), 8])),
+        models.RecommendQuery(
+            recommend=models.RecommendInput(positive=[3, vec()], negative=[vec()], strategy=strategy.BEST_SCORE)
+        ),
+        models.RecommendQuery(recommend=models.RecommendInput(negative=[11, 12], strategy=strategy.BEST_SCORE)),
+        models.RecommendQuery(
+            recommend=models.RecommendInput(positive=[5, vec()], negative=[9], strategy=strategy.SUM_SCORES)
+        ),
+        models.DiscoverQuery(
+            discover=models.DiscoverInput(
+                target=21, context=[pair(positive=1, negative=2), pair(positive=vec(), negative=30)]
+            )
+        ),
+        models.DiscoverQuery(discover=models.DiscoverInput(target=vec(), context=pair(positive=4, negative=vec()))),
+        models.ContextQuery(context=[pair(positive=6, negative=7), pair(positive=vec(), negative=vec())]),
+    ]
+
+
+def _compare(local: QdrantClient, ours: Any, name: str, using: str, vec: Any, larger_is_better: bool) -> int:
+    flt = models.Filter(must_not=[models.FieldCondition(key="g", match=models.MatchValue(value=0))])
+    compared = 0
+    for query in _queries(vec):
+        reference = {p.id: p.score for p in local.query_points(name, query=query, using=using, limit=200).points}
+        for args in ({"limit": 10}, {"limit": 7, "offset": 5, "query_filter": flt}):
+            want = local.query_points(name, query=query, using=using, **args).points
+            got = ours.query_points(name, query=query, using=using, **args).points
+            assert len(got) == len(want), query
+            np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-4, atol=1e-4)
+            for p in got:  # (ties may order differently; each point must score what local mode says)
+                assert reference[p.id] == pytest.approx(p.score, rel=1e-4, abs=1e-4)
+            compared += len(want)
+        assert 3 not in {p.id for p in ours.query_points(name, query=query, using=using, limit=200).points} or (
+            not isinstance(query, models.RecommendQuery) or 3 not in (query.recommend.positive or [])
+        )
+    # examples are left out of their own answers only: every one of them is still there afterwards
+    examples = models.Filter(must=[models.HasIdCondition(has_id=[1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 17, 21, 30, 40])])
+    assert ours.count(name, count_filter=examples).count == 14
+    return compared
+
+
+@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("idf", [False, True], ids=["plain", "idf"])
+def test_sparse_example_queries_match_local_mode(
+    tmp_path: Path, transport: str, idf: bool, request: pytest.FixtureRequest
+) -> None:
+    rng = np.random.default_rng(21)
+
+    def sparse() -> models.SparseVector:
+        terms = rng.choice(40, size=int(rng.integers(1, 8)), replace=False)
+        return models.SparseVector(indices=terms.tolist(), values=rng.uniform(0.1, 2.0, len(terms)).round(3).tolist())
+
+    points = [models.PointStruct(id=i, vector={"s": sparse()}, payload={"g": i % 3}) for i in range(120)]
+    local = QdrantClient(":memory:")
+    ours: Any = (
+        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
+    )
+    name = f"exs_{idf}"
+    for c in (local, ours):
+        if c.collection_exists(name):
+            c.delete_collection(name)
+        modifier = models.Modifier.IDF if idf else None
+        c.create_collection(name, {}, sparse_vectors_config={"s": models.SparseVectorParams(modifier=modifier)})
+        c.upsert(name, points)
+        c.delete(name, models.PointIdsList(points=[13, 14]))
+    assert _compare(local, ours, name, "s", sparse, True) > 100
+    if transport == "embedded":
+        ours.close()
+
+
+@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("distance", DISTANCES, ids=lambda d: d.value)
+def test_multivector_example_queries_match_local_mode(
+    tmp_path: Path, transport: str, distance: Any, request: pytest.FixtureRequest
+) -> None:
+    rng = np.random.default_rng(22)
+
+    def matrix() -> list[list[float]]:
+        return rng.normal(size=(int(rng.integers(1, 4)), 3)).round(3).tolist()
+
+    points = [models.PointStruct(id=i, vector={"m": matrix()}, payload={"g": i % 3}) for i in range(100)]
+    local = QdrantClient(":memory:")
+    ours: Any = (
+        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
+    )
+    name = f"exm_{distance.value.lower()}"
+    for c in (local, ours):
+        if c.collection_exists(name):
+            c.delete_collection(name)
+        c.create_collection(name, {"m": models.VectorParams(size=3, distance=distance, multivector_config=MAX_SIM)})
+        c.upsert(name, points)
+        c.delete(name, models.PointIdsList(points=[13, 14]))
+    assert _compare(local, ours, name, "m", matrix, True) > 100
+    if transport == "embedded":
+        ours.close()
+
+
+def test_example_kinds_are_checked(tmp_path: Path) -> None:
+    c = vecdb.Client(path=tmp_path / "data")
+    c.create_collection(
+        "k",
+        {
+            "d": models.VectorParams(size=2, distance="Dot"),
+            "m": models.VectorParams(size=2, distance="Dot", multivector_config=MAX_SIM),
+        },
+        sparse_vectors_config={"s": models.SparseVectorParams()},
+    )
+    c.upsert(
+        "k",
+        [
+            models.PointStruct(
+                id=1, vector={"d": [1.0, 0.0], "m": [[1.0, 0.0]], "s": models.SparseVector(indices=[1], values=[1.0])}
+            )
+        ],
+    )
+    rec = models.RecommendQuery
+    with pytest.raises(InvalidInput, match=r"query\.recommend\.positive\[0\]: .*Conversion between sparse and regular"):
+        c.query_points("k", query=rec(recommend=models.RecommendInput(positive=[[1.0, 0.0]])), using="s")
+    with pytest.raises(InvalidInput, match=r"query\.recommend\.positive\[0\]: .*Conversion between multi and regular"):
+        c.query_points("k", query=rec(recommend=models.RecommendInput(positive=[[[1.0, 0.0]]])), using="d")
+    with pytest.raises(InvalidInput, match=r"query\.recommend\.positive\[0\]\[0\]: Vector dimension error"):
+        c.query_points("k", query=rec(recommend=models.RecommendInput(positive=[[[1.0, 0.0, 2.0]]])), using="m")
+    got = c.query_points("k", query=rec(recommend=models.RecommendInput(positive=[[[1.0, 0.0]]])), using="m").points
+    assert [p.id for p in got] == [1]
+    c.close()
