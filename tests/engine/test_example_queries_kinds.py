@@ -157,3 +157,49 @@ def test_example_kinds_are_checked(tmp_path: Path) -> None:
     got = c.query_points("k", query=rec(recommend=models.RecommendInput(positive=[[[1.0, 0.0]]])), using="m").points
     assert [p.id for p in got] == [1]
     c.close()
+
+
+@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("kind", ["sparse", "multi-cosine", "multi-euclid"])
+def test_distance_matrix_over_sparse_and_multivectors(
+    tmp_path: Path, transport: str, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """With ``sample`` above the points passing the filter every such point is drawn, so the matrix is
+    determined and equals local mode's (a sparse row lists only the points sharing a term with it)."""
+    rng = np.random.default_rng(23)
+    if kind == "sparse":
+        config: dict[str, Any] = {"sparse_vectors_config": {"v": models.SparseVectorParams()}}
+
+        def vector() -> Any:
+            terms = rng.choice(30, size=int(rng.integers(1, 5)), replace=False)
+            return models.SparseVector(indices=terms.tolist(), values=rng.uniform(0.1, 2, len(terms)).tolist())
+    else:
+        distance = models.Distance.COSINE if kind == "multi-cosine" else models.Distance.EUCLID
+        config = {"vectors_config": {"v": models.VectorParams(size=3, distance=distance, multivector_config=MAX_SIM)}}
+
+        def vector() -> Any:
+            return rng.normal(size=(int(rng.integers(1, 4)), 3)).tolist()
+
+    points = [models.PointStruct(id=i, vector={"v": vector()}, payload={"g": i % 3}) for i in range(40)]
+    local = QdrantClient(":memory:")
+    ours: Any = (
+        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
+    )
+    name = f"mxk_{kind.replace('-', '_')}"
+    for c in (local, ours):
+        if c.collection_exists(name):
+            c.delete_collection(name)
+        c.create_collection(name, **({"vectors_config": {}} | config))
+        c.upsert(name, points)
+    flt = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchAny(any=[0, 2]))])
+    for limit in (1, 3):
+        want = local.search_matrix_offsets(name, query_filter=flt, sample=100, limit=limit, using="v")
+        got = ours.search_matrix_offsets(name, query_filter=flt, sample=100, limit=limit, using="v")
+        assert got.ids == want.ids
+        got_rows = {(r, c): s for r, c, s in zip(got.offsets_row, got.offsets_col, got.scores, strict=True)}
+        want_rows = {(r, c): s for r, c, s in zip(want.offsets_row, want.offsets_col, want.scores, strict=True)}
+        assert got_rows.keys() == want_rows.keys()
+        for key, score in want_rows.items():
+            assert got_rows[key] == pytest.approx(score, rel=1e-4, abs=1e-4)
+    if transport == "embedded":
+        ours.close()

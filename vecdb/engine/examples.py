@@ -294,10 +294,9 @@ MATRIX_BLOCK_FLOATS = 1 << 24
 """Floats a block of the distance matrix may hold (Manhattan broadcasts rows x sample x dim)."""
 
 
-def sample_ids(view: ReadView, space: VectorSpace, mask: Optional[np.ndarray], k: int) -> list[int]:
-    """:func:`sample` among the points holding a vector of ``space``."""
-    live = view.live(space.index) if mask is None else view.live(space.index) & mask
-    ids = np.flatnonzero(live)
+def sample_ids(allowed: np.ndarray, k: int) -> list[int]:
+    """``k`` distinct internal ids where ``allowed`` (bool over internal ids) is true, uniformly at random."""
+    ids = np.flatnonzero(allowed)
     if len(ids) <= k:
         return ids.tolist()  # type: ignore[no-any-return]
     return np.random.default_rng().choice(ids, size=k, replace=False).tolist()  # type: ignore[no-any-return]
@@ -329,8 +328,21 @@ def nearest_among(rows: np.ndarray, distance: Distance, limit: int) -> list[list
     return out
 
 
+def best_of_rows(scores: np.ndarray, limit: int, multi: Any) -> list[list[tuple[int, float]]]:
+    """For each row of a pairwise score matrix (NaN: not a hit), its ``limit`` best other columns as
+    ``(position, score)``: higher first, or lower first for a multivector space of Euclid or Manhattan."""
+    smaller = multi is not None and multi.distance in (Distance.EUCLID, Distance.MANHATTAN)
+    out = []
+    for r, row in enumerate(scores):
+        cols = [c for c in range(len(row)) if c != r and not np.isnan(row[c])]
+        cols.sort(key=lambda c: (row[c] if smaller else -row[c], c))
+        out.append([(c, float(row[c])) for c in cols[:limit]])
+    return out
+
+
 __all__ = [
     "EPSILON",
+    "best_of_rows",
     "Examples",
     "average_vector",
     "candidates_of",

@@ -23,7 +23,7 @@ import numpy as np
 from vecdb.engine import examples, mmr, ordering, planner
 from vecdb.engine.documents import resolve_queries
 from vecdb.engine.mask_cache import MaskCache
-from vecdb.engine.multi_search import MultiCost, maxsim, multi_top
+from vecdb.engine.multi_search import MultiCost, maxsim, multi_top, shown
 from vecdb.engine.multi_search import chunks as multi_chunks
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput, nothing_stored_wanted
@@ -41,12 +41,18 @@ from vecdb.engine.settings import (
     space_index,
     sparse_space_by_name,
 )
-from vecdb.engine.sparse_search import sparse_has_vector, sparse_holders, sparse_row_scores, sparse_top
+from vecdb.engine.sparse_search import (
+    sparse_has_vector,
+    sparse_holders,
+    sparse_row_scores,
+    sparse_scores,
+    sparse_top,
+)
 from vecdb.engine.stages import TreeRun
 from vecdb.engine.state import CollectionState
 from vecdb.engine.text_search import parse_text_query, text_queries, text_top
 from vecdb.engine.views import ReadView
-from vecdb.errors import InvalidInput, Unsupported
+from vecdb.errors import InvalidInput
 from vecdb.filtering.evaluate import Predicate, compile_filter
 from vecdb.filtering.filter_input import as_filter
 from vecdb.ids import PointId, id_to_key
@@ -511,26 +517,72 @@ class Reader:
         return hits
 
     def distance_matrix(self, req: SearchMatrixRequest) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
-        """``sample`` random live points passing the filter (sorted by id: integers, then UUIDs) and, for
-        each, its ``limit`` nearest among the others as ``(position in that list, score)``."""
+        """``sample`` random live points passing the filter and holding the vector ``using`` (sorted by id:
+        integers, then UUIDs) and, for each, its ``limit`` nearest among the others as ``(position in that
+        list, score)``; over a sparse space only the others sharing a term with it, as a sparse search."""
         state = self.state
-        if req.using and req.using in {s.name for s in state.sparse_spaces}:
-            raise Unsupported("using: the distance matrix over sparse vectors is not supported yet")
-        if multi_space_by_name(state.multi_spaces, req.using) is not None:
-            raise Unsupported("using: the distance matrix over multivectors is not supported yet")
-        space = space_by_name(state.spaces, req.using)
+        sparse = sparse_space_by_name(state.sparse_spaces, req.using) if req.using else None
+        multi = multi_space_by_name(state.multi_spaces, req.using)
+        space = space_by_name(state.spaces, req.using) if sparse is None and multi is None else None
 
         def body(view: ReadView, reader: ReadOnDemand) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
             mask = self.filter_mask(reader, req.filter, view)
-            iids = examples.sample_ids(view, space, mask, req.sample)
-            if len(iids) < 2:
+            if space is not None:
+                holders = view.live(space.index)
+            elif sparse is not None:
+                holders = sparse_holders(state, view, req.using) & view.alive[: view.n]
+            else:
+                assert multi is not None
+                holders = np.zeros(view.n, dtype=bool)
+                stored = state.tables.multi_holders(reader.txn(), multi.index)
+                holders[stored[stored < view.n]] = True
+                holders &= view.alive[: view.n]
+            drawn = examples.sample_ids(holders if mask is None else holders & mask, req.sample)
+            if len(drawn) < 2:
                 return [], []  # (no matrix of fewer than two points)
-            ids = view.ids.ids_of(iids)
+            ids = view.ids.ids_of(drawn)
             order = sorted(range(len(ids)), key=lambda j: ("", ids[j]) if isinstance(ids[j], int) else (ids[j], 0))
-            rows = view.spaces[space.index].matrix[np.asarray(iids, dtype=np.int64)[order]]
-            return [ids[j] for j in order], examples.nearest_among(rows, space.distance, req.limit)
+            chosen = np.asarray(drawn, dtype=np.int64)[order]
+            if space is not None:
+                rows = view.spaces[space.index].matrix[chosen]
+                return [ids[j] for j in order], examples.nearest_among(rows, space.distance, req.limit)
+            scores = self._pairwise(view, reader, chosen, req.using, sparse, multi)
+            return [ids[j] for j in order], examples.best_of_rows(scores, req.limit, multi)
 
         return state.mvcc.read(body)
+
+    def _pairwise(
+        self,
+        view: ReadView,
+        reader: ReadOnDemand,
+        chosen: np.ndarray,
+        using: Optional[str],
+        sparse: Optional[SparseSpace],
+        multi: Optional[MultiSpace],
+    ) -> np.ndarray:
+        """Scores of every chosen point (rows) against every other (columns), as a query by that point scores
+        them: sparse, the dot product over shared terms (NaN where none is shared); multivector, MaxSim."""
+        state, txn = self.state, reader.txn()
+        n = len(chosen)
+        out = np.full((n, n), np.nan)
+        if sparse is not None:
+            for r, iid in enumerate(chosen.tolist()):
+                row = state.tables.get_sparse(txn, iid, sparse.index)
+                assert row is not None  # (a holder, read in the same transaction)
+                query = SparseVector.model_construct(indices=row[0].tolist(), values=row[1].tolist())
+                out[r] = sparse_scores(state, view, reader, using, query, chosen)
+            return out
+        assert multi is not None
+        only = np.zeros(view.n, dtype=bool)
+        only[chosen] = True
+        position = {iid: j for j, iid in enumerate(chosen.tolist())}
+        for iids, rows, starts in multi_chunks(state.tables, txn, view, multi, only):
+            columns = [position[i] for i in iids.tolist()]
+            for r, iid in enumerate(chosen.tolist()):
+                matrix = state.tables.get_multi(txn, iid, multi.index, multi.size)
+                assert matrix is not None
+                out[r, columns] = shown(maxsim(matrix, rows, starts, multi.distance), multi.distance)
+        return out
 
     def _ordered_records(
         self,

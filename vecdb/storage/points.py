@@ -354,6 +354,22 @@ class PointsTables:
             found = cur.getmulti(keys)
         return [(_MULTI_KEY.unpack(key)[1], raw) for key, raw in found]
 
+    def multi_holders(self, txn: lmdb.Transaction, space: int) -> np.ndarray:
+        """Internal ids (int64, ascending) holding a vector of ``space``: its keys alone, no value read."""
+        if self.multi is None:
+            return np.zeros(0, np.int64)
+        cursor = txn.cursor(db=self.multi)
+        keys: list[bytes] = []
+        if cursor.set_range(_MULTI_KEY.pack(space, 0)):
+            for key in cursor.iternext(keys=True, values=False):
+                if key[:2] != _MULTI_KEY.pack(space, 0)[:2]:
+                    break
+                keys.append(key)
+        if not keys:
+            return np.zeros(0, np.int64)
+        parsed = np.frombuffer(b"".join(keys), dtype=[("space", ">u2"), ("iid", ">u8")])
+        return parsed["iid"].astype(np.int64)
+
     def multi_scan(self, txn: lmdb.Transaction, space: int) -> Iterator[tuple[int, bytes]]:
         """Every stored ``(internal id, raw value)`` of ``space``, in internal-id order (one cursor range)."""
         if self.multi is None:
