@@ -203,3 +203,86 @@ def test_distance_matrix_over_sparse_and_multivectors(
             assert got_rows[key] == pytest.approx(score, rel=1e-4, abs=1e-4)
     if transport == "embedded":
         ours.close()
+
+
+@pytest.mark.parametrize("transport", ["embedded", "http"])
+def test_order_by_sample_and_examples_as_stages(tmp_path: Path, transport: str, request: pytest.FixtureRequest) -> None:
+    """order_by, sample, recommend, discover and context as prefetch stages and over prefetched points,
+    against local mode (which runs such a query restricted to the prefetched points)."""
+    rng = np.random.default_rng(24)
+    points = [
+        models.PointStruct(
+            id=i, vector=rng.normal(size=4).tolist(), payload={"g": i % 3, "n": int(rng.integers(0, 1000))}
+        )
+        for i in range(120)
+    ]
+    local = QdrantClient(":memory:")
+    ours: Any = (
+        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
+    )
+    name = "stages_kinds"
+    for c in (local, ours):
+        if c.collection_exists(name):
+            c.delete_collection(name)
+        c.create_collection(name, models.VectorParams(size=4, distance=models.Distance.COSINE))
+        c.upsert(name, points)
+    ours.create_payload_index(name, "n", models.PayloadSchemaType.INTEGER)  # (local mode needs none for order_by)
+
+    def vec() -> list[float]:
+        return rng.normal(size=4).tolist()
+
+    rec = models.RecommendQuery(recommend=models.RecommendInput(positive=[3, 7], negative=[9], strategy="best_score"))
+    newest = models.OrderByQuery(order_by=models.OrderBy(key="n", direction=models.Direction.DESC))
+    discover = models.DiscoverQuery(
+        discover=models.DiscoverInput(target=vec(), context=[models.ContextPair(positive=1, negative=2)])
+    )
+    context = models.ContextQuery(context=[models.ContextPair(positive=4, negative=5)])
+    flt = models.Filter(must_not=[models.FieldCondition(key="g", match=models.MatchValue(value=0))])
+    cases: list[tuple[dict[str, Any], Any]] = [
+        # (arguments, compare scores too: order_by scores 0 in vecdb, as Qdrant's server; local mode says 1;
+        # None: many points tie at 0 (context), so only the scores and each point's own score are compared)
+        (
+            {
+                "prefetch": [models.Prefetch(query=rec, limit=20), models.Prefetch(query=vec(), limit=20)],
+                "query": models.FusionQuery(fusion=models.Fusion.RRF),
+            },
+            True,
+        ),
+        ({"prefetch": [models.Prefetch(query=vec(), limit=30)], "query": rec}, True),
+        ({"prefetch": [models.Prefetch(query=vec(), limit=30)], "query": discover, "query_filter": flt}, True),
+        ({"prefetch": [models.Prefetch(query=vec(), limit=30)], "query": context}, None),
+        ({"prefetch": [models.Prefetch(query=vec(), limit=30)], "query": newest}, False),
+        ({"prefetch": [models.Prefetch(query=newest, limit=15)], "query": vec()}, True),
+        (
+            {
+                "prefetch": [
+                    models.Prefetch(query=newest, limit=25, filter=flt),
+                    models.Prefetch(query=discover, limit=25),
+                ],
+                "query": models.FusionQuery(fusion=models.Fusion.RRF),
+            },
+            True,
+        ),
+    ]
+    for args, scores in cases:
+        want = local.query_points(name, limit=10, **args).points
+        got = ours.query_points(name, limit=10, **args).points
+        if scores is None:
+            every = {p.id: p.score for p in local.query_points(name, limit=200, **args).points}
+            assert [every[p.id] for p in got] == pytest.approx([p.score for p in want], abs=1e-5)
+            continue
+        assert [p.id for p in got] == [p.id for p in want], args
+        if scores:
+            np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-4, atol=1e-4)
+    # a random sample as a prefetch: every point drawn, so the nearest among them is the nearest overall
+    sample = models.SampleQuery(sample=models.Sample.RANDOM)
+    q = vec()
+    got = ours.query_points(
+        name, prefetch=models.Prefetch(query=sample, limit=500, filter=flt), query=q, limit=5
+    ).points
+    want = local.query_points(name, query=q, query_filter=flt, limit=5).points
+    assert [p.id for p in got] == [p.id for p in want]
+    few = ours.query_points(name, prefetch=models.Prefetch(query=sample, limit=7), query=q, limit=10).points
+    assert len(few) == 7  # re-scoring seven drawn points
+    if transport == "embedded":
+        ours.close()

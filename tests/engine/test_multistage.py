@@ -285,11 +285,11 @@ def test_generated_trees_equal_local_mode(loaded: tuple[Any, QdrantClient, str])
 
 def test_unknown_kinds_in_a_prefetch_are_refused_by_path(loaded: tuple[Any, QdrantClient, str]) -> None:
     client, _, name = loaded
-    with pytest.raises(VecdbError, match="prefetch.1.query.sample: as a prefetch stage is not supported yet"):
+    with pytest.raises(VecdbError, match="prefetch.1.query.relevance_feedback: this query kind is not supported yet"):
         client.query_points(
             name,
-            prefetch=[_dense(0), models.Prefetch(query=models.SampleQuery(sample=models.Sample.RANDOM))],
-            query=RRF,
+            prefetch=[{"query": [0.0] * 8, "using": "a"}, {"query": {"relevance_feedback": {"target": 1}}}],
+            query={"fusion": "rrf"},
         )
 
 

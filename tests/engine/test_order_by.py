@@ -18,7 +18,7 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 import vecdb
 from tests.harness import ServerProcess
-from vecdb.errors import InvalidInput, Unsupported
+from vecdb.errors import InvalidInput
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -187,14 +187,18 @@ def test_refusals_name_the_problem(tmp_path: Path) -> None:
         c.scroll("c", order_by={"key": "n", "start_from": "yesterday"})
     with pytest.raises(InvalidInput, match="direction"):
         c.scroll("c", order_by={"key": "n", "direction": "up"})
-    with pytest.raises(Unsupported, match="query.order_by"):
-        c.query_points("c", prefetch=[models.Prefetch(query=[1.0, 0.0])], query=models.OrderByQuery(order_by="n"))
-    with pytest.raises(Unsupported, match=r"prefetch\.0\.query\.order_by"):
-        c.query_points(
-            "c",
-            prefetch=[models.Prefetch(query=models.OrderByQuery(order_by="n"))],
-            query=models.FusionQuery(fusion=models.Fusion.RRF),
-        )
+    # over prefetched points: those points, in the order's order; as a prefetch: its first points
+    near = c.query_points("c", query=[1.0, 0.0], limit=3).points
+    ordered = c.query_points(
+        "c", prefetch=[models.Prefetch(query=[1.0, 0.0], limit=3)], query=models.OrderByQuery(order_by="n")
+    ).points
+    assert [p.id for p in ordered] == [p.id for p in sorted(near, key=lambda p: (p.payload["n"], p.id))]
+    fused = c.query_points(
+        "c",
+        prefetch=[models.Prefetch(query=models.OrderByQuery(order_by={"key": "n", "direction": "desc"}), limit=2)],
+        query=models.FusionQuery(fusion=models.Fusion.RRF),
+    ).points
+    assert [p.id for p in fused] == [4, 3]
     got, _ = c.scroll("c", order_by={"key": "n", "direction": "desc"}, limit=2)
     assert [(p.id, p.order_value) for p in got] == [(4, 4), (3, 3)]
     c.close()

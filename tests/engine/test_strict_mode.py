@@ -1,6 +1,7 @@
 """Strict mode enforced as Qdrant's server enforces it (its own strict-mode tests, restated), embedded
 and over HTTP; and the settings vecdb does not implement refused by name instead of stored and ignored:
-strict-mode settings it does not enforce, binary and per-vector quantization, custom sharding and shard keys,
+strict-mode settings it does not enforce, multi-bit binary encodings and per-vector quantization, custom sharding
+and shard keys,
 unknown payload-index parameters."""
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def test_settings_not_implemented_are_refused_by_name(client: Any, name: str) ->
             "strict_mode_config.max_query_limit",
         ),
         ({"strict_mode_config": {"bogus": 1}}, InvalidInput, "strict_mode_config.bogus"),
-        ({"quantization_config": {"binary": {"always_ram": True}}}, Unsupported, "quantization_config.binary"),
+        ({"quantization_config": {"binary": {"encoding": "two_bits"}}}, Unsupported, "quantization_config.binary"),
         ({"sharding_method": "custom"}, Unsupported, "sharding_method"),
     ]:
         with pytest.raises(error, match=fragment):
@@ -141,8 +142,8 @@ def test_settings_not_implemented_are_refused_by_name(client: Any, name: str) ->
             name, {"v": {"size": 2, "distance": "Dot", "quantization_config": {"scalar": {"type": "int8"}}}}
         )
     client.create_collection(name, {"size": 2, "distance": "Dot"})
-    with pytest.raises(Unsupported, match="quantization_config.binary"):
-        client.update_collection(name, quantization_config={"binary": {"always_ram": True}})
+    with pytest.raises(Unsupported, match="quantization_config.binary.query_encoding"):
+        client.update_collection(name, quantization_config={"binary": {"query_encoding": "scalar4bits"}})
     with pytest.raises(Unsupported, match="strict_mode_config.max_timeout"):
         client.update_collection(name, strict_mode_config={"max_timeout": 5})
     assert client.get_collection(name).config.strict_mode_config == {"enabled": False}

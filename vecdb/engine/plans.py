@@ -70,6 +70,9 @@ class QueryPlan:
     multi_space: Optional[MultiSpace] = None
     text: Optional[TextQuery] = None
     """BM25 over the text index of the payload field ``request.using`` (``engine/text_search.py``)."""
+    special: Optional[Any] = None
+    """An ``order_by``, ``sample`` or example query (recommend, discover, context) as a stage of a tree
+    (run by :meth:`vecdb.engine.read.Reader.stage_hits`)."""
     merge: Optional[Any] = None
     """A stage fusing its children: a FusionQuery, RrfQuery or compiled :class:`~vecdb.engine.formula.Formula`."""
     inherited: tuple[PointId, ...] = ()
@@ -87,6 +90,8 @@ class QueryPlan:
         """What the stage does, as ``explain`` names it."""
         if self.merge is not None:
             return "formula" if not isinstance(self.merge, (FusionQuery, RrfQuery)) else "fusion"
+        if self.special is not None:
+            return str(next(iter(type(self.special).model_fields)))  # order_by, sample, recommend, ...
         if self.sparse is not None:
             return "sparse"
         if self.multi is not None:
@@ -133,9 +138,6 @@ def validate(reqs: list[QueryRequest], limits: Limits) -> None:
 def _validate_stage(stage: QueryRequest | Prefetch, children: list[Prefetch], at: str, limits: Limits) -> None:
     """What Qdrant (and its local mode) refuses in a stage of a multi-stage query, before any read."""
     query = stage.query
-    if isinstance(query, (OrderByQuery, *ExampleQuery, SampleQuery)) and children:
-        kind = next(iter(type(query).model_fields))
-        raise Unsupported(f"{at}query.{kind}: over prefetched points is not supported yet")
     if children and query is None:
         raise InvalidInput(f"{at}query: a query is needed to merge the prefetches")
     if isinstance(query, MergingQuery) and not children:
@@ -154,9 +156,6 @@ def _validate_stage(stage: QueryRequest | Prefetch, children: list[Prefetch], at
         if isinstance(child.query, dict):  # a Qdrant query kind vecdb does not parse (recommend, sample, ...)
             kind = next(iter(child.query), "?")
             raise Unsupported(f"{where}query.{kind}: this query kind is not supported yet")
-        if isinstance(child.query, (OrderByQuery, *ExampleQuery, SampleQuery)):
-            kind = next(iter(type(child.query).model_fields))
-            raise Unsupported(f"{where}query.{kind}: as a prefetch stage is not supported yet")
         if child.score_threshold is not None and child.query is None:
             raise InvalidInput(f"{where}score_threshold: a query is needed to use the score_threshold")
         if child.limit is not None:
@@ -288,6 +287,8 @@ class Planner:
     ) -> QueryPlan:
         if req.query is None:
             return QueryPlan(req)
+        if isinstance(req.query, (OrderByQuery, *ExampleQuery, SampleQuery)):
+            return QueryPlan(req, special=req.query)
         if isinstance(req.query, TextQuery):
             return QueryPlan(req, text=req.query)
         nearest = req.query.nearest if isinstance(req.query, NearestQuery) else req.query

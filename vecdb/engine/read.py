@@ -145,15 +145,15 @@ class Reader:
         groups: dict[Any, list[tuple[int, QueryPlan]]] = {}
         trees: list[tuple[int, QueryPlan]] = []
         for pos, req in enumerate(reqs):
+            if is_multistage(req):
+                plan = self.planner.plan_tree(req, reader, state.spaces, state.settings, state.search_device)
+                trees.append((pos, plan))
+                continue
             if isinstance(req.query, OrderByQuery):
                 out[pos] = self._ordered_stage(view, reader, req)
                 continue
             if isinstance(req.query, (*ExampleQuery, SampleQuery)):
                 out[pos] = self._example_stage(view, reader, req)
-                continue
-            if is_multistage(req):
-                plan = self.planner.plan_tree(req, reader, state.spaces, state.settings, state.search_device)
-                trees.append((pos, plan))
                 continue
             plan = self.planner.plan(req, reader, state.spaces, state.settings, state.search_device)
             if plan.sparse is not None:
@@ -430,40 +430,50 @@ class Reader:
 
     def _example_stage(self, view: ReadView, reader: ReadOnDemand, req: QueryRequest) -> QueryResponse:
         """``recommend``, ``discover``, ``context`` and ``sample`` (``engine/examples.py``)."""
-        state = self.state
-        query = req.query
         mask = self.filter_mask(reader, req.filter, view)
-        if isinstance(query, SampleQuery):
-            hits = [(0.0, iid) for iid in examples.sample(view, mask, req.limit)]
-            points = self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector)
+        hits = self.stage_hits(view, reader, req, mask, req.offset + req.limit)[req.offset :]
+        points = self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector)
+        if isinstance(req.query, SampleQuery):
             for point in points:
                 point.version = 0  # (Qdrant's server: a random draw has no version to report)
-            return QueryResponse(points=points)
+        return QueryResponse(points=points)
+
+    def stage_hits(
+        self, view: ReadView, reader: ReadOnDemand, req: QueryRequest, mask: Optional[np.ndarray], depth: int
+    ) -> list[tuple[float, int]]:
+        """The best ``depth`` hits of an ``order_by`` (score 0, in its order), ``sample`` (score 0, drawn) or
+        example query (``recommend``, ``discover``, ``context``) over the points ``mask`` allows, its
+        ``score_threshold`` applied, no offset: a query of its own, or a stage of a multi-stage one."""
+        state = self.state
+        query = req.query
+        if isinstance(query, OrderByQuery):
+            order_by = ordering.as_order_by(query.order_by)
+            ordering.check(state, order_by)
+            return [(0.0, iid) for _, iid in ordering.ordered_iids(state, view, reader, order_by, mask, depth)]
+        if isinstance(query, SampleQuery):
+            return [(0.0, iid) for iid in examples.sample(view, mask, depth)]
         kind = next(iter(type(req.query).model_fields))  # type: ignore[union-attr]  # recommend, discover, context
-        depth = req.offset + req.limit
         sparse = sparse_space_by_name(state.sparse_spaces, req.using) if req.using else None
         multi = multi_space_by_name(state.multi_spaces, req.using)
         if sparse is not None or multi is not None:
-            hits = self._example_hits(view, reader, req, kind, mask, sparse, multi)
-        else:
-            space = space_by_name(state.spaces, req.using)
-            found = examples.Examples(state.tables, reader, space, f"query.{kind}")
-            if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
-                vector = examples.average_vector(found, query)
-                if found.mentioned:
-                    mask = np.ones(view.n, bool) if mask is None else mask.copy()
-                    mask[[i for i in found.mentioned if i < view.n]] = False
-                knobs = self.planner.knobs(req, state.settings, state.search_device)
-                ann = state.ann.get(space.index)
-                hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
-                hits = trim(hits, req.offset, req.score_threshold, space.distance)
-            else:
-                score = examples.scorer(found, query)
-                candidates = examples.candidates_of(view, space, mask, found.mentioned)
-                hits = examples.scan_top(view, space, candidates, score, depth)[req.offset :]
-                if req.score_threshold is not None:
-                    hits = [(s, i) for s, i in hits if s > req.score_threshold]
-        return QueryResponse(points=self.output.scored_hits(reader.txn, view, hits, req.with_payload, req.with_vector))
+            return self._example_hits(view, reader, req, kind, mask, sparse, multi, depth)
+        space = space_by_name(state.spaces, req.using)
+        found = examples.Examples(state.tables, reader, space, f"query.{kind}")
+        if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
+            vector = examples.average_vector(found, query)
+            if found.mentioned:
+                mask = np.ones(view.n, bool) if mask is None else mask.copy()
+                mask[[i for i in found.mentioned if i < view.n]] = False
+            knobs = self.planner.knobs(req, state.settings, state.search_device)
+            ann = state.ann.get(space.index)
+            hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
+            return trim(hits, 0, req.score_threshold, space.distance)
+        score = examples.scorer(found, query)
+        candidates = examples.candidates_of(view, space, mask, found.mentioned)
+        hits = examples.scan_top(view, space, candidates, score, depth)
+        if req.score_threshold is not None:
+            hits = [(s, i) for s, i in hits if s > req.score_threshold]
+        return hits
 
     def _example_hits(
         self,
@@ -474,22 +484,22 @@ class Reader:
         mask: Optional[np.ndarray],
         sparse: Optional[SparseSpace],
         multi: Optional[MultiSpace],
+        depth: int,
     ) -> list[tuple[float, int]]:
         """recommend, discover and context over a sparse or multivector space (``engine/examples.py``):
         ``average_vector`` as a nearest query of that kind, the others by an exact scan."""
         state, query = self.state, req.query
         space: Any = sparse if sparse is not None else multi
         found = examples.Examples(state.tables, reader, space, f"query.{kind}")
-        depth = req.offset + req.limit
         if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
             vector = examples.average_vector(found, query)
             if found.mentioned:
                 mask = np.ones(view.n, bool) if mask is None else mask.copy()
                 mask[[i for i in found.mentioned if i < view.n]] = False
             if multi is not None:
-                return multi_top(state, view, reader, multi, vector, depth, mask, req.score_threshold)[req.offset :]
+                return multi_top(state, view, reader, multi, vector, depth, mask, req.score_threshold)
             as_query = SparseVector.model_construct(indices=vector[0].tolist(), values=vector[1].tolist())
-            hits = sparse_top(state, view, reader, req.using, as_query, depth, mask)[req.offset :]
+            hits = sparse_top(state, view, reader, req.using, as_query, depth, mask)
         else:
             score = examples.scorer(found, query)
             candidates = examples.candidates_of(view, None, mask, found.mentioned)
@@ -511,7 +521,7 @@ class Reader:
                         ),
                     )
                 ]
-            hits = examples.top_of(blocks, depth)[req.offset :]
+            hits = examples.top_of(blocks, depth)
         if req.score_threshold is not None:
             hits = [(s, i) for s, i in hits if s > req.score_threshold]
         return hits

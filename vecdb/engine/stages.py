@@ -150,6 +150,9 @@ class TreeRun:
             t_merge = time.perf_counter()
             hits = self._merge(plan, sources, depth)
             explain["merge_ms"] = round((time.perf_counter() - t_merge) * 1e3, 4)  # the fusion or formula alone
+        elif plan.special is not None:
+            explain["using"] = req.using
+            hits = self._special(plan, sources, depth)
         elif plan.prefetch:
             hits = self._rescore(plan, sources, depth, explain)
         elif plan.kind == "nearest":
@@ -206,6 +209,18 @@ class TreeRun:
         predicate = compile_filter(flt, self.state.payload_index.analyzers)
         points, _ = self.owner._scan_ids(self.reader.txn(), predicate, None, depth)
         return [(1.0, p.iid) for p in points]
+
+    def _special(self, plan: QueryPlan, sources: list[Hits], depth: int) -> Hits:
+        """An order_by, sample or example stage: over the stage's filter, and over its children's
+        candidates when it has children (as local mode restricts such a query to them)."""
+        mask = self.mask(plan)
+        if plan.prefetch:
+            only = np.zeros(self.view.n, dtype=bool)
+            for hits in sources:
+                if hits:
+                    only[np.fromiter((i for _, i in hits), dtype=np.int64, count=len(hits))] = True
+            mask = only if mask is None else only & mask
+        return self.owner.stage_hits(self.view, self.reader, plan.request, mask, depth)
 
     def _merge(self, plan: QueryPlan, sources: list[Hits], depth: int) -> Hits:
         query, req = plan.merge, plan.request
