@@ -1,5 +1,6 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
-ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, query-surface, quantization, all); see
+ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, query-surface, quantization, multivector,
+all); see
 ``--help`` of each."""
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from benchmarks import (  # noqa: E402
     ingest,
     ivfpq,
     kmeans,
+    multivector,
     open_indexed,
     quantization,
     query_surface,
@@ -69,6 +71,7 @@ BENCHES = {
     "edge": edge,
     "query-surface": query_surface,
     "quantization": quantization,
+    "multivector": multivector,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would

@@ -26,6 +26,7 @@ from vecdb.models.collections import (
     CollectionsResponse,
     CreateCollection,
     CreateFieldIndex,
+    CreateVectorName,
     UpdateCollection,
 )
 from vecdb.models.points import (
@@ -114,6 +115,10 @@ class VectorService(abc.ABC):
     def update_collection(self, name: str, req: UpdateCollection) -> bool: ...
     @abc.abstractmethod
     def delete_collection(self, name: str) -> bool: ...
+    @abc.abstractmethod
+    def create_vector_name(self, name: str, vector_name: str, req: CreateVectorName) -> UpdateResult: ...
+    @abc.abstractmethod
+    def delete_vector_name(self, name: str, vector_name: str) -> UpdateResult: ...
     @abc.abstractmethod
     def update_aliases(self, req: ChangeAliasesOperation) -> bool: ...
     @abc.abstractmethod

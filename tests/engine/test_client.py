@@ -7,7 +7,7 @@ import pytest
 
 import vecdb
 from tests.brute import reference_top
-from vecdb.errors import AlreadyExists, InvalidInput, NotFound
+from vecdb.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
 from vecdb.models import Distance, PointStruct, VectorParams
 
 DISTANCES = ["Cosine", "Dot", "Euclid", "Manhattan"]
@@ -297,3 +297,25 @@ def test_numpy_query_fast_path_matches_list_query(client, name):
         client.query_points(name, query=q[:4])
     with pytest.raises(InvalidInput, match="search_params"):
         client.query_points(name, query=q, search_params={"hnsw_ef": "many"})
+
+
+def test_keyword_arguments_are_honoured_or_refused(client, name):
+    """What qdrant-client takes and vecdb.Client would otherwise swallow: ``update_mode`` is honoured
+    (upsert, upload_points, upload_collection), a misspelt keyword is a TypeError (not a filter silently
+    dropped), a shard key is refused, and the options that change nothing in one process are accepted."""
+    client.create_collection(name, {"size": 2, "distance": "Dot"})
+    client.upsert(name, [{"id": 1, "vector": [1.0, 0.0], "payload": {"v": 1}}])
+    client.upsert(name, [{"id": 1, "vector": [0.0, 1.0], "payload": {"v": 2}}], update_mode="insert_only")
+    client.upload_points(name, [{"id": 2, "vector": [1.0, 1.0]}], update_mode="update_only")
+    client.upload_collection(name, [[1.0, 1.0]], ids=[3], update_mode="update_only")
+    assert [(p.id, p.payload) for p in client.scroll(name, limit=10)[0]] == [(1, {"v": 1})]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'filter'"):
+        client.query_points(name, query=[1.0, 0.0], filter={"must": []})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'limt'"):
+        client.scroll(name, limt=5)
+    with pytest.raises(Unsupported, match="shard_key_selector"):
+        client.upsert(name, [{"id": 4, "vector": [1.0, 0.0]}], shard_key_selector="tenant_a")
+    got = client.query_points(name, query=[1.0, 0.0], timeout=5, consistency="majority", shard_key_selector=None)
+    assert [p.id for p in got.points] == [1]
+    client.create_payload_index(name, "v", field_type="integer")
+    assert client.get_collection(name).payload_schema["v"].data_type == "integer"

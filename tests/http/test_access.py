@@ -63,6 +63,7 @@ def test_every_route_is_classified_as_read_or_write():
     assert READ_ROUTES <= set(routes)
     for method, path in routes:
         concrete = path.replace("{collection_name}", "c").replace("{point_id}", "1").replace("{field_name}", "f")
+        concrete = concrete.replace("{vector_name}", "v")
         assert is_read_only_request(method, concrete) == ((method, path) in READ_ROUTES), (method, path)
 
 
@@ -101,12 +102,13 @@ BODIES = {
         "limit": 1,
     },
     ("POST", "/collections/c/points/discover/batch"): {"searches": [{"target": [1, 0], "limit": 1}]},
+    ("PUT", "/collections/c/vectors/v"): {"dense": {"size": 2, "distance": "Dot"}},
 }
 
 
 def _call(client: httpx.Client, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
     concrete = path.replace("{collection_name}", "c").replace("{point_id}", "1").replace("{field_name}", "a")
-    concrete = concrete.replace("{snapshot_name}", SNAPSHOT.get("name", "s"))
+    concrete = concrete.replace("{snapshot_name}", SNAPSHOT.get("name", "s")).replace("{vector_name}", "v")
     body = BODIES.get((method, concrete), {})
     return client.request(method, concrete, json=body if method not in ("GET", "DELETE") else None, headers=headers)
 

@@ -112,7 +112,6 @@ def qc(server: ServerProcess, name: str):
 
 
 CALLS = {
-    "delete_vector_name": lambda c, n: c.delete_vector_name(n, "v"),
     "collection_cluster_info": lambda c, n: c.collection_cluster_info(n),
     "list_shard_keys": lambda c, n: c.list_shard_keys(n),
 }

@@ -14,6 +14,7 @@ from vecdb.models.collections import (
     ChangeAliasesOperation,
     CreateCollection,
     CreateFieldIndex,
+    CreateVectorName,
     UpdateCollection,
 )
 from vecdb.service import VectorService
@@ -58,6 +59,18 @@ def update_collection(
 @router.delete("/collections/{collection_name}")
 def delete_collection(collection_name: str, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.delete_collection(collection_name), t0)
+
+
+@router.put("/collections/{collection_name}/vectors/{vector_name}")
+def create_vector_name(
+    collection_name: str, vector_name: str, body: CreateVectorName, svc: VectorService = Svc, t0: float = T0
+) -> Response:
+    return ok(svc.create_vector_name(collection_name, vector_name, body), t0)
+
+
+@router.delete("/collections/{collection_name}/vectors/{vector_name}")
+def delete_vector_name(collection_name: str, vector_name: str, svc: VectorService = Svc, t0: float = T0) -> Response:
+    return ok(svc.delete_vector_name(collection_name, vector_name), t0)
 
 
 @router.post("/collections/aliases")

@@ -26,8 +26,6 @@ C = "/collections/{collection_name}"
 UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     # the legacy search family (Qdrant still registers them) and the query API's relatives
     # collection-level operations of newer servers
-    ("PUT", C + "/vectors/{vector_name}", "adding a named vector to an existing collection is"),
-    ("DELETE", C + "/vectors/{vector_name}", "removing a named vector from a collection is"),
     ("GET", C + "/optimizations", "the optimizations report is"),
     # distribution: one node, one shard per collection
     ("GET", C + "/cluster", "cluster information is"),

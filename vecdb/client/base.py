@@ -14,15 +14,17 @@ inherit it.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional, TypeVar, Union
 
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from vecdb.errors import InvalidInput
+from vecdb.errors import InvalidInput, Unsupported
 from vecdb.ids import PointId
 from vecdb.models.base import error_location, most_telling
 from vecdb.models.collections import (
@@ -32,6 +34,7 @@ from vecdb.models.collections import (
     CollectionsResponse,
     CreateCollection,
     CreateFieldIndex,
+    CreateVectorName,
     UpdateCollection,
 )
 from vecdb.models.columns import as_columns, batch_with_matrix
@@ -163,6 +166,42 @@ def _ids_or_filter(points: Any) -> dict[str, Any]:
     return {"points": sel.points} if isinstance(sel, PointIdsList) else {"filter": sel.filter}
 
 
+INERT_OPTIONS = frozenset({"timeout", "consistency", "ordering", "max_retries", "method", "parallel"})
+"""qdrant-client's per-call options that change nothing in one process: every call is synchronous and
+durable when it returns, reads see the last write, writes apply in call order."""
+
+
+def _checked_options(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` refusing what it would otherwise swallow: a keyword argument neither it nor qdrant-client
+    takes is a TypeError (a misspelt ``query_filter`` must not silently filter nothing), and a
+    ``shard_key_selector`` is refused (one shard per collection)."""
+    named = set(inspect.signature(method).parameters) - {"_"}
+
+    @functools.wraps(method)
+    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for key in kwargs.keys() - named:
+            if key == "shard_key_selector":
+                if kwargs[key] is not None:
+                    raise Unsupported("shard_key_selector: shard keys are not supported yet (one shard per collection)")
+            elif key not in INERT_OPTIONS:
+                raise TypeError(f"{method.__name__}() got an unexpected keyword argument {key!r}")
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
+def checks_options(cls: type) -> type:
+    """Wrap every public method of ``cls`` that ends in ``**_`` with :func:`_checked_options`."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        variadic = [p for p in inspect.signature(member).parameters.values() if p.kind is p.VAR_KEYWORD]
+        if variadic and variadic[0].name == "_":
+            setattr(cls, name, _checked_options(member))
+    return cls
+
+
+@checks_options
 class ClientBase:
     """The high-level API; subclasses provide ``self._service``."""
 
@@ -246,6 +285,17 @@ class ClientBase:
         self.delete_collection(collection_name)
         return self.create_collection(collection_name, vectors_config, **kwargs)
 
+    def create_vector_name(
+        self, collection_name: str, vector_name: str, vector_name_config: Any, wait: bool = True, **_: Any
+    ) -> UpdateResult:
+        """qdrant-client's ``create_vector_name``: ``{"dense": {"size", "distance", "multivector_config"}}``
+        or ``{"sparse": {"modifier"}}`` (its ``DenseVectorNameConfig`` / ``SparseVectorNameConfig``)."""
+        req = parse_model(CreateVectorName, vector_name_config, "vector_name_config")
+        return self._service.create_vector_name(collection_name, vector_name, req)
+
+    def delete_vector_name(self, collection_name: str, vector_name: str, wait: bool = True, **_: Any) -> UpdateResult:
+        return self._service.delete_vector_name(collection_name, vector_name)
+
     def update_collection(
         self,
         collection_name: str,
@@ -288,9 +338,17 @@ class ClientBase:
         return self._service.get_collection_aliases(collection_name).aliases
 
     def create_payload_index(
-        self, collection_name: str, field_name: str, field_schema: Any = None, wait: bool = True, **_: Any
+        self,
+        collection_name: str,
+        field_name: str,
+        field_schema: Any = None,
+        field_type: Any = None,
+        wait: bool = True,
+        **_: Any,
     ) -> UpdateResult:
-        req = parse_model(CreateFieldIndex, {"field_name": field_name, "field_schema": field_schema}, "index")
+        """qdrant-client's ``create_payload_index`` (``field_type``: its older name for ``field_schema``)."""
+        schema = field_schema if field_schema is not None else field_type
+        req = parse_model(CreateFieldIndex, {"field_name": field_name, "field_schema": schema}, "index")
         return self._service.create_field_index(collection_name, req)
 
     def delete_payload_index(self, collection_name: str, field_name: str, wait: bool = True, **_: Any) -> UpdateResult:
@@ -304,9 +362,12 @@ class ClientBase:
         points: Union[Batch, Sequence[Any], dict[str, Any]],
         wait: bool = True,
         update_filter: Any = None,
+        update_mode: Any = None,
         **_: Any,
     ) -> UpdateResult:
-        extra = {} if update_filter is None else {"update_filter": update_filter}
+        extra: dict[str, Any] = {} if update_filter is None else {"update_filter": update_filter}
+        if update_mode is not None:
+            extra["update_mode"] = getattr(update_mode, "value", update_mode)
         if isinstance(points, BaseModel) and not isinstance(points, Batch) and "ids" in type(points).model_fields:
             points = points.model_dump(exclude_unset=True, by_alias=True)  # qdrant-client's Batch
         if not isinstance(points, (dict, Batch)):
@@ -329,16 +390,23 @@ class ClientBase:
         return self._service.upsert_points(collection_name, req)
 
     def upload_points(
-        self, collection_name: str, points: Iterable[Any], batch_size: int = 64, wait: bool = True, **_: Any
+        self,
+        collection_name: str,
+        points: Iterable[Any],
+        batch_size: int = 64,
+        wait: bool = True,
+        update_filter: Any = None,
+        update_mode: Any = None,
+        **_: Any,
     ) -> None:
         batch: list[Any] = []
         for point in points:
             batch.append(point)
             if len(batch) >= batch_size:
-                self.upsert(collection_name, batch)
+                self.upsert(collection_name, batch, update_filter=update_filter, update_mode=update_mode)
                 batch = []
         if batch:
-            self.upsert(collection_name, batch)
+            self.upsert(collection_name, batch, update_filter=update_filter, update_mode=update_mode)
 
     def upload_collection(
         self,
@@ -348,6 +416,8 @@ class ClientBase:
         ids: Optional[Iterable[Any]] = None,
         batch_size: int = 64,
         wait: bool = True,
+        update_filter: Any = None,
+        update_mode: Any = None,
         **_: Any,
     ) -> None:
         vectors = list(vectors)
@@ -356,7 +426,10 @@ class ClientBase:
         for lo in range(0, len(vectors), batch_size):
             hi = lo + batch_size
             self.upsert(
-                collection_name, {"ids": ids_list[lo:hi], "vectors": vectors[lo:hi], "payloads": payloads[lo:hi]}
+                collection_name,
+                {"ids": ids_list[lo:hi], "vectors": vectors[lo:hi], "payloads": payloads[lo:hi]},
+                update_filter=update_filter,
+                update_mode=update_mode,
             )
 
     def retrieve(

@@ -18,14 +18,17 @@ import logging
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import Any, BinaryIO, Optional
 
 from vecdb.engine.backup.archive import unpack
 from vecdb.engine.backup.store import SNAPSHOTS_DIR, SnapshotStore, stored_checksum
+from vecdb.engine.checkpoints import INDEX_DIR, checkpoint_files
 from vecdb.engine.collection import Collection, InUse
 from vecdb.engine.follow import Worker, file_identity
 from vecdb.engine.settings import raise_missing_collection, settings_from_create
+from vecdb.engine.vector_names import Removal, edit_vectors
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound
 from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.collections import (
@@ -357,6 +360,36 @@ class Database:
         coll.optimizer.notify()  # an index left out of the snapshot is rebuilt now, not at the next idle wake
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
+
+    def change_vectors(
+        self, name: str, change: Callable[[dict[str, Any]], tuple[Optional[dict[str, Any]], Optional[Removal]]]
+    ) -> int:
+        """Add or remove a vector of collection ``name`` (:mod:`vecdb.engine.vector_names`): ``change``
+        maps its settings to the new ones (None: nothing to do) and what to remove from storage. The
+        collection is closed (waiting for its requests), its LMDB edited in one transaction, then opened
+        again: every in-memory structure is built for the new vectors. Returns the write's sequence number."""
+        self._refuse_if_follower()
+        real = self.resolve(name)
+        with self._mutex:
+            coll = self._collections.get(real)
+            if coll is None:
+                raise raise_missing_collection(name)
+            settings, removal = change(coll.state.settings)
+            if settings is None:
+                return coll.state.mvcc.view.seq
+            coll.close()  # (a checkpoint first: the indexes of the vectors that stay are kept)
+            del self._collections[real]
+            try:
+                seq, forgotten = edit_vectors(coll.path, settings, removal)
+            finally:
+                self._collections[real] = self._open(real, coll.path)
+            for manifest in forgotten:
+                for file in checkpoint_files(manifest):
+                    (coll.path / INDEX_DIR / file).unlink(missing_ok=True)
+            self.catalog.add_collection(real)  # (renews the entry: follower processes reopen it)
+        self._collections[real].optimizer.notify()
+        log.info("collection %s: vectors changed (%s)", real, "removal" if removal is not None else "addition")
+        return seq
 
     def close(self) -> None:
         with self._mutex:

@@ -19,6 +19,7 @@ from vecdb import __version__
 from vecdb.engine.backup.archive import COPY_CHUNK
 from vecdb.engine.backup.store import check_checksum
 from vecdb.engine.database import Database
+from vecdb.engine.vector_names import Removal, with_vector, without_vector
 from vecdb.errors import InvalidInput, NotFound
 from vecdb.ids import PointId, parse_point_id
 from vecdb.models.collections import (
@@ -30,6 +31,7 @@ from vecdb.models.collections import (
     CollectionsResponse,
     CreateCollection,
     CreateFieldIndex,
+    CreateVectorName,
     UpdateCollection,
 )
 from vecdb.models.points import (
@@ -132,6 +134,16 @@ class LocalService(VectorService):
 
     def delete_collection(self, name: str) -> bool:
         return self.db.delete(name)
+
+    def create_vector_name(self, name: str, vector_name: str, req: CreateVectorName) -> UpdateResult:
+        return _done(self.db.change_vectors(name, lambda settings: (with_vector(settings, vector_name, req), None)))
+
+    def delete_vector_name(self, name: str, vector_name: str) -> UpdateResult:
+        def change(settings: dict[str, Any]) -> tuple[Optional[dict[str, Any]], Optional[Removal]]:
+            found = without_vector(settings, vector_name)
+            return (None, None) if found is None else found
+
+        return _done(self.db.change_vectors(name, change))
 
     def update_aliases(self, req: ChangeAliasesOperation) -> bool:
         self.db.change_aliases(req)

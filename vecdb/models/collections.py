@@ -179,6 +179,29 @@ class UpdateCollection(RequestModel):
     metadata: Optional[dict[str, Any]] = None
 
 
+class DenseVectorConfig(RequestModel):
+    """A dense (or multi-) vector added to an existing collection (Qdrant's ``DenseVectorConfig``)."""
+
+    size: int = Field(..., ge=1, le=65536)
+    distance: Distance
+    multivector_config: Optional[dict[str, Any]] = None
+    datatype: Optional[str] = None
+
+
+class SparseVectorConfig(RequestModel):
+    """A sparse vector added to an existing collection (Qdrant's ``SparseVectorConfig``)."""
+
+    modifier: Optional[Literal["none", "idf"]] = None
+    datatype: Optional[str] = None
+
+
+class CreateVectorName(RequestModel):
+    """Body of ``PUT /collections/{c}/vectors/{name}``: exactly one of ``dense`` and ``sparse``."""
+
+    dense: Optional[DenseVectorConfig] = None
+    sparse: Optional[SparseVectorConfig] = None
+
+
 # --- aliases -------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from vecdb.models.collections import (
     CollectionsResponse,
     CreateCollection,
     CreateFieldIndex,
+    CreateVectorName,
     UpdateCollection,
 )
 from vecdb.models.points import (
@@ -145,6 +146,14 @@ class RemoteService(VectorService):
 
     def update_collection(self, name: str, req: UpdateCollection) -> bool:
         return bool(self._call("PATCH", self._c(name), req))
+
+    def create_vector_name(self, name: str, vector_name: str, req: CreateVectorName) -> UpdateResult:
+        path = self._c(name) + "/vectors/" + quote(vector_name, safe="") + "?wait=true"
+        return self._call("PUT", path, req, UpdateResult)  # type: ignore[no-any-return]
+
+    def delete_vector_name(self, name: str, vector_name: str) -> UpdateResult:
+        path = self._c(name) + "/vectors/" + quote(vector_name, safe="") + "?wait=true"
+        return self._call("DELETE", path, result_type=UpdateResult)  # type: ignore[no-any-return]
 
     def delete_collection(self, name: str) -> bool:
         return bool(self._call("DELETE", self._c(name)))
