@@ -181,6 +181,14 @@ def test_multivector_refusals(tmp_path: Path) -> None:
         c.query_points("r", query=[[1.0, 0.0]], using="d")
     with pytest.raises(InvalidInput, match="dimension"):
         c.query_points("r", query=[[1.0, 0.0, 3.0]], using="m")
+    as_array = c.query_points("r", query=np.array([[1.0, 0.5]]), using="m").points  # (numpy: validated whole)
+    assert [(p.id, p.score) for p in as_array] == [
+        (p.id, p.score) for p in c.query_points("r", query=[[1.0, 0.5]], using="m").points
+    ]
+    with pytest.raises(InvalidInput, match="NaN"):
+        c.query_points("r", query=np.array([[np.nan, 0.5]]), using="m")
+    with pytest.raises(InvalidInput, match="multivector query needs a multivector space"):
+        c.query_points("r", query=np.array([[1.0, 0.5]]), using="d")
     with pytest.raises(Unsupported, match="mmr"):
         c.query_points("r", query=models.NearestQuery(nearest=[[1.0, 0.0]], mmr=models.Mmr()), using="m")
     for config, message in (

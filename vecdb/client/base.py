@@ -757,9 +757,9 @@ class ClientBase:
                 isinstance(nearest, list) and nearest and type(nearest[0]) in (float, int)
             ):
                 query = nearest
-        if isinstance(query, np.ndarray) and query.ndim == 1 and query.dtype.kind in "fiu":
-            # One dense vector as an array: not validated float by float by pydantic; the collection
-            # checks it whole (size, NaN and infinities: vecdb.engine.views.prepare_query).
+        if isinstance(query, np.ndarray) and query.ndim in (1, 2) and query.dtype.kind in "fiu":
+            # One dense vector (or a multivector's matrix) as an array: not validated float by float by
+            # pydantic; the collection checks it whole (size, NaN and infinities: vecdb.engine.views).
             array, query = query, None
         body = {
             "query": query,

