@@ -40,7 +40,7 @@ import numpy as np
 
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.settings import MultiSpace, SparseSpace, VectorSpace
-from vecdb.engine.views import ReadView, SparseRow, prepare_multi, prepare_query, prepare_sparse
+from vecdb.engine.views import ReadView, SparseRow, prepare_multi, prepare_query, prepare_sparse, unit
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import id_to_key
 from vecdb.models.collections import Distance
@@ -88,6 +88,9 @@ class Examples:
             if found is None:
                 raise InvalidInput(f"{where}: point {example} has no vector named {space.name!r}")
             self.mentioned.append(iid)
+            if isinstance(space, VectorSpace):  # (a raw uint8 Cosine row made unit length, as search reads it)
+                found = found.astype(np.float32)
+                return unit(found, space) if normalised else found
             return found if not isinstance(found, np.ndarray) else found.astype(np.float32)
         if isinstance(example, dict):
             raise Unsupported(f"{where}: documents as examples are not supported yet")

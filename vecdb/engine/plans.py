@@ -27,7 +27,7 @@ from vecdb.engine import planner
 from vecdb.engine.mvcc import ReadOnDemand
 from vecdb.engine.output import PointOutput
 from vecdb.engine.settings import MultiSpace, VectorSpace, index_config, multi_space_by_name, space_by_name
-from vecdb.engine.views import prepare_query
+from vecdb.engine.views import prepare_query, unit
 from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import PointId
 from vecdb.limits import Limits
@@ -420,7 +420,7 @@ class Planner:
             row = self.tables.get_vector(txn, stored.iid, space.index)
             if row is None:
                 raise InvalidInput(f"query: point {query} has no vector named {space.name!r}")
-            return space, row.astype(np.float32), query
+            return space, unit(row.astype(np.float32), space), query
         if not isinstance(query, np.ndarray):
             query = np.asarray(query, dtype=np.float32)
         if query.ndim != 1:

@@ -50,6 +50,7 @@ class VectorSpace:
     size: int
     distance: Distance
     on_disk: bool = False  # float32 rows served from a memory-mapped file, not held in memory
+    datatype: str = "float32"  # float16: values rounded to half precision as they are written (see DATATYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +71,27 @@ class MultiSpace:
     index: int
     size: int
     distance: Distance
+    datatype: str = "float32"
 
 
 MULTI_COMPARATORS = ("max_sim",)
+DATATYPES = ("float32", "float16", "uint8")
+"""Vector datatypes: ``float16`` rounds every stored value to half precision as Qdrant stores it, and
+``uint8`` takes whole numbers 0..255 (Cosine: stored as given, compared by angle), so the answers are
+those of a Qdrant collection of that datatype; vecdb still holds the values as float32 (faiss and BLAS
+work on float32), so it saves no memory: quantization does (``quantization_config``)."""
+
+
+def check_datatype(datatype: Optional[str], field: str, multi: bool = False) -> str:
+    """The stored datatype of a vector space (uint8 multivectors are refused by name)."""
+    if datatype is None:
+        return "float32"
+    if datatype not in DATATYPES:
+        raise InvalidInput(f"{field}: expected one of {', '.join(DATATYPES)}, got {datatype!r}")
+    if multi and datatype == "uint8":
+        raise Unsupported(f"{field}: uint8 multivectors are not supported yet (float32 and float16 are)")
+    return datatype
+
 
 SPARSE_DATATYPES = ("float32",)
 SPARSE_MEMORY = ("pinned",)
@@ -123,8 +142,7 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
     every = params
     params = {name: vp for name, vp in params.items() if vp.multivector_config is None}
     for name, vp in params.items():
-        if vp.datatype not in (None, "float32"):
-            raise Unsupported(f"vectors.{name or '(default)'}.datatype: only float32 is supported, got {vp.datatype!r}")
+        check_datatype(vp.datatype, f"vectors.{name or '(default)'}.datatype")
         _refuse_quantization(vp.quantization_config, f"vectors.{name or '(default)'}.quantization_config")
     _refuse_quantization(req.quantization_config, "quantization_config", scalar_ok=True)
     if req.sharding_method not in (None, "auto"):
@@ -142,6 +160,7 @@ def settings_from_create(req: CreateCollection) -> dict[str, Any]:
                 "size": vp.size,
                 "distance": vp.distance.value,
                 "on_disk": vp.on_disk if vp.on_disk is not None else _ivf_pq_asked(req),
+                **({"datatype": vp.datatype} if vp.datatype not in (None, "float32") else {}),
             }
             for n, vp in params.items()
         ],
@@ -181,17 +200,18 @@ def _multi_from_create(params: dict[str, VectorParams]) -> list[dict[str, Any]]:
             raise InvalidInput(
                 f"{field}.multivector_config.comparator: expected max_sim, got {config.get('comparator')!r}"
             )
-        if vp.datatype not in (None, "float32"):
-            raise Unsupported(f"{field}.datatype: only float32 is supported, got {vp.datatype!r}")
+        datatype = check_datatype(vp.datatype, f"{field}.datatype", multi=True)
         _refuse_quantization(vp.quantization_config, f"{field}.quantization_config")
-        out.append({"name": name, "size": vp.size, "distance": vp.distance.value, "comparator": "max_sim"})
+        entry = {"name": name, "size": vp.size, "distance": vp.distance.value, "comparator": "max_sim"}
+        out.append(entry if datatype == "float32" else {**entry, "datatype": datatype})
     return out
 
 
 def multi_spaces(settings: dict[str, Any]) -> list[MultiSpace]:
     """The multivector spaces of a collection (none for collections created before they existed)."""
     return [
-        MultiSpace(s["name"], i, s["size"], Distance(s["distance"])) for i, s in enumerate(settings.get("multi") or [])
+        MultiSpace(s["name"], i, s["size"], Distance(s["distance"]), s.get("datatype", "float32"))
+        for i, s in enumerate(settings.get("multi") or [])
     ]
 
 
@@ -396,7 +416,14 @@ def sparse_space_by_name(spaces: list[SparseSpace], name: Optional[str]) -> Opti
 
 def vector_spaces(settings: dict[str, Any]) -> list[VectorSpace]:
     return [
-        VectorSpace(s["name"], i, s["size"], Distance(s["distance"]), bool(s.get("on_disk", False)))
+        VectorSpace(
+            s["name"],
+            i,
+            s["size"],
+            Distance(s["distance"]),
+            bool(s.get("on_disk", False)),
+            s.get("datatype", "float32"),
+        )
         for i, s in enumerate(settings["spaces"])
     ]
 

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import lmdb
 
 from vecdb.engine.checkpoints import manifest_key, sparse_manifest_key
-from vecdb.engine.settings import _multi_from_create, _sparse_settings
+from vecdb.engine.settings import _multi_from_create, _sparse_settings, check_datatype
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.models.collections import CreateVectorName, SparseVectorParams, VectorParams
 from vecdb.storage.env import Environment
@@ -87,9 +87,13 @@ def with_vector(settings: dict[str, Any], name: str, req: CreateVectorName) -> O
     assert dense is not None
     if found is not None and found.kind == "sparse":
         raise InvalidInput(f"Vector {name} already exists as a sparse vector")
-    if dense.datatype not in (None, "float32"):
-        raise Unsupported(f"dense.datatype: only float32 is supported, got {dense.datatype!r}")
-    params = VectorParams(size=dense.size, distance=dense.distance, multivector_config=dense.multivector_config)
+    datatype = check_datatype(dense.datatype, "dense.datatype", multi=dense.multivector_config is not None)
+    params = VectorParams(
+        size=dense.size,
+        distance=dense.distance,
+        multivector_config=dense.multivector_config,
+        datatype=None if datatype == "float32" else datatype,
+    )
     if found is not None:
         entry = settings["spaces" if found.kind == "dense" else "multi"][found.position]
         same = (
@@ -105,6 +109,8 @@ def with_vector(settings: dict[str, Any], name: str, req: CreateVectorName) -> O
         out["multi"] = [*(settings.get("multi") or []), *_multi_from_create({name: params})]
     else:
         entry = {"name": name, "size": dense.size, "distance": dense.distance.value, "on_disk": False}
+        if datatype != "float32":
+            entry["datatype"] = datatype
         out["spaces"] = [*settings["spaces"], entry]
     echo_entry = params.model_dump(mode="json", exclude_none=True)
     if settings["named"]:

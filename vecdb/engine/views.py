@@ -66,9 +66,46 @@ def prepare_rows(rows: Any, space: VectorSpace, field: str) -> np.ndarray:
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidInput(f"{field}[{bad}]: vector contains NaN or infinite components")
+    if space.datatype == "uint8":
+        return np.ascontiguousarray(stored_as(matrix, "uint8", field))  # (stored raw: see raw_cosine)
     if metric_of(space.distance).normalised:
         matrix = normalise(matrix)
+    if space.datatype != "float32":
+        matrix = stored_as(matrix, space.datatype, field)
     return np.ascontiguousarray(matrix)
+
+
+def raw_cosine(space: VectorSpace) -> bool:
+    """A Cosine space of uint8 vectors: its rows are stored as the integers given (Qdrant keeps and returns
+    them so, computing the cosine with their norms) and made unit length only in memory, where search
+    reads them."""
+    return space.datatype == "uint8" and metric_of(space.distance).normalised
+
+
+def unit(row: np.ndarray, space: VectorSpace) -> np.ndarray:
+    """A stored row as search uses it: a raw uint8 Cosine row made unit length; others as they are."""
+    return normalise(row[None, :])[0] if raw_cosine(space) else row
+
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def stored_as(matrix: np.ndarray, datatype: str, field: str) -> np.ndarray:
+    """Rows as a space of ``datatype`` stores them (float32 arrays): float16 rounds each value to half
+    precision, after Cosine's normalisation, as Qdrant stores it; a value past float16's range is refused.
+    uint8 takes whole numbers 0..255 as they are and refuses any other (Qdrant requires that range and
+    would cast other values silently)."""
+    if datatype == "uint8":
+        bad = (matrix < 0) | (matrix > 255) | (matrix != np.floor(matrix))
+        if bad.any():
+            row = int(np.flatnonzero(bad.any(axis=1))[0]) if matrix.ndim == 2 else 0
+            raise InvalidInput(f"{field}[{row}]: uint8 vectors take whole numbers from 0 to 255")
+        return matrix
+    big = np.abs(matrix) > FLOAT16_MAX
+    if big.any():
+        row = int(np.flatnonzero(big.any(axis=1))[0]) if matrix.ndim == 2 else 0
+        raise InvalidInput(f"{field}[{row}]: a component exceeds the float16 range (+-{FLOAT16_MAX:g})")
+    return matrix.astype(np.float16).astype(np.float32)
 
 
 def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndarray:
@@ -88,10 +125,11 @@ def prepare_query(vector: np.ndarray, space: VectorSpace, field: str) -> np.ndar
     return query
 
 
-def prepare_multi(value: Any, space: MultiSpace, field: str) -> np.ndarray:
+def prepare_multi(value: Any, space: MultiSpace, field: str, stored: bool = False) -> np.ndarray:
     """One multivector as a validated float32 matrix ``[rows, size]``, refused as Qdrant refuses it
     (empty, an empty or wrong-size row, NaN or infinity); Cosine rows normalised one by one at write time,
-    as dense vectors are (a zero row stays zero, as in Qdrant's local mode)."""
+    as dense vectors are (a zero row stays zero, as in Qdrant's local mode). ``stored``: a matrix to
+    write, rounded to the space's datatype (queries are not)."""
     if isinstance(value, np.ndarray) and value.ndim == 2:
         rows = value
     else:
@@ -126,6 +164,8 @@ def prepare_multi(value: Any, space: MultiSpace, field: str) -> np.ndarray:
         raise InvalidInput(f"{field}: vector contains NaN or infinite components")
     if metric_of(space.distance).normalised:
         matrix = normalise(matrix)
+    if stored and space.datatype != "float32":
+        matrix = stored_as(matrix, space.datatype, field)
     return np.ascontiguousarray(matrix)
 
 
@@ -220,7 +260,7 @@ def split_point_vectors(
                 multi_space = multi_by_name.get(name)
                 if multi_space is not None:
                     multi_grouped[multi_space.index][0].append(pos)
-                    multi_grouped[multi_space.index][1].append(prepare_multi(row, multi_space, label))
+                    multi_grouped[multi_space.index][1].append(prepare_multi(row, multi_space, label, stored=True))
                     continue
                 sparse_space = sparse_by_name.get(name)
                 if sparse_space is None:
@@ -297,6 +337,7 @@ class SpaceData:
     present: np.ndarray  # bool [capacity]: the row holds a vector of this space
     sq_norms: np.ndarray  # float32 [capacity]: squared norms, for Euclid scoring
     live: int = 0  # rows that are alive and hold a vector of this space
+    normalise: bool = False  # rows are stored raw and made unit length as they enter memory (uint8 Cosine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,14 +391,17 @@ class ReadView:
             matrices.append(store.allocate(s.index, capacity, s.size, None, 0))
             presents.append(np.zeros(capacity, dtype=bool))
             norms.append(np.zeros(capacity, dtype=np.float32))
+        raw = {s.index for s in spaces if raw_cosine(s)}
         for space, iids, rows in chunks:
             where = _rows_at(iids)
+            if space in raw:
+                rows = normalise(rows)
             matrices[space][where] = rows
             norms[space][where] = np.einsum("ij,ij->i", rows, rows)
             presents[space][where] = True
         datas = tuple(
-            SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])))
-            for m, p, q in zip(matrices, presents, norms, strict=True)
+            SpaceData(m, p, q, int(np.count_nonzero(p[:next_iid] & alive[:next_iid])), raw_cosine(s))
+            for s, m, p, q in zip(spaces, matrices, presents, norms, strict=True)
         )
         return ReadView(next_iid, alive, int(np.count_nonzero(alive[:next_iid])), datas, ids, tuple(stores), seq)
 
@@ -404,12 +448,14 @@ class ReadView:
             present = _grown(data.present, capacity, self.n)
             if index in rows:
                 ids, values = rows[index]
+                if data.normalise:
+                    values = normalise(values)
                 where = _rows_at(ids)
                 matrix[where] = values
                 sq_norms[where] = np.einsum("ij,ij->i", values, values)
                 present[where] = True
             live = int(np.count_nonzero(present[:next_iid] & alive[:next_iid]))
-            spaces.append(SpaceData(matrix, present, sq_norms, live))
+            spaces.append(SpaceData(matrix, present, sq_norms, live, data.normalise))
         count = int(np.count_nonzero(alive[:next_iid]))
         return ReadView(next_iid, alive, count, tuple(spaces), point_ids, self.stores, version)
 
