@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qdrant_client import QdrantClient
 from vecdb_client import RemoteClient
 
 import vecdb
@@ -34,6 +35,14 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[vecdb.Cli
         c: vecdb.Client | RemoteClient = vecdb.Client(path=tmp_path / "data")
     else:
         c = RemoteClient(request.getfixturevalue("server").url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
+    """qdrant-client itself, over HTTP, against the session server (the differential tests' transport)."""
+    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
     yield c
     c.close()
 

@@ -94,3 +94,15 @@ class FakePoint:
 
     def has_vector(self, name: str) -> bool:
         return name in self.vectors
+
+
+def fill_quantized(client: Any, name: str, base: np.ndarray, distance: str, quantization: Any) -> None:
+    """A collection of ``base`` with ``quantization_config`` (None: float32), indexed from the first point."""
+    client.create_collection(
+        name,
+        {"size": base.shape[1], "distance": distance},
+        optimizers_config=FORCE_INDEX,
+        quantization_config=quantization,
+    )
+    for lo in range(0, len(base), 1000):
+        client.upsert(name, {"ids": list(range(lo, min(lo + 1000, len(base)))), "vectors": base[lo : lo + 1000]})

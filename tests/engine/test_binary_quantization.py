@@ -13,7 +13,7 @@ import pytest
 
 import vecdb
 from tests.brute import reference_top
-from tests.helpers import FORCE_INDEX, clustered, inspection, wait_green
+from tests.helpers import clustered, fill_quantized, inspection, wait_green
 from vecdb.errors import InvalidInput, Unsupported
 
 BINARY = {"binary": {"always_ram": True}}
@@ -26,14 +26,7 @@ def _data(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 def _fill(client, name: str, base: np.ndarray, distance: str, quantization=BINARY) -> None:
-    client.create_collection(
-        name,
-        {"size": base.shape[1], "distance": distance},
-        optimizers_config=FORCE_INDEX,
-        quantization_config=quantization,
-    )
-    for lo in range(0, len(base), 1000):
-        client.upsert(name, {"ids": list(range(lo, min(lo + 1000, len(base)))), "vectors": base[lo : lo + 1000]})
+    fill_quantized(client, name, base, distance, quantization)
 
 
 @pytest.mark.parametrize("distance", ["Cosine", "Dot", "Euclid"])

@@ -72,9 +72,7 @@ def test_uint8_stores_whole_numbers_as_given(tmp_path: Path, distance: str) -> N
     want = [i for i, _ in reference_top(base, list(range(300)), base[7], distance, 6) if i != 7][:5]
     assert [p.id for p in by_id] == want
     for bad in ([1.5] + [0.0] * 9, [256.0] + [0.0] * 9, [-1.0] * 10):
-        with pytest.raises(
-            InvalidInput, match=r"points\.vector\[0\]: uint8 vectors take whole numbers from 0 to 255"
-        ):
+        with pytest.raises(InvalidInput, match=r"points\.vector\[0\]: uint8 vectors take whole numbers from 0 to 255"):
             c.upsert("b", [{"id": 999, "vector": bad}])
     assert c.count("b").count == 300
     c.close()

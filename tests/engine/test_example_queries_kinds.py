@@ -5,7 +5,6 @@ embedded and through the real qdrant-client over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,10 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 import vecdb
-from tests.harness import ServerProcess
 from vecdb.errors import InvalidInput
 
 DISTANCES = [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
 MAX_SIM = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-
-
-@pytest.fixture
-def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
-    yield c
-    c.close()
 
 
 def _queries(vec: Any) -> list[Any]:

@@ -6,7 +6,6 @@ refusal of a field without a match index."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 import vecdb
-from tests.harness import ServerProcess
 from vecdb.api.middleware import is_read_only_request
 from vecdb.errors import InvalidInput
 
@@ -37,13 +35,6 @@ def _points(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
             del payload["user"]
         out.append({"id": i, "vector": rng.random(2).tolist(), "payload": payload})
     return out
-
-
-@pytest.fixture
-def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
-    yield c
-    c.close()
 
 
 def _hits(response: Any) -> list[tuple[Any, int]]:

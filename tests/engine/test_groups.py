@@ -6,7 +6,6 @@ ranking must be deepened several times."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +49,6 @@ def _shape(result: Any) -> list[tuple[Any, list[tuple[int, float, Any]], Any]]:
         )
         for g in result.groups
     ]
-
-
-@pytest.fixture
-def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
-    yield c
-    c.close()
 
 
 def _setup(c: Any, points: list[dict[str, Any]]) -> None:

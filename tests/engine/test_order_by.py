@@ -6,7 +6,6 @@ without the field or with values of other types, deletes and overwrites, filters
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 import vecdb
-from tests.harness import ServerProcess
 from vecdb.errors import InvalidInput
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -79,13 +77,6 @@ def _change(c: Any, points: list[dict[str, Any]]) -> None:
 
 def _rows(points: Any) -> list[tuple[str, Any, Any]]:
     return [(str(p.id), p.order_value, None if p.payload is None else p.payload.get("g")) for p in points]
-
-
-@pytest.fixture
-def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
-    yield c
-    c.close()
 
 
 CASES: list[tuple[Any, Any]] = [

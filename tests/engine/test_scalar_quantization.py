@@ -12,21 +12,14 @@ import pytest
 
 import vecdb
 from tests.brute import reference_top
-from tests.helpers import FORCE_INDEX, clustered, inspection, wait_green
+from tests.helpers import clustered, fill_quantized, inspection, wait_green
 from vecdb.errors import InvalidInput, Unsupported
 
 SCALAR = {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}
 
 
 def _fill(client, name: str, base: np.ndarray, distance: str, quantization=SCALAR) -> None:
-    client.create_collection(
-        name,
-        {"size": base.shape[1], "distance": distance},
-        optimizers_config=FORCE_INDEX,
-        quantization_config=quantization,
-    )
-    for lo in range(0, len(base), 1000):
-        client.upsert(name, {"ids": list(range(lo, min(lo + 1000, len(base)))), "vectors": base[lo : lo + 1000]})
+    fill_quantized(client, name, base, distance, quantization)
 
 
 @pytest.mark.parametrize("distance", ["Cosine", "Euclid", "Dot"])

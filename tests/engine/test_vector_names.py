@@ -6,7 +6,6 @@ refusals; embedded, through vecdb's QdrantClient and over HTTP; then reopened.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,9 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 import vecdb
-from tests.harness import ServerProcess
 from vecdb.errors import InvalidInput
 
 MAX_SIM = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-
-
-@pytest.fixture
-def http_client(server: ServerProcess) -> Iterator[QdrantClient]:
-    c = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=30)
-    yield c
-    c.close()
 
 
 def _dense(size: int, distance: Any = models.Distance.DOT, multi: bool = False) -> Any:

@@ -270,6 +270,16 @@ def top_of(blocks: Any, k: int) -> list[tuple[float, int]]:
     return list(zip(scores[order].tolist(), iids[order].tolist(), strict=True))
 
 
+def leave_out(view: ReadView, mask: Optional[np.ndarray], left_out: list[int]) -> Optional[np.ndarray]:
+    """``mask`` (None: every point) without the points ``left_out`` (a query's own examples); a new array
+    when anything is left out, never the caller's (kept masks are shared)."""
+    if not left_out:
+        return mask
+    out = np.ones(view.n, bool) if mask is None else mask.copy()
+    out[[i for i in left_out if i < view.n]] = False
+    return out
+
+
 def candidates_of(
     view: ReadView, space: Optional[VectorSpace], mask: Optional[np.ndarray], left_out: list[int]
 ) -> np.ndarray:

@@ -461,9 +461,7 @@ class Reader:
         found = examples.Examples(state.tables, reader, space, f"query.{kind}")
         if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
             vector = examples.average_vector(found, query)
-            if found.mentioned:
-                mask = np.ones(view.n, bool) if mask is None else mask.copy()
-                mask[[i for i in found.mentioned if i < view.n]] = False
+            mask = examples.leave_out(view, mask, found.mentioned)
             knobs = self.planner.knobs(req, state.settings, state.search_device)
             ann = state.ann.get(space.index)
             hits = planner.search(view, space, ann, vector[None, :], depth, mask, knobs, Explain())[0]
@@ -493,9 +491,7 @@ class Reader:
         found = examples.Examples(state.tables, reader, space, f"query.{kind}")
         if isinstance(query, RecommendQuery) and query.recommend.strategy in (None, "average_vector"):
             vector = examples.average_vector(found, query)
-            if found.mentioned:
-                mask = np.ones(view.n, bool) if mask is None else mask.copy()
-                mask[[i for i in found.mentioned if i < view.n]] = False
+            mask = examples.leave_out(view, mask, found.mentioned)
             if multi is not None:
                 return multi_top(state, view, reader, multi, vector, depth, mask, req.score_threshold)
             as_query = SparseVector.model_construct(indices=vector[0].tolist(), values=vector[1].tolist())
