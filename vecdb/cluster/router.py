@@ -1,0 +1,182 @@
+"""A sharded collection's router: one request in, a request per shard out, one answer back.
+
+The router speaks to its shards through the :class:`~vecdb.service.VectorService` interface, so a shard
+may be an in-process :class:`~vecdb.engine.service.LocalService` (each with its own data directory: how
+the tests and a single machine run it) or, next, a Ray actor serving one (issue 18). The collection has
+the same name on every shard; the router knows only the shard count.
+
+Served so far (the rest of the interface comes with the Ray actors):
+
+* writes: ``upsert_points`` cut by :func:`~vecdb.cluster.sharding.shard_of`; ``delete_points`` by ids to
+  their shards, by filter to every shard;
+* reads: ``get_points`` (in the order asked), ``count_points`` (summed), ``scroll_points`` (merged in
+  Qdrant's scroll order: integers, then UUIDs, with the global next page id), and ``query_points`` for a
+  single-stage nearest query (fanned out with ``offset + limit`` and merged by
+  :func:`~vecdb.cluster.sharding.merge_ranked`). A multi-stage query, a query by point id and the other
+  query kinds are refused by name until their global merge is built (a per-shard fusion or grouping
+  would not equal a single node's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from vecdb.cluster.sharding import merge_ranked, shard_of, split_by_shard
+from vecdb.errors import Unsupported
+from vecdb.ids import PointId, id_to_key
+from vecdb.models.collections import CreateCollection, Distance
+from vecdb.models.points import (
+    Batch,
+    CountRequest,
+    CountResult,
+    PointIdsList,
+    PointInsertOperations,
+    PointRequest,
+    PointsBatch,
+    PointsList,
+    PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    UpdateResult,
+)
+from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse
+from vecdb.service import VectorService
+
+_SMALLER_FIRST = (Distance.EUCLID.value, Distance.MANHATTAN.value)
+
+
+class ShardRouter:
+    """Routes one collection's requests over ``shards`` (each a service holding one shard's collection)."""
+
+    def __init__(self, shards: Sequence[VectorService]) -> None:
+        if not shards:
+            raise ValueError("a sharded collection needs at least one shard")
+        self.shards = list(shards)
+
+    @property
+    def shard_number(self) -> int:
+        return len(self.shards)
+
+    # --- collections ------------------------------------------------------------------------------
+
+    def create_collection(self, name: str, req: CreateCollection) -> bool:
+        """The collection on every shard (each a one-shard collection of the same settings)."""
+        per_shard = req.model_copy(update={"shard_number": None})
+        for shard in self.shards:
+            shard.create_collection(name, per_shard)
+        return True
+
+    def delete_collection(self, name: str) -> bool:
+        return all([shard.delete_collection(name) for shard in self.shards])
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
+        """Each point to its shard; shards without a point get no request."""
+        results = []
+        for shard, part in zip(self.shards, _split_upsert(req, self.shard_number), strict=True):
+            if part is not None:
+                results.append(shard.upsert_points(name, part))
+        return _last(results)
+
+    def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
+        if isinstance(req, PointIdsList):
+            groups = split_by_shard(req.points, self.shard_number)
+            results = [
+                shard.delete_points(name, PointIdsList(points=[req.points[j] for j in group]))
+                for shard, group in zip(self.shards, groups, strict=True)
+                if group
+            ]
+            return _last(results)
+        return _last([shard.delete_points(name, req) for shard in self.shards])
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get_points(self, name: str, req: PointRequest) -> list[Record]:
+        """The points asked for, in the order asked (each asked of its shard once)."""
+        wanted = list(dict.fromkeys(req.ids))
+        found: dict[bytes, Record] = {}
+        for shard, group in zip(self.shards, split_by_shard(wanted, self.shard_number), strict=True):
+            if group:
+                part = req.model_copy(update={"ids": [wanted[j] for j in group]})
+                for record in shard.get_points(name, part):
+                    found[id_to_key(record.id)] = record
+        return [found[key] for key in (id_to_key(i) for i in wanted) if key in found]
+
+    def count_points(self, name: str, req: CountRequest) -> CountResult:
+        return CountResult(count=sum(shard.count_points(name, req).count for shard in self.shards))
+
+    def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
+        """Pages in Qdrant's scroll order across shards: each shard's page from ``offset``, merged by id
+        key; the next page starts at the first id not returned, from any shard."""
+        if req.order_by is not None:
+            raise Unsupported("order_by: scrolling a sharded collection in a field's order is not supported yet")
+        pages = [shard.scroll_points(name, req) for shard in self.shards]
+        limit = req.limit or 10
+        merged = sorted((p for page in pages for p in page.points), key=lambda r: id_to_key(r.id))
+        following: list[PointId] = [r.id for r in merged[limit:]]
+        following += [page.next_page_offset for page in pages if page.next_page_offset is not None]
+        next_id = min(following, key=id_to_key) if following else None
+        return ScrollResult(points=merged[:limit], next_page_offset=next_id)
+
+    def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
+        """A single-stage nearest query: every shard's best ``offset + limit``, merged, ``offset`` dropped."""
+        query = req.query.nearest if isinstance(req.query, NearestQuery) else req.query
+        if req.prefetch or isinstance(req.query, NearestQuery) and req.query.mmr is not None:
+            raise Unsupported("query: multi-stage and MMR queries on a sharded collection are not supported yet")
+        if not (
+            isinstance(query, np.ndarray) or (isinstance(query, list) and query and not isinstance(query[0], list))
+        ):
+            raise Unsupported("query: only a dense vector query is supported on a sharded collection yet")
+        per_shard = req.model_copy(update={"offset": 0, "limit": req.offset + req.limit})
+        answers = [shard.query_points(name, per_shard).points for shard in self.shards]
+        higher = self._distance(name, req.using) not in _SMALLER_FIRST
+        return QueryResponse(points=merge_ranked(answers, req.offset, req.limit, _score, higher))
+
+    def _distance(self, name: str, using: Optional[str]) -> str:
+        vectors: Any = self.shards[0].get_collection(name).config.params.vectors
+        params = vectors if "distance" in vectors else vectors.get(using or "", {})
+        return str(params.get("distance", Distance.COSINE.value))
+
+
+def _score(point: Any) -> float:
+    return float(point.score)
+
+
+def _last(results: list[UpdateResult]) -> UpdateResult:
+    """One write's result across shards (each shard numbers its own operations)."""
+    return results[-1] if results else UpdateResult(operation_id=0, status="completed")
+
+
+def _split_upsert(req: PointInsertOperations, shards: int) -> list[Optional[PointInsertOperations]]:
+    """The upsert cut into one request per shard (None where a shard gets no point)."""
+    extra: dict[str, Any] = {"update_filter": req.update_filter, "update_mode": req.update_mode}
+    if isinstance(req, PointsList):
+        groups = split_by_shard([p.id for p in req.points], shards)
+        return [PointsList(points=[req.points[j] for j in g], **extra) if g else None for g in groups]
+    assert isinstance(req, PointsBatch)
+    batch = req.batch
+    groups = split_by_shard(batch.ids, shards)
+    out: list[Optional[PointInsertOperations]] = []
+    for group in groups:
+        if not group:
+            out.append(None)
+            continue
+        vectors: Any
+        if isinstance(batch.vectors, dict):
+            vectors = {k: [column[j] for j in group] for k, column in batch.vectors.items()}
+        elif isinstance(batch.vectors, np.ndarray):
+            vectors = batch.vectors[np.asarray(group)]
+        else:
+            vectors = [batch.vectors[j] for j in group]
+        payloads = None if batch.payloads is None else [batch.payloads[j] for j in group]
+        part = Batch.model_construct(ids=[batch.ids[j] for j in group], vectors=vectors, payloads=payloads)
+        out.append(PointsBatch.model_construct(batch=part, shard_key=None, **extra))
+    return out
+
+
+__all__ = ["ShardRouter", "shard_of"]
