@@ -7,9 +7,11 @@ the same name on every shard; the router knows only the shard count.
 
 Served so far (the rest of the interface comes with the Ray actors):
 
-* writes: ``upsert_points`` cut by :func:`~vecdb.cluster.sharding.shard_of`; ``delete_points`` by ids to
-  their shards, by filter to every shard;
-* reads: ``get_points`` (in the order asked), ``count_points`` (summed), ``scroll_points`` (merged in
+* writes: ``upsert_points`` and ``update_vectors`` cut by :func:`~vecdb.cluster.sharding.shard_of`;
+  ``delete_points``, the payload writes and ``delete_vectors`` by ids to their shards, by filter to every
+  shard (a write spanning shards is one transaction per shard, not one in all);
+* reads: ``get_points`` (in the order asked), ``count_points`` (summed), ``facet`` (counts summed, exact),
+  ``scroll_points`` (merged in
   Qdrant's scroll order: integers, then UUIDs, with the global next page id), and ``query_points`` for a
   single-stage nearest query (fanned out with ``offset + limit`` and merged by
   :func:`~vecdb.cluster.sharding.merge_ranked`). A multi-stage query, a query by point id and the other
@@ -27,11 +29,16 @@ import numpy as np
 from vecdb.cluster.sharding import merge_ranked, shard_of, split_by_shard
 from vecdb.errors import Unsupported
 from vecdb.ids import PointId, id_to_key
-from vecdb.models.collections import CreateCollection, Distance
+from vecdb.models.collections import CreateCollection, CreateFieldIndex, Distance
 from vecdb.models.points import (
     Batch,
     CountRequest,
     CountResult,
+    DeletePayload,
+    DeleteVectors,
+    FacetRequest,
+    FacetResponse,
+    FacetValueHit,
     PointIdsList,
     PointInsertOperations,
     PointRequest,
@@ -41,12 +48,16 @@ from vecdb.models.points import (
     Record,
     ScrollRequest,
     ScrollResult,
+    SetPayload,
     UpdateResult,
+    UpdateVectors,
 )
 from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse
 from vecdb.service import VectorService
 
 _SMALLER_FIRST = (Distance.EUCLID.value, Distance.MANHATTAN.value)
+FACET_ALL = 1 << 31
+"""A facet limit above any field's number of values: each shard answers every value it holds."""
 
 
 class ShardRouter:
@@ -73,6 +84,12 @@ class ShardRouter:
     def delete_collection(self, name: str) -> bool:
         return all([shard.delete_collection(name) for shard in self.shards])
 
+    def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
+        return _last([shard.create_field_index(name, req) for shard in self.shards])
+
+    def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
+        return _last([shard.delete_field_index(name, field_name) for shard in self.shards])
+
     # --- writes -----------------------------------------------------------------------------------
 
     def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
@@ -94,7 +111,62 @@ class ShardRouter:
             return _last(results)
         return _last([shard.delete_points(name, req) for shard in self.shards])
 
+    def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._by_ids(req, "points", lambda shard, part: shard.set_payload(name, part))
+
+    def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._by_ids(req, "points", lambda shard, part: shard.overwrite_payload(name, part))
+
+    def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
+        return self._by_ids(req, "points", lambda shard, part: shard.delete_payload(name, part))
+
+    def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
+        if isinstance(req, PointIdsList):
+            return self._by_ids(req, "points", lambda shard, part: shard.clear_payload(name, part))
+        return _last([shard.clear_payload(name, req) for shard in self.shards])
+
+    def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
+        return self._by_ids(req, "points", lambda shard, part: shard.delete_vectors(name, part))
+
+    def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
+        """Each point's new vectors to its shard. A point missing on its shard fails that shard's part
+        alone: the other shards' parts are written (a single node writes none)."""
+        groups = split_by_shard([p.id for p in req.points], self.shard_number)
+        return _last(
+            [
+                shard.update_vectors(name, req.model_copy(update={"points": [req.points[j] for j in group]}))
+                for shard, group in zip(self.shards, groups, strict=True)
+                if group
+            ]
+        )
+
+    def _by_ids(self, req: Any, field: str, call: Any) -> UpdateResult:
+        """A write naming points by id (``req.<field>``) to their shards; one selecting by filter to all."""
+        ids = getattr(req, field)
+        if ids is None:
+            return _last([call(shard, req) for shard in self.shards])
+        groups = split_by_shard(ids, self.shard_number)
+        return _last(
+            [
+                call(shard, req.model_copy(update={field: [ids[j] for j in group]}))
+                for shard, group in zip(self.shards, groups, strict=True)
+                if group
+            ]
+        )
+
     # --- reads ------------------------------------------------------------------------------------
+
+    def facet(self, name: str, req: FacetRequest) -> FacetResponse:
+        """Counts per value summed over the shards (each asked for every value, so the sum is exact), most
+        points first, ties by value, as one collection orders them."""
+        every = req.model_copy(update={"limit": FACET_ALL})
+        totals: dict[tuple[str, Any], int] = {}
+        for shard in self.shards:
+            for hit in shard.facet(name, every).hits:
+                key = (type(hit.value).__name__, hit.value)
+                totals[key] = totals.get(key, 0) + hit.count
+        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0][1]))[: req.limit]
+        return FacetResponse(hits=[FacetValueHit(value=value, count=count) for (_, value), count in ranked])
 
     def get_points(self, name: str, req: PointRequest) -> list[Record]:
         """The points asked for, in the order asked (each asked of its shard once)."""
