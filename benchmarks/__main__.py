@@ -1,6 +1,6 @@
 """``python -m benchmarks <name> [options]`` (exact, ingest, reopen, hnsw, filtered, open-indexed, kmeans,
 ivfpq, ecosystem, sparse, hybrid, scroll, serve, ef-default, edge, query-surface, quantization, multivector,
-all); see
+cluster, all); see
 ``--help`` of each."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from benchmarks import (  # noqa: E402
+    cluster,
     ecosystem,
     edge,
     ef_default,
@@ -72,6 +73,7 @@ BENCHES = {
     "query-surface": query_surface,
     "quantization": quantization,
     "multivector": multivector,
+    "cluster": cluster,
 }
 # ``all`` runs these (about 75 s on 2 cores). hnsw (about 5 min: glove50's 399k-point graph is built twice,
 # by vecdb and by raw faiss) and filtered (about 75 s: 100k points indexed, then 100k more under queries) would

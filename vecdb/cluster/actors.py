@@ -53,17 +53,26 @@ class RayShard:
             raise AttributeError(method)
 
         def forwarded(*args: Any, **kwargs: Any) -> Any:
-            import ray
-
-            try:
-                return ray.get(self.actor.call.remote(method, args, kwargs))
-            except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, VecdbError):
-                    raise cause from None
-                raise
+            return self.gather([self.submit(method, *args, **kwargs)])[0]
 
         return forwarded
+
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Send ``method`` to the actor without waiting: a reference for :meth:`gather`."""
+        return self.actor.call.remote(method, args, kwargs)
+
+    @staticmethod
+    def gather(refs: list[Any]) -> list[Any]:
+        """The answers of :meth:`submit`'s references (the shards worked at once), errors as in a call."""
+        import ray
+
+        try:
+            return list(ray.get(refs))
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, VecdbError):
+                raise cause from None
+            raise
 
     def pid(self) -> int:
         import ray

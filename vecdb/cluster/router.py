@@ -67,6 +67,8 @@ class ShardRouter:
         if not shards:
             raise ValueError("a sharded collection needs at least one shard")
         self.shards = list(shards)
+        self._distances: dict[tuple[str, str], str] = {}
+        """The distance of each (collection, vector) queried, read from the first shard once."""
 
     @property
     def shard_number(self) -> int:
@@ -77,12 +79,25 @@ class ShardRouter:
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         """The collection on every shard (each a one-shard collection of the same settings)."""
         per_shard = req.model_copy(update={"shard_number": None})
+        self._forget(name)
         for shard in self.shards:
             shard.create_collection(name, per_shard)
         return True
 
     def delete_collection(self, name: str) -> bool:
+        self._forget(name)
         return all([shard.delete_collection(name) for shard in self.shards])
+
+    def _forget(self, name: str) -> None:
+        self._distances = {k: v for k, v in self._distances.items() if k[0] != name}
+
+    def _all(self, method: str, *args: Any) -> list[Any]:
+        """``method(*args)`` on every shard: all at once where the shards can be sent work without waiting
+        (``submit``/``gather``, as Ray actors can), else one after another."""
+        first: Any = self.shards[0]
+        if hasattr(first, "submit"):
+            return list(first.gather([shard.submit(method, *args) for shard in self.shards]))  # type: ignore[attr-defined]
+        return [getattr(shard, method)(*args) for shard in self.shards]
 
     def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
         return _last([shard.create_field_index(name, req) for shard in self.shards])
@@ -161,8 +176,8 @@ class ShardRouter:
         points first, ties by value, as one collection orders them."""
         every = req.model_copy(update={"limit": FACET_ALL})
         totals: dict[tuple[str, Any], int] = {}
-        for shard in self.shards:
-            for hit in shard.facet(name, every).hits:
+        for answer in self._all("facet", name, every):
+            for hit in answer.hits:
                 key = (type(hit.value).__name__, hit.value)
                 totals[key] = totals.get(key, 0) + hit.count
         ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0][1]))[: req.limit]
@@ -180,14 +195,14 @@ class ShardRouter:
         return [found[key] for key in (id_to_key(i) for i in wanted) if key in found]
 
     def count_points(self, name: str, req: CountRequest) -> CountResult:
-        return CountResult(count=sum(shard.count_points(name, req).count for shard in self.shards))
+        return CountResult(count=sum(r.count for r in self._all("count_points", name, req)))
 
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
         """Pages in Qdrant's scroll order across shards: each shard's page from ``offset``, merged by id
         key; the next page starts at the first id not returned, from any shard."""
         if req.order_by is not None:
             raise Unsupported("order_by: scrolling a sharded collection in a field's order is not supported yet")
-        pages = [shard.scroll_points(name, req) for shard in self.shards]
+        pages = self._all("scroll_points", name, req)
         limit = req.limit or 10
         merged = sorted((p for page in pages for p in page.points), key=lambda r: id_to_key(r.id))
         following: list[PointId] = [r.id for r in merged[limit:]]
@@ -205,14 +220,18 @@ class ShardRouter:
         ):
             raise Unsupported("query: only a dense vector query is supported on a sharded collection yet")
         per_shard = req.model_copy(update={"offset": 0, "limit": req.offset + req.limit})
-        answers = [shard.query_points(name, per_shard).points for shard in self.shards]
+        answers = [answer.points for answer in self._all("query_points", name, per_shard)]
         higher = self._distance(name, req.using) not in _SMALLER_FIRST
         return QueryResponse(points=merge_ranked(answers, req.offset, req.limit, _score, higher))
 
     def _distance(self, name: str, using: Optional[str]) -> str:
-        vectors: Any = self.shards[0].get_collection(name).config.params.vectors
-        params = vectors if "distance" in vectors else vectors.get(using or "", {})
-        return str(params.get("distance", Distance.COSINE.value))
+        key = (name, using or "")
+        found = self._distances.get(key)
+        if found is None:
+            vectors: Any = self.shards[0].get_collection(name).config.params.vectors
+            params = vectors if "distance" in vectors else vectors.get(using or "", {})
+            found = self._distances[key] = str(params.get("distance", Distance.COSINE.value))
+        return found
 
 
 def _score(point: Any) -> float:
