@@ -124,18 +124,30 @@ class HnswIndex:
             if should_stop is not None and should_stop():
                 raise BuildInterrupted("index build stopped: the collection is closing")
             hi = min(lo + ADD_SLICE, len(labels))
-            self.index.add(np.ascontiguousarray(vectors[lo:hi], dtype=np.float32))
+            self.index.add(self._encoded(vectors[lo:hi]))
             self.labels = np.concatenate([self.labels, labels[lo:hi]])
+
+    def _encoded(self, rows: np.ndarray) -> np.ndarray:
+        """Rows as the graph stores them (float32; a graph over codes encodes them, ``hnsw_bq``)."""
+        return np.ascontiguousarray(rows, dtype=np.float32)
 
     def outdated(self, params: Mapping[str, Any], live: int) -> bool:
         """``m`` or ``ef_construct`` changed since it was built."""
         return self.m != int(params["m"]) or self.ef_construct != int(params["ef_construct"])
 
     def probe(self, k: int, params: SearchParams, boost: float) -> Probe:
-        """``ef``: the query's ``hnsw_ef`` or the collection's default, at least ``k``, boosted."""
+        """``ef``: the query's ``hnsw_ef`` or the collection's default, at least ``k``, boosted. A graph over
+        quantized codes (``hnsw_sq``, ``hnsw_bq``) whose candidates are re-ranked (``rescore``, the default)
+        hands on every candidate the beam found (``ef`` of them: exact scores for the cost of a small
+        gather), or ``oversampling x k`` when the query sets it; without re-ranking, ``k`` by the codes."""
         ef = math.ceil(max(params.hnsw_ef or params.ef_default, k) * boost)  # (hnsw_ef is validated >= 1)
         ef = min(ef, max(self.ntotal, k, 1))  # a beam wider than the graph visits nothing more
-        return Probe(ef, MAX_EF, k)
+        if not self.quantized or not params.rescore:
+            return Probe(ef, MAX_EF, k)
+        if params.oversampling is not None:
+            fetch = math.ceil(k * params.oversampling)
+            return Probe(max(ef, fetch), MAX_EF, fetch)
+        return Probe(ef, MAX_EF, max(k, ef))
 
     def search(
         self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None, device: str = "cpu"

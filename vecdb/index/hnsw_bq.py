@@ -24,8 +24,8 @@ import faiss
 import numpy as np
 
 from vecdb.durable import fsync_path, write_durably
-from vecdb.index.base import BuildInterrupted, Probe, SearchParams, register
-from vecdb.index.hnsw import ADD_SLICE, HnswIndex
+from vecdb.index.base import register
+from vecdb.index.hnsw import HnswIndex
 from vecdb.models.collections import Distance
 
 FORMAT = 1
@@ -88,29 +88,8 @@ class HnswBqIndex(HnswIndex):
         out._add(labels, vectors, should_stop)
         return out
 
-    def _add(self, labels: np.ndarray, vectors: np.ndarray, should_stop: Optional[Callable[[], bool]] = None) -> None:
-        labels = np.asarray(labels, dtype=np.int64)
-        if len(self.labels) and len(labels) and labels[0] <= self.labels[-1]:
-            raise ValueError("HNSW labels must be appended in ascending order")
-        for lo in range(0, len(labels), ADD_SLICE):
-            if should_stop is not None and should_stop():
-                raise BuildInterrupted("index build stopped: the collection is closing")
-            hi = min(lo + ADD_SLICE, len(labels))
-            self.index.add(encode(vectors[lo:hi], self.bits))
-            self.labels = np.concatenate([self.labels, labels[lo:hi]])
-
-    def outdated(self, params: Mapping[str, Any], live: int) -> bool:
-        return self.m != int(params["m"]) or self.ef_construct != int(params["ef_construct"])
-
-    def probe(self, k: int, params: SearchParams, boost: float) -> Probe:
-        """As ``hnsw_sq``: re-ranked, every candidate of the beam (or ``oversampling x k`` when set)."""
-        base = super().probe(k, params, boost)
-        if not params.rescore:
-            return base
-        if params.oversampling is not None:
-            fetch = math.ceil(k * params.oversampling)
-            return Probe(max(base.breadth, fetch), base.max_breadth, fetch)
-        return Probe(base.breadth, base.max_breadth, max(k, base.breadth))
+    def _encoded(self, rows: np.ndarray) -> np.ndarray:
+        return encode(rows, self.bits)
 
     def search(
         self, queries: np.ndarray, k: int, ef: int, allowed: Optional[np.ndarray] = None, device: str = "cpu"

@@ -11,7 +11,6 @@ and values outside it are clipped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -19,7 +18,7 @@ from typing import Any, Optional
 import faiss
 import numpy as np
 
-from vecdb.index.base import Probe, SearchParams, register
+from vecdb.index.base import register
 from vecdb.index.distance import metric_of
 from vecdb.index.hnsw import HnswIndex
 from vecdb.models.collections import Distance
@@ -83,18 +82,6 @@ class HnswSqIndex(HnswIndex):
 
     def outdated(self, params: Mapping[str, Any], live: int) -> bool:
         return super().outdated(params, live) or self.quantile != float(params.get("quantile") or DEFAULT_QUANTILE)
-
-    def probe(self, k: int, params: SearchParams, boost: float) -> Probe:
-        """``ef`` as HNSW's. Re-ranked (``rescore``, the default): every candidate the beam found (``ef``
-        of them, exact scores for the cost of a small gather), or ``oversampling x k`` when the query sets
-        it; without re-ranking, ``k`` by the codes' scores."""
-        base = super().probe(k, params, boost)
-        if not params.rescore:
-            return base
-        if params.oversampling is not None:
-            fetch = math.ceil(k * params.oversampling)
-            return Probe(max(base.breadth, fetch), base.max_breadth, fetch)
-        return Probe(base.breadth, base.max_breadth, max(k, base.breadth))
 
     def memory_bytes(self) -> int:
         """Codes (one byte a dimension), graph links and the label map."""
