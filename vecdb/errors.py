@@ -82,6 +82,15 @@ class DataDirLocked(VecdbError):
     prefix = "Service unavailable"
 
 
+class ShardUnavailable(VecdbError):
+    """Too few live replicas of a shard to serve the request (a read found none; a write reached fewer than
+    the collection's ``write_consistency_factor``): retry once replicas are back. The message names the
+    collection and the shard."""
+
+    status = 503
+    prefix = "Shard unavailable"
+
+
 class Unsupported(VecdbError):
     """A valid Qdrant request that vecdb does not implement (yet)."""
 
@@ -105,6 +114,7 @@ ERROR_CLASSES: tuple[type[VecdbError], ...] = (
     InvalidInput,
     StorageFull,
     DataDirLocked,
+    ShardUnavailable,
     Corruption,
 )
 """Every class on the wire; where two share a status, the one with a prefix of its own comes first."""
@@ -138,6 +148,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "ShardUnavailable",
     "StorageFull",
     "Unsupported",
     "VecdbError",

@@ -18,6 +18,13 @@ from typing import Any, BinaryIO, Optional, TypeVar
 
 from vecdb.errors import InvalidInput, Unsupported
 from vecdb.ids import PointId
+from vecdb.models.cluster import (
+    ClusterOperation,
+    CollectionClusterInfo,
+    CreateShardKey,
+    DeleteShardKey,
+    LocalShardInfo,
+)
 from vecdb.models.collections import (
     ChangeAliasesOperation,
     CollectionExistence,
@@ -79,6 +86,9 @@ from vecdb.models.stats import CollectionStats
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+LOCAL_PEER_ID = 1
+"""The peer id a single-node server reports for itself (Qdrant numbers its peers)."""
+
 QDRANT_COMPAT_VERSION = "1.19.0"
 """The Qdrant version reported at ``GET /``: qdrant-client warns unless it is within one minor."""
 
@@ -129,6 +139,25 @@ class VectorService(abc.ABC):
     def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult: ...
     @abc.abstractmethod
     def delete_field_index(self, name: str, field_name: str) -> UpdateResult: ...
+
+    # cluster (a single node answers as one peer holding shard 0; vecdb.cluster.service serves the rest)
+    def collection_cluster_info(self, name: str) -> CollectionClusterInfo:
+        info = self.get_collection(name)
+        local = LocalShardInfo(shard_id=0, points_count=info.points_count, state="Active")
+        return CollectionClusterInfo(peer_id=LOCAL_PEER_ID, shard_count=1, local_shards=[local])
+
+    def update_collection_cluster(self, name: str, op: ClusterOperation) -> bool:
+        self.get_collection(name)
+        asked = next(k for k, v in op.__dict__.items() if v is not None)
+        raise Unsupported(f"{asked}: shard operations need a cluster (vecdb serve --ray; docs/cluster.md)")
+
+    def create_shard_key(self, name: str, req: CreateShardKey) -> bool:
+        self.get_collection(name)
+        raise Unsupported("shard_key: shard keys need a cluster (vecdb serve --ray) and sharding_method custom")
+
+    def delete_shard_key(self, name: str, req: DeleteShardKey) -> bool:
+        self.get_collection(name)
+        raise Unsupported("shard_key: shard keys need a cluster (vecdb serve --ray) and sharding_method custom")
 
     # points
     @abc.abstractmethod
@@ -308,4 +337,11 @@ def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
     return _grouped(search_as_query(search), req)
 
 
-__all__ = ["VectorService", "discover_as_query", "recommend_as_query", "search_as_query", "search_groups_as_query"]
+__all__ = [
+    "LOCAL_PEER_ID",
+    "VectorService",
+    "discover_as_query",
+    "recommend_as_query",
+    "search_as_query",
+    "search_groups_as_query",
+]

@@ -35,8 +35,9 @@ from vecdb.models.query import QueryRequest
 UUIDS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(40)]
 
 
-def _write(service: Any, rng: np.random.Generator, distance: str) -> None:
-    service.create_collection("c", CreateCollection.model_validate({"vectors": {"size": 6, "distance": distance}}))
+def _write(service: Any, rng: np.random.Generator, distance: str, **create: Any) -> None:
+    body = {"vectors": {"size": 6, "distance": distance}, **create}
+    service.create_collection("c", CreateCollection.model_validate(body))
     for field, kind in (("g", "integer"), ("tag", "keyword")):
         service.create_field_index("c", CreateFieldIndex(field_name=field, field_schema=kind))
     vectors = rng.normal(size=(240, 6)).astype(np.float32)

@@ -46,6 +46,7 @@ READ_ROUTES = {
     ("POST", "/collections/{collection_name}/points/discover/batch"),
     ("GET", "/collections/{collection_name}/snapshots"),
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
+    ("GET", "/collections/{collection_name}/cluster"),
     ("GET", "/metrics"),
 }
 SNAPSHOT: dict[str, str] = {}

@@ -112,7 +112,10 @@ def qc(server: ServerProcess, name: str):
 
 
 CALLS = {
-    "collection_cluster_info": lambda c, n: c.collection_cluster_info(n),
+    "create_shard_key": lambda c, n: c.create_shard_key(n, "k"),
+    "move_shard": lambda c, n: c.cluster_collection_update(
+        n, models.MoveShardOperation(move_shard=models.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2))
+    ),
     "list_shard_keys": lambda c, n: c.list_shard_keys(n),
 }
 
@@ -122,4 +125,10 @@ def test_qdrant_client_call_says_not_supported(qc: QdrantClient, name: str, call
     with pytest.raises(UnexpectedResponse) as err:
         CALLS[call](qc, name)
     assert err.value.status_code == 400  # (not 405; the body's "time" digits may well contain "405")
-    assert "not supported yet" in str(err.value)
+    assert "not supported yet" in str(err.value) or "need a cluster" in str(err.value)
+
+
+def test_a_single_node_reports_one_peer_with_shard_0(qc: QdrantClient, name: str):
+    info = qc.collection_cluster_info(name)
+    assert info.shard_count == 1 and info.remote_shards == [] and info.shard_transfers == []
+    assert [(s.shard_id, s.points_count, s.state) for s in info.local_shards] == [(0, 3, models.ReplicaState.ACTIVE)]

@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from vecdb import __version__
 from vecdb.api import (
+    routes_cluster,
     routes_collections,
     routes_dashboard,
     routes_points,
@@ -70,6 +71,7 @@ def create_app(settings: Optional[ServerSettings] = None, service: Optional[Vect
     app.include_router(routes_search.router)
     app.include_router(routes_snapshots.router)
     app.include_router(routes_dashboard.router)
+    app.include_router(routes_cluster.router)
     app.include_router(routes_unsupported.router)  # Qdrant's other routes: 400 "not supported yet", never 405
 
     @app.get("/", tags=["service"])

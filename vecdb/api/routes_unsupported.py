@@ -27,12 +27,8 @@ UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     # the legacy search family (Qdrant still registers them) and the query API's relatives
     # collection-level operations of newer servers
     ("GET", C + "/optimizations", "the optimizations report is"),
-    # distribution: one node, one shard per collection
-    ("GET", C + "/cluster", "cluster information is"),
-    ("POST", C + "/cluster", "shard operations are"),
+    # distribution: shard listing and per-shard snapshots (the cluster routes are in routes_cluster)
     ("GET", C + "/shards", "shard keys are"),
-    ("PUT", C + "/shards", "shard keys are"),
-    ("POST", C + "/shards/delete", "shard keys are"),
     ("GET", C + "/shards/{shard_id}/snapshot", "shard snapshots are"),
     ("GET", C + "/shards/{shard_id}/snapshots", "shard snapshots are"),
     ("POST", C + "/shards/{shard_id}/snapshots", "shard snapshots are"),

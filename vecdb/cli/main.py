@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -114,6 +115,14 @@ def serve(
         envvar="VECDB_MAX_COLLECTION_BYTES",
         help="Largest LMDB map of one collection; writes beyond it get 507.",
     ),
+    ray_address: Optional[str] = typer.Option(
+        None,
+        "--ray",
+        envvar="VECDB_RAY",
+        help="Serve sharded, replicated collections on a Ray cluster (pip install 'vecdb[cluster]'): 'auto' joins "
+        "this machine's Ray cluster or starts one, or give a cluster's ADDRESS. PATH then holds the shard map; "
+        "replicas keep their data under PATH/nodes on their nodes. See docs/cluster.md.",
+    ),
 ) -> None:
     """Serve the Qdrant-compatible REST API over the data directory at PATH."""
     import uvicorn
@@ -148,6 +157,9 @@ def serve(
         primary_serves=primary_serves,
         follower_tail_kb=follower_tail_kb,
     )
+    if ray_address is not None:
+        _serve_cluster(settings, ray_address)
+        return
     if settings.workers > 1:
         from vecdb.api.workers import Supervisor
 
@@ -165,6 +177,33 @@ def serve(
     logging.getLogger(__name__).info("serving %s on http://%s:%d", path, host, port)
     # log_config=None: uvicorn's own records go through the root handler above (and its format)
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False, log_config=None)
+
+
+def _serve_cluster(settings: ServerSettings, address: str) -> None:
+    """``vecdb serve --ray``: one server process routing to replica actors (Ray imported only here)."""
+    import uvicorn
+
+    from vecdb.api.app import create_app
+
+    try:
+        from vecdb.cluster.actors import open_cluster
+
+        service = open_cluster(Path(settings.path), address)
+    except ImportError as exc:
+        typer.echo(f"vecdb: --ray needs Ray: pip install 'vecdb[cluster]' ({exc})", err=True)
+        raise typer.Exit(code=2) from None
+    application = create_app(settings, service=service)
+    logging.getLogger(__name__).info(
+        "serving the cluster (shard map in %s) on http://%s:%d", settings.path, settings.host, settings.port
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        log_config=None,
+    )
 
 
 # data commands (import, export, collections, bench) and snapshot commands (create, list, download, delete, restore)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from vecdb.cluster.replicas import ReplicaDown
 from vecdb.errors import VecdbError
 
 
@@ -39,6 +40,13 @@ class ShardServer:
 
     def close(self) -> None:
         self.service.db.close()
+
+    def destroy(self) -> None:
+        """Close the data directory and delete it (the replica is dropped)."""
+        import shutil
+
+        self.service.db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 class RayShard:
@@ -64,15 +72,31 @@ class RayShard:
     @staticmethod
     def gather(refs: list[Any]) -> list[Any]:
         """The answers of :meth:`submit`'s references (the shards worked at once), errors as in a call."""
+        return [RayShard.result(ref) for ref in refs]
+
+    @staticmethod
+    def result(ref: Any, timeout: Optional[float] = None) -> Any:
+        """The answer of one :meth:`submit`: a vecdb error raised in the actor as itself; an actor that died,
+        is restarting past ``timeout`` or cannot be placed as :class:`~vecdb.cluster.replicas.ReplicaDown`."""
         import ray
 
         try:
-            return list(ray.get(refs))
+            return ray.get(ref, timeout=timeout)
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, VecdbError):
                 raise cause from None
             raise
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            raise ReplicaDown(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+    def alive(self, timeout: float) -> bool:
+        """Whether the actor answers within ``timeout`` seconds."""
+        try:
+            self.result(self.actor.pid.remote(), timeout)
+            return True
+        except ReplicaDown:
+            return False
 
     def pid(self) -> int:
         import ray
@@ -88,4 +112,151 @@ def start_shards(paths: list[Path], options: Optional[dict[str, Any]] = None) ->
     return [RayShard(actor_class.remote(str(path))) for path in paths]
 
 
-__all__ = ["RayShard", "ShardServer", "start_shards"]
+NAMESPACE = "vecdb"
+"""The Ray namespace of vecdb's named actors (the coordinator, every replica)."""
+
+
+class RayPlacement:
+    """Replicas as Ray actors, each pinned to its node (``NodeAffinitySchedulingStrategy``, not soft: a
+    replica's files are on that node) and named after its collection, shard and replica, so that a
+    router finds a running replica instead of starting a second one. Actors ask Ray for no CPU: they wait
+    on LMDB and BLAS, and a node holds many of them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def nodes(self) -> list[str]:
+        import ray
+
+        return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+
+    def self_node(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+    def start(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str) -> Any:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from vecdb.cluster.placement import replica_dir
+
+        actor = (
+            ray.remote(ShardServer)
+            .options(
+                name=f"{collection}-{uid}/{shard_id}/{replica_id}",
+                namespace=NAMESPACE,
+                get_if_exists=True,
+                max_restarts=-1,
+                max_task_retries=0,
+                num_cpus=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
+            )
+            .remote(str(replica_dir(self.root, node, collection, uid, shard_id, replica_id)))
+        )
+        return RayShard(actor)
+
+    def discard(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str, handle: Any) -> None:
+        import ray
+
+        try:
+            handle.result(handle.actor.destroy.remote(), 30.0)
+        finally:
+            ray.kill(handle.actor, no_restart=True)
+
+    def close(self) -> None:
+        return None
+
+
+class RemoteStore:
+    """The coordinator actor's :class:`~vecdb.cluster.shard_map.ShardMapStore`, called as if local."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(RayShard.result(self.actor.snapshot.remote()))
+
+    def put(self, name: str, entry: Optional[dict[str, Any]]) -> None:
+        RayShard.result(self.actor.put.remote(name, entry))
+
+    def set_state(self, name: str, shard_id: int, replica_id: str, state: str) -> None:
+        RayShard.result(self.actor.set_state.remote(name, shard_id, replica_id, state))
+
+
+def start_coordinator(root: Path) -> RemoteStore:
+    """The cluster's one coordinator (found if running): the shard map in ``root``/cluster.json, on this node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from vecdb.cluster.shard_map import ShardMapStore
+
+    actor = (
+        ray.remote(ShardMapStore)
+        .options(
+            name="coordinator",
+            namespace=NAMESPACE,
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(
+                node_id=ray.get_runtime_context().get_node_id(), soft=False
+            ),
+        )
+        .remote(str(Path(root) / "cluster.json"))
+    )
+    return RemoteStore(actor)
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address``; ``auto`` joins the one this machine belongs to, or starts one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = {"namespace": NAMESPACE, "logging_level": "WARNING", "log_to_driver": False}
+    if address != "auto":
+        ray.init(address=address, **options)
+        return
+    try:
+        ray.init(address="auto", **options)
+    except ConnectionError:
+        ray.init(include_dashboard=False, **options)
+
+
+__all__ = [
+    "NAMESPACE",
+    "RayPlacement",
+    "RayShard",
+    "RemoteStore",
+    "ShardServer",
+    "connect",
+    "start_coordinator",
+    "start_shards",
+]
+
+
+def open_cluster(root: Path, address: str = "auto", heal_every_s: float = 2.0) -> Any:
+    """``vecdb serve --ray``: join (or start) the Ray cluster, find or start the coordinator over
+    ``root``/cluster.json, and serve every collection it lists, healing failed replicas every
+    ``heal_every_s`` seconds."""
+    from vecdb.cluster.service import ClusterService
+
+    connect(address)
+    service = ClusterService(RayPlacement(root), start_coordinator(root))
+    service.start_healing(heal_every_s)
+    return service
+
+
+__all__ = [
+    "NAMESPACE",
+    "RayPlacement",
+    "RayShard",
+    "RemoteStore",
+    "ShardServer",
+    "connect",
+    "open_cluster",
+    "start_coordinator",
+    "start_shards",
+]

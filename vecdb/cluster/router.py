@@ -26,10 +26,11 @@ from typing import Any, Optional
 
 import numpy as np
 
+from vecdb.cluster.replicas import ReplicaSet, single
 from vecdb.cluster.sharding import merge_ranked, shard_of, split_by_shard
-from vecdb.errors import Unsupported
+from vecdb.errors import InvalidInput, NotFound, Unsupported
 from vecdb.ids import PointId, id_to_key
-from vecdb.models.collections import CreateCollection, CreateFieldIndex, Distance
+from vecdb.models.collections import CreateCollection, CreateFieldIndex, Distance, UpdateCollection
 from vecdb.models.points import (
     Batch,
     CountRequest,
@@ -52,8 +53,7 @@ from vecdb.models.points import (
     UpdateResult,
     UpdateVectors,
 )
-from vecdb.models.query import NearestQuery, QueryRequest, QueryResponse
-from vecdb.service import VectorService
+from vecdb.models.query import GroupsResult, NearestQuery, QueryGroupsRequest, QueryRequest, QueryResponse
 
 _SMALLER_FIRST = (Distance.EUCLID.value, Distance.MANHATTAN.value)
 FACET_ALL = 1 << 31
@@ -61,12 +61,15 @@ FACET_ALL = 1 << 31
 
 
 class ShardRouter:
-    """Routes one collection's requests over ``shards`` (each a service holding one shard's collection)."""
+    """Routes one collection's requests over ``shards``: each a :class:`~vecdb.cluster.replicas.ReplicaSet`
+    (or a service, taken as a shard of one replica). ``shard_keys`` (custom sharding) maps each shard key
+    to the shards holding it; without it, every point goes to a shard by its id's hash."""
 
-    def __init__(self, shards: Sequence[VectorService]) -> None:
-        if not shards:
+    def __init__(self, shards: Sequence[Any], shard_keys: Optional[dict[Any, list[int]]] = None) -> None:
+        if not shards and shard_keys is None:
             raise ValueError("a sharded collection needs at least one shard")
-        self.shards = list(shards)
+        self.shards: list[ReplicaSet] = [s if isinstance(s, ReplicaSet) else single(i, s) for i, s in enumerate(shards)]
+        self.shard_keys = shard_keys
         self._distances: dict[tuple[str, str], str] = {}
         """The distance of each (collection, vector) queried, read from the first shard once."""
 
@@ -74,99 +77,160 @@ class ShardRouter:
     def shard_number(self) -> int:
         return len(self.shards)
 
+    # --- where a request goes ---------------------------------------------------------------------
+
+    def _keyed(self, selector: Any, field: str = "shard_key") -> list[int]:
+        """The shards of the shard keys ``selector`` names (one key or a list), each key checked."""
+        assert self.shard_keys is not None
+        keys = selector if isinstance(selector, list) else [selector]
+        out: list[int] = []
+        for key in keys:
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise InvalidInput(f"{field}: a shard key is a string or an integer, not {key!r}")
+            if key not in self.shard_keys:
+                raise NotFound(f"{field}: shard key {key!r} does not exist")
+            out += [s for s in self.shard_keys[key] if s not in out]
+        return out
+
+    def _reads_from(self, selector: Any) -> list[int]:
+        """The shards a read looks at: those of the selected shard keys, or all."""
+        if selector is None:
+            return list(range(self.shard_number))
+        if self.shard_keys is None:
+            raise InvalidInput("shard_key: this collection is sharded by point id (sharding_method auto)")
+        return self._keyed(selector)
+
+    def _writes_to(self, selector: Any, must: bool) -> list[int]:
+        """The shards a write may touch; with custom sharding an upsert (``must``) names its shard key."""
+        if self.shard_keys is not None and selector is None and must:
+            raise InvalidInput("shard_key: a collection with custom sharding needs a shard key on this write")
+        return self._reads_from(selector)
+
+    def _split(self, ids: Sequence[PointId], group: list[int]) -> list[tuple[int, list[int]]]:
+        """``ids`` cut among the shards in ``group`` by hash: (shard, positions in ``ids``) for each shard hit."""
+        parts = split_by_shard(ids, len(group))
+        return [(group[j], part) for j, part in enumerate(parts) if part]
+
+    # --- calls --------------------------------------------------------------------------------------
+
+    def _read(self, shards: Sequence[int], method: str, *args: Any) -> list[Any]:
+        """``method(*args)`` read from one replica of each of ``shards``, all started before any is awaited."""
+        started = [self.shards[s].submit_read(method, *args) for s in shards]
+        return [self.shards[s].finish_read(p) for s, p in zip(shards, started, strict=True)]
+
+    def _all(self, method: str, *args: Any) -> list[Any]:
+        return self._read(range(self.shard_number), method, *args)  # type: ignore[arg-type]
+
+    def _write(self, parts: Sequence[tuple[int, tuple[Any, ...]]], method: str) -> UpdateResult:
+        """One write cut in ``parts`` (shard, arguments): started on every replica of every shard (shard locks
+        taken in shard order), then awaited; the first failure is raised once all are awaited."""
+        started = []
+        try:
+            for s, args in sorted(parts, key=lambda part: part[0]):
+                started.append((s, self.shards[s].submit_write(method, *args)))
+        finally:
+            results: list[Any] = []
+            failure: Optional[BaseException] = None
+            for s, pending in started:
+                try:
+                    results.append(self.shards[s].finish_write(pending))
+                except BaseException as exc:  # noqa: BLE001 (every shard's lock must be released first)
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
+        return _last(results)
+
+    def _write_all(self, shards: Sequence[int], method: str, *args: Any) -> UpdateResult:
+        return self._write([(s, args) for s in shards], method)
+
     # --- collections ------------------------------------------------------------------------------
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         """The collection on every shard (each a one-shard collection of the same settings)."""
-        per_shard = req.model_copy(update={"shard_number": None})
         self._forget(name)
-        for shard in self.shards:
-            shard.create_collection(name, per_shard)
+        self._write_all(range(self.shard_number), "create_collection", name, per_shard_create(req))  # type: ignore[arg-type]
         return True
 
     def delete_collection(self, name: str) -> bool:
         self._forget(name)
-        return all([shard.delete_collection(name) for shard in self.shards])
+        self._write_all(range(self.shard_number), "delete_collection", name)  # type: ignore[arg-type]
+        return True
 
     def _forget(self, name: str) -> None:
         self._distances = {k: v for k, v in self._distances.items() if k[0] != name}
 
-    def _all(self, method: str, *args: Any) -> list[Any]:
-        """``method(*args)`` on every shard: all at once where the shards can be sent work without waiting
-        (``submit``/``gather``, as Ray actors can), else one after another."""
-        first: Any = self.shards[0]
-        if hasattr(first, "submit"):
-            return list(first.gather([shard.submit(method, *args) for shard in self.shards]))  # type: ignore[attr-defined]
-        return [getattr(shard, method)(*args) for shard in self.shards]
-
     def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
-        return _last([shard.create_field_index(name, req) for shard in self.shards])
+        return self._write_all(range(self.shard_number), "create_field_index", name, req)  # type: ignore[arg-type]
 
     def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
-        return _last([shard.delete_field_index(name, field_name) for shard in self.shards])
+        return self._write_all(range(self.shard_number), "delete_field_index", name, field_name)  # type: ignore[arg-type]
+
+    def update_collection(self, name: str, req: UpdateCollection) -> UpdateResult:
+        return self._write_all(range(self.shard_number), "update_collection", name, req)  # type: ignore[arg-type]
 
     # --- writes -----------------------------------------------------------------------------------
 
     def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
-        """Each point to its shard; shards without a point get no request."""
-        results = []
-        for shard, part in zip(self.shards, _split_upsert(req, self.shard_number), strict=True):
-            if part is not None:
-                results.append(shard.upsert_points(name, part))
-        return _last(results)
+        """Each point to its shard (of its shard key, with custom sharding); shards without a point get no
+        request."""
+        group = self._writes_to(req.shard_key, must=True)
+        return self._write([(s, (name, part)) for s, part in _split_upsert(req, group)], "upsert_points")
 
     def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
-        if isinstance(req, PointIdsList):
-            groups = split_by_shard(req.points, self.shard_number)
-            results = [
-                shard.delete_points(name, PointIdsList(points=[req.points[j] for j in group]))
-                for shard, group in zip(self.shards, groups, strict=True)
-                if group
-            ]
-            return _last(results)
-        return _last([shard.delete_points(name, req) for shard in self.shards])
+        group = self._writes_to(req.shard_key, must=False)
+        plain = req.model_copy(update={"shard_key": None})
+        if isinstance(plain, PointIdsList):
+            parts = self._split(plain.points, group)
+            return self._write(
+                [(s, (name, PointIdsList(points=[plain.points[j] for j in part]))) for s, part in parts],
+                "delete_points",
+            )
+        return self._write_all(group, "delete_points", name, plain)
 
     def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return self._by_ids(req, "points", lambda shard, part: shard.set_payload(name, part))
+        return self._by_ids(name, req, "set_payload")
 
     def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return self._by_ids(req, "points", lambda shard, part: shard.overwrite_payload(name, part))
+        return self._by_ids(name, req, "overwrite_payload")
 
     def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
-        return self._by_ids(req, "points", lambda shard, part: shard.delete_payload(name, part))
+        return self._by_ids(name, req, "delete_payload")
 
     def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
         if isinstance(req, PointIdsList):
-            return self._by_ids(req, "points", lambda shard, part: shard.clear_payload(name, part))
-        return _last([shard.clear_payload(name, req) for shard in self.shards])
+            return self._by_ids(name, req, "clear_payload")
+        return self._write_all(
+            self._writes_to(req.shard_key, must=False),
+            "clear_payload",
+            name,
+            req.model_copy(update={"shard_key": None}),
+        )
 
     def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
-        return self._by_ids(req, "points", lambda shard, part: shard.delete_vectors(name, part))
+        return self._by_ids(name, req, "delete_vectors")
 
     def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
         """Each point's new vectors to its shard. A point missing on its shard fails that shard's part
         alone: the other shards' parts are written (a single node writes none)."""
-        groups = split_by_shard([p.id for p in req.points], self.shard_number)
-        return _last(
-            [
-                shard.update_vectors(name, req.model_copy(update={"points": [req.points[j] for j in group]}))
-                for shard, group in zip(self.shards, groups, strict=True)
-                if group
-            ]
+        group = self._writes_to(req.shard_key, must=True)
+        plain = req.model_copy(update={"shard_key": None})
+        parts = self._split([p.id for p in plain.points], group)
+        return self._write(
+            [(s, (name, plain.model_copy(update={"points": [plain.points[j] for j in part]}))) for s, part in parts],
+            "update_vectors",
         )
 
-    def _by_ids(self, req: Any, field: str, call: Any) -> UpdateResult:
-        """A write naming points by id (``req.<field>``) to their shards; one selecting by filter to all."""
-        ids = getattr(req, field)
-        if ids is None:
-            return _last([call(shard, req) for shard in self.shards])
-        groups = split_by_shard(ids, self.shard_number)
-        return _last(
-            [
-                call(shard, req.model_copy(update={field: [ids[j] for j in group]}))
-                for shard, group in zip(self.shards, groups, strict=True)
-                if group
-            ]
+    def _by_ids(self, name: str, req: Any, method: str) -> UpdateResult:
+        """A write naming points by id (``req.points``) to their shards; one selecting by filter to all. With
+        custom sharding and no shard key, ids go to every shard (each applies those it holds)."""
+        group = self._writes_to(req.shard_key, must=False)
+        plain = req.model_copy(update={"shard_key": None})
+        ids = plain.points
+        if ids is None or self.shard_keys is not None and req.shard_key is None:
+            return self._write_all(group, method, name, plain)
+        parts = self._split(ids, group)
+        return self._write(
+            [(s, (name, plain.model_copy(update={"points": [ids[j] for j in part]}))) for s, part in parts], method
         )
 
     # --- reads ------------------------------------------------------------------------------------
@@ -174,9 +238,9 @@ class ShardRouter:
     def facet(self, name: str, req: FacetRequest) -> FacetResponse:
         """Counts per value summed over the shards (each asked for every value, so the sum is exact), most
         points first, ties by value, as one collection orders them."""
-        every = req.model_copy(update={"limit": FACET_ALL})
+        every = req.model_copy(update={"limit": FACET_ALL, "shard_key": None})
         totals: dict[tuple[str, Any], int] = {}
-        for answer in self._all("facet", name, every):
+        for answer in self._read(self._reads_from(req.shard_key), "facet", name, every):
             for hit in answer.hits:
                 key = (type(hit.value).__name__, hit.value)
                 totals[key] = totals.get(key, 0) + hit.count
@@ -184,25 +248,49 @@ class ShardRouter:
         return FacetResponse(hits=[FacetValueHit(value=value, count=count) for (_, value), count in ranked])
 
     def get_points(self, name: str, req: PointRequest) -> list[Record]:
-        """The points asked for, in the order asked (each asked of its shard once)."""
+        """The points asked for, in the order asked (each asked of its shard once; with custom sharding,
+        of every shard of the selected keys)."""
         wanted = list(dict.fromkeys(req.ids))
+        group = self._reads_from(req.shard_key)
+        plain = req.model_copy(update={"shard_key": None})
+        if self.shard_keys is not None:
+            parts = [(s, list(range(len(wanted)))) for s in group]
+        else:
+            parts = self._split(wanted, group)
+        started = [
+            (
+                s,
+                self.shards[s].submit_read(
+                    "get_points", name, plain.model_copy(update={"ids": [wanted[j] for j in part]})
+                ),
+            )
+            for s, part in parts
+        ]
         found: dict[bytes, Record] = {}
-        for shard, group in zip(self.shards, split_by_shard(wanted, self.shard_number), strict=True):
-            if group:
-                part = req.model_copy(update={"ids": [wanted[j] for j in group]})
-                for record in shard.get_points(name, part):
-                    found[id_to_key(record.id)] = record
+        for s, pending in started:
+            for record in self.shards[s].finish_read(pending):
+                found.setdefault(id_to_key(record.id), record)
         return [found[key] for key in (id_to_key(i) for i in wanted) if key in found]
 
+    def get_point(self, name: str, point_id: PointId) -> Record:
+        found = self.get_points(name, PointRequest(ids=[point_id], with_payload=True, with_vector=True))
+        if not found:
+            raise NotFound(f"point {point_id} does not exist in collection {name!r}")
+        return found[0]
+
     def count_points(self, name: str, req: CountRequest) -> CountResult:
-        return CountResult(count=sum(r.count for r in self._all("count_points", name, req)))
+        plain = req.model_copy(update={"shard_key": None})
+        return CountResult(
+            count=sum(r.count for r in self._read(self._reads_from(req.shard_key), "count_points", name, plain))
+        )
 
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
         """Pages in Qdrant's scroll order across shards: each shard's page from ``offset``, merged by id
         key; the next page starts at the first id not returned, from any shard."""
         if req.order_by is not None:
             raise Unsupported("order_by: scrolling a sharded collection in a field's order is not supported yet")
-        pages = self._all("scroll_points", name, req)
+        plain = req.model_copy(update={"shard_key": None})
+        pages = self._read(self._reads_from(req.shard_key), "scroll_points", name, plain)
         limit = req.limit or 10
         merged = sorted((p for page in pages for p in page.points), key=lambda r: id_to_key(r.id))
         following: list[PointId] = [r.id for r in merged[limit:]]
@@ -219,19 +307,34 @@ class ShardRouter:
             isinstance(query, np.ndarray) or (isinstance(query, list) and query and not isinstance(query[0], list))
         ):
             raise Unsupported("query: only a dense vector query is supported on a sharded collection yet")
-        per_shard = req.model_copy(update={"offset": 0, "limit": req.offset + req.limit})
-        answers = [answer.points for answer in self._all("query_points", name, per_shard)]
+        per_shard = req.model_copy(update={"offset": 0, "limit": req.offset + req.limit, "shard_key": None})
+        answers = [a.points for a in self._read(self._reads_from(req.shard_key), "query_points", name, per_shard)]
         higher = self._distance(name, req.using) not in _SMALLER_FIRST
         return QueryResponse(points=merge_ranked(answers, req.offset, req.limit, _score, higher))
+
+    def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
+        raise Unsupported("query/groups: grouped queries on a sharded collection are not supported yet")
 
     def _distance(self, name: str, using: Optional[str]) -> str:
         key = (name, using or "")
         found = self._distances.get(key)
         if found is None:
-            vectors: Any = self.shards[0].get_collection(name).config.params.vectors
+            vectors: Any = self.shards[0].read("get_collection", name).config.params.vectors
             params = vectors if "distance" in vectors else vectors.get(using or "", {})
             found = self._distances[key] = str(params.get("distance", Distance.COSINE.value))
         return found
+
+
+def per_shard_create(req: CreateCollection) -> CreateCollection:
+    """The settings each shard's one-shard collection is created with (the cluster's own left out)."""
+    return req.model_copy(
+        update={
+            "shard_number": None,
+            "sharding_method": None,
+            "replication_factor": None,
+            "write_consistency_factor": None,
+        }
+    )
 
 
 def _score(point: Any) -> float:
@@ -243,31 +346,29 @@ def _last(results: list[UpdateResult]) -> UpdateResult:
     return results[-1] if results else UpdateResult(operation_id=0, status="completed")
 
 
-def _split_upsert(req: PointInsertOperations, shards: int) -> list[Optional[PointInsertOperations]]:
-    """The upsert cut into one request per shard (None where a shard gets no point)."""
+def _split_upsert(req: PointInsertOperations, group: list[int]) -> list[tuple[int, PointInsertOperations]]:
+    """The upsert cut into one request per shard of ``group`` that gets points: (shard, its request)."""
     extra: dict[str, Any] = {"update_filter": req.update_filter, "update_mode": req.update_mode}
     if isinstance(req, PointsList):
-        groups = split_by_shard([p.id for p in req.points], shards)
-        return [PointsList(points=[req.points[j] for j in g], **extra) if g else None for g in groups]
+        parts = split_by_shard([p.id for p in req.points], len(group))
+        return [(group[j], PointsList(points=[req.points[i] for i in g], **extra)) for j, g in enumerate(parts) if g]
     assert isinstance(req, PointsBatch)
     batch = req.batch
-    groups = split_by_shard(batch.ids, shards)
-    out: list[Optional[PointInsertOperations]] = []
-    for group in groups:
-        if not group:
-            out.append(None)
+    out: list[tuple[int, PointInsertOperations]] = []
+    for j, part in enumerate(split_by_shard(batch.ids, len(group))):
+        if not part:
             continue
         vectors: Any
         if isinstance(batch.vectors, dict):
-            vectors = {k: [column[j] for j in group] for k, column in batch.vectors.items()}
+            vectors = {k: [column[i] for i in part] for k, column in batch.vectors.items()}
         elif isinstance(batch.vectors, np.ndarray):
-            vectors = batch.vectors[np.asarray(group)]
+            vectors = batch.vectors[np.asarray(part)]
         else:
-            vectors = [batch.vectors[j] for j in group]
-        payloads = None if batch.payloads is None else [batch.payloads[j] for j in group]
-        part = Batch.model_construct(ids=[batch.ids[j] for j in group], vectors=vectors, payloads=payloads)
-        out.append(PointsBatch.model_construct(batch=part, shard_key=None, **extra))
+            vectors = [batch.vectors[i] for i in part]
+        payloads = None if batch.payloads is None else [batch.payloads[i] for i in part]
+        cut = Batch.model_construct(ids=[batch.ids[i] for i in part], vectors=vectors, payloads=payloads)
+        out.append((group[j], PointsBatch.model_construct(batch=cut, shard_key=None, **extra)))
     return out
 
 
-__all__ = ["ShardRouter", "shard_of"]
+__all__ = ["ShardRouter", "per_shard_create", "shard_of"]

@@ -107,8 +107,15 @@ def higher_is_better(distance: Distance) -> bool:
     return METRICS[distance].higher_is_better
 
 
+UNIT_SLACK = 1e-6
+"""A row whose length is within this of 1 counts as unit length and is kept as given: normalising is then
+idempotent, so a copy of a stored row (a replica filled from a peer, an export imported again) is the
+same bits as the original, not one more rounding of it."""
+
+
 def normalise(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), also rows whose squared norm overflows float32."""
+    """Rows scaled to unit length (zero rows stay zero, rows of unit length within :data:`UNIT_SLACK` stay
+    as they are), also rows whose squared norm overflows float32."""
     with np.errstate(over="ignore"):
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     huge = ~np.isfinite(norms[:, 0])
@@ -116,7 +123,7 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
         matrix = matrix.copy()
         matrix[huge] /= np.abs(matrix[huge]).max(axis=1, keepdims=True)
         norms[huge] = np.linalg.norm(matrix[huge], axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
+    norms[(norms == 0) | (np.abs(norms - 1.0) <= UNIT_SLACK)] = 1.0
     return (matrix / norms).astype(np.float32, copy=False)
 
 

@@ -328,6 +328,8 @@ class CollectionParams(ResponseModel):
     shard_number: int = 1
     replication_factor: int = 1
     write_consistency_factor: int = 1
+    sharding_method: Optional[str] = None
+    """(``auto`` or ``custom`` on a cluster; absent on a single node, where a collection is one shard)"""
     on_disk_payload: bool = True
     sparse_vectors: Optional[dict[str, Any]] = None
 

@@ -1,0 +1,718 @@
+"""The REST API's service over a cluster: collections of shards and replicas, placed on nodes.
+
+:class:`ClusterService` implements :class:`~vecdb.service.VectorService`, so ``vecdb serve --ray`` puts the
+same API in front of it. Each collection is a :class:`~vecdb.cluster.router.ShardRouter` over
+:class:`~vecdb.cluster.replicas.ReplicaSet` s; each replica is a one-shard collection in its own data
+directory, started by a *placement* on a node (:class:`~vecdb.cluster.actors.RayPlacement`: a Ray actor
+pinned to the node; :class:`~vecdb.cluster.placement.LocalPlacement`: in this process, for tests and one
+machine). The shard map and every collection's settings live in the coordinator's
+:class:`~vecdb.cluster.shard_map.ShardMapStore`, written before a change is acknowledged; a restarted
+server opens every replica again from it.
+
+What it adds to routing: collection creation with ``shard_number`` (default: one per node, as Qdrant),
+``replication_factor``, ``write_consistency_factor`` and ``sharding_method`` (``auto``/``custom``);
+shard keys; the cluster report and Qdrant's ``move_shard`` / ``replicate_shard`` / ``drop_replica``; and
+:meth:`ClusterService.heal`, which refills every replica that failed and answers again (run every few
+seconds by :meth:`ClusterService.start_healing`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Optional, Protocol
+
+from vecdb import __version__
+from vecdb.cluster.replicas import ACTIVE, DEAD, PARTIAL, Replica, ReplicaSet
+from vecdb.cluster.router import ShardRouter, per_shard_create
+from vecdb.cluster.transfer import stream_shard
+from vecdb.engine.settings import collection_config, raise_missing_collection, settings_from_create
+from vecdb.errors import AlreadyExists, InvalidInput, NotFound, ShardUnavailable, Unsupported
+from vecdb.ids import PointId
+from vecdb.models.cluster import (
+    ClusterOperation,
+    CollectionClusterInfo,
+    CreateShardKey,
+    DeleteShardKey,
+    LocalShardInfo,
+    MoveShard,
+    RemoteShardInfo,
+    ShardTransferInfo,
+)
+from vecdb.models.collections import (
+    ChangeAliasesOperation,
+    CollectionDescription,
+    CollectionExistence,
+    CollectionInfo,
+    CollectionsAliasesResponse,
+    CollectionsResponse,
+    CreateCollection,
+    CreateFieldIndex,
+    CreateVectorName,
+    UpdateCollection,
+)
+from vecdb.models.points import (
+    CountRequest,
+    CountResult,
+    DeletePayload,
+    DeleteVectors,
+    FacetRequest,
+    FacetResponse,
+    PointInsertOperations,
+    PointRequest,
+    PointsSelector,
+    Record,
+    ScrollRequest,
+    ScrollResult,
+    SetPayload,
+    UpdateOperations,
+    UpdateResult,
+    UpdateVectors,
+)
+from vecdb.models.query import (
+    GroupsResult,
+    QueryGroupsRequest,
+    QueryRequest,
+    QueryRequestBatch,
+    QueryResponse,
+    ScoredPoint,
+    SearchMatrixOffsetsResponse,
+    SearchMatrixPairsResponse,
+    SearchMatrixRequest,
+    SearchRequest,
+    SearchRequestBatch,
+)
+from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
+from vecdb.names import check_name
+from vecdb.service import QDRANT_COMPAT_VERSION, VectorService, search_as_query
+
+log = logging.getLogger(__name__)
+
+
+class Placement(Protocol):
+    """Where replicas run: the nodes there are, and a replica started (or found) on one of them."""
+
+    def nodes(self) -> list[str]: ...
+    def self_node(self) -> str: ...
+    def start(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str) -> Any: ...
+    def discard(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str, handle: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    def snapshot(self) -> dict[str, Any]: ...
+    def put(self, name: str, entry: Optional[dict[str, Any]]) -> None: ...
+    def set_state(self, name: str, shard_id: int, replica_id: str, state: str) -> None: ...
+
+
+def peer_id(node: str) -> int:
+    """A node's peer number (Qdrant names peers by numbers): 48 bits of its id's hash, exact in JSON."""
+    return int.from_bytes(hashlib.blake2b(node.encode(), digest_size=6).digest(), "big")
+
+
+_SETUP_MODELS: dict[str, Any] = {"create_field_index": CreateFieldIndex, "update_collection": UpdateCollection}
+
+
+class ClusterService(VectorService):
+    """Sharded, replicated collections (see the module's docstring)."""
+
+    def __init__(self, placement: Placement, store: Store, timeout: Optional[float] = 60.0) -> None:
+        self.placement = placement
+        self.store = store
+        self.timeout = timeout
+        """Seconds a replica may take to answer before it counts as down."""
+        self._lock = threading.RLock()
+        self._entries: dict[str, dict[str, Any]] = store.snapshot()
+        self._routers: dict[str, ShardRouter] = {}
+        self._transfers: dict[str, list[ShardTransferInfo]] = {}
+        self._healer: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        for name, entry in self._entries.items():
+            for shard in entry["shards"]:
+                for replica in shard["replicas"]:
+                    if replica["state"] == PARTIAL:  # a transfer the last server did not finish
+                        replica["state"] = DEAD
+            self._routers[name] = self._open(name, entry)
+
+    # --- replicas ---------------------------------------------------------------------------------
+
+    def _open(self, name: str, entry: dict[str, Any]) -> ShardRouter:
+        shards = [self._replica_set(name, entry, shard) for shard in entry["shards"]]
+        return ShardRouter(shards, _keys_of(entry) if entry["sharding_method"] == "custom" else None)
+
+    def _replica_set(self, name: str, entry: dict[str, Any], shard: dict[str, Any]) -> ReplicaSet:
+        replicas = [self._replica(name, entry, shard["id"], r) for r in shard["replicas"]]
+        return ReplicaSet(
+            shard["id"],
+            replicas,
+            entry["write_consistency_factor"],
+            name,
+            on_state=functools.partial(self._state_changed, name),
+            timeout=self.timeout,
+        )
+
+    def _replica(self, name: str, entry: dict[str, Any], shard_id: int, r: dict[str, Any]) -> Replica:
+        handle = self.placement.start(name, entry["uid"], shard_id, r["id"], r["node"])
+        return Replica(r["id"], handle, r["node"], r["state"])
+
+    def _state_changed(self, name: str, shard_id: int, replica_id: str, state: str) -> None:
+        with self._lock:
+            for shard in self._entries.get(name, {}).get("shards", []):
+                for replica in shard["replicas"] if shard["id"] == shard_id else []:
+                    if replica["id"] == replica_id:
+                        replica["state"] = state
+        self.store.set_state(name, shard_id, replica_id, state)
+
+    def _new_replicas(
+        self, entry: dict[str, Any], shard_id: int, count: int, nodes: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """``count`` replica entries on distinct nodes where there are enough (shard ``s`` starts at node
+        ``s mod nodes``, so that shards spread)."""
+        out = []
+        for r in range(count):
+            out.append({"id": f"r{entry['next_replica']}", "node": nodes[(shard_id + r) % len(nodes)], "state": ACTIVE})
+            entry["next_replica"] += 1
+        return out
+
+    def _setup(self, name: str, entry: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+        """The calls that make the collection on an empty replica as its peers have it."""
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("create_collection", (name, per_shard_create(CreateCollection.model_validate(entry["create"]))))
+        ]
+        for step in entry["setup"]:
+            model = _SETUP_MODELS.get(step["method"])
+            calls.append((step["method"], (name, model.model_validate(step["body"]) if model else step["body"])))
+        return calls
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise raise_missing_collection(name)
+        return entry
+
+    def _router(self, name: str) -> ShardRouter:
+        router = self._routers.get(name)
+        if router is None:
+            raise raise_missing_collection(name)
+        return router
+
+    def _save(self, name: str) -> None:
+        self.store.put(name, self._entries[name])
+
+    # --- healing ------------------------------------------------------------------------------------
+
+    def heal(self) -> int:
+        """Refill every dead replica that answers again from an active peer of its shard (or, with none
+        left, take it back as it is: its directory holds every write it acknowledged); the replicas healed."""
+        healed = 0
+        for name in list(self._routers):
+            router = self._routers.get(name)
+            for shard in router.shards if router else []:
+                for replica in [r for r in shard.replicas if r.state == DEAD]:
+                    if not replica.handle.alive(timeout=min(self.timeout or 5.0, 5.0)):
+                        continue
+                    peers = shard.active()
+                    try:
+                        if peers:
+                            stream_shard(shard, peers[0], replica, name, self._setup(name, self._entries[name]))
+                        else:
+                            shard.set_state(replica, ACTIVE)
+                        healed += 1
+                    except Exception as exc:  # noqa: BLE001 (a node that dies again: tried at the next round)
+                        log.warning(
+                            "collection %s shard %d: refilling replica %s failed: %s",
+                            name,
+                            shard.shard_id,
+                            replica.replica_id,
+                            exc,
+                        )
+        return healed
+
+    def start_healing(self, every_s: float = 2.0) -> None:
+        """Run :meth:`heal` every ``every_s`` seconds in a background thread until :meth:`close`."""
+
+        def loop() -> None:
+            while not self._stop.wait(every_s):
+                try:
+                    self.heal()
+                except Exception:  # noqa: BLE001
+                    log.exception("healing round failed")
+
+        self._healer = threading.Thread(target=loop, name="vecdb-heal", daemon=True)
+        self._healer.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._healer is not None:
+            self._healer.join(timeout=10)
+        self.placement.close()
+
+    # --- collections ------------------------------------------------------------------------------
+
+    def root_info(self) -> dict[str, Any]:
+        return {
+            "title": "qdrant - vector search engine",
+            "version": QDRANT_COMPAT_VERSION,
+            "commit": "0" * 40,
+            "vecdb_version": __version__,
+            "vecdb_cluster": {"nodes": len(self.placement.nodes())},
+        }
+
+    def get_collections(self) -> CollectionsResponse:
+        return CollectionsResponse(collections=[CollectionDescription(name=n) for n in sorted(self._entries)])
+
+    def collection_exists(self, name: str) -> CollectionExistence:
+        return CollectionExistence(exists=name in self._entries)
+
+    def create_collection(self, name: str, req: CreateCollection) -> bool:
+        check_name(name)
+        method = req.sharding_method or "auto"
+        if method not in ("auto", "custom"):
+            raise InvalidInput(f"sharding_method: 'auto' or 'custom', not {method!r}")
+        settings_from_create(per_shard_create(req))  # every setting checked before any replica starts
+        rf = req.replication_factor or 1
+        wcf = req.write_consistency_factor or 1
+        if wcf > rf:
+            raise InvalidInput(
+                f"write_consistency_factor: {wcf} is more than replication_factor {rf}: no write could succeed"
+            )
+        nodes = self.placement.nodes()
+        with self._lock:
+            if name in self._entries:
+                raise AlreadyExists(f"Collection `{name}` already exists!")
+            entry: dict[str, Any] = {
+                "uid": uuid.uuid4().hex[:12],
+                "create": req.model_dump(mode="json", exclude_unset=True, by_alias=True),
+                "setup": [],
+                "sharding_method": method,
+                "shard_number": req.shard_number or (1 if method == "custom" else len(nodes)),
+                "replication_factor": rf,
+                "write_consistency_factor": wcf,
+                "next_replica": 0,
+                "shards": [],
+                "shard_keys": [],
+            }
+            if method == "auto":
+                for s in range(entry["shard_number"]):
+                    entry["shards"].append({"id": s, "key": None, "replicas": self._new_replicas(entry, s, rf, nodes)})
+            router = self._open(name, entry)
+            try:
+                self._make_everywhere(name, router.shards, self._setup(name, entry))
+            except BaseException:
+                self._discard(name, entry, router.shards)
+                raise
+            self._entries[name] = entry
+            self._routers[name] = router
+            self._save(name)
+        return True
+
+    def _make_everywhere(
+        self, name: str, shards: Sequence[ReplicaSet], calls: list[tuple[str, tuple[Any, ...]]]
+    ) -> None:
+        """Run the setup calls on every replica of ``shards``; every replica must take them."""
+        for method, args in calls:
+            for shard in shards:
+                shard.write(method, *args)
+        for shard in shards:
+            dead = [r.replica_id for r in shard.replicas if r.state != ACTIVE]
+            if dead:
+                raise ShardUnavailable(f"shard {shard.shard_id} of collection {name!r}: replicas {dead} did not start")
+
+    def _discard(self, name: str, entry: dict[str, Any], shards: Sequence[ReplicaSet]) -> None:
+        for shard in shards:
+            for replica in shard.replicas:
+                try:
+                    self.placement.discard(
+                        name, entry["uid"], shard.shard_id, replica.replica_id, replica.node, replica.handle
+                    )
+                except Exception as exc:  # noqa: BLE001 (a replica on a node that left: its files stay there)
+                    log.warning("collection %s: replica %s not removed: %s", name, replica.replica_id, exc)
+
+    def delete_collection(self, name: str) -> bool:
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None:
+                return False
+            router = self._routers[name]
+            router.delete_collection(name)
+            self._discard(name, entry, router.shards)
+            del self._entries[name], self._routers[name]
+            self.store.put(name, None)
+        return True
+
+    def get_collection(self, name: str) -> CollectionInfo:
+        entry, router = self._entry(name), self._router(name)
+        infos = router._all("get_collection", name)
+        if infos:
+            info = infos[0].model_copy(deep=True)
+            info.points_count = sum(i.points_count for i in infos)
+            info.indexed_vectors_count = sum(i.indexed_vectors_count for i in infos)
+            info.segments_count = sum(i.segments_count for i in infos)
+        else:  # custom sharding before its first shard key: the settings, no points
+            settings = settings_from_create(per_shard_create(CreateCollection.model_validate(entry["create"])))
+            info = CollectionInfo(status="green", points_count=0, config=collection_config(settings))
+        params = info.config.params
+        params.shard_number = entry["shard_number"]
+        params.replication_factor = entry["replication_factor"]
+        params.write_consistency_factor = entry["write_consistency_factor"]
+        params.sharding_method = entry["sharding_method"]
+        return info
+
+    def update_collection(self, name: str, req: UpdateCollection) -> bool:
+        with self._lock:
+            entry, router = self._entry(name), self._router(name)
+            if req.params is not None and req.params.write_consistency_factor is not None:
+                if req.params.write_consistency_factor > entry["replication_factor"]:
+                    raise InvalidInput(
+                        f"params.write_consistency_factor: {req.params.write_consistency_factor} is more than "
+                        f"replication_factor {entry['replication_factor']}"
+                    )
+                entry["write_consistency_factor"] = req.params.write_consistency_factor
+                for shard in router.shards:
+                    shard.write_consistency_factor = entry["write_consistency_factor"]
+            if req.params is not None and req.params.replication_factor is not None:
+                entry["replication_factor"] = req.params.replication_factor  # (for new shards: replicate_shard adds)
+            per_shard = req
+            if req.params is not None:
+                params = req.params.model_copy(update={"replication_factor": None, "write_consistency_factor": None})
+                per_shard = req.model_copy(update={"params": params})
+            router.update_collection(name, per_shard)
+            entry["setup"].append(
+                {"method": "update_collection", "body": per_shard.model_dump(mode="json", exclude_unset=True)}
+            )
+            self._save(name)
+        return True
+
+    def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
+        with self._lock:
+            result = self._router(name).create_field_index(name, req)
+            self._entries[name]["setup"].append(
+                {"method": "create_field_index", "body": req.model_dump(mode="json", exclude_unset=True, by_alias=True)}
+            )
+            self._save(name)
+        return result
+
+    def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
+        with self._lock:
+            result = self._router(name).delete_field_index(name, field_name)
+            self._entries[name]["setup"].append({"method": "delete_field_index", "body": field_name})
+            self._save(name)
+        return result
+
+    def create_vector_name(self, name: str, vector_name: str, req: CreateVectorName) -> UpdateResult:
+        raise Unsupported("vectors: adding a named vector to a sharded collection is not supported yet")
+
+    def delete_vector_name(self, name: str, vector_name: str) -> UpdateResult:
+        raise Unsupported("vectors: removing a named vector from a sharded collection is not supported yet")
+
+    def update_aliases(self, req: ChangeAliasesOperation) -> bool:
+        raise Unsupported("aliases: aliases on a cluster are not supported yet")
+
+    def get_aliases(self) -> CollectionsAliasesResponse:
+        return CollectionsAliasesResponse(aliases=[])
+
+    def get_collection_aliases(self, name: str) -> CollectionsAliasesResponse:
+        self._entry(name)
+        return CollectionsAliasesResponse(aliases=[])
+
+    # --- points -----------------------------------------------------------------------------------
+
+    def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
+        return self._router(name).upsert_points(name, req)
+
+    def get_points(self, name: str, req: PointRequest) -> list[Record]:
+        return self._router(name).get_points(name, req)
+
+    def get_point(self, name: str, point_id: PointId) -> Record:
+        return self._router(name).get_point(name, point_id)
+
+    def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
+        return self._router(name).delete_points(name, req)
+
+    def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._router(name).set_payload(name, req)
+
+    def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
+        return self._router(name).overwrite_payload(name, req)
+
+    def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
+        return self._router(name).delete_payload(name, req)
+
+    def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
+        return self._router(name).clear_payload(name, req)
+
+    def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
+        return self._router(name).update_vectors(name, req)
+
+    def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
+        return self._router(name).delete_vectors(name, req)
+
+    def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
+        """Each operation in turn (one transaction per shard each, not one for the whole batch)."""
+        router = self._router(name)
+        return [getattr(router, method)(name, body) for op in req.operations for method, body in op.__dict__.items()]
+
+    def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
+        return self._router(name).scroll_points(name, req)
+
+    def count_points(self, name: str, req: CountRequest) -> CountResult:
+        return self._router(name).count_points(name, req)
+
+    def facet(self, name: str, req: FacetRequest) -> FacetResponse:
+        return self._router(name).facet(name, req)
+
+    # --- search -----------------------------------------------------------------------------------
+
+    def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
+        return self._router(name).query_points(name, req)
+
+    def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
+        router = self._router(name)
+        return [router.query_points(name, search) for search in req.searches]
+
+    def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
+        return self._router(name).query_groups(name, req)
+
+    def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
+        return self.query_points(name, _with_key(search_as_query(req), req.shard_key)).points
+
+    def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
+        return [self.search_points(name, search) for search in req.searches]
+
+    def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
+        raise Unsupported("search/matrix: the distance matrix of a sharded collection is not supported yet")
+
+    def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
+        raise Unsupported("search/matrix: the distance matrix of a sharded collection is not supported yet")
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    def create_snapshot(self, name: str, wait: bool = True) -> Optional[SnapshotDescription]:
+        raise Unsupported(
+            "snapshots: snapshots of a sharded collection are not supported yet (replicas are its copies)"
+        )
+
+    def list_snapshots(self, name: str) -> list[SnapshotDescription]:
+        self._entry(name)
+        return []
+
+    def delete_snapshot(self, name: str, snapshot: str) -> bool:
+        raise Unsupported("snapshots: snapshots of a sharded collection are not supported yet")
+
+    def recover_snapshot(self, name: str, req: SnapshotRecover, wait: bool = True) -> Optional[bool]:
+        raise Unsupported("snapshots: snapshots of a sharded collection are not supported yet")
+
+    def upload_snapshot(
+        self, name: str, source: BinaryIO, checksum: Optional[str] = None, wait: bool = True
+    ) -> Optional[bool]:
+        raise Unsupported("snapshots: snapshots of a sharded collection are not supported yet")
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        raise Unsupported("snapshots: snapshots of a sharded collection are not supported yet")
+
+    # --- cluster ----------------------------------------------------------------------------------
+
+    def collection_cluster_info(self, name: str) -> CollectionClusterInfo:
+        entry, router = self._entry(name), self._router(name)
+        here = self.placement.self_node()
+        local: list[LocalShardInfo] = []
+        remote: list[RemoteShardInfo] = []
+        keys = {shard["id"]: shard["key"] for shard in entry["shards"]}
+        for shard in router.shards:
+            for replica in shard.replicas:
+                key = keys.get(shard.shard_id)
+                if replica.node == here and replica.state == ACTIVE:
+                    count = replica.handle.result(
+                        replica.handle.submit("count_points", name, CountRequest()), self.timeout
+                    )
+                    local.append(
+                        LocalShardInfo(
+                            shard_id=shard.shard_id, shard_key=key, points_count=count.count, state=replica.state
+                        )
+                    )
+                else:
+                    remote.append(
+                        RemoteShardInfo(
+                            shard_id=shard.shard_id, shard_key=key, peer_id=peer_id(replica.node), state=replica.state
+                        )
+                    )
+        return CollectionClusterInfo(
+            peer_id=peer_id(here),
+            shard_count=len(router.shards),
+            local_shards=local,
+            remote_shards=remote,
+            shard_transfers=list(self._transfers.get(name, [])),
+        )
+
+    def update_collection_cluster(self, name: str, op: ClusterOperation) -> bool:
+        self._entry(name)
+        if op.move_shard is not None or op.replicate_shard is not None:
+            move = op.move_shard is not None
+            self._copy_replica(name, op.move_shard if move else op.replicate_shard, drop_source=move)  # type: ignore[arg-type]
+            return True
+        if op.drop_replica is not None:
+            self._drop_replica(name, op.drop_replica.shard_id, op.drop_replica.peer_id)
+            return True
+        asked = next(k for k, v in op.__dict__.items() if v is not None)
+        if asked == "create_sharding_key":
+            return self.create_shard_key(name, CreateShardKey.model_validate(op.create_sharding_key))
+        if asked == "drop_sharding_key":
+            return self.delete_shard_key(name, DeleteShardKey.model_validate(op.drop_sharding_key))
+        raise Unsupported(f"{asked}: this cluster operation is not supported yet")
+
+    def _node(self, peer: int, field: str) -> str:
+        for node in self.placement.nodes():
+            if peer_id(node) == peer:
+                return node
+        raise NotFound(f"{field}: no live peer {peer}")
+
+    def _shard(self, name: str, shard_id: int, field: str) -> ReplicaSet:
+        for shard in self._router(name).shards:
+            if shard.shard_id == shard_id:
+                return shard
+        raise NotFound(f"{field}: collection {name!r} has no shard {shard_id}")
+
+    def _copy_replica(self, name: str, move: MoveShard, drop_source: bool) -> None:
+        """A new replica of the shard on ``to_peer_id``, filled from the one on ``from_peer_id`` while the shard
+        keeps serving; with ``drop_source`` the source replica is dropped once the copy is active. Runs in
+        the background, reported in the cluster info's ``shard_transfers`` until done."""
+        what = "move_shard" if drop_source else "replicate_shard"
+        with self._lock:
+            entry = self._entry(name)
+            shard = self._shard(name, move.shard_id, f"{what}.shard_id")
+            to_node = self._node(move.to_peer_id, f"{what}.to_peer_id")
+            sources = [r for r in shard.replicas if peer_id(r.node) == move.from_peer_id and r.state == ACTIVE]
+            if not sources:
+                raise InvalidInput(
+                    f"{what}.from_peer_id: peer {move.from_peer_id} holds no active replica of shard {move.shard_id}"
+                )
+            if any(r.node == to_node for r in shard.replicas):
+                raise InvalidInput(
+                    f"{what}.to_peer_id: peer {move.to_peer_id} already holds a replica of shard {move.shard_id}"
+                )
+            record = {"id": f"r{entry['next_replica']}", "node": to_node, "state": DEAD}
+            entry["next_replica"] += 1
+            shard_entry = next(s for s in entry["shards"] if s["id"] == move.shard_id)
+            shard_entry["replicas"].append(record)
+            target = self._replica(name, entry, move.shard_id, record)
+            with shard.write_lock:
+                shard.replicas.append(target)
+            self._save(name)
+            info = ShardTransferInfo.model_validate(
+                {
+                    "shard_id": move.shard_id,
+                    "from": move.from_peer_id,
+                    "to": move.to_peer_id,
+                    "sync": True,
+                    "method": "stream_records",
+                }
+            )
+            self._transfers.setdefault(name, []).append(info)
+
+        def run() -> None:
+            try:
+                stream_shard(shard, sources[0], target, name, self._setup(name, entry))
+                if drop_source:
+                    self._drop_replica(name, move.shard_id, move.from_peer_id)
+            except Exception as exc:  # noqa: BLE001 (reported in the log; the replica stays dead, healing retries)
+                log.warning("collection %s: %s of shard %d failed: %s", name, what, move.shard_id, exc)
+            finally:
+                with self._lock:
+                    self._transfers[name] = [t for t in self._transfers.get(name, []) if t is not info]
+
+        threading.Thread(target=run, name=f"vecdb-{what}", daemon=True).start()
+
+    def _drop_replica(self, name: str, shard_id: int, peer: int) -> None:
+        with self._lock:
+            entry = self._entry(name)
+            shard = self._shard(name, shard_id, "drop_replica.shard_id")
+            found = [r for r in shard.replicas if peer_id(r.node) == peer]
+            if not found:
+                raise NotFound(f"drop_replica.peer_id: peer {peer} holds no replica of shard {shard_id}")
+            replica = found[0]
+            if replica.state == ACTIVE and len(shard.active()) == 1:
+                raise InvalidInput(
+                    f"drop_replica: the replica on peer {peer} is the last active one of shard {shard_id}"
+                )
+            with shard.write_lock:
+                shard.replicas.remove(replica)
+            shard_entry = next(s for s in entry["shards"] if s["id"] == shard_id)
+            shard_entry["replicas"] = [r for r in shard_entry["replicas"] if r["id"] != replica.replica_id]
+            self._save(name)
+        try:
+            self.placement.discard(name, entry["uid"], shard_id, replica.replica_id, replica.node, replica.handle)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("collection %s: dropped replica %s not removed: %s", name, replica.replica_id, exc)
+
+    def create_shard_key(self, name: str, req: CreateShardKey) -> bool:
+        with self._lock:
+            entry = self._entry(name)
+            if entry["sharding_method"] != "custom":
+                raise InvalidInput("shard_key: shard keys need a collection created with sharding_method custom")
+            key = req.shard_key
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise InvalidInput(f"shard_key: a shard key is a string or an integer, not {key!r}")
+            if key in entry["shard_keys"]:
+                raise AlreadyExists(f"shard_key: shard key {key!r} already exists")
+            nodes = [self._node(p, "placement") for p in req.placement] if req.placement else self.placement.nodes()
+            rf = req.replication_factor or entry["replication_factor"]
+            first = max((s["id"] for s in entry["shards"]), default=-1) + 1
+            new = [
+                {"id": first + j, "key": key, "replicas": self._new_replicas(entry, first + j, rf, nodes)}
+                for j in range(req.shards_number or entry["shard_number"])
+            ]
+            shards = [self._replica_set(name, entry, shard) for shard in new]
+            try:
+                self._make_everywhere(name, shards, self._setup(name, entry))
+            except BaseException:
+                self._discard(name, entry, shards)
+                raise
+            router = self._router(name)
+            assert router.shard_keys is not None
+            router.shard_keys[key] = [len(router.shards) + j for j in range(len(shards))]
+            router.shards.extend(shards)
+            entry["shards"].extend(new)
+            entry["shard_keys"].append(key)
+            self._save(name)
+        return True
+
+    def delete_shard_key(self, name: str, req: DeleteShardKey) -> bool:
+        with self._lock:
+            entry = self._entry(name)
+            if entry["sharding_method"] != "custom" or req.shard_key not in entry["shard_keys"]:
+                raise NotFound(f"shard_key: shard key {req.shard_key!r} does not exist in collection {name!r}")
+            router = self._router(name)
+            gone = [router.shards[p] for p in (router.shard_keys or {}).get(req.shard_key, [])]
+            entry["shards"] = [s for s in entry["shards"] if s["key"] != req.shard_key]
+            entry["shard_keys"].remove(req.shard_key)
+            self._save(name)
+            for shard in gone:
+                for replica in shard.replicas:
+                    if replica.state in (ACTIVE, PARTIAL):
+                        try:
+                            replica.handle.result(replica.handle.submit("delete_collection", name), self.timeout)
+                        except Exception as exc:  # noqa: BLE001
+                            log.warning("collection %s: replica %s not emptied: %s", name, replica.replica_id, exc)
+            self._discard(name, entry, gone)
+            kept = [s for s in router.shards if s not in gone]
+            self._routers[name] = ShardRouter(kept, _keys_of(entry))
+        return True
+
+
+def _keys_of(entry: dict[str, Any]) -> dict[Any, list[int]]:
+    keys: dict[Any, list[int]] = {key: [] for key in entry["shard_keys"]}
+    for position, shard in enumerate(entry["shards"]):
+        keys.setdefault(shard["key"], []).append(position)
+    return keys
+
+
+def _with_key(req: QueryRequest, shard_key: Any) -> QueryRequest:
+    return req if shard_key is None else req.model_copy(update={"shard_key": shard_key})
+
+
+__all__ = ["ClusterService", "Placement", "Store", "peer_id"]
