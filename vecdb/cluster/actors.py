@@ -77,7 +77,7 @@ class RayShard:
     @staticmethod
     def result(ref: Any, timeout: Optional[float] = None) -> Any:
         """The answer of one :meth:`submit`: a vecdb error raised in the actor as itself; an actor that died,
-        is restarting past ``timeout`` or cannot be placed as :class:`~vecdb.cluster.replicas.ReplicaDown`."""
+        is restarting past ``timeout``, or cannot be placed (any other Ray error) as :class:`~vecdb.cluster.replicas.ReplicaDown`."""
         import ray
 
         try:
@@ -87,7 +87,7 @@ class RayShard:
             if isinstance(cause, VecdbError):
                 raise cause from None
             raise
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        except ray.exceptions.RayError as exc:  # died, restarting past the timeout, its node gone, ...
             raise ReplicaDown(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
 
     def alive(self, timeout: float) -> bool:
