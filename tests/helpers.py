@@ -106,3 +106,37 @@ def fill_quantized(client: Any, name: str, base: np.ndarray, distance: str, quan
     )
     for lo in range(0, len(base), 1000):
         client.upsert(name, {"ids": list(range(lo, min(lo + 1000, len(base)))), "vectors": base[lo : lo + 1000]})
+
+
+SIMULATED_NODES = ("node-a", "node-b", "node-c")
+
+
+def sharded_client(root: Any, nodes: tuple[str, ...] = SIMULATED_NODES) -> Any:
+    """The embedded client's API over a cluster in this process: collections get one shard per simulated
+    node (``vecdb.cluster.placement.LocalPlacement``), so a test written for ``vecdb.Client`` runs sharded."""
+    from pathlib import Path
+
+    from vecdb.client.base import ClientBase
+    from vecdb.cluster.placement import LocalPlacement
+    from vecdb.cluster.service import ClusterService
+    from vecdb.cluster.shard_map import ShardMapStore
+
+    class ShardedClient(ClientBase):
+        def __init__(self) -> None:
+            self._service = ClusterService(
+                LocalPlacement(Path(root), nodes), ShardMapStore(str(Path(root) / "cluster.json"))
+            )
+
+    return ShardedClient()
+
+
+def client_for(transport: str, tmp_path: Any, request: Any) -> Any:
+    """A differential test's vecdb side: ``embedded`` (vecdb.Client), ``sharded`` (the same API over three
+    simulated nodes) or ``http`` (qdrant-client against the session server). Close it unless ``http``."""
+    import vecdb
+
+    if transport == "embedded":
+        return vecdb.Client(path=tmp_path / "data")
+    if transport == "sharded":
+        return sharded_client(tmp_path / "cluster")
+    return request.getfixturevalue("http_client")

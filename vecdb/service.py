@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Optional, TypeVar
 
 from vecdb.errors import InvalidInput, Unsupported
-from vecdb.ids import PointId
+from vecdb.ids import PointId, parse_point_id
 from vecdb.models.cluster import (
     ClusterOperation,
     CollectionClusterInfo,
@@ -63,6 +64,7 @@ from vecdb.models.query import (
     GroupsResult,
     NamedVector,
     NearestQuery,
+    PointGroup,
     QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
@@ -75,10 +77,12 @@ from vecdb.models.query import (
     ScoredPoint,
     SearchGroupsRequest,
     SearchMatrixOffsetsResponse,
+    SearchMatrixPair,
     SearchMatrixPairsResponse,
     SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
+    WithLookup,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.models.stats import CollectionStats
@@ -255,6 +259,46 @@ class VectorService(abc.ABC):
         return None
 
 
+def matrix_pairs(ids: list[PointId], nearest: list[list[tuple[int, float]]]) -> SearchMatrixPairsResponse:
+    """The distance matrix (sampled ids; each one's nearest as (position, score)) as ``matrix/pairs``."""
+    pairs = [SearchMatrixPair(a=ids[r], b=ids[c], score=s) for r, row in enumerate(nearest) for c, s in row]
+    return SearchMatrixPairsResponse(pairs=pairs)
+
+
+def matrix_offsets(ids: list[PointId], nearest: list[list[tuple[int, float]]]) -> SearchMatrixOffsetsResponse:
+    """The distance matrix as ``matrix/offsets``: parallel rows, columns and scores over ``ids``."""
+    cells = [(r, c, s) for r, row in enumerate(nearest) for c, s in row]
+    return SearchMatrixOffsetsResponse(
+        offsets_row=[r for r, _, _ in cells],
+        offsets_col=[c for _, c, _ in cells],
+        scores=[s for _, _, s in cells],
+        ids=ids,
+    )
+
+
+def look_up_groups(
+    groups: list[PointGroup], lookup: str | WithLookup, retrieve: Callable[[str, PointRequest], list[Record]]
+) -> None:
+    """Each group's point of the same id in the lookup collection (none for an id that cannot be a point
+    id, or is missing there); ``retrieve(collection, request)`` reads them."""
+    if isinstance(lookup, str):
+        lookup = WithLookup(collection=lookup)
+    ids: dict[PointId, list[PointGroup]] = {}
+    for group in groups:
+        try:
+            ids.setdefault(parse_point_id(group.id), []).append(group)
+        except InvalidInput:
+            continue
+    req = PointRequest(
+        ids=list(ids),
+        with_payload=True if lookup.with_payload is None else lookup.with_payload,
+        with_vector=False if lookup.with_vectors is None else lookup.with_vectors,
+    )
+    for record in retrieve(lookup.collection, req):
+        for group in ids.get(record.id, []):
+            group.lookup = record
+
+
 def search_as_query(req: SearchRequest) -> QueryRequest:
     """The legacy ``points/search`` body, restated as a universal query."""
     vector: Any = req.vector
@@ -340,6 +384,9 @@ def search_groups_as_query(req: SearchGroupsRequest) -> QueryGroupsRequest:
 __all__ = [
     "LOCAL_PEER_ID",
     "VectorService",
+    "look_up_groups",
+    "matrix_offsets",
+    "matrix_pairs",
     "discover_as_query",
     "recommend_as_query",
     "search_as_query",

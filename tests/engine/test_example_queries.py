@@ -14,6 +14,7 @@ from qdrant_client import QdrantClient, models
 
 import vecdb
 from tests.harness import ServerProcess
+from tests.helpers import client_for
 from vecdb.errors import InvalidInput, NotFound
 
 DISTANCES = [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
@@ -60,7 +61,7 @@ def _check(got: list[Any], want: list[Any], reference: dict[Any, float], context
         assert [p.id for p in got] == [p.id for p in want]
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 @pytest.mark.parametrize("distance", DISTANCES, ids=lambda d: d.value)
 def test_example_queries_match_local_mode(
     tmp_path: Path, transport: str, distance: Any, request: pytest.FixtureRequest
@@ -70,9 +71,7 @@ def test_example_queries_match_local_mode(
         models.PointStruct(id=i, vector=rng.normal(size=5).tolist(), payload={"g": i % 3, "n": i}) for i in range(150)
     ]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = f"ex_{distance.value.lower()}"
     for c in (local, ours):
         if c.collection_exists(name):
@@ -99,7 +98,7 @@ def test_example_queries_match_local_mode(
     got = ours.query_points(name, query=best, limit=30, score_threshold=cut).points
     assert [p.id for p in got] == [p.id for p in ranked[:12]]
     assert compared == 8 * (10 + 7)
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 
@@ -148,7 +147,7 @@ def test_sample_and_refusals(tmp_path: Path) -> None:
     c.close()
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 @pytest.mark.parametrize("distance", DISTANCES, ids=lambda d: d.value)
 def test_distance_matrix_matches_local_mode(
     tmp_path: Path, transport: str, distance: Any, request: pytest.FixtureRequest
@@ -162,9 +161,7 @@ def test_distance_matrix_matches_local_mode(
         for j, pid in enumerate(ids)
     ]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = f"mx_{distance.value.lower()}"
     for c in (local, ours):
         if c.collection_exists(name):
@@ -192,7 +189,7 @@ def test_distance_matrix_matches_local_mode(
     higher = distance in (models.Distance.COSINE, models.Distance.DOT)
     among = sorted((full[i] for i in small.ids[1:]), reverse=higher)[:2]
     np.testing.assert_allclose(small.scores[:2], among, rtol=1e-4, atol=1e-5)
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 

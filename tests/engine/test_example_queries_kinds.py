@@ -13,6 +13,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 import vecdb
+from tests.helpers import client_for
 from vecdb.errors import InvalidInput
 
 DISTANCES = [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
@@ -64,7 +65,7 @@ def _compare(local: QdrantClient, ours: Any, name: str, using: str, vec: Any, la
     return compared
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 @pytest.mark.parametrize("idf", [False, True], ids=["plain", "idf"])
 def test_sparse_example_queries_match_local_mode(
     tmp_path: Path, transport: str, idf: bool, request: pytest.FixtureRequest
@@ -77,23 +78,28 @@ def test_sparse_example_queries_match_local_mode(
 
     points = [models.PointStruct(id=i, vector={"s": sparse()}, payload={"g": i % 3}) for i in range(120)]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = f"exs_{idf}"
     for c in (local, ours):
         if c.collection_exists(name):
             c.delete_collection(name)
         modifier = models.Modifier.IDF if idf else None
-        c.create_collection(name, {}, sparse_vectors_config={"s": models.SparseVectorParams(modifier=modifier)})
+        # (IDF is computed per shard, as Qdrant's server computes it: one shard, twice replicated, for equal scores)
+        extra = {"shard_number": 1, "replication_factor": 2} if transport == "sharded" and idf else {}
+        c.create_collection(
+            name,
+            {},
+            sparse_vectors_config={"s": models.SparseVectorParams(modifier=modifier)},
+            **(extra if c is ours else {}),
+        )
         c.upsert(name, points)
         c.delete(name, models.PointIdsList(points=[13, 14]))
     assert _compare(local, ours, name, "s", sparse, True) > 100
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 @pytest.mark.parametrize("distance", DISTANCES, ids=lambda d: d.value)
 def test_multivector_example_queries_match_local_mode(
     tmp_path: Path, transport: str, distance: Any, request: pytest.FixtureRequest
@@ -105,9 +111,7 @@ def test_multivector_example_queries_match_local_mode(
 
     points = [models.PointStruct(id=i, vector={"m": matrix()}, payload={"g": i % 3}) for i in range(100)]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = f"exm_{distance.value.lower()}"
     for c in (local, ours):
         if c.collection_exists(name):
@@ -116,7 +120,7 @@ def test_multivector_example_queries_match_local_mode(
         c.upsert(name, points)
         c.delete(name, models.PointIdsList(points=[13, 14]))
     assert _compare(local, ours, name, "m", matrix, True) > 100
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 
@@ -150,7 +154,7 @@ def test_example_kinds_are_checked(tmp_path: Path) -> None:
     c.close()
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 @pytest.mark.parametrize("kind", ["sparse", "multi-cosine", "multi-euclid"])
 def test_distance_matrix_over_sparse_and_multivectors(
     tmp_path: Path, transport: str, kind: str, request: pytest.FixtureRequest
@@ -173,9 +177,7 @@ def test_distance_matrix_over_sparse_and_multivectors(
 
     points = [models.PointStruct(id=i, vector={"v": vector()}, payload={"g": i % 3}) for i in range(40)]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = f"mxk_{kind.replace('-', '_')}"
     for c in (local, ours):
         if c.collection_exists(name):
@@ -192,11 +194,11 @@ def test_distance_matrix_over_sparse_and_multivectors(
         assert got_rows.keys() == want_rows.keys()
         for key, score in want_rows.items():
             assert got_rows[key] == pytest.approx(score, rel=1e-4, abs=1e-4)
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 def test_order_by_sample_and_examples_as_stages(tmp_path: Path, transport: str, request: pytest.FixtureRequest) -> None:
     """order_by, sample, recommend, discover and context as prefetch stages and over prefetched points,
     against local mode (which runs such a query restricted to the prefetched points)."""
@@ -208,9 +210,7 @@ def test_order_by_sample_and_examples_as_stages(tmp_path: Path, transport: str, 
         for i in range(120)
     ]
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     name = "stages_kinds"
     for c in (local, ours):
         if c.collection_exists(name):
@@ -275,5 +275,5 @@ def test_order_by_sample_and_examples_as_stages(tmp_path: Path, transport: str, 
     assert [p.id for p in got] == [p.id for p in want]
     few = ours.query_points(name, prefetch=models.Prefetch(query=sample, limit=7), query=q, limit=10).points
     assert len(few) == 7  # re-scoring seven drawn points
-    if transport == "embedded":
+    if transport != "http":
         ours.close()

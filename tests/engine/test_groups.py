@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient, models
 
 import vecdb
 from tests.harness import ServerProcess
+from tests.helpers import client_for
 from vecdb.engine import groups as groups_module
 from vecdb.engine.read import Reader
 from vecdb.errors import InvalidInput
@@ -77,14 +78,12 @@ def _setup(c: Any, points: list[dict[str, Any]]) -> None:
     )
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 def test_query_groups_match_local_mode(tmp_path: Path, transport: str, request: pytest.FixtureRequest) -> None:
     rng = np.random.default_rng(5)
     points = _points(rng, 600)
     local = QdrantClient(":memory:")
-    ours: Any = (
-        vecdb.Client(path=tmp_path / "data") if transport == "embedded" else request.getfixturevalue("http_client")
-    )
+    ours: Any = client_for(transport, tmp_path, request)
     for c in (local, ours):
         _setup(c, points)
     queries = [rng.normal(size=4).tolist() for _ in range(3)]
@@ -121,7 +120,7 @@ def test_query_groups_match_local_mode(tmp_path: Path, transport: str, request: 
             assert got == want, case
             compared += sum(len(h) for _, h, _ in want)
     assert compared > 1500
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 

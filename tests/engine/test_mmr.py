@@ -6,12 +6,15 @@ it is the reference: same candidates, same greedy order, same scores.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 from vecdb_client import RemoteClient
 
 import vecdb
+from tests.helpers import client_for
 
 
 def _clustered(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -31,9 +34,11 @@ def _load(c: object, name: str, vectors: np.ndarray, distance: models.Distance) 
 @pytest.mark.parametrize(
     "distance", [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
 )
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 def test_mmr_equals_qdrant_local_mode(
-    client: vecdb.Client | RemoteClient, name: str, distance: models.Distance
+    transport: str, tmp_path: Path, request: pytest.FixtureRequest, name: str, distance: models.Distance
 ) -> None:
+    client = client_for(transport, tmp_path, request)
     rng = np.random.default_rng(7)
     vectors = _clustered(rng, 300, 16)
     reference = QdrantClient(":memory:")

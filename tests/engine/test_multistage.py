@@ -1,13 +1,15 @@
 """Multi-stage queries (``prefetch`` trees under rrf / dbsf / formula / re-scoring) against local mode.
 
 The same collection (two dense spaces, Cosine and Euclid, and a sparse one that some points lack)
-goes into vecdb (embedded and over HTTP, through the ``client`` fixture) and
+goes into vecdb (embedded, over HTTP, and sharded over three simulated nodes) and
 ``QdrantClient(":memory:")``; fixed cases pin each feature, Hypothesis generates trees two deep with
 filters at every level, offsets and thresholds. Ids and scores must agree (ties by id).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -18,6 +20,7 @@ from qdrant_client import QdrantClient, models
 from vecdb_client import RemoteClient
 
 import vecdb
+from tests.helpers import sharded_client
 from vecdb.errors import InvalidInput, VecdbError
 
 N = 120
@@ -74,12 +77,21 @@ FILTERS: list[Optional[models.Filter]] = [
 ]
 
 
-@pytest.fixture
-def loaded(client: vecdb.Client | RemoteClient, name: str) -> tuple[Any, QdrantClient, str]:
+@pytest.fixture(params=["local", "http", "sharded"])
+def loaded(request: pytest.FixtureRequest, tmp_path: Path, name: str) -> Iterator[tuple[Any, QdrantClient, str]]:
+    """The collection in local mode and in vecdb: embedded, over HTTP, and sharded over three simulated
+    nodes (``vecdb.cluster``: every tree merged across shards must still equal local mode)."""
+    if request.param == "local":
+        client: Any = vecdb.Client(path=tmp_path / "data")
+    elif request.param == "http":
+        client = RemoteClient(request.getfixturevalue("server").url)
+    else:
+        client = sharded_client(tmp_path / "cluster")
     reference = QdrantClient(":memory:")
     _load(reference, name)
     _load(client, name)
-    return client, reference, name
+    yield client, reference, name
+    client.close()
 
 
 def _same(got: list[Any], want: list[Any], case: Any) -> None:
@@ -316,6 +328,14 @@ def test_only_the_root_fetches_payloads_and_explain_shows_the_tree(loaded: tuple
     points = client.query_points(name, with_payload=["g"], with_vectors=["b"], **args).points
     assert all(set(p.payload) == {"g"} and set(p.vector) == {"b"} for p in points)
     explain = client.query_points(name, explain=True, **args).explain
+    if explain["plan"] == "sharded":  # the router's tree: each leaf holds its shards' own explains
+        root = explain["stage"]
+        assert root["kind"] == "fusion" and root["candidates"] == 3 and explain["shards"] == 3
+        fused, euclid = root["prefetch"]
+        assert [s["kind"] for s in fused["prefetch"]] == ["nearest", "sparse"]
+        assert euclid["using"] == "b" and [s["plan"] for s in euclid["shards"]] == ["exact"] * 3
+        assert 0 <= root["merge_ms"] <= root["time_ms"] <= explain["timings_ms"]["total"]
+        return
     assert explain["plan"] == "multi-stage"
     root = explain["stage"]
     assert root["kind"] == "fusion" and root["candidates"] == 3

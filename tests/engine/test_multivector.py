@@ -14,6 +14,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 import vecdb
+from tests.helpers import sharded_client
 from vecdb.errors import InvalidInput, Unsupported
 
 DISTANCES = [models.Distance.COSINE, models.Distance.DOT, models.Distance.EUCLID, models.Distance.MANHATTAN]
@@ -25,6 +26,8 @@ def _client(transport: str, path: Path, request: pytest.FixtureRequest) -> Any:
         return vecdb.Client(path=path)
     if transport == "qdrant_client":
         return vecdb.QdrantClient(path=str(path))
+    if transport == "sharded":
+        return sharded_client(path)
     return request.getfixturevalue("http_client")
 
 
@@ -37,7 +40,7 @@ def _same(got: list[Any], want: list[Any]) -> None:
     np.testing.assert_allclose([p.score for p in got], [p.score for p in want], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("transport", ["embedded", "qdrant_client", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "qdrant_client", "http", "sharded"])
 @pytest.mark.parametrize("distance", DISTANCES, ids=lambda d: d.value)
 def test_maxsim_matches_local_mode(
     tmp_path: Path, transport: str, distance: Any, request: pytest.FixtureRequest

@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 import vecdb
+from tests.helpers import client_for
 from vecdb.errors import InvalidInput
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -98,19 +99,16 @@ CASES: list[tuple[Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("transport", ["embedded", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "http", "sharded"])
 def test_order_by_scroll_and_query_match_local_mode(
     tmp_path: Path, transport: str, request: pytest.FixtureRequest
 ) -> None:
     rng = np.random.default_rng(7)
     points = _points(rng, 400)
     local = QdrantClient(":memory:")
-    if transport == "embedded":
-        ours: Any = vecdb.Client(path=tmp_path / "data")
-    else:
-        ours = request.getfixturevalue("http_client")
-        if ours.collection_exists("c"):
-            ours.delete_collection("c")
+    ours: Any = client_for(transport, tmp_path, request)
+    if transport == "http" and ours.collection_exists("c"):
+        ours.delete_collection("c")
     for c in (local, ours):
         _fill(c, points, rng, indexed=c is ours)
         _change(c, points)
@@ -129,7 +127,7 @@ def test_order_by_scroll_and_query_match_local_mode(
             assert _rows(have) == _rows(want), (order_by, flt, offset_, limit)
             assert all(p.score == 0.0 for p in have)  # Qdrant's server; local mode says 1.0
     assert compared > 2000
-    if transport == "embedded":
+    if transport != "http":
         ours.close()
 
 

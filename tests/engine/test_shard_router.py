@@ -1,7 +1,7 @@
 """The sharded collection's router (issue 18, ``vecdb/cluster/router.py``) over three in-process shards,
 each its own data directory, against one collection holding the same points: writes by both upsert
 forms and deletes by id and by filter, then retrieve, count, scroll pages and nearest queries (offsets,
-filters, Euclid) must answer alike, ids and scores; what it does not route yet is refused by name."""
+filters, Euclid) must answer alike, ids and scores. Every other query kind: test_sharded_queries.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 from vecdb.cluster.router import ShardRouter
 from vecdb.engine.database import Database
 from vecdb.engine.service import LocalService
-from vecdb.errors import Unsupported
 from vecdb.models.collections import CreateCollection, CreateFieldIndex
 from vecdb.models.points import (
     CountRequest,
@@ -100,12 +99,6 @@ def test_router_answers_as_one_collection(tmp_path: Path, distance: str) -> None
             assert [p.id for p in got] == [p.id for p in want]
             # (the same products, summed in other BLAS blocks: equal to the last bits or so)
             assert [p.score for p in got] == pytest.approx([p.score for p in want], rel=1e-6, abs=1e-6)
-    with pytest.raises(Unsupported, match="multi-stage"):
-        router.query_points(
-            "c", QueryRequest.model_validate({"prefetch": [{"query": [0.0] * 6}], "query": {"fusion": "rrf"}})
-        )
-    with pytest.raises(Unsupported, match="order_by"):
-        router.scroll_points("c", ScrollRequest.model_validate({"order_by": "g"}))
     router.delete_collection("c")
     assert not any(s.collection_exists("c").exists for s in shards)
     for service in (*shards, one):

@@ -77,7 +77,8 @@ class RayShard:
     @staticmethod
     def result(ref: Any, timeout: Optional[float] = None) -> Any:
         """The answer of one :meth:`submit`: a vecdb error raised in the actor as itself; an actor that died,
-        is restarting past ``timeout``, or cannot be placed (any other Ray error) as :class:`~vecdb.cluster.replicas.ReplicaDown`."""
+        is restarting past ``timeout``, or cannot be placed (any other Ray error) as
+        :class:`~vecdb.cluster.replicas.ReplicaDown`."""
         import ray
 
         try:

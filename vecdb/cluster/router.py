@@ -21,14 +21,16 @@ Served so far (the rest of the interface comes with the Ray actors):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
+from vecdb.cluster.global_query import GlobalQuery, in_field_order
 from vecdb.cluster.replicas import ReplicaSet, single
-from vecdb.cluster.sharding import merge_ranked, shard_of, split_by_shard
-from vecdb.errors import InvalidInput, NotFound, Unsupported
+from vecdb.cluster.sharding import shard_of, split_by_shard
+from vecdb.errors import InvalidInput, NotFound
 from vecdb.ids import PointId, id_to_key
 from vecdb.models.collections import CreateCollection, CreateFieldIndex, Distance, UpdateCollection
 from vecdb.models.points import (
@@ -53,7 +55,7 @@ from vecdb.models.points import (
     UpdateResult,
     UpdateVectors,
 )
-from vecdb.models.query import GroupsResult, NearestQuery, QueryGroupsRequest, QueryRequest, QueryResponse
+from vecdb.models.query import GroupsResult, QueryGroupsRequest, QueryRequest, QueryResponse, SearchMatrixRequest
 
 _SMALLER_FIRST = (Distance.EUCLID.value, Distance.MANHATTAN.value)
 FACET_ALL = 1 << 31
@@ -287,11 +289,11 @@ class ShardRouter:
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
         """Pages in Qdrant's scroll order across shards: each shard's page from ``offset``, merged by id
         key; the next page starts at the first id not returned, from any shard."""
-        if req.order_by is not None:
-            raise Unsupported("order_by: scrolling a sharded collection in a field's order is not supported yet")
         plain = req.model_copy(update={"shard_key": None})
         pages = self._read(self._reads_from(req.shard_key), "scroll_points", name, plain)
         limit = req.limit or 10
+        if req.order_by is not None:  # (no next page in a field's order: the next starts from the last value)
+            return ScrollResult(points=in_field_order([p.points for p in pages], req.order_by)[:limit])
         merged = sorted((p for page in pages for p in page.points), key=lambda r: id_to_key(r.id))
         following: list[PointId] = [r.id for r in merged[limit:]]
         following += [page.next_page_offset for page in pages if page.next_page_offset is not None]
@@ -299,21 +301,33 @@ class ShardRouter:
         return ScrollResult(points=merged[:limit], next_page_offset=next_id)
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
-        """A single-stage nearest query: every shard's best ``offset + limit``, merged, ``offset`` dropped."""
-        query = req.query.nearest if isinstance(req.query, NearestQuery) else req.query
-        if req.prefetch or isinstance(req.query, NearestQuery) and req.query.mmr is not None:
-            raise Unsupported("query: multi-stage and MMR queries on a sharded collection are not supported yet")
-        if not (
-            isinstance(query, np.ndarray) or (isinstance(query, list) and query and not isinstance(query[0], list))
-        ):
-            raise Unsupported("query: only a dense vector query is supported on a sharded collection yet")
-        per_shard = req.model_copy(update={"offset": 0, "limit": req.offset + req.limit, "shard_key": None})
-        answers = [a.points for a in self._read(self._reads_from(req.shard_key), "query_points", name, per_shard)]
-        higher = self._distance(name, req.using) not in _SMALLER_FIRST
-        return QueryResponse(points=merge_ranked(answers, req.offset, req.limit, _score, higher))
+        """Any query, answered as one collection (:mod:`vecdb.cluster.global_query`)."""
+        t0 = time.perf_counter()
+        run = self._global(name, req.shard_key, bool(req.explain))
+        points = run.points(req.model_copy(update={"shard_key": None, "explain": None}))
+        if not req.explain:
+            return QueryResponse(points=points)
+        total = round((time.perf_counter() - t0) * 1e3, 4)
+        plan = {"plan": "sharded", "shards": len(self._reads_from(req.shard_key)), "stage": run.stage}
+        return QueryResponse(points=points, explain={**plan, "timings_ms": {"total": total}})
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
-        raise Unsupported("query/groups: grouped queries on a sharded collection are not supported yet")
+        return self._global(name, req.shard_key).groups(req.model_copy(update={"shard_key": None}))
+
+    def distance_matrix(
+        self, name: str, req: SearchMatrixRequest
+    ) -> tuple[list[PointId], list[list[tuple[int, float]]]]:
+        return self._global(name, req.shard_key).matrix(req.model_copy(update={"shard_key": None}))
+
+    def _global(self, name: str, selector: Any, explaining: bool = False) -> GlobalQuery:
+        shards = self._reads_from(selector)
+        return GlobalQuery(
+            name,
+            lambda method, req: self._read(shards, method, name, req),
+            lambda req: self.get_points(name, req),
+            lambda using: self._distance(name, using),
+            explaining,
+        )
 
     def _distance(self, name: str, using: Optional[str]) -> str:
         key = (name, using or "")

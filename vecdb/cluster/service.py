@@ -89,7 +89,14 @@ from vecdb.models.query import (
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.names import check_name
-from vecdb.service import QDRANT_COMPAT_VERSION, VectorService, search_as_query
+from vecdb.service import (
+    QDRANT_COMPAT_VERSION,
+    VectorService,
+    look_up_groups,
+    matrix_offsets,
+    matrix_pairs,
+    search_as_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +483,10 @@ class ClusterService(VectorService):
         return [router.query_points(name, search) for search in req.searches]
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
-        return self._router(name).query_groups(name, req)
+        found = self._router(name).query_groups(name, req.model_copy(update={"with_lookup": None}))
+        if req.with_lookup is not None and found.groups:
+            look_up_groups(found.groups, req.with_lookup, self.get_points)
+        return found
 
     def search_points(self, name: str, req: SearchRequest) -> list[ScoredPoint]:
         return self.query_points(name, _with_key(search_as_query(req), req.shard_key)).points
@@ -485,10 +495,10 @@ class ClusterService(VectorService):
         return [self.search_points(name, search) for search in req.searches]
 
     def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
-        raise Unsupported("search/matrix: the distance matrix of a sharded collection is not supported yet")
+        return matrix_pairs(*self._router(name).distance_matrix(name, req))
 
     def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
-        raise Unsupported("search/matrix: the distance matrix of a sharded collection is not supported yet")
+        return matrix_offsets(*self._router(name).distance_matrix(name, req))
 
     # --- snapshots --------------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from vecdb.engine.backup.archive import COPY_CHUNK
 from vecdb.engine.backup.store import check_checksum
 from vecdb.engine.database import Database
 from vecdb.engine.vector_names import Removal, with_vector, without_vector
-from vecdb.errors import InvalidInput, NotFound
-from vecdb.ids import PointId, parse_point_id
+from vecdb.errors import NotFound
+from vecdb.ids import PointId
 from vecdb.models.collections import (
     ChangeAliasesOperation,
     CollectionDescription,
@@ -54,23 +54,27 @@ from vecdb.models.points import (
 )
 from vecdb.models.query import (
     GroupsResult,
-    PointGroup,
     QueryGroupsRequest,
     QueryRequest,
     QueryRequestBatch,
     QueryResponse,
     ScoredPoint,
     SearchMatrixOffsetsResponse,
-    SearchMatrixPair,
     SearchMatrixPairsResponse,
     SearchMatrixRequest,
     SearchRequest,
     SearchRequestBatch,
-    WithLookup,
 )
 from vecdb.models.snapshots import SnapshotDescription, SnapshotRecover
 from vecdb.models.stats import CollectionStats
-from vecdb.service import QDRANT_COMPAT_VERSION, VectorService, search_as_query
+from vecdb.service import (
+    QDRANT_COMPAT_VERSION,
+    VectorService,
+    look_up_groups,
+    matrix_offsets,
+    matrix_pairs,
+    search_as_query,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -229,48 +233,22 @@ class LocalService(VectorService):
 
     def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
         with self.db.use(name) as coll:
-            ids, nearest = coll.distance_matrix(req)
-        pairs = [SearchMatrixPair(a=ids[r], b=ids[c], score=s) for r, row in enumerate(nearest) for c, s in row]
-        return SearchMatrixPairsResponse(pairs=pairs)
+            return matrix_pairs(*coll.distance_matrix(req))
 
     def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
         with self.db.use(name) as coll:
-            ids, nearest = coll.distance_matrix(req)
-        cells = [(r, c, s) for r, row in enumerate(nearest) for c, s in row]
-        return SearchMatrixOffsetsResponse(
-            offsets_row=[r for r, _, _ in cells],
-            offsets_col=[c for _, c, _ in cells],
-            scores=[s for _, _, s in cells],
-            ids=ids,
-        )
+            return matrix_offsets(*coll.distance_matrix(req))
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         with self.db.use(name) as coll:
             groups = coll.query_groups(req)
         if req.with_lookup is not None and groups:
-            self._look_up(groups, req.with_lookup)
+            look_up_groups(groups, req.with_lookup, self._retrieve)
         return GroupsResult(groups=groups)
 
-    def _look_up(self, groups: list[PointGroup], lookup: str | WithLookup) -> None:
-        """Each group's point of the same id in the lookup collection (none for an id that cannot be a
-        point id, or is missing there)."""
-        if isinstance(lookup, str):
-            lookup = WithLookup(collection=lookup)
-        ids: dict[PointId, list[PointGroup]] = {}
-        for group in groups:
-            try:
-                ids.setdefault(parse_point_id(group.id), []).append(group)
-            except InvalidInput:
-                continue
-        req = PointRequest(
-            ids=list(ids),
-            with_payload=True if lookup.with_payload is None else lookup.with_payload,
-            with_vector=False if lookup.with_vectors is None else lookup.with_vectors,
-        )
-        with self.db.use(lookup.collection) as other:
-            for record in other.retrieve(req):
-                for group in ids.get(record.id, []):
-                    group.lookup = record
+    def _retrieve(self, name: str, req: PointRequest) -> list[Record]:
+        with self.db.use(name) as coll:
+            return coll.retrieve(req)
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
         with self.db.use(name) as coll:
