@@ -27,7 +27,7 @@ from vecdb.errors import AlreadyExists, InvalidInput, NotFound, ShardUnavailable
 from vecdb.models.cluster import ClusterOperation, CreateShardKey, DeleteShardKey
 from vecdb.models.collections import CreateCollection, UpdateCollection
 from vecdb.models.points import CountRequest, PointIdsList, PointRequest, PointsList, ScrollRequest
-from vecdb.models.query import QueryRequest
+from vecdb.models.query import QueryRequest, QueryRequestBatch
 
 NODES = ["node-a", "node-b", "node-c"]
 
@@ -78,6 +78,19 @@ def test_sharded_replicated_collection_answers_as_one(cluster: ClusterService, o
     _write(cluster, np.random.default_rng(61), "Cosine", shard_number=3, replication_factor=2)
     _write(one, np.random.default_rng(61), "Cosine")
     assert answers(cluster) == answers(one)
+    # a batch of plain queries: one call per shard, merged query by query (offsets, filters, Euclid's order)
+    queries = np.random.default_rng(8).normal(size=(6, 6)).tolist()
+    flt = {"must": [{"key": "g", "match": {"any": [0, 2]}}]}
+    batch = QueryRequestBatch.model_validate(
+        {
+            "searches": [
+                {"query": q, "limit": 4, "offset": j % 3, **({"filter": flt} if j % 2 else {})}
+                for j, q in enumerate(queries)
+            ]
+        }
+    )
+    got, want = cluster.query_batch_points("c", batch), one.query_batch_points("c", batch)
+    assert [[p.id for p in r.points] for r in got] == [[p.id for p in r.points] for r in want]
     info = cluster.get_collection("c")
     assert info.points_count == one.get_collection("c").points_count
     params = info.config.params

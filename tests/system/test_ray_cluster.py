@@ -173,6 +173,11 @@ def test_node_leaves_and_a_shard_is_replicated_to_a_new_node_under_load(ray_node
         load.join()
     assert written
     shard = service._shard("c", shard_id, "")
+    deadline = time.monotonic() + 60
+    while len([r for r in shard.replicas if r.state == "Active"]) < 2:  # (a copy that failed: healing retries it)
+        assert time.monotonic() < deadline, shard
+        service.heal()
+        time.sleep(0.2)
     active = [r for r in shard.replicas if r.state == "Active"]
     assert len(active) == 2 and {r.node for r in active} == {source.node, joined.node_id}
     assert _replica_ids(active[0]) == _replica_ids(active[1])

@@ -156,6 +156,22 @@ class GlobalQuery:
                 explains.append(self.stage)
         return out
 
+    def batch(self, reqs: list[QueryRequest]) -> list[list[ScoredPoint]]:
+        """Several queries: where each is one plain stage (a vector, no example ids, no prefetch, MMR, order or
+        sample), one batch per shard (a call each, not one per query), merged query by query; else one by one."""
+        if not all(_plain(r) for r in reqs):
+            return [self.points(r) for r in reqs]
+        validate(reqs, Limits())
+        per_shard = [r.model_copy(update={"offset": 0, "limit": r.offset + r.limit}) for r in reqs]
+        answers = self.read("query_batch_points", QueryRequestBatch(searches=per_shard))
+        out = []
+        for j, r in enumerate(reqs):
+            lists = [shard[j].points for shard in answers]
+            out.append(
+                _by_score(lists, _higher_first(lists, self.higher_default(r.using)))[r.offset : r.offset + r.limit]
+            )
+        return out
+
     def _over_candidates(self, req: Any, at: str = "", explains: Optional[list[dict[str, Any]]] = None) -> Any:
         """The root's own query, restricted to its prefetches' global candidates (as one node re-scores them)."""
         assert req.prefetch is not None
@@ -355,6 +371,18 @@ _QUERY_DEFAULTS: dict[str, Any] = {
     "offset": 0,
     "explain": None,
 }
+
+
+def _plain(req: QueryRequest) -> bool:
+    """One stage whose shards' rankings merge by score alone (see :meth:`GlobalQuery.batch`)."""
+    query = req.query
+    if req.prefetch or req.explain or req.lookup_from is not None or _example_ids(query):
+        return False
+    if isinstance(query, NearestQuery):
+        return query.mmr is None
+    return query is not None and not isinstance(
+        query, (OrderByQuery, SampleQuery, FusionQuery, RrfQuery, FormulaQuery, dict)
+    )
 
 
 def in_field_order(answers: Sequence[Sequence[Any]], order_by: Any) -> list[Any]:

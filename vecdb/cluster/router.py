@@ -311,6 +311,14 @@ class ShardRouter:
         plan = {"plan": "sharded", "shards": len(self._reads_from(req.shard_key)), "stage": run.stage}
         return QueryResponse(points=points, explain={**plan, "timings_ms": {"total": total}})
 
+    def query_batch_points(self, name: str, reqs: list[QueryRequest]) -> list[QueryResponse]:
+        """A batch: one call per shard where every query is a plain stage (and all select the same shards)."""
+        keys = {repr(r.shard_key) for r in reqs}
+        if len(keys) != 1:
+            return [self.query_points(name, r) for r in reqs]
+        plain = [r.model_copy(update={"shard_key": None}) for r in reqs]
+        return [QueryResponse(points=p) for p in self._global(name, reqs[0].shard_key).batch(plain)]
+
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         return self._global(name, req.shard_key).groups(req.model_copy(update={"shard_key": None}))
 

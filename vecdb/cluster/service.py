@@ -479,8 +479,7 @@ class ClusterService(VectorService):
         return self._router(name).query_points(name, req)
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
-        router = self._router(name)
-        return [router.query_points(name, search) for search in req.searches]
+        return self._router(name).query_batch_points(name, req.searches) if req.searches else []
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
         found = self._router(name).query_groups(name, req.model_copy(update={"with_lookup": None}))
@@ -492,7 +491,8 @@ class ClusterService(VectorService):
         return self.query_points(name, _with_key(search_as_query(req), req.shard_key)).points
 
     def search_batch_points(self, name: str, req: SearchRequestBatch) -> list[list[ScoredPoint]]:
-        return [self.search_points(name, search) for search in req.searches]
+        queries = [_with_key(search_as_query(s), s.shard_key) for s in req.searches]
+        return [r.points for r in self.query_batch_points(name, QueryRequestBatch(searches=queries))]
 
     def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
         return matrix_pairs(*self._router(name).distance_matrix(name, req))
