@@ -74,3 +74,19 @@ def test_the_check_sees_an_engine_import():
     """The probe itself works: importing the embedded client does load the engine."""
     found = heavy(loaded_after("import vecdb; vecdb.Client"))
     assert "vecdb.engine" in found and "lmdb" in found
+
+
+def test_the_server_without_ray_loads_no_ray(tmp_path: Path):
+    """``vecdb serve`` without ``--ray`` (its app, its CLI) never imports Ray; the cluster modules do only
+    where asked (``vecdb.cluster.actors`` imports it on first use, not at import)."""
+    code = "\n".join(
+        [
+            "import vecdb.cli.main",
+            "from vecdb.api.app import create_app",
+            "from vecdb.api.settings import ServerSettings",
+            f"create_app(ServerSettings(path={str(tmp_path / 'data')!r})).state.service.close()",
+            "import vecdb.cluster.actors, vecdb.cluster.service",
+        ]
+    )
+    modules = loaded_after(code)
+    assert "vecdb.api.app" in modules and not [m for m in modules if m == "ray" or m.startswith("ray.")]

@@ -120,8 +120,11 @@ NAMESPACE = "vecdb"
 class RayPlacement:
     """Replicas as Ray actors, each pinned to its node (``NodeAffinitySchedulingStrategy``, not soft: a
     replica's files are on that node) and named after its collection, shard and replica, so that a
-    router finds a running replica instead of starting a second one. Actors ask Ray for no CPU: they wait
-    on LMDB and BLAS, and a node holds many of them."""
+    router finds a running replica instead of starting a second one. Replicas (and the coordinator) are
+    detached actors: they outlive the server process that started them, so several routers (``vecdb serve
+    --ray`` processes) share them and a restarted router finds them running; ``delete_collection`` and
+    ``drop_replica`` stop them, ``ray stop`` stops everything. Actors ask Ray for no CPU: they wait on LMDB
+    and BLAS, and a node holds many of them."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -148,6 +151,7 @@ class RayPlacement:
                 name=f"{collection}-{uid}/{shard_id}/{replica_id}",
                 namespace=NAMESPACE,
                 get_if_exists=True,
+                lifetime="detached",
                 max_restarts=-1,
                 max_task_retries=0,
                 num_cpus=0,
@@ -198,6 +202,7 @@ def start_coordinator(root: Path) -> RemoteStore:
             name="coordinator",
             namespace=NAMESPACE,
             get_if_exists=True,
+            lifetime="detached",
             max_restarts=-1,
             max_task_retries=0,
             num_cpus=0,

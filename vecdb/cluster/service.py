@@ -51,6 +51,7 @@ from vecdb.models.collections import (
     CollectionInfo,
     CollectionsAliasesResponse,
     CollectionsResponse,
+    CollectionStatus,
     CreateCollection,
     CreateFieldIndex,
     CreateVectorName,
@@ -360,6 +361,7 @@ class ClusterService(VectorService):
             info.points_count = sum(i.points_count for i in infos)
             info.indexed_vectors_count = sum(i.indexed_vectors_count for i in infos)
             info.segments_count = sum(i.segments_count for i in infos)
+            info.status = max((i.status for i in infos), key=_STATUS_ORDER.index)  # (the least ready shard's)
         else:  # custom sharding before its first shard key: the settings, no points
             settings = settings_from_create(per_shard_create(CreateCollection.model_validate(entry["create"])))
             info = CollectionInfo(status="green", points_count=0, config=collection_config(settings))
@@ -712,6 +714,9 @@ class ClusterService(VectorService):
             kept = [s for s in router.shards if s not in gone]
             self._routers[name] = ShardRouter(kept, _keys_of(entry))
         return True
+
+
+_STATUS_ORDER = [CollectionStatus.GREEN, CollectionStatus.GREY, CollectionStatus.YELLOW, CollectionStatus.RED]
 
 
 def _keys_of(entry: dict[str, Any]) -> dict[Any, list[int]]:

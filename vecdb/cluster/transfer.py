@@ -19,10 +19,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Optional
 
+import numpy as np
+
 from vecdb.cluster.replicas import ACTIVE, DEAD, PARTIAL, Replica, ReplicaSet
 from vecdb.errors import NotFound
 from vecdb.ids import PointId
-from vecdb.models.points import PointsList, PointStruct, ScrollRequest
+from vecdb.models.points import Batch, PointInsertOperations, PointsBatch, PointsList, PointStruct, ScrollRequest
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +88,41 @@ def stream_shard(
         raise
 
 
-def _as_upsert(records: Sequence[Any]) -> PointsList:
-    """Scrolled records as the upsert that writes them again (every vector kind, the payload)."""
+def _as_upsert(records: Sequence[Any]) -> PointInsertOperations:
+    """Scrolled records as the upsert that writes them again (every vector kind, the payload): one batch of
+    float32 columns where every record holds the same dense vectors (no validation again: they were stored
+    valid), else point by point."""
+    columns = _dense_columns(records)
+    payloads = [r.payload for r in records]
+    if columns is not None:
+        batch = Batch.model_construct(ids=[r.id for r in records], vectors=columns, payloads=payloads)
+        return PointsBatch.model_construct(batch=batch, shard_key=None, update_filter=None, update_mode=None)
     points = []
     for record in records:
         vector = record.model_dump(mode="json", include={"vector"}).get("vector")
-        points.append(
-            PointStruct.model_validate(
-                {"id": record.id, "vector": {} if vector is None else vector, "payload": record.payload}
-            )
-        )
+        body = {"id": record.id, "vector": {} if vector is None else vector, "payload": record.payload}
+        points.append(PointStruct.model_validate(body))
     return PointsList(points=points)
+
+
+def _dense_columns(records: Sequence[Any]) -> Optional[Any]:
+    """The records' vectors as float32 matrices (one, or one per name), or None when any record has a
+    vector of another kind, or not the same names."""
+    first = records[0].vector
+    if isinstance(first, list) and all(isinstance(r.vector, list) for r in records):
+        if not all(first) or isinstance(first[0], list):
+            return None
+        return np.asarray([r.vector for r in records], dtype=np.float32)
+    if not isinstance(first, dict) or not first:
+        return None
+    names = list(first)
+    for r in records:
+        v = r.vector
+        if not isinstance(v, dict) or list(v) != names:
+            return None
+        if any(not isinstance(v[n], list) or not v[n] or isinstance(v[n][0], list) for n in names):
+            return None
+    return {n: np.asarray([r.vector[n] for r in records], dtype=np.float32) for n in names}
 
 
 __all__ = ["PAGE_POINTS", "stream_shard"]
