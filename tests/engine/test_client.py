@@ -7,7 +7,8 @@ import pytest
 
 import vecdb
 from tests.brute import reference_top
-from vecdb.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
+from tests.helpers import sharded_client
+from vecdb.errors import AlreadyExists, InvalidInput, NotFound, Unsupported, VecdbError
 from vecdb.models import Distance, PointStruct, VectorParams
 
 DISTANCES = ["Cosine", "Dot", "Euclid", "Manhattan"]
@@ -157,6 +158,20 @@ def test_bad_input_writes_nothing(client, name):
         client.count("missing_" + name)
     with pytest.raises(InvalidInput, match="name"):
         client.create_collection("../evil", vectors_config={"size": 3, "distance": "Cosine"})
+
+
+def test_aliases_sharded(tmp_path, name):
+    """The same alias rules on a cluster (kept in its shard map: they survive a restart)."""
+    client = sharded_client(tmp_path / "cluster")
+    test_aliases(client, name + "x")
+    client.create_collection(name, vectors_config={"size": 2, "distance": "Dot"})
+    client.update_collection_aliases([{"create_alias": {"collection_name": name, "alias_name": "kept"}}])
+    client.close()
+    again = sharded_client(tmp_path / "cluster")
+    assert [(a.alias_name, a.collection_name) for a in again.get_aliases()] == [("kept", name)]
+    with pytest.raises(VecdbError, match="Alias `kept` already exists: a collection has that name|already exists"):
+        again.create_collection("kept", vectors_config={"size": 2, "distance": "Dot"})
+    again.close()
 
 
 def test_aliases(client, name):

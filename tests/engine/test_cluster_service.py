@@ -310,3 +310,41 @@ def test_a_copied_replica_holds_every_vector_kind(cluster: ClusterService) -> No
     dump = ScrollRequest(limit=5000, with_vector=True)
     copies = [r.handle.service.scroll_points("v", dump).points for r in shard.replicas]
     assert len(copies[0]) == 1297 and copies[0] == copies[1]
+
+
+def test_a_stale_replica_never_serves_in_place_of_the_fresh_one(cluster: ClusterService) -> None:
+    """Two faults in a row: replica A misses writes its peer B took, then B fails too. A answers first:
+    it stays dead (serving it would lose B's writes: reads are a 503) until B is back; B serves, A is
+    refilled from it. If B's node is lost for good, dropping B is the operator accepting that loss."""
+    _create(cluster, shard_number=1, replication_factor=2)
+    shard = cluster._routers["c"].shards[0]
+    a, b = shard.replicas
+    cluster.upsert_points("c", _points(list(range(10))))
+    a.handle.down = True
+    cluster.upsert_points("c", _points(list(range(10, 20))))  # acknowledged by B alone
+    assert (a.state, a.fresh) == (DEAD, False)
+    b.handle.down = True
+    with pytest.raises(ShardUnavailable):
+        cluster.count_points("c", CountRequest())
+    assert (b.state, b.fresh) == (DEAD, True)
+    a.handle.down = False
+    assert cluster.heal() == 0 and a.state == DEAD  # (stale: not taken back)
+    with pytest.raises(ShardUnavailable):
+        cluster.count_points("c", CountRequest())
+    saved = ShardMapStore(str(cluster.placement.root / "cluster.json")).snapshot()  # type: ignore[attr-defined]
+    assert [(r["state"], r["fresh"]) for r in saved["c"]["shards"][0]["replicas"]] == [(DEAD, False), (DEAD, True)]
+    b.handle.down = False
+    assert cluster.heal() == 1 and b.state == ACTIVE  # the fresh one, as it is
+    assert cluster.heal() == 1 and a.state == ACTIVE  # then the stale one, refilled from it
+    assert cluster.count_points("c", CountRequest()).count == 20
+    # the fresh replica lost for good: dropping it lets the stale one serve (its missed writes are gone)
+    a.handle.down = True
+    cluster.upsert_points("c", _points(list(range(20, 30))))
+    b.handle.down = True
+    with pytest.raises(ShardUnavailable):
+        cluster.count_points("c", CountRequest())
+    a.handle.down = False
+    drop = {"drop_replica": {"shard_id": 0, "peer_id": peer_id(b.node)}}
+    cluster.update_collection_cluster("c", ClusterOperation.model_validate(drop))
+    assert cluster.heal() == 1 and a.state == ACTIVE
+    assert cluster.count_points("c", CountRequest()).count == 20

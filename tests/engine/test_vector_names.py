@@ -14,6 +14,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 import vecdb
+from tests.helpers import sharded_client
 from vecdb.errors import InvalidInput
 
 MAX_SIM = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
@@ -55,7 +56,7 @@ def _answers(c: Any, name: str, rng_seed: int) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize("transport", ["embedded", "qdrant_client", "http"])
+@pytest.mark.parametrize("transport", ["embedded", "qdrant_client", "http", "sharded"])
 def test_add_and_remove_vectors_match_local_mode(
     tmp_path: Path, transport: str, request: pytest.FixtureRequest
 ) -> None:
@@ -65,6 +66,8 @@ def test_add_and_remove_vectors_match_local_mode(
         ours: Any = vecdb.Client(path=tmp_path / "data")
     elif transport == "qdrant_client":
         ours = vecdb.QdrantClient(path=str(tmp_path / "data"))
+    elif transport == "sharded":
+        ours = sharded_client(tmp_path / "cluster")
     else:
         ours = request.getfixturevalue("http_client")
     name = "vnames"

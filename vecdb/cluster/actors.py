@@ -185,8 +185,14 @@ class RemoteStore:
     def put(self, name: str, entry: Optional[dict[str, Any]]) -> None:
         RayShard.result(self.actor.put.remote(name, entry))
 
-    def set_state(self, name: str, shard_id: int, replica_id: str, state: str) -> None:
-        RayShard.result(self.actor.set_state.remote(name, shard_id, replica_id, state))
+    def set_state(self, name: str, shard_id: int, replica_id: str, state: str, fresh: bool = False) -> None:
+        RayShard.result(self.actor.set_state.remote(name, shard_id, replica_id, state, fresh))
+
+    def aliases(self) -> dict[str, str]:
+        return dict(RayShard.result(self.actor.aliases.remote()))
+
+    def set_aliases(self, aliases: dict[str, str]) -> None:
+        RayShard.result(self.actor.set_aliases.remote(aliases))
 
 
 def start_coordinator(root: Path) -> RemoteStore:

@@ -88,10 +88,16 @@ class Replica:
     handle: Any
     node: str = "local"
     state: str = ACTIVE
+    busy: bool = False
+    """Being filled by a transfer (healing leaves it alone)."""
+    fresh: bool = False
+    """``Dead``, but the last of its shard to take writes: it holds every acknowledged write, so it may
+    serve again as it is when no active peer is left to refill it (a replica that died while peers went on
+    writing may not: it missed writes)."""
 
 
-StateChange = Callable[[int, str, str], None]
-"""``on_state(shard_id, replica_id, new_state)``: told whenever a replica's state changes."""
+StateChange = Callable[[int, str, str, bool], None]
+"""``on_state(shard_id, replica_id, new_state, fresh)``: told whenever a replica's state changes."""
 
 
 class ReplicaSet:
@@ -142,8 +148,10 @@ class ReplicaSet:
             state,
         )
         replica.state = state
+        # the last replica taking writes to fail holds them all; any other that fails now missed some
+        replica.fresh = state == DEAD and not any(r.state == ACTIVE for r in self.replicas if r is not replica)
         if self.on_state is not None:
-            self.on_state(self.shard_id, replica.replica_id, state)
+            self.on_state(self.shard_id, replica.replica_id, state, replica.fresh)
 
     def active(self) -> list[Replica]:
         return [r for r in self.replicas if r.state == ACTIVE]

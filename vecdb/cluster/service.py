@@ -31,6 +31,7 @@ from vecdb import __version__
 from vecdb.cluster.replicas import ACTIVE, DEAD, PARTIAL, Replica, ReplicaSet
 from vecdb.cluster.router import ShardRouter, per_shard_create
 from vecdb.cluster.transfer import stream_shard
+from vecdb.engine.database import changed_aliases
 from vecdb.engine.settings import collection_config, raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound, ShardUnavailable, Unsupported
 from vecdb.ids import PointId
@@ -45,6 +46,7 @@ from vecdb.models.cluster import (
     ShardTransferInfo,
 )
 from vecdb.models.collections import (
+    AliasDescription,
     ChangeAliasesOperation,
     CollectionDescription,
     CollectionExistence,
@@ -115,7 +117,9 @@ class Placement(Protocol):
 class Store(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
     def put(self, name: str, entry: Optional[dict[str, Any]]) -> None: ...
-    def set_state(self, name: str, shard_id: int, replica_id: str, state: str) -> None: ...
+    def set_state(self, name: str, shard_id: int, replica_id: str, state: str, fresh: bool = False) -> None: ...
+    def aliases(self) -> dict[str, str]: ...
+    def set_aliases(self, aliases: dict[str, str]) -> None: ...
 
 
 def peer_id(node: str) -> int:
@@ -136,6 +140,7 @@ class ClusterService(VectorService):
         """Seconds a replica may take to answer before it counts as down."""
         self._lock = threading.RLock()
         self._entries: dict[str, dict[str, Any]] = store.snapshot()
+        self._aliases: dict[str, str] = store.aliases()
         self._routers: dict[str, ShardRouter] = {}
         self._transfers: dict[str, list[ShardTransferInfo]] = {}
         self._healer: Optional[threading.Thread] = None
@@ -166,15 +171,15 @@ class ClusterService(VectorService):
 
     def _replica(self, name: str, entry: dict[str, Any], shard_id: int, r: dict[str, Any]) -> Replica:
         handle = self.placement.start(name, entry["uid"], shard_id, r["id"], r["node"])
-        return Replica(r["id"], handle, r["node"], r["state"])
+        return Replica(r["id"], handle, r["node"], r["state"], fresh=r.get("fresh", False))
 
-    def _state_changed(self, name: str, shard_id: int, replica_id: str, state: str) -> None:
+    def _state_changed(self, name: str, shard_id: int, replica_id: str, state: str, fresh: bool) -> None:
         with self._lock:
             for shard in self._entries.get(name, {}).get("shards", []):
                 for replica in shard["replicas"] if shard["id"] == shard_id else []:
                     if replica["id"] == replica_id:
-                        replica["state"] = state
-        self.store.set_state(name, shard_id, replica_id, state)
+                        replica["state"], replica["fresh"] = state, fresh
+        self.store.set_state(name, shard_id, replica_id, state, fresh)
 
     def _new_replicas(
         self, entry: dict[str, Any], shard_id: int, count: int, nodes: Sequence[str]
@@ -193,8 +198,14 @@ class ClusterService(VectorService):
             ("create_collection", (name, per_shard_create(CreateCollection.model_validate(entry["create"]))))
         ]
         for step in entry["setup"]:
-            model = _SETUP_MODELS.get(step["method"])
-            calls.append((step["method"], (name, model.model_validate(step["body"]) if model else step["body"])))
+            method, body = step["method"], step["body"]
+            if method == "create_vector_name":
+                calls.append((method, (name, body["vector_name"], CreateVectorName.model_validate(body["req"]))))
+            elif method == "delete_vector_name":
+                calls.append((method, (name, body["vector_name"])))
+            else:
+                model = _SETUP_MODELS.get(method)
+                calls.append((method, (name, model.model_validate(body) if model else body)))
         return calls
 
     def _entry(self, name: str) -> dict[str, Any]:
@@ -202,6 +213,15 @@ class ClusterService(VectorService):
         if entry is None:
             raise raise_missing_collection(name)
         return entry
+
+    def _real(self, name: str) -> str:
+        """A collection's name, or the collection an alias names."""
+        return name if name in self._entries else self._aliases.get(name, name)
+
+    def _go(self, name: str, method: str, *args: Any) -> Any:
+        """``method`` of the collection's router (``name`` may be an alias), called with its real name."""
+        real = self._real(name)
+        return getattr(self._router(real), method)(real, *args)
 
     def _router(self, name: str) -> ShardRouter:
         router = self._routers.get(name)
@@ -215,21 +235,29 @@ class ClusterService(VectorService):
     # --- healing ------------------------------------------------------------------------------------
 
     def heal(self) -> int:
-        """Refill every dead replica that answers again from an active peer of its shard (or, with none
-        left, take it back as it is: its directory holds every write it acknowledged); the replicas healed."""
+        """Refill every dead replica that answers again from an active peer of its shard; with none left,
+        take back the ``fresh`` one (the last to take writes: its directory holds every acknowledged write)
+        as it is, and leave the others dead until it is back (serving them would lose writes). The replicas
+        healed. A replica another transfer is filling (``busy``) is left to it."""
         healed = 0
         for name in list(self._routers):
             router = self._routers.get(name)
             for shard in router.shards if router else []:
-                for replica in [r for r in shard.replicas if r.state == DEAD]:
+                for replica in [r for r in shard.replicas if r.state == DEAD and not r.busy]:
                     if not replica.handle.alive(timeout=min(self.timeout or 5.0, 5.0)):
                         continue
-                    peers = shard.active()
+                    with self._lock:
+                        if replica.busy or name not in self._entries:
+                            continue
+                        replica.busy = True
                     try:
+                        peers = shard.active()
                         if peers:
                             stream_shard(shard, peers[0], replica, name, self._setup(name, self._entries[name]))
-                        else:
+                        elif replica.fresh:
                             shard.set_state(replica, ACTIVE)
+                        else:  # it missed writes that only a replica still down holds: wait for that one
+                            continue
                         healed += 1
                     except Exception as exc:  # noqa: BLE001 (a node that dies again: tried at the next round)
                         log.warning(
@@ -239,6 +267,8 @@ class ClusterService(VectorService):
                             replica.replica_id,
                             exc,
                         )
+                    finally:
+                        replica.busy = False
         return healed
 
     def start_healing(self, every_s: float = 2.0) -> None:
@@ -275,7 +305,7 @@ class ClusterService(VectorService):
         return CollectionsResponse(collections=[CollectionDescription(name=n) for n in sorted(self._entries)])
 
     def collection_exists(self, name: str) -> CollectionExistence:
-        return CollectionExistence(exists=name in self._entries)
+        return CollectionExistence(exists=self._real(name) in self._entries)
 
     def create_collection(self, name: str, req: CreateCollection) -> bool:
         check_name(name)
@@ -291,7 +321,7 @@ class ClusterService(VectorService):
             )
         nodes = self.placement.nodes()
         with self._lock:
-            if name in self._entries:
+            if name in self._entries or name in self._aliases:
                 raise AlreadyExists(f"Collection `{name}` already exists!")
             entry: dict[str, Any] = {
                 "uid": uuid.uuid4().hex[:12],
@@ -342,6 +372,7 @@ class ClusterService(VectorService):
                     log.warning("collection %s: replica %s not removed: %s", name, replica.replica_id, exc)
 
     def delete_collection(self, name: str) -> bool:
+        name = self._real(name)
         with self._lock:
             entry = self._entries.get(name)
             if entry is None:
@@ -351,9 +382,13 @@ class ClusterService(VectorService):
             self._discard(name, entry, router.shards)
             del self._entries[name], self._routers[name]
             self.store.put(name, None)
+            if name in self._aliases.values():
+                self._aliases = {a: c for a, c in self._aliases.items() if c != name}
+                self.store.set_aliases(self._aliases)
         return True
 
     def get_collection(self, name: str) -> CollectionInfo:
+        name = self._real(name)
         entry, router = self._entry(name), self._router(name)
         infos = router._all("get_collection", name)
         if infos:
@@ -373,6 +408,7 @@ class ClusterService(VectorService):
         return info
 
     def update_collection(self, name: str, req: UpdateCollection) -> bool:
+        name = self._real(name)
         with self._lock:
             entry, router = self._entry(name), self._router(name)
             if req.params is not None and req.params.write_consistency_factor is not None:
@@ -398,8 +434,9 @@ class ClusterService(VectorService):
         return True
 
     def create_field_index(self, name: str, req: CreateFieldIndex) -> UpdateResult:
+        name = self._real(name)
         with self._lock:
-            result = self._router(name).create_field_index(name, req)
+            result = self._go(name, "create_field_index", req)
             self._entries[name]["setup"].append(
                 {"method": "create_field_index", "body": req.model_dump(mode="json", exclude_unset=True, by_alias=True)}
             )
@@ -407,84 +444,110 @@ class ClusterService(VectorService):
         return result
 
     def delete_field_index(self, name: str, field_name: str) -> UpdateResult:
+        name = self._real(name)
         with self._lock:
-            result = self._router(name).delete_field_index(name, field_name)
+            result = self._go(name, "delete_field_index", field_name)
             self._entries[name]["setup"].append({"method": "delete_field_index", "body": field_name})
             self._save(name)
         return result
 
     def create_vector_name(self, name: str, vector_name: str, req: CreateVectorName) -> UpdateResult:
-        raise Unsupported("vectors: adding a named vector to a sharded collection is not supported yet")
+        """The vector added on every replica (one node's rules), remembered for replicas made later."""
+        body = {"vector_name": vector_name, "req": req.model_dump(mode="json", exclude_unset=True, by_alias=True)}
+        return self._everywhere(name, "create_vector_name", (vector_name, req), body)
 
     def delete_vector_name(self, name: str, vector_name: str) -> UpdateResult:
-        raise Unsupported("vectors: removing a named vector from a sharded collection is not supported yet")
+        return self._everywhere(name, "delete_vector_name", (vector_name,), {"vector_name": vector_name})
+
+    def _everywhere(self, name: str, method: str, args: tuple[Any, ...], body: Any) -> UpdateResult:
+        """A collection-wide change on every replica of every shard, added to the setup replayed on new ones."""
+        with self._lock:
+            name = self._real(name)
+            entry, router = self._entry(name), self._router(name)
+            result = router._write_all(range(router.shard_number), method, name, *args)  # type: ignore[arg-type]
+            entry["setup"].append({"method": method, "body": body})
+            self._save(name)
+        return result
 
     def update_aliases(self, req: ChangeAliasesOperation) -> bool:
-        raise Unsupported("aliases: aliases on a cluster are not supported yet")
+        """One node's alias rules (:func:`vecdb.engine.database.changed_aliases`), kept in the shard map."""
+        with self._lock:
+            aliases = changed_aliases(self._aliases, self._entries, req)
+            self.store.set_aliases(aliases)
+            self._aliases = aliases
+        return True
 
     def get_aliases(self) -> CollectionsAliasesResponse:
-        return CollectionsAliasesResponse(aliases=[])
+        return CollectionsAliasesResponse(
+            aliases=[AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items())]
+        )
 
     def get_collection_aliases(self, name: str) -> CollectionsAliasesResponse:
-        self._entry(name)
-        return CollectionsAliasesResponse(aliases=[])
+        real = self._real(name)
+        self._entry(real)
+        return CollectionsAliasesResponse(
+            aliases=[
+                AliasDescription(alias_name=a, collection_name=c) for a, c in sorted(self._aliases.items()) if c == real
+            ]
+        )
 
     # --- points -----------------------------------------------------------------------------------
 
     def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
-        return self._router(name).upsert_points(name, req)
+        return self._go(name, "upsert_points", req)
 
     def get_points(self, name: str, req: PointRequest) -> list[Record]:
-        return self._router(name).get_points(name, req)
+        return self._go(name, "get_points", req)
 
     def get_point(self, name: str, point_id: PointId) -> Record:
-        return self._router(name).get_point(name, point_id)
+        return self._go(name, "get_point", point_id)
 
     def delete_points(self, name: str, req: PointsSelector) -> UpdateResult:
-        return self._router(name).delete_points(name, req)
+        return self._go(name, "delete_points", req)
 
     def set_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return self._router(name).set_payload(name, req)
+        return self._go(name, "set_payload", req)
 
     def overwrite_payload(self, name: str, req: SetPayload) -> UpdateResult:
-        return self._router(name).overwrite_payload(name, req)
+        return self._go(name, "overwrite_payload", req)
 
     def delete_payload(self, name: str, req: DeletePayload) -> UpdateResult:
-        return self._router(name).delete_payload(name, req)
+        return self._go(name, "delete_payload", req)
 
     def clear_payload(self, name: str, req: PointsSelector) -> UpdateResult:
-        return self._router(name).clear_payload(name, req)
+        return self._go(name, "clear_payload", req)
 
     def update_vectors(self, name: str, req: UpdateVectors) -> UpdateResult:
-        return self._router(name).update_vectors(name, req)
+        return self._go(name, "update_vectors", req)
 
     def delete_vectors(self, name: str, req: DeleteVectors) -> UpdateResult:
-        return self._router(name).delete_vectors(name, req)
+        return self._go(name, "delete_vectors", req)
 
     def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
         """Each operation in turn (one transaction per shard each, not one for the whole batch)."""
+        name = self._real(name)
         router = self._router(name)
         return [getattr(router, method)(name, body) for op in req.operations for method, body in op.__dict__.items()]
 
     def scroll_points(self, name: str, req: ScrollRequest) -> ScrollResult:
-        return self._router(name).scroll_points(name, req)
+        return self._go(name, "scroll_points", req)
 
     def count_points(self, name: str, req: CountRequest) -> CountResult:
-        return self._router(name).count_points(name, req)
+        return self._go(name, "count_points", req)
 
     def facet(self, name: str, req: FacetRequest) -> FacetResponse:
-        return self._router(name).facet(name, req)
+        return self._go(name, "facet", req)
 
     # --- search -----------------------------------------------------------------------------------
 
     def query_points(self, name: str, req: QueryRequest) -> QueryResponse:
-        return self._router(name).query_points(name, req)
+        return self._go(name, "query_points", req)
 
     def query_batch_points(self, name: str, req: QueryRequestBatch) -> list[QueryResponse]:
-        return self._router(name).query_batch_points(name, req.searches) if req.searches else []
+        return self._go(name, "query_batch_points", req.searches) if req.searches else []
 
     def query_groups(self, name: str, req: QueryGroupsRequest) -> GroupsResult:
-        found = self._router(name).query_groups(name, req.model_copy(update={"with_lookup": None}))
+        found = self._go(name, "query_groups", req.model_copy(update={"with_lookup": None}))
         if req.with_lookup is not None and found.groups:
             look_up_groups(found.groups, req.with_lookup, self.get_points)
         return found
@@ -497,10 +560,10 @@ class ClusterService(VectorService):
         return [r.points for r in self.query_batch_points(name, QueryRequestBatch(searches=queries))]
 
     def search_matrix_pairs(self, name: str, req: SearchMatrixRequest) -> SearchMatrixPairsResponse:
-        return matrix_pairs(*self._router(name).distance_matrix(name, req))
+        return matrix_pairs(*self._go(name, "distance_matrix", req))
 
     def search_matrix_offsets(self, name: str, req: SearchMatrixRequest) -> SearchMatrixOffsetsResponse:
-        return matrix_offsets(*self._router(name).distance_matrix(name, req))
+        return matrix_offsets(*self._go(name, "distance_matrix", req))
 
     # --- snapshots --------------------------------------------------------------------------------
 
@@ -510,6 +573,7 @@ class ClusterService(VectorService):
         )
 
     def list_snapshots(self, name: str) -> list[SnapshotDescription]:
+        name = self._real(name)
         self._entry(name)
         return []
 
@@ -530,6 +594,7 @@ class ClusterService(VectorService):
     # --- cluster ----------------------------------------------------------------------------------
 
     def collection_cluster_info(self, name: str) -> CollectionClusterInfo:
+        name = self._real(name)
         entry, router = self._entry(name), self._router(name)
         here = self.placement.self_node()
         local: list[LocalShardInfo] = []
@@ -562,6 +627,7 @@ class ClusterService(VectorService):
         )
 
     def update_collection_cluster(self, name: str, op: ClusterOperation) -> bool:
+        name = self._real(name)
         self._entry(name)
         if op.move_shard is not None or op.replicate_shard is not None:
             move = op.move_shard is not None
@@ -612,6 +678,7 @@ class ClusterService(VectorService):
             shard_entry = next(s for s in entry["shards"] if s["id"] == move.shard_id)
             shard_entry["replicas"].append(record)
             target = self._replica(name, entry, move.shard_id, record)
+            target.busy = True  # (healing must not fill it too)
             with shard.write_lock:
                 shard.replicas.append(target)
             self._save(name)
@@ -634,6 +701,7 @@ class ClusterService(VectorService):
             except Exception as exc:  # noqa: BLE001 (reported in the log; the replica stays dead, healing retries)
                 log.warning("collection %s: %s of shard %d failed: %s", name, what, move.shard_id, exc)
             finally:
+                target.busy = False
                 with self._lock:
                     self._transfers[name] = [t for t in self._transfers.get(name, []) if t is not info]
 
@@ -655,6 +723,16 @@ class ClusterService(VectorService):
                 shard.replicas.remove(replica)
             shard_entry = next(s for s in entry["shards"] if s["id"] == shard_id)
             shard_entry["replicas"] = [r for r in shard_entry["replicas"] if r["id"] != replica.replica_id]
+            if replica.fresh and not shard.active():
+                # the operator gives up the only copy holding every acknowledged write (its node is lost): the
+                # dead replicas left are all there is, each may serve again once it answers
+                log.warning(
+                    "collection %s shard %d: writes only replica %s held are lost", name, shard_id, replica.replica_id
+                )
+                for other in shard.replicas:
+                    other.fresh = True
+                for record in shard_entry["replicas"]:
+                    record["fresh"] = True
             self._save(name)
         try:
             self.placement.discard(name, entry["uid"], shard_id, replica.replica_id, replica.node, replica.handle)
@@ -662,6 +740,7 @@ class ClusterService(VectorService):
             log.warning("collection %s: dropped replica %s not removed: %s", name, replica.replica_id, exc)
 
     def create_shard_key(self, name: str, req: CreateShardKey) -> bool:
+        name = self._real(name)
         with self._lock:
             entry = self._entry(name)
             if entry["sharding_method"] != "custom":
@@ -694,6 +773,7 @@ class ClusterService(VectorService):
         return True
 
     def delete_shard_key(self, name: str, req: DeleteShardKey) -> bool:
+        name = self._real(name)
         with self._lock:
             entry = self._entry(name)
             if entry["sharding_method"] != "custom" or req.shard_key not in entry["shard_keys"]:

@@ -10,10 +10,13 @@ A collection's entry (plain JSON, so that any version of the code can read it)::
     {"create": <the CreateCollection body>, "setup": [{"method": ..., "body": ...}, ...],
      "sharding_method": "auto" | "custom", "shard_number": n, "replication_factor": r,
      "write_consistency_factor": w, "next_replica": k,
-     "shards": [{"id": 0, "key": null, "replicas": [{"id": "r0", "node": "<node id>", "state": "Active"}]}]}
+     "shards": [{"id": 0, "key": null,
+                 "replicas": [{"id": "r0", "node": "<node id>", "state": "Active", "fresh": false}]}]}
 
-``setup`` lists the collection-wide writes made after creation (payload indexes, settings updates), in
-order, so that a replica created later (a move, a new shard key) is set up as its peers are.
+``fresh`` marks the dead replica that was the last of its shard to take writes (see
+:attr:`vecdb.cluster.replicas.Replica.fresh`). ``setup`` lists the collection-wide writes made after
+creation (payload indexes, settings updates, named vectors added or removed), in order, so that a replica
+created later (a move, a new shard key) is set up as its peers are.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class ShardMapStore:
                 raise ValueError(f"{self.path}: shard map format {doc.get('version')!r}, expected {FORMAT_VERSION}")
             self._doc: dict[str, Any] = doc
         else:
-            self._doc = {"version": FORMAT_VERSION, "collections": {}}
+            self._doc = {"version": FORMAT_VERSION, "collections": {}, "aliases": {}}
 
     def snapshot(self) -> dict[str, Any]:
         """Every collection's entry (a copy)."""
@@ -57,14 +60,28 @@ class ShardMapStore:
                 self._doc["collections"][name] = copy.deepcopy(entry)
             self._save()
 
-    def set_state(self, name: str, shard_id: int, replica_id: str, state: str) -> None:
-        """One replica's state (a no-op for a collection, shard or replica that is gone)."""
+    def aliases(self) -> dict[str, str]:
+        """Every alias and the collection it names."""
+        with self._lock:
+            return dict(self._doc.get("aliases", {}))
+
+    def set_aliases(self, aliases: dict[str, str]) -> None:
+        with self._lock:
+            self._doc["aliases"] = dict(aliases)
+            self._save()
+
+    def set_state(self, name: str, shard_id: int, replica_id: str, state: str, fresh: bool = False) -> None:
+        """One replica's state, and whether it is the ``fresh`` dead one (a no-op for a collection, shard or
+        replica that is gone)."""
         with self._lock:
             entry = self._doc["collections"].get(name)
             for shard in entry["shards"] if entry else []:
                 for replica in shard["replicas"] if shard["id"] == shard_id else []:
-                    if replica["id"] == replica_id and replica["state"] != state:
-                        replica["state"] = state
+                    if replica["id"] == replica_id and (replica["state"], replica.get("fresh", False)) != (
+                        state,
+                        fresh,
+                    ):
+                        replica["state"], replica["fresh"] = state, fresh
                         self._save()
 
     def _save(self) -> None:

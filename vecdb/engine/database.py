@@ -18,7 +18,7 @@ import logging
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any, BinaryIO, Optional
 
@@ -46,6 +46,36 @@ from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE, Environment, storage_errors
 from vecdb.storage.lock import DataDirLock
 
 log = logging.getLogger(__name__)
+
+
+def changed_aliases(
+    aliases: dict[str, str], collections: Container[str], req: ChangeAliasesOperation
+) -> dict[str, str]:
+    """``aliases`` (alias: collection) after every action of ``req``, checked against the ``collections``
+    there are: a new copy, or an error and nothing changed (the batch is atomic). Shared with the cluster
+    service, which keeps its aliases in the shard map."""
+    out = dict(aliases)
+    for action in req.actions:
+        if isinstance(action, CreateAliasOperation):
+            alias, target = action.create_alias.alias_name, action.create_alias.collection_name
+            check_name(alias, "alias")
+            if target not in collections:
+                raise raise_missing_collection(target)
+            if alias in collections:
+                raise AlreadyExists(f"Alias `{alias}` already exists: a collection has that name!")
+            out[alias] = target
+        elif isinstance(action, DeleteAliasOperation):
+            if out.pop(action.delete_alias.alias_name, None) is None:
+                raise NotFound(f"Alias `{action.delete_alias.alias_name}` doesn't exist!")
+        elif isinstance(action, RenameAliasOperation):
+            old, new = action.rename_alias.old_alias_name, action.rename_alias.new_alias_name
+            check_name(new, "alias")
+            if old not in out:
+                raise NotFound(f"Alias `{old}` doesn't exist!")
+            if new in collections:
+                raise AlreadyExists(f"Alias `{new}` already exists: a collection has that name!")
+            out[new] = out.pop(old)
+    return out
 
 
 class Database:
@@ -255,27 +285,7 @@ class Database:
         """Apply all actions to a copy, then store the result at once: the batch is atomic."""
         self._refuse_if_follower()
         with self._mutex:
-            aliases = dict(self._aliases)
-            for action in req.actions:
-                if isinstance(action, CreateAliasOperation):
-                    alias, target = action.create_alias.alias_name, action.create_alias.collection_name
-                    check_name(alias, "alias")
-                    if target not in self._collections:
-                        raise raise_missing_collection(target)
-                    if alias in self._collections:
-                        raise AlreadyExists(f"Alias `{alias}` already exists: a collection has that name!")
-                    aliases[alias] = target
-                elif isinstance(action, DeleteAliasOperation):
-                    if aliases.pop(action.delete_alias.alias_name, None) is None:
-                        raise NotFound(f"Alias `{action.delete_alias.alias_name}` doesn't exist!")
-                elif isinstance(action, RenameAliasOperation):
-                    old, new = action.rename_alias.old_alias_name, action.rename_alias.new_alias_name
-                    check_name(new, "alias")
-                    if old not in aliases:
-                        raise NotFound(f"Alias `{old}` doesn't exist!")
-                    if new in self._collections:
-                        raise AlreadyExists(f"Alias `{new}` already exists: a collection has that name!")
-                    aliases[new] = aliases.pop(old)
+            aliases = changed_aliases(self._aliases, self._collections, req)
             self.catalog.replace_aliases(aliases)
             self._aliases = aliases
 
