@@ -25,6 +25,7 @@ from vecdb.models.cluster import (
     CreateShardKey,
     DeleteShardKey,
     LocalShardInfo,
+    ShardKeysResponse,
 )
 from vecdb.models.collections import (
     ChangeAliasesOperation,
@@ -154,6 +155,10 @@ class VectorService(abc.ABC):
         self.get_collection(name)
         asked = next(k for k, v in op.__dict__.items() if v is not None)
         raise Unsupported(f"{asked}: shard operations need a cluster (vecdb serve --ray; docs/cluster.md)")
+
+    def list_shard_keys(self, name: str) -> ShardKeysResponse:
+        self.get_collection(name)
+        return ShardKeysResponse()
 
     def create_shard_key(self, name: str, req: CreateShardKey) -> bool:
         self.get_collection(name)

@@ -47,6 +47,7 @@ READ_ROUTES = {
     ("GET", "/collections/{collection_name}/snapshots"),
     ("GET", "/collections/{collection_name}/snapshots/{snapshot_name}"),
     ("GET", "/collections/{collection_name}/cluster"),
+    ("GET", "/collections/{collection_name}/shards"),
     ("GET", "/metrics"),
 }
 SNAPSHOT: dict[str, str] = {}

@@ -57,7 +57,7 @@ def test_unsupported(remote: RemoteClient, name: str):
     """A route vecdb does not serve yet; sent through the client's own transport (it has no method for it)."""
     remote.create_collection(name, vectors_config={"size": 2, "distance": "Dot"})
     with pytest.raises(VecdbError) as err:
-        remote._service._call("GET", f"/collections/{name}/shards")
+        remote._service._call("GET", f"/collections/{name}/optimizations")
     _raised(err.value, Unsupported)
     assert "not supported yet" in err.value.message
 

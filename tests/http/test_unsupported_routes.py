@@ -116,7 +116,6 @@ CALLS = {
     "move_shard": lambda c, n: c.cluster_collection_update(
         n, models.MoveShardOperation(move_shard=models.MoveShard(shard_id=0, from_peer_id=1, to_peer_id=2))
     ),
-    "list_shard_keys": lambda c, n: c.list_shard_keys(n),
 }
 
 
@@ -126,6 +125,10 @@ def test_qdrant_client_call_says_not_supported(qc: QdrantClient, name: str, call
         CALLS[call](qc, name)
     assert err.value.status_code == 400  # (not 405; the body's "time" digits may well contain "405")
     assert "not supported yet" in str(err.value) or "need a cluster" in str(err.value)
+
+
+def test_a_single_node_lists_no_shard_keys(qc: QdrantClient, name: str):
+    assert not qc.list_shard_keys(name).shard_keys
 
 
 def test_a_single_node_reports_one_peer_with_shard_0(qc: QdrantClient, name: str):

@@ -220,6 +220,7 @@ def test_vecdb_serve_ray_through_qdrant_client(ray_nodes: Any, tmp_path: Path) -
         )
         client.create_shard_key("k", "tenant-a")
         client.create_shard_key("k", "tenant-b")
+        assert [d.key for d in client.list_shard_keys("k").shard_keys] == ["tenant-a", "tenant-b"]
         client.upsert("k", [models.PointStruct(id=1, vector=[1.0, 0.0])], shard_key_selector="tenant-a")
         client.upsert("k", [models.PointStruct(id=2, vector=[1.0, 1.0])], shard_key_selector="tenant-b")
         assert [p.id for p in client.query_points("k", query=[1.0, 1.0], limit=5).points] == [2, 1]

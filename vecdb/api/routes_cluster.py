@@ -30,6 +30,11 @@ def update_collection_cluster(
     return ok(svc.update_collection_cluster(collection_name, body), t0)
 
 
+@router.get("/collections/{collection_name}/shards")
+def list_shard_keys(collection_name: str, svc: VectorService = Svc, t0: float = T0) -> Response:
+    return ok(svc.list_shard_keys(collection_name), t0)
+
+
 @router.put("/collections/{collection_name}/shards")
 def create_shard_key(collection_name: str, body: CreateShardKey, svc: VectorService = Svc, t0: float = T0) -> Response:
     return ok(svc.create_shard_key(collection_name, body), t0)

@@ -27,8 +27,7 @@ UNSUPPORTED_ROUTES: tuple[tuple[str, str, str], ...] = (
     # the legacy search family (Qdrant still registers them) and the query API's relatives
     # collection-level operations of newer servers
     ("GET", C + "/optimizations", "the optimizations report is"),
-    # distribution: shard listing and per-shard snapshots (the cluster routes are in routes_cluster)
-    ("GET", C + "/shards", "shard keys are"),
+    # distribution: per-shard snapshots and the peer-level routes (the cluster routes are in routes_cluster)
     ("GET", C + "/shards/{shard_id}/snapshot", "shard snapshots are"),
     ("GET", C + "/shards/{shard_id}/snapshots", "shard snapshots are"),
     ("POST", C + "/shards/{shard_id}/snapshots", "shard snapshots are"),

@@ -43,6 +43,8 @@ from vecdb.models.cluster import (
     LocalShardInfo,
     MoveShard,
     RemoteShardInfo,
+    ShardKeyDescription,
+    ShardKeysResponse,
     ShardTransferInfo,
 )
 from vecdb.models.collections import (
@@ -738,6 +740,10 @@ class ClusterService(VectorService):
             self.placement.discard(name, entry["uid"], shard_id, replica.replica_id, replica.node, replica.handle)
         except Exception as exc:  # noqa: BLE001
             log.warning("collection %s: dropped replica %s not removed: %s", name, replica.replica_id, exc)
+
+    def list_shard_keys(self, name: str) -> ShardKeysResponse:
+        entry = self._entry(self._real(name))
+        return ShardKeysResponse(shard_keys=[ShardKeyDescription(key=k) for k in entry.get("shard_keys", [])])
 
     def create_shard_key(self, name: str, req: CreateShardKey) -> bool:
         name = self._real(name)

@@ -100,6 +100,16 @@ class DeleteShardKey(RequestModel):
     shard_key: Any
 
 
+class ShardKeyDescription(ResponseModel):
+    key: Any
+
+
+class ShardKeysResponse(ResponseModel):
+    """``GET /collections/{c}/shards``: the shard keys of a custom-sharded collection (none otherwise)."""
+
+    shard_keys: list[ShardKeyDescription] = Field(default_factory=list)
+
+
 __all__ = [
     "ClusterOperation",
     "CollectionClusterInfo",
@@ -109,5 +119,7 @@ __all__ = [
     "MoveShard",
     "RemoteShardInfo",
     "Replica",
+    "ShardKeyDescription",
+    "ShardKeysResponse",
     "ShardTransferInfo",
 ]
