@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import vecdb
 from tests.engine.test_shard_router import UUIDS, _write
 from vecdb.cluster.placement import LocalPlacement
 from vecdb.cluster.replicas import ACTIVE, DEAD
@@ -348,3 +349,34 @@ def test_a_stale_replica_never_serves_in_place_of_the_fresh_one(cluster: Cluster
     cluster.update_collection_cluster("c", ClusterOperation.model_validate(drop))
     assert cluster.heal() == 1 and a.state == ACTIVE
     assert cluster.count_points("c", CountRequest()).count == 20
+
+
+def test_graph_plans_keep_the_recall_floor(tmp_path: Path) -> None:
+    """Each shard searches its own HNSW graph: the merged top 10 keeps one node's recall floor (exact plans
+    are identical: the differential tests)."""
+    from tests.brute import reference_top
+    from tests.helpers import FORCE_INDEX, clustered, sharded_client, wait_green
+
+    base = clustered(12_000, 32, seed=3)
+    rng = np.random.default_rng(4)
+    queries = base[rng.choice(len(base), 60, replace=False)] + rng.normal(scale=0.3, size=(60, 32)).astype(np.float32)
+    client = sharded_client(tmp_path / "cluster")
+    one = vecdb.Client(path=tmp_path / "one")
+    try:
+        for c in (client, one):
+            c.create_collection("g", vectors_config={"size": 32, "distance": "Cosine"}, optimizers_config=FORCE_INDEX)
+            c.upload_collection("g", vectors=base, ids=list(range(len(base))))
+            wait_green(c, "g")
+        assert client.get_collection("g").config.params.shard_number == 3
+        for c in (client, one):
+            found = [[p.id for p in c.query_points("g", query=q, limit=10).points] for q in queries]
+            ids = list(range(len(base)))
+            truth = [[i for i, _ in reference_top(base, ids, q, "Cosine", 10)] for q in queries]
+            recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
+            assert recall >= 0.95, (c, recall)  # (measured: 1.0 sharded and on one node)
+            plan = c.query_points("g", query=queries[0], limit=10, explain=True).explain
+            plans = [s["plan"] for s in plan["stage"]["shards"]] if plan["plan"] == "sharded" else [plan["plan"]]
+            assert set(plans) == {"hnsw"}, plans
+    finally:
+        client.close()
+        one.close()

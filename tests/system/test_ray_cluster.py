@@ -6,8 +6,9 @@ its own, replicas pinned to them), the cluster service over Ray actors and the c
   on every replica once the replica is back and refilled;
 * a node leaves: reads fail over, writes go on; a new node joins and a shard is replicated to it while
   writes keep coming, after which its replicas agree;
-* ``vecdb serve --ray ADDRESS`` in a child process, driven by qdrant-client over HTTP (sharded and custom
-  sharded collections, the cluster report).
+* ``vecdb serve --ray auto`` in a child process (it joins the running cluster), driven by qdrant-client over
+  HTTP (sharded and custom sharded collections, the cluster report, LlamaIndex's shard keys);
+* a replica stalled past the router's timeout (as behind a partition): marked dead, then refilled.
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ def test_node_leaves_and_a_shard_is_replicated_to_a_new_node_under_load(ray_node
 def test_vecdb_serve_ray_through_qdrant_client(ray_nodes: Any, tmp_path: Path) -> None:
     from qdrant_client import QdrantClient, models
 
-    server = start_server(tmp_path / "data", "--ray", ray_nodes.address, timeout=90)
+    # `--ray auto`: finds the cluster this machine runs (ray_nodes, the last one started here) and joins it
+    server = start_server(tmp_path / "data", "--ray", "auto", timeout=90)
     client = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=60)
     try:
         client.create_collection(
@@ -229,6 +231,69 @@ def test_vecdb_serve_ray_through_qdrant_client(ray_nodes: Any, tmp_path: Path) -
         assert client.count("k", shard_key_selector=["tenant-a", "tenant-b"]).count == 2
         client.delete_shard_key("k", "tenant-b")
         assert client.count("k").count == 1
+        _llamaindex_tenants(client)
+        names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == "vecdb"}
+        assert sum(n.startswith("s-") for n in names) == 6  # (the server's replicas: actors of this cluster)
     finally:
         client.close()
         server.stop()
+
+
+def _llamaindex_tenants(client: Any) -> None:
+    """LlamaIndex's own custom sharding (``shard_keys``, ``shard_key_selector_fn``, ``shard_identifier``)."""
+    llama_qdrant = pytest.importorskip("llama_index.vector_stores.qdrant")
+    from llama_index.core.schema import TextNode
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+    from qdrant_client import models
+
+    from tests.http.test_frameworks import embed
+
+    store = llama_qdrant.QdrantVectorStore(
+        collection_name="tenants",
+        client=client,
+        sharding_method=models.ShardingMethod.CUSTOM,
+        shard_keys=["alice", "bob"],
+        shard_key_selector_fn=lambda tenant: tenant,
+    )
+    texts = {"alice": ["rust ownership rules", "espresso at noon"], "bob": ["rust borrow checker", "green tea"]}
+    for tenant, lines in texts.items():
+        nodes = [TextNode(text=t, embedding=embed(t), metadata={"tenant": tenant}) for t in lines]
+        store.add(nodes, shard_identifier=tenant)
+    assert [d.key for d in client.list_shard_keys("tenants").shard_keys] == ["alice", "bob"]
+    for tenant, lines in texts.items():
+        found = store.query(
+            VectorStoreQuery(query_embedding=embed("rust"), similarity_top_k=5), shard_identifier=tenant
+        )
+        assert sorted(n.get_content() for n in found.nodes) == sorted(lines)  # its own shard only
+        assert found.nodes[0].get_content().startswith("rust")
+    both = client.query_points("tenants", query=embed("rust"), limit=2).points
+    assert sorted(p.payload["tenant"] for p in both) == ["alice", "bob"]
+
+
+def test_a_partitioned_replica_times_out_then_catches_up(ray_nodes: Any, tmp_path: Path) -> None:
+    """A replica that stops answering (its actor stalled, as behind a partition) past the router's timeout is
+    marked dead; writes go on to its peer; once it answers again, healing refills it before it serves."""
+    service = _service(tmp_path / "cluster")
+    service.timeout = 2.0
+    body = {"vectors": {"size": 6, "distance": "Cosine"}, "shard_number": 1, "replication_factor": 2}
+    service.create_collection("p", CreateCollection.model_validate(body))
+    for shard in service._routers["p"].shards:
+        shard.timeout = 2.0
+    service.upsert_points("p", _points(list(range(100))))
+    shard = service._routers["p"].shards[0]
+    stalled = shard.replicas[1]
+    stalled.handle.actor.pause.remote(6.0)  # (the actor answers nothing for 6 s)
+    t0 = time.monotonic()
+    service.upsert_points("p", _points(list(range(100, 150))))  # acknowledged by the peer after the timeout
+    assert stalled.state == "Dead" and time.monotonic() - t0 < 5
+    service.upsert_points("p", _points(list(range(150, 200))))
+    service.delete_points("p", PointIdsList(points=[0, 1, 2]))
+    assert service.count_points("p", CountRequest()).count == 197  # (reads from the peer)
+    deadline = time.monotonic() + 60
+    while stalled.state != "Active":
+        assert time.monotonic() < deadline
+        service.heal()
+        time.sleep(0.2)
+    assert _replica_ids(shard.replicas[0], "p") == _replica_ids(stalled, "p")
+    assert len(_replica_ids(stalled, "p")) == 197
+    service.delete_collection("p")

@@ -38,6 +38,13 @@ class ShardServer:
 
         return os.getpid()
 
+    def pause(self, seconds: float) -> None:
+        """Answer nothing for ``seconds`` (an actor runs one call at a time): a stalled node or a network
+        partition, for fault drills and tests."""
+        import time
+
+        time.sleep(seconds)
+
     def close(self) -> None:
         self.service.db.close()
 
