@@ -223,17 +223,10 @@ def run(args: argparse.Namespace) -> Section:
         for shards in (1, 2, 4):
             measure("in process", local, shards).close()
         if not args.no_ray:
-            import ray
-            from ray.cluster_utils import Cluster
-
+            from tests.helpers import simulated_ray_nodes
             from vecdb.cluster.actors import RayPlacement, start_coordinator
 
-            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-            for _ in range(NODES - 1):
-                cluster.add_node(num_cpus=1)
-            ray.init(address=cluster.address, namespace="vecdb", log_to_driver=False, logging_level="ERROR")
-            cluster.wait_for_nodes()
-            try:
+            with simulated_ray_nodes(NODES):
 
                 def on_ray(path: Path) -> Any:  # (one coordinator per Ray cluster: every service shares its root)
                     return ClusterService(RayPlacement(tmp / "ray"), start_coordinator(tmp / "ray"))
@@ -267,9 +260,6 @@ def run(args: argparse.Namespace) -> Section:
                     ingest_rows.append([f"2 shards, replication_factor {rf}", f"{rate:,.0f}"])
                     service.delete_collection("c")
                     service.close()
-            finally:
-                ray.shutdown()
-                cluster.shutdown()
     table = markdown_table(
         [
             "collection",

@@ -8,6 +8,8 @@ without a store.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -140,3 +142,24 @@ def client_for(transport: str, tmp_path: Any, request: Any) -> Any:
     if transport == "sharded":
         return sharded_client(tmp_path / "cluster")
     return request.getfixturevalue("http_client")
+
+
+@contextmanager
+def simulated_ray_nodes(count: int) -> Iterator[Any]:
+    """``count`` simulated Ray nodes on this machine (``ray.cluster_utils.Cluster``: a raylet each, one
+    logical CPU each), this process joined to them as the driver; shut down on exit."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():  # (another test's local Ray)
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    for _ in range(count - 1):
+        cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, namespace="vecdb", log_to_driver=False, logging_level="ERROR")
+    cluster.wait_for_nodes()
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -25,6 +25,7 @@ import pytest
 from tests.engine.test_cluster_service import _points, answers
 from tests.engine.test_shard_router import _write
 from tests.harness import start_server
+from tests.helpers import simulated_ray_nodes
 from vecdb.engine.database import Database
 from vecdb.engine.service import LocalService
 from vecdb.errors import VecdbError
@@ -33,23 +34,14 @@ from vecdb.models.collections import CreateCollection
 from vecdb.models.points import CountRequest, PointIdsList, ScrollRequest
 
 ray = pytest.importorskip("ray")
-cluster_utils = pytest.importorskip("ray.cluster_utils")
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 @pytest.fixture(scope="module")
 def ray_nodes() -> Iterator[Any]:
     """Three simulated nodes; the driver (this process) joins them."""
-    if ray.is_initialized():  # (another module's local Ray)
-        ray.shutdown()
-    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, namespace="vecdb", log_to_driver=False, logging_level="ERROR")
-    cluster.wait_for_nodes()
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+    with simulated_ray_nodes(3) as cluster:
+        yield cluster
 
 
 def _service(root: Path) -> Any:

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from tests.engine.test_cluster_service import _points
+from tests.helpers import simulated_ray_nodes
 from vecdb.errors import VecdbError
 from vecdb.models.collections import CreateCollection
 from vecdb.models.points import PointIdsList, ScrollRequest
 
 ray = pytest.importorskip("ray")
-cluster_utils = pytest.importorskip("ray.cluster_utils")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"),
@@ -33,16 +33,8 @@ pytestmark = [
 
 @pytest.fixture
 def ray_nodes() -> Iterator[Any]:
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    for _ in range(3):
-        cluster.add_node(num_cpus=1)
-    ray.init(address=cluster.address, namespace="vecdb", log_to_driver=False, logging_level="ERROR")
-    cluster.wait_for_nodes()
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+    with simulated_ray_nodes(4) as cluster:
+        yield cluster
 
 
 class Writer(threading.Thread):

@@ -147,26 +147,10 @@ class RayPlacement:
         return str(ray.get_runtime_context().get_node_id())
 
     def start(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str) -> Any:
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
         from vecdb.cluster.placement import replica_dir
 
-        actor = (
-            ray.remote(ShardServer)
-            .options(
-                name=f"{collection}-{uid}/{shard_id}/{replica_id}",
-                namespace=NAMESPACE,
-                get_if_exists=True,
-                lifetime="detached",
-                max_restarts=-1,
-                max_task_retries=0,
-                num_cpus=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
-            )
-            .remote(str(replica_dir(self.root, node, collection, uid, shard_id, replica_id)))
-        )
-        return RayShard(actor)
+        path = replica_dir(self.root, node, collection, uid, shard_id, replica_id)
+        return RayShard(_pinned(ShardServer, f"{collection}-{uid}/{shard_id}/{replica_id}", node, str(path)))
 
     def discard(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str, handle: Any) -> None:
         import ray
@@ -202,30 +186,36 @@ class RemoteStore:
         RayShard.result(self.actor.set_aliases.remote(aliases))
 
 
-def start_coordinator(root: Path) -> RemoteStore:
-    """The cluster's one coordinator (found if running): the shard map in ``root``/cluster.json, on this node."""
+def _pinned(body: type, name: str, node: str, *args: Any) -> Any:
+    """The detached, restartable actor ``name`` (found if running, else started with ``args``) of class
+    ``body`` on ``node`` (not soft: its files are there), asking Ray for no CPU."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from vecdb.cluster.shard_map import ShardMapStore
-
-    actor = (
-        ray.remote(ShardMapStore)
+    return (
+        ray.remote(body)
         .options(
-            name="coordinator",
+            name=name,
             namespace=NAMESPACE,
             get_if_exists=True,
             lifetime="detached",
             max_restarts=-1,
             max_task_retries=0,
             num_cpus=0,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(
-                node_id=ray.get_runtime_context().get_node_id(), soft=False
-            ),
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
         )
-        .remote(str(Path(root) / "cluster.json"))
+        .remote(*args)
     )
-    return RemoteStore(actor)
+
+
+def start_coordinator(root: Path) -> RemoteStore:
+    """The cluster's one coordinator (found if running): the shard map in ``root``/cluster.json, on this node."""
+    import ray
+
+    from vecdb.cluster.shard_map import ShardMapStore
+
+    here = str(ray.get_runtime_context().get_node_id())
+    return RemoteStore(_pinned(ShardMapStore, "coordinator", here, str(Path(root) / "cluster.json")))
 
 
 def connect(address: str) -> None:
@@ -242,18 +232,6 @@ def connect(address: str) -> None:
         ray.init(address="auto", **options)
     except ConnectionError:
         ray.init(include_dashboard=False, **options)
-
-
-__all__ = [
-    "NAMESPACE",
-    "RayPlacement",
-    "RayShard",
-    "RemoteStore",
-    "ShardServer",
-    "connect",
-    "start_coordinator",
-    "start_shards",
-]
 
 
 def open_cluster(root: Path, address: str = "auto", heal_every_s: float = 2.0) -> Any:

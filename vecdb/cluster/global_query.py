@@ -247,10 +247,8 @@ class GlobalQuery:
         ranked = [[(p.score, keys[id_to_key(p.id)]) for p in hits] for hits in sources]
         depth = req.offset + req.limit
         query = req.query
-        if isinstance(query, RrfQuery):
-            fused = fusion.rrf(ranked, depth, query.rrf.k, query.rrf.weights)
-        elif isinstance(query, FusionQuery):
-            fused = fusion.rrf(ranked, depth) if query.fusion.value == "rrf" else fusion.dbsf(ranked, depth)
+        if isinstance(query, (RrfQuery, FusionQuery)):
+            fused = fusion.fuse(query, ranked, depth)
         else:
             assert isinstance(query, FormulaQuery)
             formula = Formula(query)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import itemgetter
-from typing import Optional
+from typing import Any, Optional
 
 from vecdb.errors import InvalidInput
 
@@ -50,6 +50,15 @@ def rrf(
             else:
                 fused[key] = score
     return _best(fused, limit)
+
+
+def fuse(query: Any, sources: Sequence[Hits], limit: int) -> Hits:
+    """A fusion query over ``sources``: ``{"rrf": {"k", "weights"}}`` or ``{"fusion": "rrf" | "dbsf"}``
+    (the query models, read by their fields: one node's stages and the cluster's router call this)."""
+    params = getattr(query, "rrf", None)
+    if params is not None:
+        return rrf(sources, limit, params.k, params.weights)
+    return rrf(sources, limit) if query.fusion.value == "rrf" else dbsf(sources, limit)
 
 
 def normalised(scores: list[float]) -> list[float]:

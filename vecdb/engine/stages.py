@@ -224,10 +224,8 @@ class TreeRun:
 
     def _merge(self, plan: QueryPlan, sources: list[Hits], depth: int) -> Hits:
         query, req = plan.merge, plan.request
-        if isinstance(query, RrfQuery):
-            hits = fusion.rrf(sources, depth, query.rrf.k, query.rrf.weights)
-        elif isinstance(query, FusionQuery):
-            hits = fusion.rrf(sources, depth) if query.fusion.value == "rrf" else fusion.dbsf(sources, depth)
+        if isinstance(query, (RrfQuery, FusionQuery)):
+            hits = fusion.fuse(query, sources, depth)
         else:
             assert isinstance(query, Formula)
             hits = query.rescore(sources, self._point, depth)
