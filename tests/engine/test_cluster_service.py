@@ -380,3 +380,25 @@ def test_graph_plans_keep_the_recall_floor(tmp_path: Path) -> None:
     finally:
         client.close()
         one.close()
+
+
+def test_the_points_per_request_limit_holds_before_a_request_is_cut(tmp_path: Path) -> None:
+    """``--max-batch-points`` counts the whole request at the router (each shard alone would see a part)."""
+    from vecdb.limits import Limits
+    from vecdb.models.points import UpdateOperations
+
+    service = ClusterService(
+        LocalPlacement(tmp_path, NODES), ShardMapStore(str(tmp_path / "cluster.json")), limits=Limits(max_points=10)
+    )
+    try:
+        _create(service, shard_number=3)
+        with pytest.raises(InvalidInput, match="points: 12 points in one request; the limit is 10"):
+            service.upsert_points("c", _points(list(range(12))))
+        ops = {"operations": [{"upsert": _points([1, 2, 3, 4, 5, 6]).model_dump()}] * 2}
+        with pytest.raises(InvalidInput, match="operations: 12 points"):
+            service.batch_update("c", UpdateOperations.model_validate(ops))
+        assert service.count_points("c", CountRequest()).count == 0
+        service.upsert_points("c", _points(list(range(10))))
+        assert service.count_points("c", CountRequest()).count == 10
+    finally:
+        service.close()

@@ -187,9 +187,10 @@ def test_node_leaves_and_a_shard_is_replicated_to_a_new_node_under_load(ray_node
 
 def test_vecdb_serve_ray_through_qdrant_client(ray_nodes: Any, tmp_path: Path) -> None:
     from qdrant_client import QdrantClient, models
+    from qdrant_client.http.exceptions import UnexpectedResponse
 
     # `--ray auto`: finds the cluster this machine runs (ray_nodes, the last one started here) and joins it
-    server = start_server(tmp_path / "data", "--ray", "auto", timeout=90)
+    server = start_server(tmp_path / "data", "--ray", "auto", "--max-batch-points", "100", timeout=90)
     client = QdrantClient(url=server.url, prefer_grpc=False, check_compatibility=False, timeout=60)
     try:
         client.create_collection(
@@ -199,6 +200,8 @@ def test_vecdb_serve_ray_through_qdrant_client(ray_nodes: Any, tmp_path: Path) -
             replication_factor=2,
         )
         client.upsert("s", [models.PointStruct(id=i, vector=[1.0, i, 0.5, -i], payload={"i": i}) for i in range(60)])
+        with pytest.raises(UnexpectedResponse, match="points: 150 points in one request; the limit is 100"):
+            client.upsert("s", [models.PointStruct(id=i, vector=[1.0, 0, 0, 0]) for i in range(150)])
         hits = client.query_points("s", query=[0.0, 1.0, 0.0, 0.0], limit=3).points
         assert [h.id for h in hits] == [59, 58, 57]
         assert client.count("s").count == 60

@@ -184,11 +184,17 @@ def _serve_cluster(settings: ServerSettings, address: str) -> None:
     import uvicorn
 
     from vecdb.api.app import create_app
+    from vecdb.api.settings import request_limits
 
     try:
         from vecdb.cluster.actors import open_cluster
 
-        service = open_cluster(Path(settings.path), address)
+        service = open_cluster(
+            Path(settings.path),
+            address,
+            max_map_size=settings.max_collection_bytes,
+            limits=request_limits(settings),
+        )
     except ImportError as exc:
         typer.echo(f"vecdb: --ray needs Ray: pip install 'vecdb[cluster]' ({exc})", err=True)
         raise typer.Exit(code=2) from None

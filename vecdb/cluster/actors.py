@@ -18,17 +18,27 @@ from typing import Any, Optional
 
 from vecdb.cluster.replicas import ReplicaDown
 from vecdb.errors import VecdbError
+from vecdb.limits import NO_LIMITS, Limits
 
 
 class ShardServer:
     """The actor's body: one shard's data directory opened in the actor's process."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_map_size: Optional[int] = None, limits: Optional[dict[str, Any]] = None) -> None:
+        """``max_map_size`` and ``limits`` (a :class:`~vecdb.limits.Limits` as a dict): the server's
+        ``--max-collection-bytes`` and request limits, which every replica applies as one node does."""
         from vecdb.engine.database import Database
         from vecdb.engine.service import LocalService
+        from vecdb.limits import NO_LIMITS, Limits
+        from vecdb.storage.env import DEFAULT_MAX_MAP_SIZE
 
         self.path = path
-        self.service = LocalService(Database(Path(path)))
+        database = Database(
+            Path(path),
+            max_map_size=max_map_size or DEFAULT_MAX_MAP_SIZE,
+            limits=Limits(**limits) if limits else NO_LIMITS,
+        )
+        self.service = LocalService(database)
 
     def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return getattr(self.service, method)(*args, **kwargs)
@@ -133,8 +143,10 @@ class RayPlacement:
     ``drop_replica`` stop them, ``ray stop`` stops everything. Actors ask Ray for no CPU: they wait on LMDB
     and BLAS, and a node holds many of them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_map_size: Optional[int] = None, limits: Optional[dict[str, Any]] = None) -> None:
         self.root = Path(root)
+        self.max_map_size = max_map_size
+        self.limits = limits
 
     def nodes(self) -> list[str]:
         import ray
@@ -150,7 +162,8 @@ class RayPlacement:
         from vecdb.cluster.placement import replica_dir
 
         path = replica_dir(self.root, node, collection, uid, shard_id, replica_id)
-        return RayShard(_pinned(ShardServer, f"{collection}-{uid}/{shard_id}/{replica_id}", node, str(path)))
+        name = f"{collection}-{uid}/{shard_id}/{replica_id}"
+        return RayShard(_pinned(ShardServer, name, node, str(path), self.max_map_size, self.limits))
 
     def discard(self, collection: str, uid: str, shard_id: int, replica_id: str, node: str, handle: Any) -> None:
         import ray
@@ -234,14 +247,25 @@ def connect(address: str) -> None:
         ray.init(include_dashboard=False, **options)
 
 
-def open_cluster(root: Path, address: str = "auto", heal_every_s: float = 2.0) -> Any:
+def open_cluster(
+    root: Path,
+    address: str = "auto",
+    heal_every_s: float = 2.0,
+    max_map_size: Optional[int] = None,
+    limits: Optional[Limits] = None,
+) -> Any:
     """``vecdb serve --ray``: join (or start) the Ray cluster, find or start the coordinator over
     ``root``/cluster.json, and serve every collection it lists, healing failed replicas every
-    ``heal_every_s`` seconds."""
+    ``heal_every_s`` seconds. ``max_map_size`` and ``limits`` are the server's, applied by every replica
+    (and the points-per-request limit by the router, before a request is cut by shard)."""
+    import dataclasses
+
     from vecdb.cluster.service import ClusterService
 
     connect(address)
-    service = ClusterService(RayPlacement(root), start_coordinator(root))
+    as_dict = dataclasses.asdict(limits) if limits is not None else None
+    placement = RayPlacement(root, max_map_size, as_dict)
+    service = ClusterService(placement, start_coordinator(root), limits=limits or NO_LIMITS)
     service.start_healing(heal_every_s)
     return service
 

@@ -35,6 +35,7 @@ from vecdb.engine.database import changed_aliases
 from vecdb.engine.settings import collection_config, raise_missing_collection, settings_from_create
 from vecdb.errors import AlreadyExists, InvalidInput, NotFound, ShardUnavailable, Unsupported
 from vecdb.ids import PointId
+from vecdb.limits import NO_LIMITS, Limits
 from vecdb.models.cluster import (
     ClusterOperation,
     CollectionClusterInfo,
@@ -70,6 +71,7 @@ from vecdb.models.points import (
     FacetResponse,
     PointInsertOperations,
     PointRequest,
+    PointsList,
     PointsSelector,
     Record,
     ScrollRequest,
@@ -78,6 +80,7 @@ from vecdb.models.points import (
     UpdateOperations,
     UpdateResult,
     UpdateVectors,
+    UpsertOperation,
 )
 from vecdb.models.query import (
     GroupsResult,
@@ -135,9 +138,14 @@ _SETUP_MODELS: dict[str, Any] = {"create_field_index": CreateFieldIndex, "update
 class ClusterService(VectorService):
     """Sharded, replicated collections (see the module's docstring)."""
 
-    def __init__(self, placement: Placement, store: Store, timeout: Optional[float] = 60.0) -> None:
+    def __init__(
+        self, placement: Placement, store: Store, timeout: Optional[float] = 60.0, limits: Limits = NO_LIMITS
+    ) -> None:
         self.placement = placement
         self.store = store
+        self.limits = limits
+        """The server's request limits: the points per request checked here, before a request is cut by
+        shard (each replica checks payload sizes and result depths itself)."""
         self.timeout = timeout
         """Seconds a replica may take to answer before it counts as down."""
         self._lock = threading.RLock()
@@ -496,6 +504,7 @@ class ClusterService(VectorService):
     # --- points -----------------------------------------------------------------------------------
 
     def upsert_points(self, name: str, req: PointInsertOperations) -> UpdateResult:
+        self.limits.check_points(_count(req), "points")
         return self._go(name, "upsert_points", req)
 
     def get_points(self, name: str, req: PointRequest) -> list[Record]:
@@ -527,6 +536,8 @@ class ClusterService(VectorService):
 
     def batch_update(self, name: str, req: UpdateOperations) -> list[UpdateResult]:
         """Each operation in turn (one transaction per shard each, not one for the whole batch)."""
+        upserts = [op.upsert for op in req.operations if isinstance(op, UpsertOperation)]
+        self.limits.check_points(sum(_count(u) for u in upserts), "operations")
         name = self._real(name)
         router = self._router(name)
         return [getattr(router, method)(name, body) for op in req.operations for method, body in op.__dict__.items()]
@@ -803,6 +814,10 @@ class ClusterService(VectorService):
 
 
 _STATUS_ORDER = [CollectionStatus.GREEN, CollectionStatus.GREY, CollectionStatus.YELLOW, CollectionStatus.RED]
+
+
+def _count(req: PointInsertOperations) -> int:
+    return len(req.points) if isinstance(req, PointsList) else len(req.batch.ids)
 
 
 def _keys_of(entry: dict[str, Any]) -> dict[Any, list[int]]:
